@@ -1,0 +1,1 @@
+"""The ``augmix-lab`` command line: one module per subcommand, each with ``add_parser`` and ``run``."""
