@@ -1,0 +1,34 @@
+"""Where a study keeps its files: output directory, embedded MLflow store, Ray storage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+RUNS_ROOT_ENV = "AUGMIX_LAB_RUNS"  # overrides the default ./runs parent of study directories
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get(RUNS_ROOT_ENV, "runs")).resolve()
+
+
+def study_dir(name_or_dir: str | os.PathLike[str]) -> Path:
+    """A study's output directory: an existing path as given, else ``runs/<name>``."""
+    p = Path(name_or_dir)
+    if p.is_dir() or len(p.parts) > 1:
+        return p.resolve()
+    return runs_root() / str(name_or_dir)
+
+
+def default_tracking_uri(out_dir: Path) -> str:
+    """Embedded MLflow store: a SQLite file inside the study directory (no server needed)."""
+    return f"sqlite:///{(Path(out_dir) / 'mlflow.db').resolve()}"
+
+
+def default_artifact_location(out_dir: Path) -> str:
+    return (Path(out_dir) / "mlartifacts").resolve().as_uri()
+
+
+def ray_storage_dir(out_dir: Path) -> Path:
+    """Ray Tune's storage for this study (never a hidden global ~/ray_results)."""
+    return (Path(out_dir) / "ray").resolve()

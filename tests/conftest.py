@@ -1,0 +1,28 @@
+"""Shared test setup: quiet, offline, deterministic, and bounded on a 2-core machine.
+
+Area-specific fixtures live in their own test modules; shared ones are added here.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Keep every test offline and away from the user's real stores and caches.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("RAY_ADDRESS", None)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees a private data cache and runs root unless it sets its own."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("AUGMIX_LAB_DATA", str(base / "data-cache"))
+    monkeypatch.setenv("AUGMIX_LAB_RUNS", str(base / "runs"))
