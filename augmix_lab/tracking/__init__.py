@@ -1,0 +1,42 @@
+"""MLflow tracking: the system of record that ``augmix-lab report`` reads (and nothing else).
+
+Design (why it is shaped like this — each point avoids a known Ray/MLflow trap):
+
+- **The driver creates every run.** ``StudyTracker`` (study runner process) gets or creates the experiment once,
+  opens one parent run per study (``start_study``; a re-run of the study continues the same parent) and one nested run
+  per trial (``trial_run``, tag ``mlflow.parentRunId``) *before* the trial starts. No two processes race to create an
+  experiment or a run in a SQLite store, and a restarted trial gets its unfinished run back instead of a duplicate.
+- **Workers log into a given run id through an explicit URI.** ``TrialLogger(uri, run_id)`` pickles to two strings
+  and uses ``MlflowClient(tracking_uri=uri)``: never the global/active run, never ``mlflow.start_run`` in a worker,
+  never a URI that depends on the worker's working directory (relative SQLite paths are made absolute on the driver).
+- **Batched, idempotent logging.** One ``log_batch`` per epoch with ``step=epoch``; epochs at or before the last logged
+  one are skipped, so a crash + resume never writes duplicate or overlapping steps. Params are the flattened trial
+  config, cut to MLflow's limits (the full config is the ``trial_config.yaml`` artifact).
+- **Checkpoints are uploaded explicitly** (``checkpoints/final.pt``, ``checkpoints/last.pt``) from the trial's
+  persistent workdir, and can be downloaded again on another machine.
+- **Concurrency on SQLite.** The driver switches the database to WAL; every store call retries ``database is locked``
+  with jittered backoff (MLflow itself sets a 20 s busy timeout per session). For many machines use ``mlflow server``
+  with PostgreSQL (see ``docker/``).
+- **Fail fast.** ``check_reachable`` probes the store with plain HTTP / DB connections and a short timeout, because
+  MLflow's own client retries an unreachable server for minutes.
+
+Layout in the store: experiment = study's ``tracking.experiment`` (default: study name); tags in ``TRACKING_TAGS``;
+per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in docs/architecture.md; artifacts
+``study.yaml`` (parent), ``trial_config.yaml``, ``scorecard/table.csv``, ``scorecard/summary.json``, ``checkpoints/``.
+"""
+
+from augmix_lab.tracking.records import TRACKING_TAGS, TrackingTags, flatten_config
+from augmix_lab.tracking.store import check_reachable, resolve_tracking
+from augmix_lab.tracking.study import StudyTracker
+from augmix_lab.tracking.trial import TrialLogger, metric_history
+
+__all__ = [
+    "StudyTracker",
+    "TrialLogger",
+    "TRACKING_TAGS",
+    "TrackingTags",
+    "check_reachable",
+    "flatten_config",
+    "metric_history",
+    "resolve_tracking",
+]

@@ -1,0 +1,201 @@
+"""Driver side: the study's experiment, its parent run, one nested run per trial, and lookup of finished trials."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from augmix_lab.errors import UserError
+from augmix_lab.tracking.records import (
+    MAX_PARAMS_TAGS_PER_BATCH,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TERMINAL_STATUSES,
+    TRACKING_TAGS,
+    chunks,
+    environment_tags,
+    flatten_config,
+    limit_params,
+    limit_tag,
+)
+from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store
+
+STUDY_ARTIFACT = "study.yaml"
+TRIAL_CONFIG_ARTIFACT = "trial_config.yaml"
+_PAGE = 1000  # runs per search page (MLflow's SQL store accepts up to 50000)
+
+
+def _quoted(value: str) -> str:
+    """A value quoted for an MLflow filter string (the grammar has no escapes, so pick a quote it lacks)."""
+    for quote in ("'", '"'):
+        if quote not in value:
+            return f"{quote}{value}{quote}"
+    raise ValueError(f"cannot search for a value holding both quote characters: {value!r}")
+
+
+def _tag_filter(tag: str, value: str) -> str:
+    return f"tags.`{tag}` = {_quoted(value)}"
+
+
+class StudyTracker:
+    """Creates and finds a study's runs. Lives in the driver; trials get a run id and log via ``TrialLogger``."""
+
+    def __init__(self, uri: str, experiment_name: str, artifact_location: str | None = None) -> None:
+        if not experiment_name or not str(experiment_name).strip():
+            raise UserError("tracking experiment name must be a non-empty string")
+        self.uri = uri
+        self.experiment_name = str(experiment_name)
+        if is_sqlite_uri(uri):
+            prepare_sqlite_store(uri)
+        self.client = make_client(uri)
+        self.experiment_id = self._get_or_create_experiment(artifact_location)
+
+    def __repr__(self) -> str:
+        return f"StudyTracker(uri={self.uri!r}, experiment={self.experiment_name!r})"
+
+    def _get_or_create_experiment(self, artifact_location: str | None) -> str:
+        """Done once by the driver before any trial starts (concurrent creation races on SQLite, mlflow #4123)."""
+        from mlflow.exceptions import MlflowException
+
+        experiment = call_with_retries(self.client.get_experiment_by_name, self.experiment_name)
+        if experiment is None:
+            try:
+                return call_with_retries(self.client.create_experiment, self.experiment_name,
+                                         artifact_location=artifact_location)
+            except MlflowException as exc:
+                if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = call_with_retries(self.client.get_experiment_by_name, self.experiment_name)
+        if experiment.lifecycle_stage != "active":
+            raise UserError(
+                f"MLflow experiment {self.experiment_name!r} is deleted in {self.uri}; restore it "
+                f"('mlflow experiments restore --experiment-id {experiment.experiment_id}') or set tracking.experiment"
+            )
+        return experiment.experiment_id
+
+    def _search(self, filter_string: str, experiment_ids: list[str] | None = None) -> list[Any]:
+        from mlflow.entities import ViewType
+
+        ids = experiment_ids or [self.experiment_id]
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = call_with_retries(self.client.search_runs, ids, filter_string=filter_string,
+                                     run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
+                                     order_by=["attributes.start_time ASC"], page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _log_params_and_tags(self, run_id: str, params: Mapping[str, str], tags: Mapping[str, str] = {}) -> None:
+        from mlflow.entities import Param, RunTag
+
+        entries = [Param(k, v) for k, v in params.items()] + [RunTag(k, v) for k, v in tags.items()]
+        for batch in chunks(entries, MAX_PARAMS_TAGS_PER_BATCH):
+            call_with_retries(self.client.log_batch, run_id,
+                              params=[e for e in batch if isinstance(e, Param)],
+                              tags=[e for e in batch if isinstance(e, RunTag)])
+
+    def start_study(self, study_name: str, study_hash: str, study_yaml_text: str,
+                    tags: Mapping[str, Any] | None = None) -> str:
+        """The study's parent run id: the existing one for this study + experiment (re-runs continue it), or new."""
+        study_tags = {
+            **environment_tags(),
+            **{str(k): limit_tag(str(v)) for k, v in (tags or {}).items()},
+            TRACKING_TAGS.role: ROLE_STUDY,
+            TRACKING_TAGS.study: study_name,
+            TRACKING_TAGS.study_hash: study_hash,
+        }
+        existing = self._search(f"{_tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and "
+                                f"{_tag_filter(TRACKING_TAGS.study, study_name)}")
+        if existing:
+            run_id = existing[0].info.run_id
+            call_with_retries(self.client.update_run, run_id, status="RUNNING")
+        else:
+            run = call_with_retries(self.client.create_run, self.experiment_id, run_name=study_name)
+            run_id = run.info.run_id
+        self._log_params_and_tags(run_id, {}, study_tags)
+        call_with_retries(self.client.log_text, run_id, study_yaml_text, STUDY_ARTIFACT)
+        return run_id
+
+    def trial_run(self, parent_id: str, trial_key: str, *, study: str, variant: str, seed: int,
+                  axes: Mapping[str, Any], params: Mapping[str, Any], config_yaml: str,
+                  eval_key: str) -> tuple[str, str]:
+        """The run a trial logs into, as ``(run_id, "resumed" | "created")``.
+
+        An unfinished run for ``trial_key`` under ``parent_id`` (RUNNING after a crash, FAILED, KILLED) is reused
+        and marked RUNNING again, so a resumed trial continues its own run; otherwise a nested run is created.
+        """
+        tags = {
+            TRACKING_TAGS.role: ROLE_TRIAL,
+            TRACKING_TAGS.study: study,
+            TRACKING_TAGS.trial_key: trial_key,
+            TRACKING_TAGS.variant: variant,
+            TRACKING_TAGS.seed: str(seed),
+            TRACKING_TAGS.axes: limit_tag(json.dumps(dict(axes), sort_keys=True, default=str)),
+            TRACKING_TAGS.eval_key: eval_key,
+        }
+        flat = limit_params(flatten_config(params))
+        runs = self._search(f"{_tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and "
+                            f"{_tag_filter(TRACKING_TAGS.trial_key, trial_key)}")
+        unfinished = [r for r in runs if r.info.status != "FINISHED"]
+        if unfinished:
+            run = unfinished[-1]
+            run_id, outcome = run.info.run_id, "resumed"
+            if run.info.status != "RUNNING":
+                call_with_retries(self.client.update_run, run_id, status="RUNNING")
+            if TRACKING_TAGS.error in run.data.tags:  # the old failure no longer describes this run
+                call_with_retries(self.client.delete_tag, run_id, TRACKING_TAGS.error)
+            flat = {k: v for k, v in flat.items() if k not in run.data.params}  # params are immutable in MLflow
+        else:
+            run_name = f"{variant}-seed{seed}-{trial_key[:8]}"
+            run = call_with_retries(self.client.create_run, self.experiment_id, run_name=run_name,
+                                    tags={TRACKING_TAGS.parent_run_id: parent_id, **tags})
+            run_id, outcome = run.info.run_id, "created"
+        self._log_params_and_tags(run_id, flat, tags)
+        call_with_retries(self.client.log_text, run_id, config_yaml, TRIAL_CONFIG_ARTIFACT)
+        return run_id, outcome
+
+    def completed_trials(self, trial_keys: Iterable[str] | None = None) -> dict[str, str]:
+        """``{trial_key: run_id}`` of FINISHED trial runs anywhere in this store (any experiment or study).
+
+        A trial key identifies the training (config + data), so a new study that overlaps an old one reuses its
+        finished trials. Several finished runs of one key: this experiment's newest wins, then the newest overall.
+        """
+        from mlflow.entities import ViewType
+
+        wanted = None if trial_keys is None else set(trial_keys)
+        if wanted is not None and not wanted:
+            return {}
+        experiment_ids: list[str] = []
+        token = None
+        while True:
+            page = call_with_retries(self.client.search_experiments, view_type=ViewType.ACTIVE_ONLY,
+                                     max_results=_PAGE, page_token=token)
+            experiment_ids += [e.experiment_id for e in page]
+            token = page.token
+            if not token:
+                break
+        runs: list[Any] = []
+        for ids in chunks(experiment_ids, 100):
+            runs += self._search(f"{_tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and attributes.status = 'FINISHED'",
+                                 experiment_ids=list(ids))
+
+        def preference(run: Any) -> tuple[bool, int]:
+            return run.info.experiment_id == self.experiment_id, run.info.end_time or 0
+
+        best: dict[str, Any] = {}
+        for run in runs:
+            key = run.data.tags.get(TRACKING_TAGS.trial_key)
+            if key is None or (wanted is not None and key not in wanted):
+                continue
+            if key not in best or preference(run) > preference(best[key]):
+                best[key] = run
+        return {key: run.info.run_id for key, run in best.items()}
+
+    def finish_study(self, parent_id: str, status: str = "FINISHED") -> None:
+        status = status.upper()
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"status {status!r}: allowed {', '.join(TERMINAL_STATUSES)}")
+        call_with_retries(self.client.set_terminated, parent_id, status=status)

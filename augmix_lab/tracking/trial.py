@@ -1,0 +1,180 @@
+"""Worker side: a trial logs into the run the driver created for it, through an explicit tracking URI.
+
+``TrialLogger`` holds only two strings when pickled (URI and run id), so it can be shipped to a Ray worker in
+another process or machine. It never touches MLflow's global active run and never calls ``mlflow.start_run``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from augmix_lab.tracking.records import (
+    MAX_METRICS_PER_BATCH,
+    TERMINAL_STATUSES,
+    TRACKING_TAGS,
+    chunks,
+    limit_tag,
+    to_float,
+)
+from augmix_lab.tracking.store import call_with_retries, make_client
+
+EPOCH_METRIC = "train_loss"  # every epoch logs it (docs/architecture.md "per epoch" metrics)
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_KINDS = ("final", "last")
+SCORECARD_TABLE = "scorecard/table.csv"
+SCORECARD_SUMMARY = "scorecard/summary.json"
+SCORECARD_STEP = 0  # final metrics carry step 0; per-epoch metrics use steps 1..epochs
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    """``[(step, value), ...]`` of one metric, sorted by step; a step logged twice keeps its latest value."""
+    client = make_client(uri)
+    return _history(client, run_id, key)
+
+
+def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
+    latest: dict[int, tuple[int, float]] = {}
+    for m in call_with_retries(client.get_metric_history, run_id, key):
+        if m.step not in latest or m.timestamp >= latest[m.step][0]:
+            latest[m.step] = (m.timestamp, m.value)
+    return [(step, latest[step][1]) for step in sorted(latest)]
+
+
+class TrialLogger:
+    """Logs one trial's epochs, scorecard, checkpoints and status into an existing run (created by the driver)."""
+
+    def __init__(self, uri: str, run_id: str) -> None:
+        self.uri = str(uri)
+        self.run_id = str(run_id)
+        self._client: Any = None
+        self._last_epoch: int | None = None
+
+    # Only the strings travel: the client (sockets, DB engine) is rebuilt lazily in the receiving process.
+    def __getstate__(self) -> dict[str, str]:
+        return {"uri": self.uri, "run_id": self.run_id}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self.__init__(state["uri"], state["run_id"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"TrialLogger(uri={self.uri!r}, run_id={self.run_id!r})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client(self.uri)
+        return self._client
+
+    def _log_batch(self, metrics: list[Any] = (), params: list[Any] = (), tags: list[Any] = ()) -> None:  # type: ignore[assignment]
+        call_with_retries(self.client.log_batch, self.run_id, metrics=list(metrics), params=list(params),
+                          tags=list(tags))
+
+    def last_logged_epoch(self) -> int:
+        """The last epoch whose metrics are in the run (0 if none): a resumed trial logs only later epochs."""
+        history = _history(self.client, self.run_id, EPOCH_METRIC)
+        run = call_with_retries(self.client.get_run, self.run_id)
+        tagged = run.data.tags.get(TRACKING_TAGS.last_epoch, "0")
+        self._last_epoch = max([int(tagged) if tagged.isdigit() else 0] + [step for step, _ in history])
+        return self._last_epoch
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> bool:
+        """Log one epoch's metrics in ONE ``log_batch`` with ``step=epoch``; returns False if already logged.
+
+        Epochs at or before the last logged one are skipped, so a trial that crashed after logging epoch 3 and
+        resumed from an older checkpoint never writes duplicate or overlapping steps (Ray #48664).
+        """
+        from mlflow.entities import Metric, RunTag
+
+        epoch = int(epoch)
+        if epoch < 1:
+            raise ValueError(f"epoch must be >= 1 (1-based steps), got {epoch}")
+        last = self._last_epoch if self._last_epoch is not None else self.last_logged_epoch()
+        if epoch <= last:
+            return False
+        timestamp = int(time.time() * 1000)  # one timestamp: a retried batch writes identical rows
+        batch = [Metric(key, to_float(key, value), timestamp, epoch) for key, value in metrics.items()]
+        if len(batch) > MAX_METRICS_PER_BATCH:
+            raise ValueError(f"{len(batch)} metrics in one epoch; at most {MAX_METRICS_PER_BATCH} fit one batch")
+        self._log_batch(metrics=batch, tags=[RunTag(TRACKING_TAGS.last_epoch, str(epoch))])
+        self._last_epoch = epoch
+        return True
+
+    def log_scorecard(self, summary: Mapping[str, Any], table: Any) -> None:
+        """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``."""
+        from mlflow.entities import Metric
+
+        timestamp = int(time.time() * 1000)
+        metrics = [Metric(key, to_float(key, value), timestamp, SCORECARD_STEP) for key, value in summary.items()]
+        for batch in chunks(metrics, MAX_METRICS_PER_BATCH):
+            self._log_batch(metrics=list(batch))
+        finite = {k: (v if math.isfinite(v) else str(v)) for k, v in ((m.key, m.value) for m in metrics)}
+        call_with_retries(self.client.log_text, self.run_id, json.dumps(finite, indent=1, sort_keys=True),
+                          SCORECARD_SUMMARY)
+        if table is not None:
+            call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
+
+    def log_checkpoint(self, path: str | os.PathLike[str], kind: str = "final") -> str:
+        """Upload a checkpoint file as artifact ``checkpoints/<kind><suffix>``; returns the artifact path.
+
+        Uploaded explicitly from the trial's persistent workdir (Ray's staging directory loses them, Ray #46569).
+        """
+        from mlflow.entities import RunTag
+
+        _check_kind(kind)
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        name = f"{kind}{path.suffix or '.pt'}"
+        with tempfile.TemporaryDirectory(prefix="augmix-lab-ckpt-") as tmp:
+            staged = Path(tmp) / name
+            try:
+                staged.symlink_to(path.resolve())  # no copy of a large file just to rename it
+            except OSError:
+                shutil.copy2(path, staged)
+            call_with_retries(self.client.log_artifact, self.run_id, str(staged), CHECKPOINT_DIR)
+        artifact = f"{CHECKPOINT_DIR}/{name}"
+        self._log_batch(tags=[RunTag(f"{TRACKING_TAGS.checkpoint_prefix}{kind}", artifact)])
+        return artifact
+
+    def download_checkpoint(self, kind: str = "final", dst: str | os.PathLike[str] = ".") -> Path:
+        """Download ``checkpoints/<kind>.*`` into folder ``dst`` (created if needed); returns the file's path."""
+        _check_kind(kind)
+        run = call_with_retries(self.client.get_run, self.run_id)
+        artifact = run.data.tags.get(f"{TRACKING_TAGS.checkpoint_prefix}{kind}")
+        if artifact is None:
+            listed = call_with_retries(self.client.list_artifacts, self.run_id, CHECKPOINT_DIR)
+            matches = [f.path for f in listed if not f.is_dir and Path(f.path).stem == kind]
+            if not matches:
+                raise FileNotFoundError(f"run {self.run_id} has no '{kind}' checkpoint under '{CHECKPOINT_DIR}/'")
+            artifact = matches[0]
+        dst = Path(dst)
+        dst.mkdir(parents=True, exist_ok=True)
+        local = call_with_retries(self.client.download_artifacts, self.run_id, artifact, str(dst))
+        return Path(local)
+
+    def set_status(self, status: str, error: str | None = None) -> None:
+        """End the run as FINISHED / FAILED / KILLED (or mark it RUNNING again); FAILED records ``error``."""
+        from mlflow.entities import RunTag
+
+        status = status.upper()
+        if status not in TERMINAL_STATUSES + ("RUNNING",):
+            raise ValueError(f"status {status!r}: allowed {', '.join(TERMINAL_STATUSES + ('RUNNING',))}")
+        if error:
+            reason = limit_tag(str(error))
+            self._log_batch(tags=[RunTag(TRACKING_TAGS.error, reason), RunTag(TRACKING_TAGS.note, reason)])
+        if status == "RUNNING":
+            call_with_retries(self.client.update_run, self.run_id, status="RUNNING")
+        else:
+            call_with_retries(self.client.set_terminated, self.run_id, status=status)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in CHECKPOINT_KINDS:
+        raise ValueError(f"checkpoint kind {kind!r}: allowed {', '.join(CHECKPOINT_KINDS)}")
