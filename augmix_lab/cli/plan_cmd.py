@@ -1,15 +1,54 @@
-"""`augmix-lab plan`: placeholder until its issue lands."""
+"""`augmix-lab plan STUDY.yaml`: the resolved trial table, what is already done, and a measured cost estimate."""
 
 from __future__ import annotations
 
 import argparse
 
-from augmix_lab.errors import UserError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("study", help="study file (studies/*.yaml)")
+    parser.add_argument("--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)")
+    parser.add_argument("--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)")
+    parser.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'plan' is not implemented yet")
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from augmix_lab.orchestration.estimate import estimate_trials, format_duration
+    from augmix_lab.orchestration.runner import load_plan, lookup_store, print_trial_table, print_verdict
+    from augmix_lab.tracking import check_reachable, resolve_tracking
+    from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
+
+    console = Console()
+    plan = load_plan(args.study, args.out)
+    print_verdict(console, plan)
+    uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
+    if is_sqlite_uri(uri) and not Path(sqlite_path(uri)).is_file():
+        plan.todo = list(plan.trials)  # no store yet: nothing is done, and planning must not create one
+    else:
+        check_reachable(uri)
+        lookup_store(plan, uri)
+    extra: dict[str, str] = {}
+    total = 0.0
+    if not args.no_estimate:
+        estimates = estimate_trials(plan.todo, data_root=args.data_root)
+        for key, est in estimates.items():
+            extra[key] = f"~{format_duration(est.seconds)}"
+            total += est.seconds
+    print_trial_table(console, plan, extra)
+    console.print(f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} need re-evaluation "
+                  f"only, {len(plan.todo)} to train  (store {uri})")
+    if not args.no_estimate:
+        res = plan.study.spec.resources
+        import os
+
+        slots = max(1, int((os.cpu_count() or 1) // res.cpus_per_trial))
+        if res.max_concurrent_trials:
+            slots = min(slots, res.max_concurrent_trials)
+        console.print(f"estimated cost on this machine: {format_duration(total)} of trial time "
+                      f"(~{format_duration(total / slots)} wall with {slots} concurrent trial(s)); measured from a few "
+                      f"training steps, evaluation extrapolated")
+    return 0

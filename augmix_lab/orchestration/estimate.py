@@ -1,0 +1,148 @@
+"""Cost estimate for ``augmix-lab plan``: time a few real training steps on this device, extrapolate; nothing is trained.
+
+For each distinct (dataset, model, method, JSD arity) the estimate builds the model and augmentation, runs a couple of
+warm-up steps and then times a few SGD steps on a small random uint8 batch (augmentation + forward over all views +
+cross-entropy + backward + step), and one forward-only pass for evaluation. Training cost = seconds/image × images ×
+epochs; evaluation = forward seconds/image × test images × (1 clean + corruptions × severities). It is an estimate: the
+trainer's loss (JSD) and data pipeline differ slightly from the timed step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from augmix_lab.config import TrialConfig
+from augmix_lab.study.expand import Trial
+
+# (train images, test images, classes, image size) when a dataset cannot be loaded cheaply here
+KNOWN_SIZES = {
+    "cifar10": (50_000, 10_000, 10, 32),  # CIFAR-10 (Krizhevsky 2009)
+    "cifar100": (50_000, 10_000, 100, 32),  # CIFAR-100 (Krizhevsky 2009)
+    "imagenet": (1_281_167, 50_000, 1000, 224),  # ILSVRC-2012 train / val
+}
+BENCHMARK_CORRUPTION_COUNT = 15  # Hendrycks & Dietterich 2019: the 15 -C benchmark corruptions
+
+
+@dataclass
+class Estimate:
+    train_s_per_image: float
+    eval_s_per_image: float
+    train_images: int
+    eval_images: int
+    epochs: int
+
+    @property
+    def seconds(self) -> float:
+        return self.train_s_per_image * self.train_images * self.epochs + self.eval_s_per_image * self.eval_images
+
+
+_SIZES: dict[str, tuple[int, int, int, int]] = {}
+
+
+def dataset_sizes(cfg: TrialConfig, data_root: str | None = None) -> tuple[int, int, int, int]:
+    """(train, test, classes, image size) after subsets; loads small generated datasets, else uses known sizes."""
+    key = f"{cfg.dataset.name}:{sorted(cfg.dataset.options.items())}"
+    if key not in _SIZES:
+        sizes = KNOWN_SIZES.get(cfg.dataset.name)
+        if sizes is None:
+            from augmix_lab.data import load_dataset
+
+            ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
+            sizes = (len(ds.train_labels), len(ds.test_labels), ds.num_classes, ds.image_size)
+        _SIZES[key] = sizes
+    n_train, n_test, classes, size = _SIZES[key]
+    n_train = min(n_train, cfg.dataset.train_subset or n_train)
+    n_test = min(n_test, cfg.dataset.test_subset or n_test)
+    return n_train, n_test, classes, size
+
+
+def _eval_passes(cfg: TrialConfig) -> int:
+    passes = 1 if cfg.eval.clean else 0
+    if cfg.eval.corruptions.enabled:
+        names = cfg.eval.corruptions.names
+        passes += (len(names) if names is not None else BENCHMARK_CORRUPTION_COUNT) * len(cfg.eval.corruptions.severities)
+    return passes
+
+
+def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int = 16, steps: int = 3,
+                 device: str = "cpu") -> tuple[float, float]:
+    """(train seconds per image, forward seconds per image) measured on random images of the dataset's size."""
+    import torch.nn.functional as F
+
+    from augmix_lab.models import create_model
+
+    g = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=device)
+    labels = torch.randint(0, num_classes, (batch,), generator=g, device=device)
+    model = create_model(cfg.model, num_classes).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    try:
+        from augmix_lab.augment import create_augmentation
+
+        method = "standard" if cfg.method == "adversarial" else cfg.method
+        aug = create_augmentation(method=method, params=cfg.method_params.get(method, {}), augmix=cfg.augmix,
+                                  jsd_arity=cfg.jsd.arity, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3,
+                                  kind=kind, image_size=image_size)
+    except ImportError:
+        aug = None
+    # adversarial training: ~iterations extra forward+backward passes per step (PGD inner loop)
+    adv_factor = 1 + cfg.adversarial.iterations if cfg.method == "adversarial" else 1
+
+    def step() -> None:
+        if aug is not None:
+            out = aug(images, labels, g)
+            views, targets = out.views, out.targets
+        else:
+            views = [images.float().div(127.5).sub(1.0)] * max(1, cfg.jsd.arity)
+            targets = labels
+        logits = model(torch.cat(views))
+        tgt = targets.repeat(len(views), *([1] * (targets.dim() - 1)))
+        loss = F.cross_entropy(logits, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    step()  # warm-up: allocator, kernels
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    train_s = (time.perf_counter() - t0) / (steps * batch) * adv_factor
+    model.eval()
+    x = images.float().div(127.5).sub(1.0)
+    with torch.no_grad():
+        model(x)
+        t0 = time.perf_counter()
+        model(x)
+        eval_s = (time.perf_counter() - t0) / batch
+    return train_s, eval_s
+
+
+def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[str, Estimate]:
+    """One measured estimate per trial key; trials sharing model/method/arity/dataset share one measurement."""
+    measured: dict[tuple[Any, ...], tuple[float, float]] = {}
+    out = {}
+    for t in trials:
+        cfg = t.config
+        n_train, n_test, classes, size = dataset_sizes(cfg, data_root)
+        kind = "imagenet" if size > 64 else "cifar"
+        sig = (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity, cfg.augmix.model_dump_json(), classes, size)
+        if sig not in measured:
+            measured[sig] = measure_step(cfg, classes, size, kind, batch=4 if size > 64 else 16)
+        train_s, eval_s = measured[sig]
+        out[t.key] = Estimate(train_s, eval_s, n_train, n_test * _eval_passes(cfg), cfg.epochs)
+    return out
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,0 +1,113 @@
+"""The Ray Tune function trainable: run one trial (``augmix_lab.training.run_trial``) inside a Ray worker.
+
+The hyperparameter space holds only the trial key; everything else (the resolved configs, the MLflow run ids created by the
+driver, the tracking URI, the study directory) arrives through ``tune.with_parameters`` so infrastructure never pollutes
+the trial's params. The trial logs to its pre-created MLflow run, reports each epoch to Tune with its checkpoint, and
+resumes from ``<out>/trials/<key>/checkpoints/last.pt``, restoring that file from Tune's checkpoint or from MLflow
+artifacts when the local work directory is absent (another node of a cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from augmix_lab.config import TrialConfig
+from augmix_lab.errors import TrialFailed
+
+# Metric a trial reports once when it ends without raising (so Ray does not retry a deterministic failure).
+FAILED_METRIC = "augmix_lab_failed"
+DONE_METRIC = "augmix_lab_done"
+CHECKPOINT_FILE = "last.pt"
+
+
+def trial_workdir(out_dir: str | Path, key: str) -> Path:
+    """Where a trial keeps its checkpoints; content-addressed, so a re-run of any study in this directory finds it."""
+    return Path(out_dir) / "trials" / key
+
+
+def _restore_checkpoint(workdir: Path, logger: Any) -> str:
+    """Make sure the newest checkpoint is at workdir/checkpoints/last.pt; says where it came from."""
+    local = workdir / "checkpoints" / CHECKPOINT_FILE
+    if local.is_file():
+        return "local"
+    from ray import tune
+
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.to_directory(str(local.parent))
+        if local.is_file():
+            return "tune"
+    try:
+        got = logger.download_checkpoint("last", local)
+    except Exception:  # noqa: BLE001 - no stored checkpoint: start from scratch
+        got = None
+    return "mlflow" if got and local.is_file() else "none"
+
+
+def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
+    from ray import tune
+
+    numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if checkpoint_dir is not None and checkpoint_dir.is_dir():
+        tune.report(numeric, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+    else:
+        tune.report(numeric)
+
+
+def train_trial(
+    config: dict[str, Any],
+    *,
+    trials: dict[str, dict[str, Any]],
+    tracking_uri: str,
+    out_dir: str,
+    data_root: str | None = None,
+    cpus_per_trial: float = 1.0,
+) -> None:
+    """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id}``."""
+    import torch
+
+    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.training import TrialCallbacks, run_trial
+
+    key = config["trial_key"]
+    spec = trials[key]
+    cfg = TrialConfig.model_validate(spec["config"])
+    threads = cfg.train.threads or max(1, int(cpus_per_trial))
+    torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+    workdir = trial_workdir(out_dir, key)
+    workdir.mkdir(parents=True, exist_ok=True)
+    logger = TrialLogger(tracking_uri, spec["run_id"])
+    _restore_checkpoint(workdir, logger)
+    logger.set_status("RUNNING")
+    already_logged = logger.last_logged_epoch() or 0
+
+    def on_epoch_end(epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        if epoch > already_logged:  # a resumed trial logs only epochs after its checkpoint
+            logger.log_epoch(epoch, metrics)
+        if checkpoint is not None:
+            logger.log_checkpoint(Path(checkpoint), "last")
+        _report({**metrics, "epoch": epoch}, Path(checkpoint).parent if checkpoint is not None else None)
+
+    def on_evaluated(scorecard: Any) -> None:
+        logger.log_scorecard(scorecard.summary, scorecard.table)
+
+    try:
+        result = run_trial(cfg, workdir, callbacks=TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated),
+                           data_root=data_root)
+    except TrialFailed as exc:
+        # deterministic (e.g. divergence): record it and end normally, so Ray does not spend retries on it
+        logger.set_status("FAILED", str(exc))
+        _report({FAILED_METRIC: 1})
+        return
+    except Exception as exc:
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
+        raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
+    summary = dict(result.scorecard.summary) if result.scorecard is not None else {}
+    logger.set_status("FINISHED")
+    _report({**summary, DONE_METRIC: 1})

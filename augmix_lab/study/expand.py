@@ -1,0 +1,346 @@
+"""Expand a study into trials: variants × grid × sweep points × seeds, minus ``exclude``, plus ``include``.
+
+Each trial's identity is ``TrialConfig.fingerprint(data_version)`` (training only, seed included), so identical training in
+any study sharing a tracking store is done once; ``eval_key`` hashes the evaluation-only settings, so changing them
+re-scores stored checkpoints instead of retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig
+from augmix_lab.errors import UserError
+from augmix_lab.study.schema import (
+    TRIAL_LABEL_KEYS,
+    Study,
+    deep_merge,
+    describe_validation_error,
+    flatten,
+    get_dotted,
+    normalize_partial,
+    set_dotted,
+)
+
+# Methods that yield one view per image, so they cannot feed the JSD consistency loss (used when the augmentation
+# registry does not say); `adversarial` trains on `standard`-augmented images (docs/architecture.md).
+NON_VIEW_METHODS = frozenset({"none", "standard", "mixup", "cutmix", "adversarial"})
+TRAINING_ONLY_METHODS = frozenset({"adversarial"})  # handled by augmix_lab.training, not the augmentation registry
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One resolved unit of work. ``key`` names its training, ``eval_key`` its evaluation settings."""
+
+    key: str
+    variant: str
+    seed: int
+    axes: dict[str, Any]
+    config: TrialConfig = field(repr=False)
+    eval_key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}-s{self.seed}-{self.key[:8]}"
+
+
+def eval_key(cfg: EvalConfig) -> str:
+    """Content hash of the evaluation-only settings."""
+    return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+_VERSION_CACHE: dict[str, str] = {}
+
+
+def dataset_version(ds: DatasetConfig) -> str:
+    """The data-content identity that goes into trial keys, computed without generating or loading any data.
+
+    Uses ``augmix_lab.data.dataset_version`` when the data package provides it; otherwise a stable hash of the
+    dataset name and options (the subsets are already part of the training config).
+    """
+    cache_key = json.dumps({"name": ds.name, "options": ds.options}, sort_keys=True, default=str)
+    if cache_key in _VERSION_CACHE:
+        return _VERSION_CACHE[cache_key]
+    version = None
+    try:
+        provider = getattr(importlib.import_module("augmix_lab.data"), "dataset_version", None)
+    except ImportError:
+        provider = None
+    if provider is not None:
+        version = str(provider(ds.name, **ds.options))
+    if version is None:
+        version = "spec-" + hashlib.sha256(cache_key.encode()).hexdigest()[:12]
+    _VERSION_CACHE[cache_key] = version
+    return version
+
+
+# -------------------------------------------------------------------------------------------------- registry name checks
+
+
+def _registry(module: str, attr: str) -> Any | None:
+    """A registry from another package, or None while that package is not importable (checks then skip)."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _names(reg: Any) -> list[str]:
+    if hasattr(reg, "names"):
+        return list(reg.names())
+    return sorted(reg)
+
+
+def _unknown(kind: str, value: Any, reg: Any) -> str:
+    if hasattr(reg, "unknown_message"):
+        return reg.unknown_message(value)
+    return f"unknown {kind} {value!r}. Allowed: {', '.join(_names(reg))}."
+
+
+def method_produces_views(method: str) -> bool:
+    """Whether the method yields several stochastic views of each image (needed for JSD arity > 1)."""
+    reg = _registry("augmix_lab.augment", "AUGMENTATIONS")
+    for part in method.split("+"):
+        meta = {}
+        if reg is not None and part in reg and hasattr(reg, "meta"):
+            meta = reg.meta(part)
+        flag = meta.get("produces_views")
+        if flag is None:
+            flag = part not in NON_VIEW_METHODS
+        if flag:
+            return True
+    return False
+
+
+def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
+    """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
+    augs = _registry("augmix_lab.augment", "AUGMENTATIONS")
+    if augs is not None:
+        for part in cfg.method.split("+"):
+            if part not in augs and part not in TRAINING_ONLY_METHODS:
+                allowed = sorted(set(_names(augs)) | TRAINING_ONLY_METHODS)
+                close = _unknown("method", part, augs).split(" Allowed:")[0]
+                raise UserError(f"{where('method')}: field 'method': {close} Allowed: {', '.join(allowed)} (or a+b).")
+    for dotted, module, attr, kind, value in (
+        ("model", "augmix_lab.models", "MODELS", "model", cfg.model),
+        ("dataset.name", "augmix_lab.data", "DATASETS", "dataset", cfg.dataset.name),
+    ):
+        reg = _registry(module, attr)
+        if reg is not None and value not in reg:
+            raise UserError(f"{where(dotted)}: field '{dotted}': {_unknown(kind, value, reg)}")
+    for dotted, attr, names in (
+        ("eval.corruptions.names", "CORRUPTIONS", cfg.eval.corruptions.names),
+        ("eval.perturbations.names", "PERTURBATIONS", cfg.eval.perturbations.names),
+    ):
+        reg = _registry("augmix_lab.corruptions", attr)
+        for name in names or []:
+            if reg is not None and name not in reg:
+                raise UserError(f"{where(dotted)}: field '{dotted}': {_unknown(attr.lower()[:-1], name, reg)}")
+    for s in cfg.eval.corruptions.severities:
+        if not 1 <= s <= 5:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
+            raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
+                            f"severity {s} out of range; allowed: 1..5")
+    if cfg.jsd.arity > 1 and not method_produces_views(cfg.method):
+        raise UserError(
+            f"{where('jsd.arity')}: field 'jsd.arity': {cfg.jsd.arity} needs a view-producing method, but method "
+            f"{cfg.method!r} yields one view per image; use jsd: {{arity: 1}} or a method such as augmix"
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------- expansion
+
+
+@dataclass
+class _Point:
+    """A trial config being assembled, with where each setting came from (for error lines)."""
+
+    variant: str
+    variant_index: int | None
+    seed: int
+    partial: dict[str, Any]
+    axes: dict[str, Any]
+    axis_paths: dict[str, tuple[Any, ...]]  # dotted field -> YAML path of the value that set it
+
+    def origin(self, study: Study, dotted: str) -> list[tuple[Any, ...]]:
+        """Candidate YAML paths for a field, most specific source first."""
+        loc = tuple(dotted.split("."))
+        out = [p for d, p in self.axis_paths.items() if dotted == d or dotted.startswith(d + ".") or d.startswith(dotted + ".")]
+        spec = study.spec
+        if self.variant_index is not None:
+            override = normalize_partial({k: v for k, v in spec.variants[self.variant_index].items() if k != "name"})
+            if _has_path(override, dotted):
+                out.append(("variants", self.variant_index) + _yaml_loc(spec.variants[self.variant_index], loc))
+        if _has_path(normalize_partial(spec.base), dotted):
+            out.append(("base",) + _yaml_loc(spec.base, loc))
+        if self.variant_index is not None:
+            out.append(("variants", self.variant_index))
+        out.append(("base",))
+        return out
+
+
+def _has_path(d: dict[str, Any], dotted: str) -> bool:
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):  # the setting itself or any mapping above it that the user wrote
+        try:
+            get_dotted(d, ".".join(parts[:n]))
+            return True
+        except KeyError:
+            continue
+    return False
+
+
+def _yaml_loc(raw: dict[str, Any], loc: tuple[str, ...]) -> tuple[Any, ...]:
+    """The path as written in YAML: a dotted key (`augmix.width: 2`) or a `dataset: name` shorthand stop early."""
+    for n in range(len(loc), 0, -1):
+        if ".".join(loc[:n]) in raw:
+            return (".".join(loc[:n]),) + (loc[n:] if n == 1 else ())
+    cur: Any = raw
+    out: list[str] = []
+    for p in loc:
+        if not isinstance(cur, dict) or p not in cur:
+            break
+        out.append(p)
+        cur = cur[p]
+    return tuple(out)
+
+
+def _check_axis_paths(study: Study, section: str, axes: dict[str, list[Any]]) -> None:
+    if not axes:
+        raise study.error([(section,)], f"field '{section}': is empty; give at least one dotted path with a list of values, "
+                                        f"e.g. {section}: {{augmix.width: [1, 3]}}, or remove it")
+    for path, values in axes.items():
+        if not values:
+            raise study.error([(section, path)], f"field '{section}.{path}': empty list of values; give at least one value")
+        if path in ("seed", "name", "variant"):
+            raise study.error([(section, path)], f"field '{section}.{path}': use 'seeds' / 'variants' instead")
+
+
+def _build(study: Study, point: _Point) -> TrialConfig:
+    try:
+        cfg = TrialConfig.model_validate(point.partial)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        raise study.error(point.origin(study, dotted), describe_validation_error(err, TrialConfig, loc)) from None
+    check_names(cfg, lambda dotted: study.lines.where(*point.origin(study, dotted)))
+    return cfg
+
+
+def _matches(row: dict[str, Any], point: _Point, cfg_flat: dict[str, Any]) -> bool:
+    for key, want in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})).items():
+        if key not in cfg_flat or cfg_flat[key] != want:
+            return False
+    if "variant" in row and row["variant"] != point.variant:
+        return False
+    return True
+
+
+def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = dataset_version) -> list[Trial]:
+    """All trials of a study, in a stable order (variant, grid point, sweep point, seed); raises UserError on bad input."""
+    spec = study.spec
+    base = normalize_partial(spec.base)
+    names: dict[str, int] = {}
+    for i, v in enumerate(spec.variants):
+        name = v.get("name")
+        if not isinstance(name, str) or not name:
+            raise study.error([("variants", i)], f"field 'variants.{i}.name': every variant needs a non-empty name (got {name!r})")
+        if name in names:
+            raise study.error([("variants", i, "name")], f"field 'variants.{i}.name': duplicate variant name {name!r} "
+                                                        f"(first used by variants.{names[name]})")
+        names[name] = i
+    variant_rows: list[tuple[str, int | None, dict[str, Any]]] = (
+        [(v["name"], i, deep_merge(base, normalize_partial({k: x for k, x in v.items() if k != "name"})))
+         for i, v in enumerate(spec.variants)]
+        or [("base", None, base)]
+    )
+    if spec.baseline is not None and spec.baseline not in {n for n, _, _ in variant_rows}:
+        raise study.error([("baseline",)], f"field 'baseline': unknown variant {spec.baseline!r}; "
+                                           f"allowed: {', '.join(n for n, _, _ in variant_rows)}")
+
+    grid_points: list[list[tuple[str, int, Any]]] = [[]]
+    if spec.grid is not None:
+        _check_axis_paths(study, "grid", spec.grid)
+        grid_points = [list(combo) for combo in itertools.product(
+            *[[(path, j, value) for j, value in enumerate(values)] for path, values in spec.grid.items()])]
+    sweep_points: list[tuple[str, int, Any] | None] = [None]
+    if spec.sweep is not None:
+        _check_axis_paths(study, "sweep", spec.sweep)
+        sweep_points += [(path, j, value) for path, values in spec.sweep.items() for j, value in enumerate(values)]
+
+    seeds = spec.seed_list()
+    points: list[_Point] = []
+    for (vname, vi, vpartial), gpoint, spoint in itertools.product(variant_rows, grid_points, sweep_points):
+        partial = vpartial
+        axes: dict[str, Any] = {}
+        axis_paths: dict[str, tuple[Any, ...]] = {}
+        for path, j, value in gpoint:
+            partial = set_dotted(deep_merge(partial, {}), path, value)
+            axes[path] = value
+            axis_paths[path] = ("grid", path, j)
+        if spec.sweep is not None:
+            axes["sweep"] = "base" if spoint is None else spoint[0]
+            if spoint is not None:
+                path, j, value = spoint
+                partial = set_dotted(deep_merge(partial, {}), path, value)
+                axes[path] = value
+                axis_paths[path] = ("sweep", path, j)
+        for seed in seeds:
+            points.append(_Point(vname, vi, seed, set_dotted(deep_merge(partial, {}), "seed", seed), dict(axes), axis_paths))
+
+    for r, row in enumerate(spec.include):
+        targets = [t for t in variant_rows if row.get("variant") in (None, t[0])]
+        if not targets:
+            raise study.error([("include", r, "variant")], f"field 'include.{r}.variant': unknown variant {row.get('variant')!r}; "
+                                                          f"allowed: {', '.join(n for n, _, _ in variant_rows)}")
+        overrides = normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})
+        flat = flatten(overrides)
+        for vname, vi, vpartial in targets:
+            for seed in seeds:
+                partial = set_dotted(deep_merge(vpartial, overrides), "seed", seed)
+                points.append(_Point(vname, vi, seed, partial, dict(flat),
+                                     {d: ("include", r, d.split(".")[0]) for d in flat}))
+
+    built: list[tuple[_Point, TrialConfig]] = [(p, _build(study, p)) for p in points]
+
+    for r, row in enumerate(spec.exclude):
+        for key in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})):
+            if key not in flatten(TrialConfig().model_dump(mode="json")) and not key.startswith(("method_params.", "dataset.options.")):
+                raise study.error([("exclude", r)], f"field 'exclude.{r}': unknown setting {key!r} (use dotted TrialConfig "
+                                                    f"paths such as dataset.name, model, augmix.width, or 'variant')")
+        built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.model_dump(mode="json")))]
+
+    trials: list[Trial] = []
+    seen: dict[str, Trial] = {}
+    for point, cfg in built:
+        key = cfg.fingerprint(version_of(cfg.dataset))
+        trial = Trial(key=key, variant=point.variant, seed=point.seed, axes=point.axes, config=cfg, eval_key=eval_key(cfg.eval))
+        if key in seen:
+            other = seen[key]
+            if other.variant == trial.variant and other.eval_key == trial.eval_key:
+                continue  # e.g. a sweep value equal to the base point: one trial, counted once
+            raise study.error(
+                [("variants", point.variant_index) if point.variant_index is not None else ("base",)],
+                f"variants {other.variant!r} and {trial.variant!r} resolve to the same training (trial {key}, seed "
+                f"{trial.seed}{'' if other.eval_key == trial.eval_key else ', different eval settings'}); "
+                f"make them differ or drop one",
+            )
+        seen[key] = trial
+        trials.append(trial)
+    if not trials:
+        raise study.error([("exclude",), ("base",)], "the study expands to no trials (everything was excluded)")
+    return trials
+
+
+def differing_params(trials: list[Trial]) -> list[str]:
+    """Dotted config fields whose values differ across trials (the columns worth showing), seed excluded."""
+    flats = [flatten(t.config.model_dump(mode="json")) for t in trials]
+    keys = sorted(set().union(*flats)) if flats else []
+    return [k for k in keys if k != "seed" and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
