@@ -1,0 +1,161 @@
+"""Batched image-filtering building blocks shared by the corruption and perturbation kernels.
+
+Border modes follow the libraries the reference scripts call: ``edge`` = scipy/skimage ``nearest``, ``symmetric`` =
+scipy ``reflect`` (half-sample), ``reflect`` = cv2 ``BORDER_REFLECT_101`` / scipy ``mirror``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@functools.lru_cache(maxsize=256)
+def _pad_index_np(n: int, pad: int, mode: str) -> np.ndarray:
+    return np.pad(np.arange(n), pad, mode=mode)
+
+
+def pad_index(n: int, pad: int, mode: str, device: torch.device) -> torch.Tensor:
+    """Indices into a length-``n`` axis padded by ``pad`` on both sides with a numpy.pad ``mode``."""
+    return torch.as_tensor(_pad_index_np(n, pad, mode), device=device)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter's kernel: radius int(truncate * sigma + 0.5), normalised weights."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (x / sigma) ** 2)
+    return w / w.sum()
+
+
+@functools.lru_cache(maxsize=128)
+def _filter_matrix(kernel: tuple[float, ...], n: int, mode: str) -> np.ndarray:
+    """The padded 1-D correlation as an (n, n) matrix: cheaper than a convolution when the kernel is wide."""
+    k = np.asarray(kernel)
+    radius = (len(k) - 1) // 2
+    m = np.zeros((n, n))
+    rows = np.repeat(np.arange(n), len(k))
+    taps = np.tile(np.arange(len(k)), n)
+    if mode == "constant":
+        cols = rows + taps - radius
+        keep = (cols >= 0) & (cols < n)
+        np.add.at(m, (rows[keep], cols[keep]), k[taps[keep]])
+    else:
+        cols = _pad_index_np(n, radius, mode)[rows + taps]
+        np.add.at(m, (rows, cols), k[taps])
+    return m
+
+
+def filter1d(x: torch.Tensor, kernel: np.ndarray | torch.Tensor, dim: int, mode: str) -> torch.Tensor:
+    """Correlate ``x`` along ``dim`` with a 1-D kernel, padding with numpy.pad ``mode`` (or zeros for 'constant')."""
+    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device).flatten()
+    radius = (k.numel() - 1) // 2
+    x = x.movedim(dim, -1)
+    shape = x.shape
+    n = shape[-1]
+    if k.numel() > 15:  # wide kernels (elastic sigma ~ image size): one small matmul instead of a long convolution
+        key = tuple(float(v) for v in np.asarray(kernel, dtype=np.float64).ravel())
+        m = torch.as_tensor(_filter_matrix(key, n, mode), dtype=x.dtype, device=x.device)
+        return (x @ m.T).movedim(-1, dim)
+    if mode == "constant":
+        padded = F.pad(x.reshape(-1, 1, n), (radius, radius))
+    else:
+        padded = x.reshape(-1, n).index_select(1, pad_index(n, radius, mode, x.device)).unsqueeze(1)
+    out = F.conv1d(padded, k.view(1, 1, -1)).reshape(shape)
+    return out.movedim(-1, dim)
+
+
+def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "edge", truncate: float = 4.0) -> torch.Tensor:
+    """skimage.filters.gaussian / scipy gaussian_filter over the last two dims (H, W); sigma 0 is the identity."""
+    if sigma <= 0:
+        return x
+    k = gaussian_kernel1d(sigma, truncate)
+    return filter1d(filter1d(x, k, -1, mode), k, -2, mode)
+
+
+def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torch.Tensor:
+    """cv2.filter2D (correlation, BORDER_REFLECT_101 by default) on (B, C, H, W) with one shared odd square kernel."""
+    kh, kw = kernel.shape
+    b, c, h, w = x.shape
+    rows = pad_index(h, kh // 2, mode, x.device)
+    cols = pad_index(w, kw // 2, mode, x.device)
+    padded = x.index_select(2, rows).index_select(3, cols).reshape(b * c, 1, h + kh - 1, w + kw - 1)
+    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device).view(1, 1, kh, kw)
+    return F.conv2d(padded, k).reshape(b, c, h, w)
+
+
+def motion_blur_kernel(radius: float, sigma: float) -> np.ndarray:
+    """ImageMagick MotionBlurImage weights: width 2*ceil(radius)+1 taps of a one-sided Gaussian, normalised."""
+    width = int(2 * math.ceil(radius) + 1)  # MagickCore GetOptimalKernelWidth1D for radius > 0
+    i = np.arange(width, dtype=np.float64)
+    k = np.exp(-(i**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def motion_blur(x: torch.Tensor, radius: float, sigma: float, angles_deg: torch.Tensor) -> torch.Tensor:
+    """Per-image line motion blur with MagickMotionBlurImage semantics (one-sided kernel, edge pixels repeated).
+
+    Output pixel (y, x) = sum_i k_i * input(y + oy_i, x + ox_i), ox_i = ceil(i cos(a) - 0.5), oy_i = ceil(i sin(a) - 0.5),
+    angle ``a`` per image (B,) in degrees; coordinates outside the image are clamped (ImageMagick's default edge
+    virtual pixels).
+    """
+    b, c, h, w = x.shape
+    k = motion_blur_kernel(radius, sigma)
+    a = torch.deg2rad(angles_deg.to(torch.float64))
+    rows0 = torch.arange(h, device=x.device)
+    cols0 = torch.arange(w, device=x.device)
+    out = torch.zeros_like(x)
+    for i, weight in enumerate(k):
+        ox = torch.ceil(i * torch.cos(a) - 0.5).long().to(x.device)
+        oy = torch.ceil(i * torch.sin(a) - 0.5).long().to(x.device)
+        rows = (rows0[None, :] + oy[:, None]).clamp_(0, h - 1)
+        cols = (cols0[None, :] + ox[:, None]).clamp_(0, w - 1)
+        shifted = x.gather(2, rows[:, None, :, None].expand(b, c, h, w))
+        shifted = shifted.gather(3, cols[:, None, None, :].expand(b, c, h, w))
+        out.add_(shifted, alpha=float(weight))
+    return out
+
+
+def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """make_cifar_c.py clipped_zoom batched: centre crop ceil(h/zoom), scipy.ndimage.zoom(order=1), trim to h.
+
+    scipy's zoom(order=1) maps output to input coordinates with align_corners semantics and an output size of
+    round(crop * zoom), which F.interpolate(bilinear, align_corners=True) reproduces.
+    """
+    h, w = x.shape[-2:]
+    ch, cw = int(math.ceil(h / zoom)), int(math.ceil(w / zoom))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[..., top : top + ch, left : left + cw]
+    oh, ow = int(round(ch * zoom)), int(round(cw * zoom))
+    lead = crop.shape[:-2]
+    z = F.interpolate(crop.reshape(-1, 1, ch, cw), size=(oh, ow), mode="bilinear", align_corners=True)
+    z = z.reshape(*lead, oh, ow)
+    tt, tl = (oh - h) // 2, (ow - w) // 2
+    return z[..., tt : tt + h, tl : tl + w]
+
+
+def box_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """PIL Image.resize(BOX) weights for one axis (libImaging Resample.c precompute_coeffs with the box filter)."""
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    m = np.zeros((out_size, in_size))
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size)
+        t = (np.arange(xmin, xmax) - center + 0.5) / filterscale
+        wts = ((t > -0.5) & (t <= 0.5)).astype(np.float64)
+        if wts.sum() > 0:
+            m[xx, xmin:xmax] = wts / wts.sum()
+    return m
+
+
+def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
+    """cv2.COLOR_RGB2GRAY weights (0.299, 0.587, 0.114) on (B, 3, H, W) -> (B, 1, H, W)."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)

@@ -1,0 +1,174 @@
+"""Per-image NumPy/SciPy/PIL oracle of the -C corruptions, written after make_cifar_c.py / make_imagenet_c.py.
+
+Used by tests (bounded-difference checks of the batched kernels) and by ``benchmarks/corruption_throughput.py`` as the
+"reference kind" baseline. Differences from the scripts, all needed to run on today's PyPI stack:
+``skimage.filters.gaussian(..., channel_axis=-1)`` instead of the removed ``multichannel=True``; an explicit
+``numpy.random.Generator`` instead of the global ``np.random``; ImageMagick motion blur replaced by a per-image NumPy
+line kernel with the same semantics (``_motion_blur_np``); frost photographs replaced by ``textures.frost_textures``.
+Input and output: one (H, W, 3) uint8 image.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import cv2
+import numpy as np
+import skimage as sk
+from PIL import Image
+from scipy.ndimage import map_coordinates
+from scipy.ndimage import zoom as scizoom
+from skimage.filters import gaussian
+
+from augmix_lab.corruptions import constants as K
+from augmix_lab.corruptions.filters import motion_blur_kernel
+from augmix_lab.corruptions.functional import disk_kernel, elastic_scale, spatter_water_mask
+from augmix_lab.corruptions.textures import frost_textures
+
+
+def _clipped_zoom(img: np.ndarray, zoom_factor: float) -> np.ndarray:
+    h = img.shape[0]
+    ch = int(np.ceil(h / zoom_factor))
+    top = (h - ch) // 2
+    img = scizoom(img[top : top + ch, top : top + ch], (zoom_factor, zoom_factor, 1), order=1)
+    trim_top = (img.shape[0] - h) // 2
+    return img[trim_top : trim_top + h, trim_top : trim_top + h]
+
+
+def _motion_blur_np(x: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
+    k = motion_blur_kernel(radius, sigma)
+    h, w = x.shape[:2]
+    out = np.zeros(x.shape, np.float64)
+    a = np.deg2rad(angle)
+    for i, weight in enumerate(k):
+        ox, oy = int(np.ceil(i * np.cos(a) - 0.5)), int(np.ceil(i * np.sin(a) - 0.5))
+        rows = np.clip(np.arange(h) + oy, 0, h - 1)
+        cols = np.clip(np.arange(w) + ox, 0, w - 1)
+        out += weight * x[rows][:, cols]
+    return out
+
+
+def _plasma_fractal(mapsize: int, wibbledecay: float, rng: np.random.Generator) -> np.ndarray:
+    maparray = np.empty((mapsize, mapsize), dtype=np.float64)
+    maparray[0, 0] = 0
+    stepsize, wibble = mapsize, 100.0
+    while stepsize >= 2:
+        half = stepsize // 2
+        corner = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
+        sq = corner + np.roll(corner, -1, axis=0)
+        sq += np.roll(sq, -1, axis=1)
+        maparray[half:mapsize:stepsize, half:mapsize:stepsize] = sq / 4 + wibble * rng.uniform(-wibble, wibble, sq.shape)
+        dr = maparray[half:mapsize:stepsize, half:mapsize:stepsize]
+        ul = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
+        lt = dr + np.roll(dr, 1, axis=0) + ul + np.roll(ul, -1, axis=1)
+        maparray[0:mapsize:stepsize, half:mapsize:stepsize] = lt / 4 + wibble * rng.uniform(-wibble, wibble, lt.shape)
+        tt = dr + np.roll(dr, 1, axis=1) + ul + np.roll(ul, -1, axis=0)
+        maparray[half:mapsize:stepsize, 0:mapsize:stepsize] = tt / 4 + wibble * rng.uniform(-wibble, wibble, tt.shape)
+        stepsize //= 2
+        wibble /= wibbledecay
+    maparray -= maparray.min()
+    return maparray / maparray.max()
+
+
+def reference_corrupt(img: np.ndarray, name: str, severity: int, rng: np.random.Generator,
+                      profile: str = "cifar") -> np.ndarray:
+    """One image (H, W, 3) uint8 -> corrupted uint8, per the reference scripts (see module docstring)."""
+    c = K.SEVERITY[profile][name][severity - 1]
+    h, w = img.shape[:2]
+    x = img / 255.0
+    if name == "gaussian_noise":
+        out = x + rng.normal(size=x.shape, scale=c)
+    elif name == "shot_noise":
+        out = rng.poisson(x * c) / c
+    elif name == "impulse_noise":
+        out = sk.util.random_noise(x, mode="s&p", amount=c, rng=int(rng.integers(2**31)))
+    elif name == "speckle_noise":
+        out = x + x * rng.normal(size=x.shape, scale=c)
+    elif name == "gaussian_blur":
+        out = gaussian(x, sigma=c, channel_axis=-1)
+    elif name == "glass_blur":
+        sigma, delta, iterations = c
+        y = np.uint8(gaussian(x, sigma=sigma, channel_axis=-1) * 255)
+        for _ in range(iterations):
+            for hh in range(h - delta, delta, -1):
+                for ww in range(w - delta, delta, -1):
+                    dx, dy = rng.integers(-delta, delta, size=(2,))
+                    hp, wp = hh + dy, ww + dx
+                    y[hh, ww], y[hp, wp] = y[hp, wp], y[hh, ww].copy()
+        out = gaussian(y / 255.0, sigma=sigma, channel_axis=-1)
+    elif name == "defocus_blur":
+        kernel = disk_kernel(float(c[0]), float(c[1]))
+        out = np.stack([cv2.filter2D(x[:, :, d], -1, kernel) for d in range(3)], -1)
+    elif name == "motion_blur":
+        out = _motion_blur_np(img.astype(np.float64), c[0], c[1], rng.uniform(-45, 45)) / 255
+    elif name == "zoom_blur":
+        xf = x.astype(np.float32)
+        acc = np.zeros_like(xf)
+        for z in c:
+            acc += _clipped_zoom(xf, z)
+        out = (xf + acc) / (len(c) + 1)
+    elif name == "snow":
+        xf = x.astype(np.float32)
+        layer = rng.normal(size=(h, w), loc=c[0], scale=c[1])
+        layer = _clipped_zoom(layer[..., None], c[2])
+        layer[layer < c[3]] = 0
+        layer = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8).astype(np.float64)
+        layer = np.round(_motion_blur_np(layer, c[4], c[5], rng.uniform(-135, -45)))[..., None] / 255
+        xf = c[6] * xf + (1 - c[6]) * np.maximum(xf, cv2.cvtColor(xf, cv2.COLOR_RGB2GRAY).reshape(h, w, 1) * 1.5 + 0.5)
+        out = xf + layer + np.rot90(layer, k=2)
+    elif name == "frost":
+        textures = frost_textures(K.FROST_TEXTURE_SCALE[profile])
+        tex = textures[rng.integers(len(textures))]
+        top, left = rng.integers(0, tex.shape[0] - h), rng.integers(0, tex.shape[1] - w)
+        out = (c[0] * img + c[1] * tex[top : top + h, left : left + w]) / 255
+    elif name == "fog":
+        size = max(K.FOG_MAPSIZE[profile], 1 << (max(h, w) - 1).bit_length())
+        max_val = x.max()
+        out = x + c[0] * _plasma_fractal(size, c[1], rng)[:h, :w][..., None]
+        out = out * max_val / (max_val + c[0])
+    elif name == "brightness":
+        hsv = sk.color.rgb2hsv(x)
+        hsv[:, :, 2] = np.clip(hsv[:, :, 2] + c, 0, 1)
+        out = sk.color.hsv2rgb(hsv)
+    elif name == "saturate":
+        hsv = sk.color.rgb2hsv(x)
+        hsv[:, :, 1] = np.clip(hsv[:, :, 1] * c[0] + c[1], 0, 1)
+        out = sk.color.hsv2rgb(hsv)
+    elif name == "contrast":
+        means = np.mean(x, axis=(0, 1), keepdims=True)
+        out = (x - means) * c + means
+    elif name == "jpeg_compression":
+        buf = BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=c)
+        return np.asarray(Image.open(buf).convert("RGB"))
+    elif name == "pixelate":
+        pil = Image.fromarray(img).resize((int(w * c), int(h * c)), Image.BOX)
+        return np.asarray(pil.resize((w, h), Image.BOX))
+    elif name == "elastic_transform":
+        unit = elastic_scale(profile, h)
+        alpha, sigma, affine = c[0] * unit, c[1] * unit, c[2] * unit
+        image = img.astype(np.float32) / 255
+        center = np.float32((h, w)) // 2
+        size = min(h, w) // 3
+        pts1 = np.float32([center + size, [center[0] + size, center[1] - size], center - size])
+        pts2 = pts1 + rng.uniform(-affine, affine, size=pts1.shape).astype(np.float32)
+        m = cv2.getAffineTransform(pts1, pts2)
+        image = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+        dx = gaussian(rng.uniform(-1, 1, size=(h, w)), sigma, mode="reflect", truncate=3) * alpha
+        dy = gaussian(rng.uniform(-1, 1, size=(h, w)), sigma, mode="reflect", truncate=3) * alpha
+        xx, yy, zz = np.meshgrid(np.arange(w), np.arange(h), np.arange(3))
+        idx = (yy + dy[..., None]).reshape(-1), (xx + dx[..., None]).reshape(-1), zz.reshape(-1)
+        out = map_coordinates(image, idx, order=1, mode="reflect").reshape(image.shape)
+    elif name == "spatter":
+        xf = x.astype(np.float32)
+        liquid = gaussian(rng.normal(size=(h, w), loc=c[0], scale=c[1]), sigma=c[2])
+        liquid[liquid < c[3]] = 0
+        if c[5] == 0:
+            out = xf + spatter_water_mask(liquid, c[4])[..., None] * np.float32(K.WATER_COLOR_BGR)
+        else:
+            m = gaussian(np.where(liquid > c[3], 1, 0).astype(np.float32), sigma=c[4])
+            m[m < 0.8] = 0
+            out = xf * (1 - m[..., None]) + np.float32(K.MUD_COLOR_RGB) * m[..., None]
+    else:
+        raise KeyError(name)
+    return np.uint8(np.clip(out, 0, 1) * 255)

@@ -1,0 +1,93 @@
+"""Procedural stand-ins for the reference's external resources: frost photographs and the fog plasma fractal.
+
+Frost: make_cifar_c.py / make_imagenet_c.py blend a random crop of one of five frost photographs (frost1..5; frost6 is
+never drawn because of ``np.random.randint(5)``). Those files are not on PyPI, so we synthesise five frost-like textures
+instead: ice needles (anti-aliased line segments with 60-degree side branches, the dendrite geometry of frost) over a dim
+multi-scale noise film, lightly blurred and tinted blue-white. They are generated from FIXED seeds, so every run and
+every machine sees the same five textures (deterministic, like shipping files), at the photographs' sizes (900x600,
+560x315 twice, 527x350, 600x400 assumed for frost5) and, for the CIFAR profile, resized by 0.2 as the CIFAR script does.
+They match the photographs in role (bright, high-frequency, mostly achromatic overlay of similar mean level), not
+pixel for pixel, so frost errors are comparable in trend but not identical to released CIFAR-10-C / ImageNet-C frost.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+import torch
+
+# (height, width) of frost1..frost5 as read by cv2 (facts sheet section 1; frost5 size not recorded -> 400x600 assumed)
+FROST_SIZES = ((600, 900), (315, 560), (315, 560), (350, 527), (400, 600))
+_FROST_SEEDS = (1, 2, 3, 4, 5)  # fixed: the textures are data, not randomness of the corruption
+
+
+def _synthesise_frost(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((h, w), np.float32)
+    # dim frozen film: multi-scale value noise
+    for cells, amp in ((4, 0.10), (16, 0.08), (64, 0.06)):
+        coarse = rng.random((cells, max(2, cells * w // h))).astype(np.float32)
+        canvas += amp * cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    needles = np.zeros((h, w), np.float32)
+    n_seeds = int(h * w / 900)
+    for _ in range(n_seeds):
+        y, x = rng.random() * h, rng.random() * w
+        angle = rng.random() * np.pi
+        length = rng.gamma(2.0, 12.0) * (h / 300 + 0.5)
+        level = 0.3 + 0.7 * rng.random()
+        for branch_angle, frac in ((0.0, 1.0), (np.pi / 3, 0.4), (-np.pi / 3, 0.4)):
+            a = angle + branch_angle
+            start = (x, y) if branch_angle == 0 else (x + np.cos(angle) * length * 0.5, y + np.sin(angle) * length * 0.5)
+            end = (start[0] + np.cos(a) * length * frac, start[1] + np.sin(a) * length * frac)
+            p0 = (int(start[0] * 16), int(start[1] * 16))
+            p1 = (int(end[0] * 16), int(end[1] * 16))
+            cv2.line(needles, p0, p1, float(level), 1, cv2.LINE_AA, shift=4)
+    needles = cv2.GaussianBlur(needles, (0, 0), 0.6) + 0.5 * cv2.GaussianBlur(needles, (0, 0), 3.0)
+    img = np.clip(canvas + needles, 0, 1)
+    tint = np.array([0.86, 0.93, 1.0], np.float32)  # blue-white ice, RGB
+    return np.round(img[..., None] * tint * 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def frost_textures(scale: float) -> tuple[np.ndarray, ...]:
+    """The five synthetic frost textures (H, W, 3) uint8 RGB, resized by ``scale`` like make_cifar_c.py (fx=fy=0.2)."""
+    out = []
+    for (h, w), seed in zip(FROST_SIZES, _FROST_SEEDS):
+        tex = _synthesise_frost(h, w, seed)
+        if scale != 1.0:
+            tex = cv2.resize(tex, (0, 0), fx=scale, fy=scale)  # cv2 default INTER_LINEAR, as the reference
+        out.append(tex)
+    return tuple(out)
+
+
+def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torch.Generator | None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) for ``batch`` maps at once: (B, S, S)."""
+    if mapsize & (mapsize - 1):
+        raise ValueError(f"mapsize must be a power of two, got {mapsize}")
+    m = torch.zeros(batch, mapsize, mapsize, dtype=torch.float64, device=device)
+    stepsize = mapsize
+    wibble = 100.0  # make_cifar_c.py plasma_fractal: wibble = 100
+
+    def wibbledmean(a: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(a.shape, generator=generator, device=device, dtype=torch.float64) * 2 - 1
+        return a / 4 + wibble * (wibble * u)
+
+    while stepsize >= 2:
+        half = stepsize // 2
+        corners = m[:, 0:mapsize:stepsize, 0:mapsize:stepsize]
+        sq = corners + torch.roll(corners, -1, dims=1)
+        sq = sq + torch.roll(sq, -1, dims=2)
+        m[:, half:mapsize:stepsize, half:mapsize:stepsize] = wibbledmean(sq)
+        dr = m[:, half:mapsize:stepsize, half:mapsize:stepsize]
+        ul = m[:, 0:mapsize:stepsize, 0:mapsize:stepsize]
+        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
+        m[:, 0:mapsize:stepsize, half:mapsize:stepsize] = wibbledmean(lt)
+        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
+        m[:, half:mapsize:stepsize, 0:mapsize:stepsize] = wibbledmean(tt)
+        stepsize //= 2
+        wibble /= wibbledecay
+    m = m - m.amin(dim=(1, 2), keepdim=True)
+    return (m / m.amax(dim=(1, 2), keepdim=True)).float()
