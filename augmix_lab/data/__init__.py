@@ -1,0 +1,42 @@
+"""Datasets as in-memory uint8 tensors (CIFAR archives, ImageNet folders, generated shapes), downloads, batching.
+
+Importing this package registers the built-in datasets (`DATASETS`) and downloadables (`DOWNLOADS`).
+"""
+
+from augmix_lab.data.base import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    DATA_ROOT_ENV,
+    DATASETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageDataset,
+    dataset_options,
+    load_dataset,
+    resolve_data_root,
+)
+from augmix_lab.data.batching import iterate_batches
+from augmix_lab.data.download import DOWNLOADS, Downloadable, DownloadError, RemoteFile, download_file, verify_file
+from augmix_lab.data import cifar as _cifar  # noqa: F401  (registers cifar10, cifar100)
+from augmix_lab.data import imagenet as _imagenet  # noqa: F401  (registers imagenet)
+from augmix_lab.data import shapes as _shapes  # noqa: F401  (registers shapes)
+
+__all__ = [
+    "CIFAR_MEAN",
+    "CIFAR_STD",
+    "DATASETS",
+    "DATA_ROOT_ENV",
+    "DOWNLOADS",
+    "DownloadError",
+    "Downloadable",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageDataset",
+    "RemoteFile",
+    "dataset_options",
+    "download_file",
+    "iterate_batches",
+    "load_dataset",
+    "resolve_data_root",
+    "verify_file",
+]
