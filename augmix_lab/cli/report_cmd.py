@@ -1,15 +1,51 @@
-"""`augmix-lab report`: placeholder until its issue lands."""
+"""`augmix-lab report`: regenerate the paper's tables and plots from a study's MLflow runs."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from augmix_lab.errors import UserError
+from augmix_lab.paths import default_tracking_uri, study_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--study", metavar="NAME_OR_DIR", help="study name (runs/<name>) or its output directory")
+    parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: the study's SQLite store)")
+    parser.add_argument("--experiment", metavar="NAME", help="MLflow experiment (default: the study name)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default: <study dir>/report)")
+    parser.add_argument(
+        "--format", default="md,csv,tex,html", metavar="LIST", help="comma-separated: md,csv,tex,html (default: all)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'report' is not implemented yet")
+    from augmix_lab.report import generate_report, parse_formats, resolve_experiment
+    from augmix_lab.report.loading import check_store_exists
+
+    formats = parse_formats(args.format)
+    if not args.study and not args.tracking_uri:
+        raise UserError("report: give --study NAME_OR_DIR, or --tracking-uri URI (with --experiment NAME)")
+    out_root = study_dir(args.study) if args.study else None
+    if out_root is not None and not args.tracking_uri and not out_root.is_dir():
+        raise UserError(f"--study: no study directory at {out_root} (run 'augmix-lab run STUDY.yaml' first)")
+    tracking_uri = args.tracking_uri or default_tracking_uri(out_root)  # type: ignore[arg-type]
+    check_store_exists(tracking_uri)
+    requested = args.experiment or (out_root.name if out_root is not None and not args.tracking_uri else None)
+    try:
+        experiment = resolve_experiment(tracking_uri, requested)
+    except UserError:
+        if args.experiment or requested is None:
+            raise
+        experiment = resolve_experiment(tracking_uri, None)  # a study dir whose name differs from its study
+    if args.out:
+        out_dir = Path(args.out)
+    elif out_root is not None:
+        out_dir = out_root / "report"
+    else:
+        out_dir = study_dir(experiment) / "report"
+    report = generate_report(tracking_uri, experiment, out_dir, formats)
+    print(f"report: {len(report.tables)} tables, {len(report.plots)} plots -> {out_dir.resolve()}")
+    if "html" in formats:
+        print(f"open {(out_dir / 'index.html').resolve().as_uri()}")
+    return 0

@@ -1,0 +1,306 @@
+"""The report's figures (matplotlib Agg, PNG + SVG), readable in grayscale and byte-stable across runs.
+
+Every series differs by marker, line style and hatch as well as colour; SVG ids are salted with a fixed string and
+dates/creator metadata are dropped so identical inputs give identical files.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from augmix_lab.report.loading import Condition
+from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
+from augmix_lab.report.stats import summarize
+from augmix_lab.report.tables import Results, metric_title
+
+# Okabe-Ito colour-blind-safe palette; grayscale readers rely on the markers, dashes and hatches below.
+COLORS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (8, 3)))
+HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo", "---")
+RC = {
+    "svg.hashsalt": "augmix-lab",  # stable element ids in SVGs
+    "svg.fonttype": "none",  # text stays text (smaller, no glyph paths)
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "hatch.linewidth": 0.8,
+}
+PNG_METADATA = {"Software": None}
+SVG_METADATA = {"Date": None, "Creator": None}
+DPI = 120
+PRIMARY_METRICS = ("mce", "mean_corruption_error", "clean_error", "test_error")
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    caption: str
+    files: dict[str, str]  # format -> path relative to the report root
+
+
+def _style_indices(res: Results) -> dict[str, int]:
+    """One style per row label across every plot, so a variant looks the same everywhere."""
+    labels: list[str] = []
+    for c in res.conditions:
+        if c.label not in labels:
+            labels.append(c.label)
+    return {label: i for i, label in enumerate(labels)}
+
+
+def _style(i: int) -> dict[str, Any]:
+    return {
+        "color": COLORS[i % len(COLORS)],
+        "marker": MARKERS[i % len(MARKERS)],
+        "linestyle": LINESTYLES[i % len(LINESTYLES)],
+    }
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def _save(fig: Figure, out_dir: Path, name: str, caption: str) -> Plot:
+    plot_dir = out_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(plot_dir / f"{name}.png", format="png", dpi=DPI, metadata=PNG_METADATA)
+    fig.savefig(plot_dir / f"{name}.svg", format="svg", metadata=SVG_METADATA)
+    return Plot(name, caption, {"png": f"plots/{name}.png", "svg": f"plots/{name}.svg"})
+
+
+def _err(values: Sequence[float]) -> np.ndarray:
+    return np.array([0.0 if not math.isfinite(v) else v for v in values])
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
+    """Paper Appendix A: the metric against each swept knob, error bars over seeds, the baseline marked."""
+    plots = []
+    knobs = sorted({c.sweep for c in res.conditions if c.sweep})
+    for knob in knobs:
+        sweep_conds = [c for c in res.conditions if c.sweep == knob]
+        groups = sorted({(c.dataset, c.model, c.variant, c.grid_axes()) for c in sweep_conds})
+        primary = next((m for m in PRIMARY_METRICS if any(m in res.per_seed[c] for c in sweep_conds)), None)
+        if primary is None:
+            continue
+        panels = [primary] + (["clean_error"] if primary != "clean_error" and res.has("clean_error") else [])
+        fig = Figure(figsize=(5.2 * len(panels), 3.8))
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        all_x = sorted(
+            {json_key(c.axis_value(knob)) for c in sweep_conds}
+            | {json_key(_param_value(res, g, knob)) for g in groups if _param_value(res, g, knob) is not None}
+        )
+        numeric = all(_is_number(v) for _, v in all_x)
+        positions = {k: (v if numeric else i) for i, (k, v) in enumerate(sorted(all_x, key=_sort_key))}
+        for ax, metric in zip(axes, panels):
+            for i, (dataset, model, variant, grid) in enumerate(groups):
+                points: dict[str, tuple[float, float, float]] = {}
+                for c in sweep_conds:
+                    if (c.dataset, c.model, c.variant, c.grid_axes()) != (dataset, model, variant, grid):
+                        continue
+                    s = res.stat(c, metric)
+                    if s is not None:
+                        points[json_key(c.axis_value(knob))[0]] = (positions[json_key(c.axis_value(knob))[0]], s.mean, s.ci95)
+                base = Condition(dataset, model, variant, grid, None)
+                base_x = _param_value(res, (dataset, model, variant, grid), knob)
+                base_stat = res.stat(base, metric) if base in res.per_seed else None
+                if base_stat is not None and base_x is not None:
+                    key = json_key(base_x)[0]
+                    points.setdefault(key, (positions[key], base_stat.mean, base_stat.ci95))
+                if not points:
+                    continue
+                xs, ys, es = zip(*sorted(points.values()))
+                label = Condition(dataset, model, variant, grid).label + (f" ({dataset}, {model})" if len(groups) > 1 else "")
+                ax.errorbar(xs, ys, yerr=_err(es), capsize=3, label=label, **_style(i))
+                if base_stat is not None and base_x is not None:
+                    bx = positions[json_key(base_x)[0]]
+                    ax.plot([bx], [base_stat.mean], marker="*", markersize=16, color=COLORS[i % len(COLORS)],
+                            markerfacecolor="white", markeredgewidth=1.5, linestyle="none",
+                            label=f"baseline ({knob}={base_x})")  # fmt: skip
+            ax.set_xlabel(knob)
+            ax.set_ylabel(f"{metric_title(metric)} (%)")
+            if not numeric:
+                ax.set_xticks(list(positions.values()), [str(v) for _, v in sorted(all_x, key=_sort_key)])
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Sensitivity to {knob} (mean ± 95 % CI over seeds)")
+        plots.append(_save(fig, out_dir, f"sensitivity_{_safe(knob)}", f"Hyperparameter sensitivity: {knob}"))
+    return plots
+
+
+def json_key(v: Any) -> tuple[str, Any]:
+    """A hashable key that keeps the original value for labels."""
+    import json
+
+    return (json.dumps(v, sort_keys=True), v)
+
+
+def _sort_key(kv: tuple[str, Any]) -> tuple:
+    return (0, float(kv[1]), kv[0]) if _is_number(kv[1]) else (1, 0.0, kv[0])
+
+
+def _param_value(res: Results, group: tuple, knob: str) -> Any:
+    """The knob's value in the un-swept run of a group (its resolved param), parsed as a number when it is one."""
+    dataset, model, variant, grid = group
+    params = res.params.get(Condition(dataset, model, variant, grid, None))
+    if params is None or knob not in params:
+        return None
+    raw = params[knob]
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _by_dataset_model(res: Results, conds: Sequence[Condition]) -> dict[tuple[str, str], list[Condition]]:
+    groups: dict[tuple[str, str], list[Condition]] = {}
+    for c in conds:
+        groups.setdefault((c.dataset, c.model), []).append(c)
+    return groups
+
+
+def _grouped_bars(
+    res: Results, out_dir: Path, prefix: str, metric_prefix: str, order: Sequence[str], ylabel: str, caption: str
+) -> list[Plot]:
+    plots = []
+    plain = [c for c in res.conditions if c.sweep is None]
+    for (dataset, model), conds in sorted(_by_dataset_model(res, plain).items()):
+        names = sorted(
+            {m[len(metric_prefix) + 1 :] for c in conds for m in res.per_seed[c] if m.startswith(metric_prefix + ".")},
+            key=lambda n: (order.index(n) if n in order else len(order), n),
+        )
+        names = [n for n in names if not n.startswith("severity_")]
+        conds = [c for c in conds if any(f"{metric_prefix}.{n}" in res.per_seed[c] for n in names)]
+        if not names or not conds:
+            continue
+        width = 0.8 / len(conds)
+        fig = Figure(figsize=(max(6.0, 0.55 * len(names) * max(1, len(conds)) ** 0.5 + 2), 4.2))
+        ax = fig.subplots()
+        x = np.arange(len(names))
+        styles = _style_indices(res)
+        for j, c in enumerate(conds):
+            i = styles[c.label]
+            stats = [res.stat(c, f"{metric_prefix}.{n}") for n in names]
+            means = [s.mean if s else np.nan for s in stats]
+            errs = _err([s.ci95 if s else np.nan for s in stats])
+            ax.bar(x + (j - (len(conds) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=c.label,
+                   color=COLORS[i % len(COLORS)], edgecolor="black", linewidth=0.6,
+                   hatch=HATCHES[i % len(HATCHES)], alpha=0.85)  # fmt: skip
+        ax.set_xticks(x, [n.replace("_", " ") for n in names], rotation=45, ha="right")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{caption} — {dataset}, {model}")
+        ax.legend(fontsize=8)
+        name = _safe(f"{prefix}_{dataset}_{model}")
+        plots.append(_save(fig, out_dir, name, f"{caption} ({dataset}, {model})"))
+    return plots
+
+
+def corruption_plots(res: Results, out_dir: Path) -> list[Plot]:
+    """Paper Figures 5 / 12: error per corruption, grouped by method."""
+    return _grouped_bars(
+        res, out_dir, "corruption_error", "corruption_error", IMAGENET_CORRUPTIONS, "Error (%)", "Error per corruption"
+    )
+
+
+def flip_probability_plots(res: Results, out_dir: Path) -> list[Plot]:
+    return _grouped_bars(
+        res, out_dir, "flip_probability", "flip_prob", IMAGENET_P_PERTURBATIONS, "Flip probability (%)",
+        "Flip probability per perturbation",
+    )  # fmt: skip
+
+
+def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
+    """Paper Figure 7: error and RMS calibration error against severity (0 = clean)."""
+    plots = []
+    plain = [c for c in res.conditions if c.sweep is None]
+    panels = (
+        ("clean_error", "corruption_error.severity_", "Error (%)"),
+        ("clean_rms_calib_error", "c_rms_calib_error.severity_", "RMS calibration error (%)"),
+    )
+    for (dataset, model), conds in sorted(_by_dataset_model(res, plain).items()):
+        used = [p for p in panels if any(m.startswith(p[1]) for c in conds for m in res.per_seed[c])]
+        if not used:
+            continue
+        fig = Figure(figsize=(5.0 * len(used), 3.8))
+        axes = fig.subplots(1, len(used), squeeze=False)[0]
+        styles = _style_indices(res)
+        for ax, (clean_metric, prefix, ylabel) in zip(axes, used):
+            for c in conds:
+                i = styles[c.label]
+                points = []
+                s0 = res.stat(c, clean_metric)
+                if s0 is not None:
+                    points.append((0, s0.mean, s0.ci95))
+                for m in res.per_seed[c]:
+                    if m.startswith(prefix) and m[len(prefix) :].isdigit():
+                        s = res.stat(c, m)
+                        assert s is not None
+                        points.append((int(m[len(prefix) :]), s.mean, s.ci95))
+                if not points:
+                    continue
+                xs, ys, es = zip(*sorted(points))
+                ax.errorbar(xs, ys, yerr=_err(es), capsize=3, label=c.label, **_style(i))
+            ax.set_xlabel("Severity (0 = clean)")
+            ax.set_ylabel(ylabel)
+            ax.set_xticks(range(0, 6))
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Error and calibration vs. severity — {dataset}, {model}")
+        plots.append(_save(fig, out_dir, _safe(f"severity_{dataset}_{model}"), f"Error and RMS calibration vs severity ({dataset}, {model})"))
+    return plots
+
+
+def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
+    """Test error per epoch, mean over seeds, one line per variant (sweep points left out for legibility)."""
+    plots = []
+    curves: dict[Condition, dict[int, list[float]]] = {}
+    for t in res.runs.finished:
+        if t.condition.sweep is not None:
+            continue
+        for step, value in res.runs.histories.get(t.run_id, {}).get("test_error", []):
+            curves.setdefault(t.condition, {}).setdefault(step, []).append(value)
+    conds = sorted(curves, key=res.order)
+    for (dataset, model), group in sorted(_by_dataset_model(res, conds).items()):
+        fig = Figure(figsize=(6.0, 4.0))
+        ax = fig.subplots()
+        styles = _style_indices(res)
+        for c in group:
+            i = styles[c.label]
+            steps = sorted(curves[c])
+            stats = [summarize(curves[c][s]) for s in steps]
+            means = np.array([s.mean for s in stats])
+            ax.plot(steps, means, label=c.label, markevery=max(1, len(steps) // 10), **_style(i))
+            errs = _err([s.ci95 for s in stats])
+            if np.any(errs > 0):
+                ax.fill_between(steps, means - errs, means + errs, color=COLORS[i % len(COLORS)], alpha=0.15, linewidth=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Test error (%)")
+        ax.set_title(f"Training curves — {dataset}, {model}")
+        ax.legend(fontsize=8)
+        plots.append(_save(fig, out_dir, _safe(f"training_curves_{dataset}_{model}"), f"Test error per epoch ({dataset}, {model})"))
+    return plots
+
+
+def build_plots(res: Results, out_dir: Path) -> list[Plot]:
+    with matplotlib.rc_context(RC):
+        return [
+            *sensitivity_plots(res, out_dir),
+            *corruption_plots(res, out_dir),
+            *severity_plots(res, out_dir),
+            *flip_probability_plots(res, out_dir),
+            *training_curve_plots(res, out_dir),
+        ]
