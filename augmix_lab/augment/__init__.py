@@ -1,0 +1,6 @@
+"""Batched tensor augmentations (AugMix and competing methods), the PIL reference oracle, and their registry."""
+
+from augmix_lab.augment.augmix import ALL_OPS, EXTRA_OPS, PAPER_OPS, AugmentAndMix, AugMixParams
+from augmix_lab.augment.functional import normalize
+
+__all__ = ["ALL_OPS", "EXTRA_OPS", "PAPER_OPS", "AugmentAndMix", "AugMixParams", "normalize"]
