@@ -83,8 +83,8 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     try:
         from augmix_lab.augment import create_augmentation
 
-        method = "standard" if cfg.method == "adversarial" else cfg.method
-        aug = create_augmentation(method=method, params=cfg.method_params.get(method, {}), augmix=cfg.augmix,
+        method = "+".join("standard" if m == "adversarial" else m for m in cfg.method.split("+"))
+        aug = create_augmentation(method=method, params=cfg.method_params, augmix=cfg.augmix,
                                   jsd_arity=cfg.jsd.arity, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3,
                                   kind=kind, image_size=image_size)
     except ImportError:

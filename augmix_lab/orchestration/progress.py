@@ -30,6 +30,16 @@ class StudyProgress(tune.Callback):
         )
         self._task = self._progress.add_task("trials", total=total, status=self._status())
 
+    # Tune pickles callbacks into its experiment state; the live display (locks, terminal) stays on the driver.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in ("console", "_progress", "_task"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def _status(self) -> str:
         return f"running {len(self.running)}  done {len(self.done)}  failed {len(self.failed)}"
 

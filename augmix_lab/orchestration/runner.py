@@ -143,14 +143,12 @@ def init_ray(address: str | None, out_dir: Path) -> bool:
 
 
 def _create_runs(plan: StudyPlan, tracker: Any, parent_id: str) -> dict[str, str]:
-    from augmix_lab.tracking import flatten_config
-
     run_ids = {}
     for t in plan.todo:
         cfg_dict = t.config.model_dump(mode="json")
         run_id, _status = tracker.trial_run(
             parent_id, t.key, study=plan.study.name, variant=t.variant, seed=t.seed, axes=t.axes,
-            params=flatten_config(t.config.training_dict()), config_yaml=yaml.safe_dump(cfg_dict, sort_keys=False),
+            params=t.config.training_dict(), config_yaml=yaml.safe_dump(cfg_dict, sort_keys=False),
             eval_key=t.eval_key,
         )
         run_ids[t.key] = run_id
@@ -161,7 +159,7 @@ def reevaluate(plan: StudyPlan, uri: str, console: Console, data_root: str | Non
     """Re-score stored checkpoints of trials whose evaluation settings changed; never retrains. Returns failed keys."""
     from mlflow.tracking import MlflowClient
 
-    from augmix_lab.orchestration.trainable import CHECKPOINT_FILE, trial_workdir
+    from augmix_lab.orchestration.trainable import FINAL_CHECKPOINT_FILE, trial_workdir
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training import evaluate_checkpoint
 
@@ -170,11 +168,12 @@ def reevaluate(plan: StudyPlan, uri: str, console: Console, data_root: str | Non
     for key, run_id in plan.reevaluate.items():
         t = by_key[key]
         logger = TrialLogger(uri, run_id)
-        ckpt = trial_workdir(plan.out_dir, key) / "checkpoints" / CHECKPOINT_FILE
+        ckpt = trial_workdir(plan.out_dir, key) / "checkpoints" / FINAL_CHECKPOINT_FILE
         try:
             if not ckpt.is_file():
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                logger.download_checkpoint("last", ckpt)
+                got = Path(logger.download_checkpoint("final", ckpt.parent))
+                if got != ckpt:
+                    got.replace(ckpt)
             card = evaluate_checkpoint(t.config, ckpt, data_root=data_root)
             logger.log_scorecard(card.summary, card.table)
             MlflowClient(tracking_uri=uri).set_tag(run_id, EVAL_KEY_TAG, t.eval_key)

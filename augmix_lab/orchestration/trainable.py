@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from augmix_lab.config import TrialConfig
-from augmix_lab.errors import TrialFailed
+from augmix_lab.errors import TrialFailed, UserError
 
 # Metric a trial reports once when it ends without raising (so Ray does not retry a deterministic failure).
 FAILED_METRIC = "augmix_lab_failed"
 DONE_METRIC = "augmix_lab_done"
-CHECKPOINT_FILE = "last.pt"
+CHECKPOINT_FILE = "last.pt"  # resumable state, written by augmix_lab.training.run_trial
+FINAL_CHECKPOINT_FILE = "final.pt"  # trained weights + config, what evaluate_checkpoint reads
 
 
 def trial_workdir(out_dir: str | Path, key: str) -> Path:
@@ -42,10 +43,12 @@ def _restore_checkpoint(workdir: Path, logger: Any) -> str:
         if local.is_file():
             return "tune"
     try:
-        got = logger.download_checkpoint("last", local)
+        got = Path(logger.download_checkpoint("last", local.parent))
     except Exception:  # noqa: BLE001 - no stored checkpoint: start from scratch
-        got = None
-    return "mlflow" if got and local.is_file() else "none"
+        return "none"
+    if got != local and got.is_file():
+        got.replace(local)
+    return "mlflow" if local.is_file() else "none"
 
 
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
@@ -100,14 +103,17 @@ def train_trial(
     try:
         result = run_trial(cfg, workdir, callbacks=TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated),
                            data_root=data_root)
-    except TrialFailed as exc:
-        # deterministic (e.g. divergence): record it and end normally, so Ray does not spend retries on it
-        logger.set_status("FAILED", str(exc))
+    except (TrialFailed, UserError) as exc:
+        # deterministic (divergence, a config the trainer rejects): record it and end normally, so Ray does not
+        # spend retries on it
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
         _report({FAILED_METRIC: 1})
         return
     except Exception as exc:
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
+    if result.checkpoint is not None and Path(result.checkpoint).is_file():
+        logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later
     summary = dict(result.scorecard.summary) if result.scorecard is not None else {}
     logger.set_status("FINISHED")
     _report({**summary, DONE_METRIC: 1})

@@ -135,6 +135,15 @@ def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
         reg = _registry(module, attr)
         if reg is not None and value not in reg:
             raise UserError(f"{where(dotted)}: field '{dotted}': {_unknown(kind, value, reg)}")
+    datasets = _registry("augmix_lab.data", "DATASETS")
+    if datasets is not None and cfg.dataset.options:
+        from augmix_lab.data import dataset_options
+
+        allowed_options = dataset_options(cfg.dataset.name)
+        for option in cfg.dataset.options:
+            if option not in allowed_options:
+                raise UserError(f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
+                                f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}")
     for dotted, attr, names in (
         ("eval.corruptions.names", "CORRUPTIONS", cfg.eval.corruptions.names),
         ("eval.perturbations.names", "PERTURBATIONS", cfg.eval.perturbations.names),
