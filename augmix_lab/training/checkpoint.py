@@ -1,0 +1,79 @@
+"""Trial checkpoints: atomic writes, ``weights_only`` loads, and capture/restore of every RNG the trial uses.
+
+Everything stored is a tensor or a plain Python container/number/string, so ``torch.load(weights_only=True)``
+reads it back; NumPy's RNG state is kept as an int64 tensor of its key plus plain numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augmix_lab.errors import UserError
+
+CHECKPOINT_FORMAT = 1  # bump when the layout below changes incompatibly
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> Path:
+    """Write ``obj`` with torch.save to a temp file beside ``path`` and rename it over ``path`` (no torn files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); unreadable or foreign files raise ``UserError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem means "not our checkpoint"
+        raise UserError(f"{path}: not a readable augmix-lab checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path}: not an augmix-lab checkpoint of format {CHECKPOINT_FORMAT}")
+    return data
+
+
+def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    """Python, NumPy, torch CPU (+ all CUDA devices when initialised) and the trial's own generators."""
+    version, key, gauss = random.getstate()
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(key), gauss],
+        "numpy": {"name": np_name, "key": torch.from_numpy(np_key.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
+        "generators": {name: g.get_state() for name, g in generators.items()},
+    }
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    version, key, gauss = state["python"]
+    random.setstate((version, tuple(key), gauss))
+    npst = state["numpy"]
+    np.random.set_state((npst["name"], npst["key"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for name, g in generators.items():
+        g.set_state(state["generators"][name])
