@@ -75,8 +75,8 @@ def fill_study(root: Path, name: str = "ablation_test", with_predictions: bool =
     out_dir.mkdir(parents=True, exist_ok=True)
     uri = default_tracking_uri(out_dir)
     tracker = StudyTracker(uri, name, artifact_location=default_artifact_location(out_dir))
-    parent = tracker.start_study(name, "hash0", f"name: {name}\nbaseline: standard\n",
-                                 tags={"augmix_lab.baseline": "standard"})  # fmt: skip
+    # like the study runner: the baseline is only in the stored study file, not in a tag
+    parent = tracker.start_study(name, "hash0", f"name: {name}\nbaseline: standard\nsweep: {{augmix.width: [1, 5]}}\n")
     filled = FilledStudy(uri, name, out_dir)
     trials: list[tuple[str, str, int, float, str, int, tuple[str, Any] | None, str]] = []
     for variant, method, arity, offset, datasets, seeds, sweep in _PLAN:
@@ -89,7 +89,7 @@ def fill_study(root: Path, name: str = "ablation_test", with_predictions: bool =
     for variant, method, arity, offset, dataset, seed, sweep, status in trials:
         overrides: dict[str, Any] = {"dataset": dataset, "model": "wrn40_2", "method": method, "seed": seed,
                                      "epochs": EPOCHS, "jsd": {"arity": arity}}  # fmt: skip
-        axes: dict[str, Any] = {"variant": variant, "dataset.name": dataset}
+        axes: dict[str, Any] = {"dataset.name": dataset, "sweep": "base"}  # as augmix_lab.study.expand writes them
         label = variant
         if sweep is not None:
             knob, value = sweep

@@ -22,6 +22,8 @@ TAG_AXES = "augmix_lab.axes"
 TAG_ERROR = "augmix_lab.error"
 TAG_PARENT = "mlflow.parentRunId"
 
+SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
+STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 HISTORY_METRICS = ("test_error", "train_loss")  # per-epoch curves drawn in the report
 # axes that are shown as their own columns (dataset, model) or are bookkeeping, never part of a row label
 _NON_LABEL_AXES = {"variant", "seed", "sweep", "dataset.name", "model"}
@@ -70,6 +72,8 @@ class TrialRecord:
 
     def __post_init__(self) -> None:
         sweep = self.axes.get("sweep")
+        if sweep == SWEEP_BASE:
+            sweep = None
         other = sorted(
             (k, json.dumps(v, sort_keys=True)) for k, v in self.axes.items() if k not in _NON_LABEL_AXES
         )
@@ -182,7 +186,7 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
     parents.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
     parent = parents[-1] if parents else None
     study = parent.data.tags.get(TAG_STUDY, experiment) if parent else experiment
-    baseline = (parent.data.tags.get(TAG_BASELINE) or None) if parent else None
+    baseline = (parent.data.tags.get(TAG_BASELINE) or _baseline_from_study_file(client, parent)) if parent else None
 
     by_key: dict[str, TrialRecord] = {}
     for run in _search_all(client, exp.experiment_id, f"tags.`{TAG_ROLE}` = 'trial'"):
@@ -220,6 +224,22 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
                 histories[t.run_id][name] = [(step, latest[step][1]) for step in sorted(latest)]
     predictions = _load_predictions(client, trials, tracking_uri) if with_predictions and baseline else {}
     return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions)
+
+
+def _baseline_from_study_file(client: Any, parent: Any) -> str | None:
+    """``baseline:`` of the study file stored on the parent run, when the parent carries no baseline tag."""
+    import tempfile
+
+    import yaml
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(parent.info.run_id, STUDY_ARTIFACT, tmp)
+            spec = yaml.safe_load(Path(local).read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - no readable study file: the report simply has no baseline
+        return None
+    baseline = spec.get("baseline") if isinstance(spec, dict) else None
+    return str(baseline) if baseline else None
 
 
 def _prefer(new: TrialRecord, old: TrialRecord) -> bool:
