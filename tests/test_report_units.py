@@ -111,3 +111,33 @@ def test_format_list_is_validated() -> None:
     assert parse_formats("html, md") == ["md", "html"]
     with pytest.raises(UserError, match="allowed: md,csv,tex,html"):
         parse_formats("md,docx")
+
+
+def _record(run_id: str, variant: str, seed: int, method: str, metrics: dict[str, float], status: str = "FINISHED"):  # noqa: ANN202
+    from augmix_lab.report.loading import TrialRecord
+
+    params = {"dataset.name": "imagenet", "model": "resnet50", "method": method, "jsd.arity": "3" if method == "augmix" else "1"}
+    return TrialRecord(run_id, f"key-{run_id}", status, variant, seed, {}, params, metrics, None, 0)
+
+
+def test_imagenet_runs_get_tables_2_and_3_with_paper_numbers_beside_ours(tmp_path: Path) -> None:
+    from augmix_lab.report import write_report
+    from augmix_lab.report.loading import StudyRuns
+    from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS
+
+    def metrics(offset: float) -> dict[str, float]:
+        m = {f"ce.{c}": 70.0 + offset + i for i, c in enumerate(IMAGENET_CORRUPTIONS)}
+        m.update(clean_error=24.0 + offset / 10, mce=float(np.mean(list(m.values()))), mfr=50.0 + offset, **{"fr.rotate": 40.0 + offset})
+        return m
+
+    trials = [_record(f"s{s}", "standard", s, "standard", metrics(s * 0.5)) for s in range(2)]
+    trials += [_record(f"a{s}", "augmix", s, "augmix", metrics(-8 + s * 0.3)) for s in range(2)]
+    report = write_report(StudyRuns("sqlite:///x.db", "inet", "inet", "standard", trials, {}), tmp_path, ["md"])
+    t2 = report.table("table2_imagenet_c")
+    assert t2.header[3] == "Clean error" and t2.header[-1] == "mCE" and t2.header[4] == "CE gaussian_noise"
+    t3 = report.table("table3_imagenet_p")
+    assert t3.header[-2:] == ["FR rotate", "mFR"]
+    paper = {(r[0], r[3], r[4]): r for r in report.table("vs_paper").rows}
+    assert paper[("table2", "augmix", "mCE")][6] == "68.4" and paper[("table3", "standard", "mFR")][6] == "57.2"
+    assert "table1_corruption_error" not in [t.name for t in report.tables]  # CIFAR-only table
+    assert (tmp_path / "tables" / "table2_imagenet_c.md").is_file()
