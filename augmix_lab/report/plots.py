@@ -6,6 +6,7 @@ dates/creator metadata are dropped so identical inputs give identical files.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
-from augmix_lab.report.stats import summarize
+from augmix_lab.report.stats import SeedStats, summarize
 from augmix_lab.report.tables import Results, metric_title
 
 # Okabe-Ito colour-blind-safe palette; grayscale readers rely on the markers, dashes and hatches below.
@@ -86,11 +87,26 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _sweep_points(res: Results, group: tuple, knob: str, metric: str) -> dict[str, tuple[Any, SeedStats, bool]]:
+    """JSON-encoded knob value -> (value, stats over seeds, is the un-swept baseline point) for one sweep line."""
+    dataset, model, variant, grid = group
+    points: dict[str, tuple[Any, SeedStats, bool]] = {}
+    for c in res.conditions:
+        if c.sweep == knob and (c.dataset, c.model, c.variant, c.grid_axes()) == group:
+            s = res.stat(c, metric)
+            if s is not None:
+                points[json.dumps(c.axis_value(knob))] = (c.axis_value(knob), s, False)
+    base_x = _param_value(res, group, knob)
+    base_stat = res.stat(Condition(dataset, model, variant, grid, None), metric)
+    if base_x is not None and base_stat is not None:
+        points[json.dumps(base_x)] = (base_x, base_stat, True)  # the same training as a sweep point at that value
+    return points
+
+
 def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
     """Paper Appendix A: the metric against each swept knob, error bars over seeds, the baseline marked."""
     plots = []
-    knobs = sorted({c.sweep for c in res.conditions if c.sweep})
-    for knob in knobs:
+    for knob in sorted({c.sweep for c in res.conditions if c.sweep}):
         sweep_conds = [c for c in res.conditions if c.sweep == knob]
         groups = sorted({(c.dataset, c.model, c.variant, c.grid_axes()) for c in sweep_conds})
         primary = next((m for m in PRIMARY_METRICS if any(m in res.per_seed[c] for c in sweep_conds)), None)
@@ -99,52 +115,36 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
         panels = [primary] + (["clean_error"] if primary != "clean_error" and res.has("clean_error") else [])
         fig = Figure(figsize=(5.2 * len(panels), 3.8))
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        all_x = sorted(
-            {json_key(c.axis_value(knob)) for c in sweep_conds}
-            | {json_key(_param_value(res, g, knob)) for g in groups if _param_value(res, g, knob) is not None}
-        )
-        numeric = all(_is_number(v) for _, v in all_x)
-        positions = {k: (v if numeric else i) for i, (k, v) in enumerate(sorted(all_x, key=_sort_key))}
+        values = {k: v for g in groups for m in panels for k, (v, _, _) in _sweep_points(res, g, knob, m).items()}
+        numeric = all(_is_number(v) for v in values.values())
+        ordered = sorted(values.items(), key=_sort_key)
+        position = {k: (float(v) if numeric else float(i)) for i, (k, v) in enumerate(ordered)}
+        styles = _style_indices(res)
         for ax, metric in zip(axes, panels):
-            for i, (dataset, model, variant, grid) in enumerate(groups):
-                points: dict[str, tuple[float, float, float]] = {}
-                for c in sweep_conds:
-                    if (c.dataset, c.model, c.variant, c.grid_axes()) != (dataset, model, variant, grid):
-                        continue
-                    s = res.stat(c, metric)
-                    if s is not None:
-                        points[json_key(c.axis_value(knob))[0]] = (positions[json_key(c.axis_value(knob))[0]], s.mean, s.ci95)
-                base = Condition(dataset, model, variant, grid, None)
-                base_x = _param_value(res, (dataset, model, variant, grid), knob)
-                base_stat = res.stat(base, metric) if base in res.per_seed else None
-                if base_stat is not None and base_x is not None:
-                    key = json_key(base_x)[0]
-                    points.setdefault(key, (positions[key], base_stat.mean, base_stat.ci95))
+            for group in groups:
+                points = sorted(_sweep_points(res, group, knob, metric).items(), key=lambda kv: position[kv[0]])
                 if not points:
                     continue
-                xs, ys, es = zip(*sorted(points.values()))
-                label = Condition(dataset, model, variant, grid).label + (f" ({dataset}, {model})" if len(groups) > 1 else "")
-                ax.errorbar(xs, ys, yerr=_err(es), capsize=3, label=label, **_style(i))
-                if base_stat is not None and base_x is not None:
-                    bx = positions[json_key(base_x)[0]]
-                    ax.plot([bx], [base_stat.mean], marker="*", markersize=16, color=COLORS[i % len(COLORS)],
-                            markerfacecolor="white", markeredgewidth=1.5, linestyle="none",
-                            label=f"baseline ({knob}={base_x})")  # fmt: skip
+                dataset, model, variant, grid = group
+                label = Condition(dataset, model, variant, grid).label
+                label += f" ({dataset}, {model})" if len({g[:2] for g in groups}) > 1 else ""
+                i = styles.get(label, styles.get(variant, 0))
+                xs = [position[k] for k, _ in points]
+                ax.errorbar(xs, [s.mean for _, (_, s, _) in points], yerr=_err([s.ci95 for _, (_, s, _) in points]),
+                            capsize=3, label=label, **_style(i))  # fmt: skip
+                for k, (v, s, is_base) in points:
+                    if is_base:
+                        ax.plot([position[k]], [s.mean], marker="*", markersize=16, color=COLORS[i % len(COLORS)],
+                                markerfacecolor="white", markeredgewidth=1.5, linestyle="none",
+                                label=f"{variant} baseline ({knob}={v})")  # fmt: skip
             ax.set_xlabel(knob)
             ax.set_ylabel(f"{metric_title(metric)} (%)")
             if not numeric:
-                ax.set_xticks(list(positions.values()), [str(v) for _, v in sorted(all_x, key=_sort_key)])
+                ax.set_xticks([position[k] for k, _ in ordered], [str(v) for _, v in ordered])
             ax.legend(fontsize=8)
         fig.suptitle(f"Sensitivity to {knob} (mean ± 95 % CI over seeds)")
         plots.append(_save(fig, out_dir, f"sensitivity_{_safe(knob)}", f"Hyperparameter sensitivity: {knob}"))
     return plots
-
-
-def json_key(v: Any) -> tuple[str, Any]:
-    """A hashable key that keeps the original value for labels."""
-    import json
-
-    return (json.dumps(v, sort_keys=True), v)
 
 
 def _sort_key(kv: tuple[str, Any]) -> tuple:
