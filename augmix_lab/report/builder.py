@@ -85,7 +85,10 @@ def write_report(runs: StudyRuns, out_dir: Path, formats: Sequence[str] = FORMAT
         report.files.append(path)
     if "html" in formats:
         report.files.append(
-            write_index(out_dir, title=title, meta=meta, tables=table_files, plots=[(p.caption, p.files["png"], p.files) for p in plots])
+            write_index(
+                out_dir, title=title, meta=meta, tables=table_files,
+                plots=[(p.caption, p.files["png"], p.files) for p in plots],
+            )  # fmt: skip
         )
     for p in plots:
         report.files += [out_dir / f for f in p.files.values()]

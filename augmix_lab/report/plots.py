@@ -259,7 +259,8 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
             ax.set_xticks(range(0, 6))
             ax.legend(fontsize=8)
         fig.suptitle(f"Error and calibration vs. severity — {dataset}, {model}")
-        plots.append(_save(fig, out_dir, _safe(f"severity_{dataset}_{model}"), f"Error and RMS calibration vs severity ({dataset}, {model})"))
+        caption = f"Error and RMS calibration vs severity ({dataset}, {model})"
+        plots.append(_save(fig, out_dir, _safe(f"severity_{dataset}_{model}"), caption))
     return plots
 
 
@@ -285,13 +286,15 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
             ax.plot(steps, means, label=c.label, markevery=max(1, len(steps) // 10), **_style(i))
             errs = _err([s.ci95 for s in stats])
             if np.any(errs > 0):
-                ax.fill_between(steps, means - errs, means + errs, color=COLORS[i % len(COLORS)], alpha=0.15, linewidth=0)
+                color = COLORS[i % len(COLORS)]
+                ax.fill_between(steps, means - errs, means + errs, color=color, alpha=0.15, linewidth=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Test error (%)")
         ax.set_title(f"Training curves — {dataset}, {model}")
         ax.legend(fontsize=8)
-        plots.append(_save(fig, out_dir, _safe(f"training_curves_{dataset}_{model}"), f"Test error per epoch ({dataset}, {model})"))
+        caption = f"Test error per epoch ({dataset}, {model})"
+        plots.append(_save(fig, out_dir, _safe(f"training_curves_{dataset}_{model}"), caption))
     return plots
 
 

@@ -146,7 +146,7 @@ def write_index(
         if table.notes:
             parts.append("".join(f'<p class="notes">{html.escape(n)}</p>' for n in table.notes))
         if files:
-            links = " · ".join(f'<a href="{html.escape(p)}">{html.escape(fmt)}</a>' for fmt, p in sorted(files.items()))
+            links = " · ".join(f'<a href="{html.escape(p)}">{html.escape(f)}</a>' for f, p in sorted(files.items()))
             parts.append(f'<p class="links">Download: {links}</p>')
         parts.append("</section>")
     parts.append("<h2>Plots</h2>")

@@ -193,7 +193,9 @@ def ablation_table(res: Results) -> Table | None:
     if not conds:
         return None
     datasets = sorted({c.dataset for c in conds})
-    row_keys = sorted({(c.model, c.variant, c.axes) for c in conds}, key=lambda k: (k[0], k[1] != res.runs.baseline, k[1], k[2]))
+    row_keys = sorted(
+        {(c.model, c.variant, c.axes) for c in conds}, key=lambda k: (k[0], k[1] != res.runs.baseline, k[1], k[2])
+    )
     lookup = {(c.model, c.variant, c.axes, c.dataset): c for c in conds}
     table = Table(
         "table4_ablation",
