@@ -1,7 +1,13 @@
-"""-C / -P robustness benchmarks: batched corruption generators, released-benchmark loaders and downloads."""
+"""-C / -P robustness benchmarks: batched corruption generators, released-benchmark loaders and downloads.
+
+Importing the package registers the benchmark downloads in the data catalog; the torch kernels load on first use.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from augmix_lab.corruptions.catalog import register_downloads
 from augmix_lab.corruptions.constants import (
     BENCHMARK_CORRUPTIONS,
     EXTRA_CORRUPTIONS,
@@ -9,17 +15,30 @@ from augmix_lab.corruptions.constants import (
     TEST_PERTURBATIONS,
     VALIDATION_PERTURBATIONS,
 )
-from augmix_lab.corruptions.functional import CORRUPTIONS, corrupt
 
 PERTURBATIONS: tuple[str, ...] = TEST_PERTURBATIONS + VALIDATION_PERTURBATIONS
 
+_LAZY = {
+    "corrupt": "augmix_lab.corruptions.functional",
+    "CORRUPTIONS": "augmix_lab.corruptions.functional",
+    "perturb_sequence": "augmix_lab.corruptions.perturbations",
+    "make_c": "augmix_lab.corruptions.generate",
+    "make_p": "augmix_lab.corruptions.generate",
+    "verify": "augmix_lab.corruptions.released",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'augmix_lab.corruptions' has no attribute {name!r}")
+
+
+register_downloads()
+
 __all__ = [
-    "BENCHMARK_CORRUPTIONS",
-    "CORRUPTIONS",
-    "EXTRA_CORRUPTIONS",
-    "NOISE_PERTURBATIONS",
-    "PERTURBATIONS",
-    "TEST_PERTURBATIONS",
-    "VALIDATION_PERTURBATIONS",
-    "corrupt",
-]
+    "BENCHMARK_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "NOISE_PERTURBATIONS", "PERTURBATIONS",
+    "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt", "make_c", "make_p", "perturb_sequence", "verify",
+]  # fmt: skip
