@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: --host {args.host} serves this store to the network without authentication",
               file=sys.stderr, flush=True)
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    # MLflow >= 3.x also starts a job runner + ~7 huey consumer processes for GenAI jobs; a tracking UI needs none.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION",
+                                                                             "false")}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` must not orphan the server
     try:
         print(f"MLflow UI for {uri}: {_url(args.host, port)}  (Ctrl-C to stop)", flush=True)
