@@ -1,0 +1,295 @@
+"""Score a model on the clean test set, its -C benchmark and (optionally) its -P benchmark: ``evaluate_model``.
+
+Benchmarks are streamed through the model in large batches (no DataLoader for in-memory arrays), under
+``torch.inference_mode`` with channels_last + bf16/fp16 autocast on CUDA. Sources (``EvalConfig.corruptions.source``):
+"released" (``<root>/<NAME>-C``), "generated" (``<root>/generated/<NAME>-C`` from ``augmix-lab data make-c``),
+"on_the_fly" (test batches corrupted during evaluation with a fixed seed), "auto" (first of those that is complete).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from augmix_lab.corruptions import constants as K
+from augmix_lab.corruptions import released
+from augmix_lab.errors import UserError
+from augmix_lab.evaluation import metrics as M
+
+TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
+                 "flip_prob", "t5d", "source"]  # fmt: skip
+
+
+@dataclass
+class Scorecard:
+    """``summary``: metric name -> value (names of docs/architecture.md); ``table``: one tidy row per evaluated cell."""
+
+    summary: dict[str, float]
+    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE_COLUMNS))
+
+
+def _normalizer(mean: tuple[float, ...], std: tuple[float, ...]):
+    try:
+        from augmix_lab.augment import normalize
+    except ImportError:  # the augment package is optional here: the same ToTensor + Normalize in one line
+        def normalize(images: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+            m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
+            s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+            return (images.float() / 255 - m) / s
+    return lambda images: normalize(images, mean, std)
+
+
+class _Predictor:
+    """Runs uint8 N×3×H×W batches (tensors or NHWC arrays) through the model and returns float32 logits on CPU."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, mean, std, batch_size: int) -> None:
+        self.model, self.device, self.batch_size = model, device, batch_size
+        self.norm = _normalizer(tuple(mean), tuple(std))
+        self.cuda = device.type == "cuda"
+
+    def __call__(self, images: Any) -> np.ndarray:
+        return np.concatenate([self.logits(b) for b in _batches(images, self.batch_size)]) if len(images) else \
+            np.zeros((0, 0), np.float32)
+
+    def logits(self, batch: torch.Tensor) -> np.ndarray:
+        x = self.norm(batch.to(self.device, non_blocking=True))
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=self.cuda):
+            return self.model(x).float().cpu().numpy()
+
+
+def _as_tensor(images: Any) -> torch.Tensor:
+    if isinstance(images, torch.Tensor):
+        return images
+    if isinstance(images, np.ndarray):  # released layout is NHWC
+        return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # copy: memmaps are read-only
+    return torch.stack([images[i] for i in range(len(images))])  # lazy folder dataset
+
+
+def _batches(images: Any, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(images), batch_size):
+        yield _as_tensor(images[start : start + batch_size])
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, float], source: str) -> dict:
+    row = {c: math.nan for c in TABLE_COLUMNS}
+    row.update(benchmark=benchmark, corruption=corruption, severity=severity, source=source, **scores)
+    return row
+
+
+def _check_names(names: list[str] | None, allowed: tuple[str, ...], field_name: str) -> tuple[str, ...]:
+    if names is None:
+        return allowed
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise UserError(f"eval.{field_name}.names: unknown {', '.join(map(repr, bad))}; allowed: {', '.join(allowed)}")
+    return tuple(names)
+
+
+# ---- -C sources ------------------------------------------------------------------------------------------------------
+def _c_source(dataset, cfg, root: Path, names: tuple[str, ...]) -> str:
+    folder = dataset.kind != "cifar"
+    rel = released.released_dir(root, dataset.name, "C")
+    gen = released.generated_dir(root, dataset.name, "C")
+    has_released = all((rel / n).is_dir() for n in names) if folder else all(
+        released.CorruptionSet(rel).has(n) for n in names)
+    has_generated = all(released.CorruptionSet(gen).has(n) for n in names)
+    wanted = cfg.source
+    if wanted == "released" and not has_released:
+        hint = f"augmix-lab data download {dataset.name.replace('_', '-')}-c --data-root {root}"
+        raise UserError(f"eval.corruptions.source 'released': {rel} is missing or incomplete (looked for "
+                        f"{', '.join(names[:3])}...); get it with '{hint}', or use source 'generated' / 'on_the_fly'")
+    if wanted == "generated" and not has_generated:
+        raise UserError(f"eval.corruptions.source 'generated': {gen} is missing or incomplete; make it with "
+                        f"'augmix-lab data make-c --dataset {dataset.name} --data-root {root}'")
+    if wanted == "auto":
+        return "released" if has_released else "generated" if has_generated else "on_the_fly"
+    return wanted
+
+
+def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor,
+             ) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(corruption, severity, logits, labels) per evaluated cell."""
+    from augmix_lab.corruptions.generate import corrupted_batches
+
+    class_to_idx = {c: i for i, c in enumerate(getattr(dataset, "classes", []))} or None
+    for name in names:
+        for s in severities:
+            if source == "on_the_fly":
+                test_images = dataset.test_images if isinstance(dataset.test_images, torch.Tensor) else \
+                    _as_tensor(dataset.test_images)
+                logits, labels = [], []
+                for batch, lab in corrupted_batches(test_images, torch.as_tensor(dataset.test_labels), name, s,
+                                                    seed=eval_cfg.seed, batch_size=eval_cfg.batch_size,
+                                                    profile=profile, device=predictor.device):
+                    logits.append(predictor.logits(batch))
+                    labels.append(np.asarray(lab))
+                yield name, s, np.concatenate(logits), np.concatenate(labels)
+            elif dataset.kind != "cifar" and source == "released":
+                paths, labels = released.list_folder_images(released.folder_c_dir(root, dataset.name, name, s),
+                                                            class_to_idx)
+                logits = np.concatenate([predictor.logits(_as_tensor(released.decode_images(paths[i : i + eval_cfg.batch_size])))
+                                         for i in range(0, len(paths), eval_cfg.batch_size)])
+                yield name, s, logits, labels
+            else:
+                base = released.released_dir if source == "released" else released.generated_dir
+                images, labels = released.CorruptionSet(base(root, dataset.name, "C")).images(name, s)
+                yield name, s, predictor(images), labels.astype(np.int64)
+
+
+# ---- -P sources ------------------------------------------------------------------------------------------------------
+def _p_videos(dataset, pcfg, eval_cfg, root: Path, names, profile: str, device) -> Iterator[tuple[str, Any, str]]:
+    """(perturbation, videos (N, T, H, W, 3) uint8 or list of mp4 paths, source) per perturbation."""
+    from augmix_lab.corruptions.generate import make_generator
+    from augmix_lab.corruptions.perturbations import perturb_sequence
+
+    rel = released.released_dir(root, dataset.name, "P")
+    gen = released.generated_dir(root, dataset.name, "P")
+    for name in names:
+        source = pcfg.source
+        mp4 = rel / name
+        rel_npy = rel / f"{name}.npy"
+        if source == "auto":
+            source = "released" if (rel_npy.is_file() or mp4.is_dir()) else \
+                "generated" if (gen / f"{name}.npy").is_file() else "on_the_fly"
+        if source == "released":
+            if rel_npy.is_file():
+                yield name, released.open_npy(rel_npy)[: pcfg.max_videos], source
+            elif mp4.is_dir():
+                paths, _ = released.list_videos(root, name, dataset.name)
+                yield name, paths[: pcfg.max_videos], source
+            else:
+                raise UserError(f"eval.perturbations.source 'released': {rel_npy} (or {mp4}/) is missing; download "
+                                f"it with 'augmix-lab data download {dataset.name.replace('_', '-')}-p --data-root {root}'")
+        elif source == "generated":
+            path = gen / f"{name}.npy"
+            if not path.is_file():
+                raise UserError(f"eval.perturbations.source 'generated': {path} is missing; make it with "
+                                f"'augmix-lab data make-p --dataset {dataset.name} --data-root {root}'")
+            yield name, released.open_npy(path)[: pcfg.max_videos], source
+        else:
+            images = _as_tensor(dataset.test_images[: pcfg.max_videos] if pcfg.max_videos else dataset.test_images)
+            chunks = []
+            for k, start in enumerate(range(0, len(images), 100)):
+                batch = images[start : start + 100].to(device)
+                g = make_generator(batch.device, eval_cfg.seed, "P", name, 1, k)
+                chunks.append(perturb_sequence(batch, name, g, profile).permute(0, 1, 3, 4, 2).cpu().numpy())
+            yield name, np.concatenate(chunks), source
+
+
+def _video_logits(videos: Any, predictor) -> Iterator[np.ndarray]:
+    """Logits (n, T, K) per chunk of videos (arrays (N, T, H, W, 3) or mp4 paths), about one eval batch per chunk."""
+    first = released.load_video(videos[0]) if isinstance(videos[0], (str, Path)) else np.asarray(videos[0])
+    per_chunk = max(1, predictor.batch_size // first.shape[0])
+    for start in range(0, len(videos), per_chunk):
+        chunk = [released.load_video(v) if isinstance(v, (str, Path)) else np.asarray(v)
+                 for v in videos[start : start + per_chunk]]
+        frames = np.concatenate(chunk)
+        yield predictor(frames).reshape(len(chunk), chunk[0].shape[0], -1)
+
+
+# ---- entry point -----------------------------------------------------------------------------------------------------
+def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torch.device | None = None,
+                   data_root: str | Path | None = None, *, alexnet_flip_probs: Mapping[str, float] | None = None,
+                   alexnet_t5d: Mapping[str, float] | None = None) -> Scorecard:
+    """Score ``model`` on ``dataset``'s clean test set, -C and -P benchmarks as configured by ``eval_cfg`` (EvalConfig).
+
+    ``alexnet_flip_probs`` / ``alexnet_t5d`` (perturbation -> AlexNet value) enable ``mfr`` / ``mt5d``; no AlexNet
+    -P constants are bundled (they are not in any reference code).
+    """
+    from augmix_lab.corruptions.generate import profile_for
+    from augmix_lab.data import resolve_data_root
+
+    dev = _resolve_device(device)
+    root = resolve_data_root(data_root)
+    was_training = model.training
+    model.eval().to(dev)
+    predictor = _Predictor(model, dev, dataset.mean, dataset.std, eval_cfg.batch_size)
+    profile = profile_for(dataset)
+    calib = eval_cfg.calibration
+    rows: list[dict] = []
+    summary: dict[str, float] = {}
+    try:
+        clean_error = None
+        if eval_cfg.clean:
+            scores = M.classification_scores(predictor(dataset.test_images), np.asarray(dataset.test_labels),
+                                             calibration=calib)
+            rows.append(_row("clean", "clean", 0, scores, "test"))
+            clean_error = scores["error"]
+            summary["clean_error"] = scores["error"]
+            for k in ("rms_calib_error", "ece", "brier", "nll"):
+                if k in scores:
+                    summary[f"clean_{k}"] = scores[k]
+        ccfg = eval_cfg.corruptions
+        if ccfg.enabled:
+            names = _check_names(ccfg.names, K.BENCHMARK_CORRUPTIONS + K.EXTRA_CORRUPTIONS, "corruptions")
+            if ccfg.names is None:
+                names = K.BENCHMARK_CORRUPTIONS
+            bad = [s for s in ccfg.severities if s not in (1, 2, 3, 4, 5)]
+            if bad:
+                raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
+            source = _c_source(dataset, ccfg, root, names)
+            for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
+                                                    ccfg.severities, profile, predictor):
+                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib), source))
+            summary.update(_c_summary(pd.DataFrame(rows), names, ccfg.severities, dataset, clean_error, calib))
+        pcfg = eval_cfg.perturbations
+        if pcfg.enabled:
+            supported = tuple(n for n in K.TEST_PERTURBATIONS + K.VALIDATION_PERTURBATIONS if n != "spatter")
+            pnames = _check_names(pcfg.names, supported, "perturbations") if pcfg.names else K.TEST_PERTURBATIONS
+            fps, t5ds = {}, {}
+            for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, dev):
+                logits = np.concatenate(list(_video_logits(videos, predictor)))
+                noise = name.startswith(K.NOISE_PERTURBATIONS)
+                fps[name] = M.flip_probability(logits, noise=noise)
+                t5ds[name] = M.top5_distance(logits, noise=noise)
+                rows.append(_row("P", name, 0, {"flip_prob": fps[name], "t5d": t5ds[name], "n": len(logits)}, source))
+                summary[f"flip_prob.{name}"] = fps[name]
+                summary[f"t5d.{name}"] = t5ds[name]
+            summary["mfp"] = M.mean_over(fps)
+            if alexnet_flip_probs:
+                fr = M.flip_rates(fps, {k: v for k, v in alexnet_flip_probs.items() if k in fps})
+                summary.update({f"fr.{k}": v for k, v in fr.items()})
+                summary["mfr"] = float(np.mean(list(fr.values())))
+            if alexnet_t5d:
+                summary["mt5d"] = M.mt5d(t5ds, {k: v for k, v in alexnet_t5d.items() if k in t5ds})
+    finally:
+        model.train(was_training)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return Scorecard(summary={k: float(v) for k, v in summary.items()}, table=table)
+
+
+def _c_summary(table: pd.DataFrame, names: Iterable[str], severities: list[int], dataset, clean_error: float | None,
+               calib: bool) -> dict[str, float]:
+    c = table[table.benchmark == "C"]
+    out: dict[str, float] = {"mean_corruption_error": M.mean_corruption_error(
+        {(r.corruption, r.severity): r.error for r in c.itertuples()})}
+    for name in names:
+        out[f"corruption_error.{name}"] = float(c[c.corruption == name].error.mean())
+    for s in severities:
+        out[f"corruption_error.severity_{s}"] = float(c[c.severity == s].error.mean())
+        if calib:
+            out[f"c_rms_calib_error.severity_{s}"] = float(c[c.severity == s].rms_calib_error.mean())
+    if calib:
+        out["c_rms_calib_error"] = float(c.rms_calib_error.mean())
+        out["c_ece"] = float(c.ece.mean())
+    per_corruption = {n: out[f"corruption_error.{n}"] for n in names}
+    if dataset.kind != "cifar" and all(n in per_corruption for n in M.ALEXNET_ERR):  # ImageNet-style normalisation
+        out.update({f"ce.{k}": v for k, v in M.corruption_errors_imagenet(per_corruption).items()})
+        out["mce"] = M.mce(per_corruption)
+        if clean_error is not None:
+            out["relative_mce"] = M.relative_mce(per_corruption, clean_error)
+    return out
