@@ -26,3 +26,21 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("AUGMIX_LAB_DATA", str(base / "data-cache"))
     monkeypatch.setenv("AUGMIX_LAB_RUNS", str(base / "runs"))
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray (2 CPUs, no dashboard) for the whole test session; `augmix-lab run` in-process reuses it.
+
+    Its workers inherit the environment at start-up, so the private data cache is set here before Ray starts.
+    """
+    import hashlib
+
+    import ray
+
+    base = tmp_path_factory.getbasetemp()
+    os.environ["AUGMIX_LAB_DATA"] = str(base / "data-cache")
+    temp_dir = f"/tmp/ray-t{hashlib.sha256(str(base).encode()).hexdigest()[:8]}"  # short: unix socket path limit
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from augmix_lab.tracking import check_reachable, resolve_tracking
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 160)  # piped: keep one row per trial
     plan = load_plan(args.study, args.out)
     print_verdict(console, plan)
     uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)

@@ -68,7 +68,7 @@ def _eval_passes(cfg: TrialConfig) -> int:
     return passes
 
 
-def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int = 16, steps: int = 3,
+def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int = 16, steps: int = 5,
                  device: str = "cpu") -> tuple[float, float]:
     """(train seconds per image, forward seconds per image) measured on random images of the dataset's size."""
     import torch.nn.functional as F
@@ -106,19 +106,27 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
         loss.backward()
         opt.step()
 
-    model.train()
-    step()  # warm-up: allocator, kernels
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    train_s = (time.perf_counter() - t0) / (steps * batch) * adv_factor
-    model.eval()
-    x = images.float().div(127.5).sub(1.0)
-    with torch.no_grad():
-        model(x)
-        t0 = time.perf_counter()
-        model(x)
-        eval_s = (time.perf_counter() - t0) / batch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.train.threads or threads)  # time it as the trial will run
+    try:
+        model.train()
+        for _ in range(2):  # warm-up: allocator, kernel selection
+            step()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        train_s = sorted(times)[len(times) // 2] / batch * adv_factor  # median step: robust to a noisy neighbour
+        model.eval()
+        x = images.float().div(127.5).sub(1.0)
+        with torch.no_grad():
+            model(x)
+            t0 = time.perf_counter()
+            model(x)
+            eval_s = (time.perf_counter() - t0) / batch
+    finally:
+        torch.set_num_threads(threads)
     return train_s, eval_s
 
 
@@ -132,7 +140,7 @@ def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[s
         kind = "imagenet" if size > 64 else "cifar"
         sig = (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity, cfg.augmix.model_dump_json(), classes, size)
         if sig not in measured:
-            measured[sig] = measure_step(cfg, classes, size, kind, batch=4 if size > 64 else 16)
+            measured[sig] = measure_step(cfg, classes, size, kind, batch=4 if size > 64 else min(32, cfg.train.batch_size))
         train_s, eval_s = measured[sig]
         out[t.key] = Estimate(train_s, eval_s, n_train, n_test * _eval_passes(cfg), cfg.epochs)
     return out

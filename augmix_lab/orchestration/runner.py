@@ -10,6 +10,7 @@ after Ctrl-C, a killed driver or an edited study never repeats finished work.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -85,7 +86,8 @@ def experiment_for(study: Study) -> str:
 def print_trial_table(console: Console, plan: StudyPlan, extra: dict[str, str] | None = None) -> None:
     cols = differing_params(plan.trials)
     table = Table(title=f"study {plan.study.name}: {len(plan.trials)} trials", show_lines=False)
-    for c in ["key", "variant", "seed", *cols, "state"]:
+    table.add_column("key", no_wrap=True)
+    for c in ["variant", "seed", *cols, "state"]:
         table.add_column(c, overflow="fold")
     states = plan.states()
     for t in plan.trials:
@@ -124,13 +126,13 @@ def init_ray(address: str | None, out_dir: Path) -> bool:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UserError(f"cannot connect to the Ray cluster at {address!r}: {exc}".replace("\n", " ")) from None
         return True
     temp_dir = _short_temp_dir(out_dir)
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
-             logging_level="WARNING", configure_logging=True)
+             logging_level="ERROR", configure_logging=True)
     logs = ray_storage_dir(out_dir) / "logs"
     logs.parent.mkdir(parents=True, exist_ok=True)
     try:  # Ray's session logs live in the short temp dir; make them findable from the study directory
@@ -207,6 +209,7 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], console: Consol
     from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, train_trial
     from augmix_lab.tracking import TrialLogger
 
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
     res = plan.study.spec.resources
     payload = {t.key: {"config": t.config.model_dump(mode="json"), "run_id": run_ids[t.key]} for t in plan.todo}
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
@@ -228,8 +231,16 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], console: Consol
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[progress], verbose=0,
         ),
     )
-    with progress:
-        grid = tuner.fit()
+    quiet = [logging.getLogger(name) for name in ("ray.tune", "ray.train", "ray.air")]
+    levels = [lg.level for lg in quiet]
+    try:  # our progress view reports each trial; failures' tracebacks are in MLflow and Ray's logs
+        for lg in quiet:
+            lg.setLevel(logging.CRITICAL)
+        with progress:
+            grid = tuner.fit()
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
     finished, failed = [], []
     for result in grid:
         key = (result.config or {}).get("trial_key")
