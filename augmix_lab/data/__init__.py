@@ -12,6 +12,7 @@ from augmix_lab.data.base import (
     IMAGENET_STD,
     ImageDataset,
     dataset_options,
+    dataset_version,
     load_dataset,
     resolve_data_root,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ImageDataset",
     "RemoteFile",
     "dataset_options",
+    "dataset_version",
     "download_file",
     "iterate_batches",
     "load_dataset",

@@ -86,6 +86,21 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, **option
     return loader(resolve_data_root(root), **options)
 
 
+def dataset_version(name: str, **options: Any) -> str:
+    """A cheap identity of dataset ``name`` with ``options``, computed without loading data (for planning keys).
+
+    Equals ``ImageDataset.version`` for generated datasets; for file-backed ones (whose ``version`` hashes the
+    decoded content) it names the expected official source instead.
+    """
+    loader = DATASETS.get(name)
+    unknown = sorted(set(options) - set(_option_names(loader)))
+    if unknown:
+        raise UserError(f"dataset {name!r} has no option(s) {', '.join(unknown)}; allowed options: "
+                        f"{', '.join(_option_names(loader)) or 'none'}")
+    spec_version = DATASETS.meta(name).get("spec_version")
+    return spec_version(**options) if callable(spec_version) else str(spec_version or name)
+
+
 def dataset_options(name: str) -> list[str]:
     """The option names dataset ``name`` accepts."""
     return _option_names(DATASETS.get(name))

@@ -254,4 +254,7 @@ for _layout, _loader, _title in ((CIFAR10, load_cifar10, "CIFAR-10"), (CIFAR100,
             verify=partial(verify_cifar, _layout),
         ),
     )
-    DATASETS.add(_layout.name, _loader, description=f"{_title}, 32×32", download=_layout.name)
+    DATASETS.add(
+        _layout.name, _loader, description=f"{_title}, 32×32", download=_layout.name,
+        spec_version=f"{_layout.name}-archive-md5:{_layout.archive.md5}",
+    )

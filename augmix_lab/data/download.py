@@ -135,6 +135,11 @@ def _fetch_into(url: str, part: Path, have: int, timeout: float, progress: Progr
                     done += len(chunk)
                     if progress:
                         progress(done, total)
+            if total is not None and done < total:  # urllib returns b"" when the server hangs up early
+                raise DownloadError(
+                    f"could not download {url}: connection closed after {done} of {total} bytes "
+                    f"(kept {part.name} to resume); rerun or {manual}"
+                )
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             return  # range not satisfiable: the partial file is already whole; the checksum decides

@@ -34,6 +34,24 @@ def decode_image(path: str | os.PathLike[str]) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
+def resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 3×H×W image so its shorter side is ``size`` (antialiased bilinear, like PIL's Resize)."""
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    new_h, new_w = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
+    resized = torch.nn.functional.interpolate(
+        image[None].float(), size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False
+    )
+    return resized[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size``×``size`` window of a 3×H×W image (H, W >= size)."""
+    h, w = image.shape[-2:]
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))  # torchvision center_crop offsets
+    return image[:, top : top + size, left : left + size]
+
+
 class LazyImageFolder:
     """An indexable list of image files that decodes on access (see the module docstring for the index forms)."""
 
@@ -55,13 +73,8 @@ class LazyImageFolder:
 
     def batch(self, indices: Any, *, resize: int = EVAL_RESIZE, crop: int = EVAL_CROP) -> torch.Tensor:
         """Decode, resize the short side to ``resize`` (antialiased bilinear), centre-crop ``crop``: uint8 N×3×crop×crop."""
-        from torchvision.transforms.v2 import functional as TF
-
         chosen = range(len(self))[indices] if isinstance(indices, slice) else _as_index_list(indices)
-        views = []
-        for i in chosen:
-            image = TF.resize(decode_image(self.files[i]), [resize], antialias=True)
-            views.append(TF.center_crop(image, [crop, crop]))
+        views = [center_crop(resize_short_side(decode_image(self.files[i]), resize), crop) for i in chosen]
         return torch.stack(views) if views else torch.empty(0, 3, crop, crop, dtype=torch.uint8)
 
     def __repr__(self) -> str:
@@ -122,4 +135,7 @@ def load_imagenet(root: Path) -> ImageDataset:
     )
 
 
-DATASETS.add("imagenet", load_imagenet, description="ImageNet ImageFolder (manual download), decoded lazily", download=None)
+DATASETS.add(
+    "imagenet", load_imagenet, description="ImageNet ImageFolder (manual download), decoded lazily", download=None,
+    spec_version="imagenet-ilsvrc2012-folder",
+)

@@ -175,21 +175,22 @@ def generate_split(n: int, seed: int, split: str) -> tuple[torch.Tensor, torch.T
     return render_shapes(sample_shape_params(labels, generator)), labels
 
 
-def shapes_version(n_train: int, n_test: int, seed: int) -> str:
+def shapes_version(*, n_train: int = 20000, n_test: int = 5000, seed: int = 0) -> str:
+    """The version string of the shapes data these options generate (validated, no generation)."""
+    n_train = check_int_option("shapes", "n_train", n_train, 1)
+    n_test = check_int_option("shapes", "n_test", n_test, 1)
+    seed = check_int_option("shapes", "seed", seed, 0)
     return f"shapes-v{GENERATOR_VERSION}-train{n_train}-test{n_test}-seed{seed}"
 
 
 def load_shapes(root: Path, *, n_train: int = 20000, n_test: int = 5000, seed: int = 0) -> ImageDataset:
     """The shapes dataset for these options: read from ``<root>/shapes/<version>.npz`` or generated and cached."""
-    n_train = check_int_option("shapes", "n_train", n_train, 1)
-    n_test = check_int_option("shapes", "n_test", n_test, 1)
-    seed = check_int_option("shapes", "seed", seed, 0)
-    version = shapes_version(n_train, n_test, seed)
+    version = shapes_version(n_train=n_train, n_test=n_test, seed=seed)
     cache = Path(root) / "shapes" / f"{version}.npz"
     arrays = _read_cache(cache)
     if arrays is None:
-        train_x, train_y = generate_split(n_train, seed, "train")
-        test_x, test_y = generate_split(n_test, seed, "test")
+        train_x, train_y = generate_split(int(n_train), int(seed), "train")
+        test_x, test_y = generate_split(int(n_test), int(seed), "test")
         arrays = {"train_images": train_x, "train_labels": train_y, "test_images": test_x, "test_labels": test_y}
         _write_cache(cache, arrays)
     return ImageDataset(
@@ -226,4 +227,6 @@ def _write_cache(cache: Path, arrays: dict[str, torch.Tensor]) -> None:
         tmp.unlink(missing_ok=True)  # a read-only data root just means no cache
 
 
-DATASETS.add("shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None)
+DATASETS.add(
+    "shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None, spec_version=shapes_version
+)
