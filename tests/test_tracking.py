@@ -196,6 +196,7 @@ def test_failed_status_records_the_reason_and_a_retry_resumes_the_same_run_clean
     run = MlflowClient(tracker.uri).get_run(again)
     assert (again, outcome) == (run_id, "resumed")
     assert run.info.status == "RUNNING" and TRACKING_TAGS.error not in run.data.tags
+    assert TRACKING_TAGS.note not in run.data.tags
     assert run.data.tags[TRACKING_TAGS.eval_key] == "e1"
     # MLflow params are immutable: the first value stays, the re-written config artifact has the new one
     assert run.data.params["eval.batch_size"] == "1000"
@@ -210,3 +211,13 @@ def test_experiment_is_reused_and_a_deleted_one_is_a_user_error(store) -> None:
     MlflowClient(tracker.uri).delete_experiment(doomed.experiment_id)
     with pytest.raises(UserError, match="'doomed' is deleted"):
         StudyTracker(tracker.uri, "doomed")
+
+
+def test_a_retried_worker_marking_its_run_running_clears_the_old_failure(store) -> None:
+    tracker, parent = store
+    logger = TrialLogger(tracker.uri, _trial(tracker, parent, "ray-retry"))
+    logger.set_status("FAILED", "OSError: node lost")
+    logger.set_status("RUNNING")  # what the trainable does when Ray retries the trial
+    run = MlflowClient(tracker.uri).get_run(logger.run_id)
+    assert run.info.status == "RUNNING"
+    assert TRACKING_TAGS.error not in run.data.tags and TRACKING_TAGS.note not in run.data.tags

@@ -19,6 +19,7 @@ from augmix_lab.tracking.records import (
     limit_tag,
 )
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store
+from augmix_lab.tracking.trial import clear_failure
 
 STUDY_ARTIFACT = "study.yaml"
 TRIAL_CONFIG_ARTIFACT = "trial_config.yaml"
@@ -145,8 +146,7 @@ class StudyTracker:
             run_id, outcome = run.info.run_id, "resumed"
             if run.info.status != "RUNNING":
                 call_with_retries(self.client.update_run, run_id, status="RUNNING")
-            if TRACKING_TAGS.error in run.data.tags:  # the old failure no longer describes this run
-                call_with_retries(self.client.delete_tag, run_id, TRACKING_TAGS.error)
+            clear_failure(self.client, run_id, run.data.tags)  # the old failure no longer describes this run
             flat = {k: v for k, v in flat.items() if k not in run.data.params}  # params are immutable in MLflow
         else:
             run_name = f"{variant}-seed{seed}-{trial_key[:8]}"

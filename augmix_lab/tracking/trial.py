@@ -170,9 +170,21 @@ class TrialLogger:
             reason = limit_tag(str(error))
             self._log_batch(tags=[RunTag(TRACKING_TAGS.error, reason), RunTag(TRACKING_TAGS.note, reason)])
         if status == "RUNNING":
+            if not error:  # a retry starts: the previous attempt's failure no longer describes this run
+                clear_failure(self.client, self.run_id, call_with_retries(self.client.get_run, self.run_id).data.tags)
             call_with_retries(self.client.update_run, self.run_id, status="RUNNING")
         else:
             call_with_retries(self.client.set_terminated, self.run_id, status=status)
+
+
+def clear_failure(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
+    """Remove a previous attempt's failure reason (and the UI note that repeats it) from a run being retried."""
+    error = tags.get(TRACKING_TAGS.error)
+    if error is None:
+        return
+    call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.error)
+    if tags.get(TRACKING_TAGS.note) == error:
+        call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.note)
 
 
 def _check_kind(kind: str) -> None:
