@@ -321,10 +321,14 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 @register_corruption("jpeg_compression")
 def jpeg_compression(x: torch.Tensor, c: int, params: Params, profile: str) -> torch.Tensor:
-    from torchvision.io import decode_jpeg, encode_jpeg
+    import warnings
 
-    images = list(_to_uint8(x).cpu())
-    decoded = decode_jpeg(encode_jpeg(images, quality=int(c)))
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        images = list(_to_uint8(x).cpu())
+        decoded = decode_jpeg(encode_jpeg(images, quality=int(c)))
     return torch.stack(decoded).to(x.device, x.dtype) / 255
 
 

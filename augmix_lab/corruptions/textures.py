@@ -45,7 +45,7 @@ def _synthesise_frost(h: int, w: int, seed: int) -> np.ndarray:
             p1 = (int(end[0] * 16), int(end[1] * 16))
             cv2.line(needles, p0, p1, float(level), 1, cv2.LINE_AA, shift=4)
     needles = cv2.GaussianBlur(needles, (0, 0), 0.6) + 0.5 * cv2.GaussianBlur(needles, (0, 0), 3.0)
-    img = np.clip(canvas + needles, 0, 1)
+    img = np.clip(1.8 * (canvas + needles), 0, 1)  # gain: overall level of a mid-bright frost photograph
     tint = np.array([0.86, 0.93, 1.0], np.float32)  # blue-white ice, RGB
     return np.round(img[..., None] * tint * 255).astype(np.uint8)
 
