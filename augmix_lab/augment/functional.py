@@ -137,19 +137,28 @@ def rotation_matrices(degrees: Tensor, height: int, width: int) -> Tensor:
 
     Follows Pillow's ``Image.rotate``: angle = -radians(degrees), cos/sin rounded to 15 decimals, centre w/2, h/2.
     """
-    angle = -torch.deg2rad(degrees.double())
-    cos = torch.round(torch.cos(angle), decimals=15)
-    sin = torch.round(torch.sin(angle), decimals=15)
+    angle = degrees.double() * (-torch.pi / 180.0)
+    cos = torch.cos(angle).mul_(1e15).round_().div_(1e15)
+    sin = torch.sin(angle).mul_(1e15).round_().div_(1e15)
     cx, cy = width / 2.0, height / 2.0
     c = cos * -cx + sin * -cy + cx
     f = -sin * -cx + cos * -cy + cy
     return torch.stack([cos, sin, c, -sin, cos, f], dim=1)
 
 
-def _pixel_centres(n: int, height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(1, height, 1)
-    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, 1, width)
-    return xs, ys
+def _source_coordinates(matrices: Tensor, n: int, height: int, width: int, device: torch.device) -> Tensor:
+    """PIL's input coordinates (xin, yin) of every output pixel centre: float32 (N, H, W, 2)."""
+    m = matrices.to(device=device, dtype=torch.float32)
+    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, 1, width, 1)
+    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(1, height, 1, 1)
+    offset = m[:, [2, 5]].reshape(n, 1, 1, 2)  # (c, f)
+    row = torch.addcmul(offset, m[:, [1, 4]].reshape(n, 1, 1, 2), ys)  # (b, e)·(y + .5) + (c, f): (N, H, 1, 2)
+    return torch.addcmul(row, m[:, [0, 3]].reshape(n, 1, 1, 2), xs)  # + (a, d)·(x + .5)
+
+
+# grid_sample sums 4 weighted corners; in a flat region the weights' float32 sum can fall a hair below 1 and
+# truncation would then lose a level that PIL (lerp of lerps, exact there) keeps. 1e-3 >> that error (~3e-5).
+_TRUNCATION_GUARD = 1e-3
 
 
 def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") -> Tensor:
@@ -157,45 +166,25 @@ def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") ->
 
     PIL (Geometry.c) samples at xin = a(x+.5) + b(y+.5) + c; outside [0, W)×[0, H) the pixel is 0; inside, BILINEAR
     interpolates the 4 neighbours of (xin-.5, yin-.5) with indices clamped to the image and truncates the result,
-    NEAREST takes pixel (floor xin, floor yin). We compute coordinates and weights in float32 (PIL: double).
+    NEAREST takes pixel (floor xin, floor yin). Inside the image that is ``grid_sample(padding_mode="border",
+    align_corners=False)`` (border clamping == clamped neighbour indices); we apply PIL's validity mask and truncate.
+    Float32 instead of PIL's doubles can move a value across a truncation boundary (±1 level, pinned in tests).
     """
     if interpolation not in ("bilinear", "nearest"):
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
     n, c, h, w = images.shape
-    m = matrices.to(device=images.device, dtype=torch.float32).reshape(n, 6, 1, 1)
-    xs, ys = _pixel_centres(n, h, w, images.device)
-    xin = m[:, 0] * xs + m[:, 1] * ys + m[:, 2]  # (N, H, W)
-    yin = m[:, 3] * xs + m[:, 4] * ys + m[:, 5]
-    valid = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
-    flat = images.reshape(n, c, h * w)
+    grid = _source_coordinates(matrices, n, h, w, images.device)
+    size = torch.tensor([w, h], device=images.device, dtype=torch.float32)
+    valid = ((grid >= 0) & (grid < size)).all(dim=3).unsqueeze(1)  # PIL: 0 <= xin < W and 0 <= yin < H
     if interpolation == "nearest":
-        xi = xin.floor().clamp_(0, w - 1).long()
-        yi = yin.floor().clamp_(0, h - 1).long()
-        index = (yi * w + xi).reshape(n, 1, h * w).expand(n, c, h * w)
-        out = torch.gather(flat, 2, index) * valid.reshape(n, 1, h * w)
-        return out.reshape(n, c, h, w)
-    px = xin.sub_(0.5)
-    py = yin.sub_(0.5)
-    x0f = px.floor()
-    y0f = py.floor()
-    dx = (px - x0f).reshape(n, 1, h * w)
-    dy = (py - y0f).reshape(n, 1, h * w)
-    x0 = x0f.long()
-    y0 = y0f.long()
-    x0c, x1c = x0.clamp(0, w - 1), (x0 + 1).clamp_(0, w - 1)
-    y0c, y1c = y0.clamp(0, h - 1).mul_(w), (y0 + 1).clamp_(0, h - 1).mul_(w)
-
-    def corner(rows: Tensor, cols: Tensor) -> Tensor:
-        index = (rows + cols).reshape(n, 1, h * w).expand(n, c, h * w)
-        return torch.gather(flat, 2, index).float()
-
-    p00, p01 = corner(y0c, x0c), corner(y0c, x1c)
-    p10, p11 = corner(y1c, x0c), corner(y1c, x1c)
-    top = torch.addcmul(p00, p01 - p00, dx)
-    bottom = torch.addcmul(p10, p11 - p10, dx)
-    value = torch.addcmul(top, bottom - top, dy)
-    value.mul_(valid.reshape(n, 1, h * w))
-    return value.to(torch.uint8).reshape(n, c, h, w)
+        grid.floor_().add_(0.5)  # PIL takes pixel floor(xin): aim at that pixel's centre so rounding cannot differ
+    grid.mul_(2.0 / size).sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
+    out = torch.nn.functional.grid_sample(
+        images.float(), grid, mode=interpolation, padding_mode="border", align_corners=False
+    )
+    if interpolation == "bilinear":
+        out.add_(_TRUNCATION_GUARD)
+    return out.mul_(valid).to(torch.uint8)
 
 
 def shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
@@ -280,3 +269,46 @@ def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
     m = torch.tensor(mean, dtype=torch.float32, device=images.device).reshape(1, c, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=images.device).reshape(1, c, 1, 1)
     return images.float().div_(255).sub_(m).div_(s)
+
+
+# ---------------------------------------------------------------------------------------- crop, flip, resize
+
+
+def shift_flip(images: Tensor, dx: Tensor, dy: Tensor, flip: Tensor) -> Tensor:
+    """``crop(flip(img))`` of a zero-padded image: out[y, x] = flipped[y + dy, x + dx], 0 outside.
+
+    With dx, dy in [-p, p] this is torchvision ``RandomHorizontalFlip`` then ``RandomCrop(size, padding=p)``
+    (offset i = dy + p), the reference CIFAR train transform, for every image with its own offsets and flip.
+    """
+    n, c, h, w = images.shape
+    device = images.device
+    rows = torch.arange(h, device=device).reshape(1, h) + dy.to(device).long().reshape(n, 1)
+    cols = torch.arange(w, device=device).reshape(1, w) + dx.to(device).long().reshape(n, 1)
+    valid = ((rows >= 0) & (rows < h)).reshape(n, 1, h, 1) & ((cols >= 0) & (cols < w)).reshape(n, 1, 1, w)
+    cols = torch.where(flip.to(device).bool().reshape(n, 1), w - 1 - cols, cols)
+    index = rows.clamp(0, h - 1).reshape(n, h, 1) * w + cols.clamp(0, w - 1).reshape(n, 1, w)
+    index = index.reshape(n, 1, h * w).expand(n, c, h * w)
+    out = torch.gather(images.reshape(n, c, h * w), 2, index).reshape(n, c, h, w)
+    return out * valid
+
+
+def resized_crop_flip(images: Tensor, boxes: Tensor, flip: Tensor, size: int) -> Tensor:
+    """Crop box (top, left, height, width) of every image, resize to size×size (bilinear), optionally mirror.
+
+    torchvision ``RandomResizedCrop`` + ``RandomHorizontalFlip`` for a batch; resizing is plain bilinear with
+    half-pixel centres (no antialiasing, unlike torchvision's default for downscaling), rounded to uint8.
+    """
+    n, c, h, w = images.shape
+    device = images.device
+    b = boxes.to(device=device, dtype=torch.float32)
+    t = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size  # output centres in [0, 1]
+    xs = t.reshape(1, size).expand(n, size)
+    xs = torch.where(flip.to(device).bool().reshape(n, 1), 1 - xs, xs)
+    src_x = b[:, 1:2] + xs * b[:, 3:4]  # pixel-edge coordinates in the source image
+    src_y = b[:, 0:1] + t.reshape(1, size) * b[:, 2:3]
+    gx = (src_x * (2.0 / w) - 1).reshape(n, 1, size, 1).expand(n, size, size, 1)
+    gy = (src_y * (2.0 / h) - 1).reshape(n, size, 1, 1).expand(n, size, size, 1)
+    grid = torch.cat([gx, gy], dim=3)
+    out = torch.nn.functional.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border",
+                                          align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)

@@ -57,48 +57,61 @@ OPS: dict[str, Op] = {
 }
 
 
-def apply_ops_(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
-) -> Tensor:
-    """In place: image i gets ``ops[op_ids[i]]`` with ``arguments[i]``; op id -1 leaves the image unchanged.
+_GROUPING_CACHE: dict[tuple[tuple[str, ...], str], tuple[list[int], list[int], Tensor]] = {}
 
-    Each op runs only on the images that drew it; all geometric images share one ``F.affine`` call.
+
+def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], list[int], Tensor]:
+    """Pixel and geometric op indices, and the sort key of each op id (+1; -1 = no op sorts last)."""
+    key = (tuple(op.name for op in ops), str(device))
+    if key not in _GROUPING_CACHE:
+        pixel = [i for i, op in enumerate(ops) if not op.geometric]
+        geometric = [i for i, op in enumerate(ops) if op.geometric]
+        order = torch.empty(len(ops) + 1, dtype=torch.long)
+        order[torch.tensor(pixel + geometric, dtype=torch.long) + 1] = torch.arange(len(ops))
+        order[0] = len(ops)
+        _GROUPING_CACHE[key] = (pixel, geometric, order.to(device))
+    return _GROUPING_CACHE[key]
+
+
+def apply_ops_sorted(
+    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
+) -> tuple[Tensor, Tensor]:
+    """One op per image, rows regrouped by op: returns ``(out, order)`` with ``out[j] = op(images[order[j]])``.
+
+    Regrouping costs one row gather; then every op works on a contiguous slice (no per-op gathers/scatters) and all
+    geometric rows share one ``F.affine`` call. Op id -1 means "no op" (the row is carried unchanged, sorted last).
     """
-    n, _, h, w = images.shape
-    if n == 0:
-        return images
     device = images.device
-    op_ids = op_ids.to(device)
-    arguments = arguments.to(device)
-    # sort key: pixel ops first (in table order), then geometric ops, then "no op" rows (dropped)
-    pixel = [i for i, op in enumerate(ops) if not op.geometric]
-    geometric = [i for i, op in enumerate(ops) if op.geometric]
-    order_of_op = torch.empty(len(ops) + 1, dtype=torch.long, device=device)
-    order_of_op[torch.tensor(pixel + geometric, device=device, dtype=torch.long) + 1] = torch.arange(
-        len(ops), device=device
-    )
-    order_of_op[0] = len(ops)
-    keys = order_of_op[op_ids + 1]
-    rows = torch.argsort(keys, stable=True)
-    counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host sync
+    pixel, geometric, order_of_op = _grouping(tuple(ops), device)
+    keys = order_of_op[op_ids.to(device) + 1]
+    order = torch.argsort(keys, stable=True)
+    counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host sync per call
+    out = images.index_select(0, order)
+    args = arguments.to(device).index_select(0, order)
+    _, _, h, w = images.shape
     start = 0
     for rank, op_index in enumerate(pixel):
-        count = counts[rank]
-        if count:
-            idx = rows[start : start + count]
-            out = ops[op_index].kernel(images.index_select(0, idx), arguments.index_select(0, idx))  # type: ignore[misc]
-            images.index_copy_(0, idx, out)
-        start += count
+        end = start + counts[rank]
+        if end > start:
+            out[start:end] = ops[op_index].kernel(out[start:end], args[start:end])  # type: ignore[misc]
+        start = end
     geo_start = start
     matrices = []
     for rank, op_index in enumerate(geometric, start=len(pixel)):
-        count = counts[rank]
-        if count:
-            idx = rows[start : start + count]
-            matrices.append(ops[op_index].matrix(arguments.index_select(0, idx), h, w))  # type: ignore[misc]
-        start += count
+        end = start + counts[rank]
+        if end > start:
+            matrices.append(ops[op_index].matrix(args[start:end], h, w))  # type: ignore[misc]
+        start = end
     if matrices:
-        idx = rows[geo_start:start]
-        out = F.affine(images.index_select(0, idx), torch.cat(matrices), interpolation)
-        images.index_copy_(0, idx, out)
-    return images
+        out[geo_start:start] = F.affine(out[geo_start:start], torch.cat(matrices), interpolation)
+    return out, order
+
+
+def apply_ops_(
+    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
+) -> Tensor:
+    """In place: image i gets ``ops[op_ids[i]]`` with ``arguments[i]``; op id -1 leaves the image unchanged."""
+    if images.shape[0] == 0:
+        return images
+    out, order = apply_ops_sorted(images, op_ids, arguments, ops, interpolation)
+    return images.index_copy_(0, order, out)

@@ -1,0 +1,138 @@
+"""AugMix throughput on 32×32 images: our batched tensor AugMix vs per-image pipelines, same run, same threads.
+
+Compares (a) ``AugmentAndMix`` on whole batches (128 and 512), (b) the per-image PIL AugMix of the reference kind
+(``augmix_lab.augment.reference``: google-research/augmix ops + ToTensor/Normalize mixing), (c) torchvision's
+``transforms.v2.AugMix`` called per image (configured like the reference: severity 3, width 3, depth -1,
+all_ops=False, bilinear) followed by normalization, and (d) timm's AugMix if timm is installed. Each for single
+views and for the JSD triple (clean + 2 AugMix views). Rounds are interleaved and the best round of each is kept;
+throughput is measured on process CPU time (robust to other processes sharing the machine) and wall time.
+
+    python benchmarks/augment_throughput.py [--threads 1] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def load_images(n: int) -> tuple[torch.Tensor, str]:
+    """uint8 (n, 3, 32, 32): the generated shapes test split (real, structured images), else random pixels."""
+    try:
+        from augmix_lab.data import load_dataset
+
+        ds = load_dataset("shapes", n_train=1, n_test=n)
+        return ds.test_images[:n].contiguous(), "shapes test images"
+    except Exception as exc:  # noqa: BLE001 - the benchmark still runs without the data module
+        rng = np.random.default_rng(0)
+        return torch.from_numpy(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)), f"random pixels ({exc})"
+
+
+def measure(fn: Callable[[], int]) -> tuple[float, float]:
+    """(images per CPU second, images per wall second) of one call of ``fn`` (which returns its image count)."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    n = fn()
+    return n / (time.process_time() - cpu0), n / (time.perf_counter() - wall0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
+    parser.add_argument("--batched-images", type=int, default=2048, help="images per batched measurement")
+    parser.add_argument("--per-image", type=int, default=256, help="images per per-image measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    from augmix_lab.augment import PAPER_OPS, AugmentAndMix, normalize
+    from augmix_lab.augment.reference import preprocess, reference_augmix
+
+    mean = std = (0.5, 0.5, 0.5)  # reference cifar.py Normalize([0.5] * 3, [0.5] * 3)
+    images, source = load_images(max(args.batched_images, args.per_image))
+    pil_images = [Image.fromarray(a.permute(1, 2, 0).numpy()) for a in images[: args.per_image]]
+    tensor_images = list(images[: args.per_image])
+    aug = AugmentAndMix(width=3, depth=-1, severity=3, alpha=1.0, mean=mean, std=std)
+    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    tv_augmix = v2.AugMix(severity=3, mixture_width=3, chain_depth=-1, alpha=1.0, all_ops=False,
+                          interpolation=v2.InterpolationMode.BILINEAR)
+
+    def tv_view(img: torch.Tensor) -> torch.Tensor:
+        return normalize(tv_augmix(img).unsqueeze(0), mean, std)
+
+    def batched(batch: int, views: int) -> Callable[[], int]:
+        def run() -> int:
+            for start in range(0, args.batched_images, batch):
+                x = images[start : start + batch]
+                aug(x, gen) if views == 1 else aug.views(x, views, gen)
+            return args.batched_images
+        return run
+
+    def reference(views: int) -> Callable[[], int]:
+        def run() -> int:
+            for img in pil_images:
+                if views == 1:
+                    reference_augmix(img, PAPER_OPS, rng)
+                else:  # cifar.py AugMixDataset: (preprocess(x), aug(x), aug(x))
+                    preprocess(img, mean, std), reference_augmix(img, PAPER_OPS, rng), reference_augmix(img, PAPER_OPS, rng)
+            return len(pil_images)
+        return run
+
+    def torchvision_per_image(views: int) -> Callable[[], int]:
+        def run() -> int:
+            for img in tensor_images:
+                if views == 1:
+                    tv_view(img)
+                else:
+                    normalize(img.unsqueeze(0), mean, std), tv_view(img), tv_view(img)
+            return len(tensor_images)
+        return run
+
+    def torchvision_batched(views: int) -> Callable[[], int]:
+        def run() -> int:
+            for start in range(0, args.batched_images, 128):
+                x = images[start : start + 128]
+                for _ in range(max(1, views - 1)):
+                    normalize(tv_augmix(x), mean, std)
+            return args.batched_images
+        return run
+
+    candidates: dict[str, Callable[[], int]] = {}
+    for views, label in ((1, "single view"), (3, "JSD triple")):
+        candidates[f"{label} | reference PIL per image"] = reference(views)
+        candidates[f"{label} | torchvision v2.AugMix per image"] = torchvision_per_image(views)
+        candidates[f"{label} | ours batched, batch 128"] = batched(128, views)
+        candidates[f"{label} | ours batched, batch 512"] = batched(512, views)
+        candidates[f"{label} | torchvision v2.AugMix batched call*"] = torchvision_batched(views)
+    best: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in candidates}
+    for _ in range(args.rounds):
+        for name, fn in candidates.items():
+            cpu, wall = measure(fn)
+            best[name] = (max(best[name][0], cpu), max(best[name][1], wall))
+
+    print(f"augmix-lab AugMix throughput: 32x32 {source}; torch {torch.__version__}, threads={args.threads}, "
+          f"best of {args.rounds} interleaved rounds; severity 3, width 3, depth -1, paper ops")
+    try:
+        import timm  # noqa: F401
+        print("timm is installed but not benchmarked here (its AugMix mixes in uint8 space)")
+    except ImportError:
+        print("timm: not installed, skipped")
+    for label in ("single view", "JSD triple"):
+        ref_cpu, ref_wall = best[f"{label} | reference PIL per image"]
+        print(f"\n{label}: images/s (CPU time) | images/s (wall) | ratio vs reference PIL (CPU)")
+        for name, (cpu, wall) in best.items():
+            if name.startswith(label):
+                print(f"  {name.split(' | ')[1]:42s} {cpu:9.0f} | {wall:9.0f} | {cpu / ref_cpu:6.2f}x")
+    print("\n* torchvision's batched call samples ONE op chain, severity and depth for the whole batch: all images "
+          "then share the same ops, so it is not per-image AugMix (shown for scale only).")
+
+
+if __name__ == "__main__":
+    main()
