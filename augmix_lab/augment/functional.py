@@ -59,7 +59,7 @@ def autocontrast(images: Tensor) -> Tensor:
     lo = flat.amin(dim=2).double().unsqueeze(2)
     hi = flat.amax(dim=2).double().unsqueeze(2)
     ix = torch.arange(256, device=images.device, dtype=torch.float64)
-    scale = 255.0 / (hi - lo).clamp_min(1.0)
+    scale = torch.full_like(hi, 255.0) / (hi - lo).clamp_min(1.0)  # tensor/tensor: torch computes 255/x as 255*(1/x)
     offset = -lo * scale
     lut = (ix * scale + offset).trunc().clamp(0, 255)
     lut = torch.where(hi > lo, lut, ix)  # PIL: "don't bother" when the channel is flat
@@ -204,7 +204,8 @@ def shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
 def luminance(images: Tensor) -> Tensor:
     """PIL ``convert("L")`` of RGB: (R·19595 + G·38470 + B·7471 + 0x8000) >> 16 (Convert.c L24), int32 (N,1,H,W).
 
-    Equal to the documented ``(R·299 + G·587 + B·114) / 1000`` rounding for every 24-bit colour (checked in tests).
+    Equal to the documented ``(R·299 + G·587 + B·114) / 1000`` rounded half up, except on exact halves, which the
+    fixed-point weights sometimes round down instead (checked in tests).
     """
     x = images.to(torch.int32)
     luma = x[:, 0:1] * 19595 + x[:, 1:2] * 38470 + x[:, 2:3] * 7471 + 0x8000
@@ -215,7 +216,7 @@ def blend(degenerate: Tensor, images: Tensor, factor: Tensor) -> Tensor:
     """PIL ``Image.blend(degenerate, image, factor)``: float32 ``deg + f·(img - deg)``, clipped, truncated (Blend.c)."""
     f = _per_image(factor, images, torch.float32)
     deg = degenerate.float()
-    out = torch.addcmul(deg, images.float() - deg, f)
+    out = (images.float() - deg).mul_(f).add_(deg)  # multiply, round, add, as Blend.c; addcmul's FMA differs
     return out.clamp_(0, 255).to(torch.uint8)
 
 
