@@ -8,7 +8,6 @@ re-scores stored checkpoints instead of retraining.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -29,9 +28,6 @@ from augmix_lab.study.schema import (
     set_dotted,
 )
 
-# Methods that yield one view per image, so they cannot feed the JSD consistency loss (used when the augmentation
-# registry does not say); `adversarial` trains on `standard`-augmented images (docs/architecture.md).
-NON_VIEW_METHODS = frozenset({"none", "standard", "mixup", "cutmix", "adversarial"})
 TRAINING_ONLY_METHODS = frozenset({"adversarial"})  # handled by augmix_lab.training, not the augmentation registry
 
 
@@ -60,98 +56,54 @@ _VERSION_CACHE: dict[str, str] = {}
 
 
 def dataset_version(ds: DatasetConfig) -> str:
-    """The data-content identity that goes into trial keys, computed without generating or loading any data.
+    """The data-content identity that goes into trial keys, computed without generating or loading any data."""
+    from augmix_lab.data import dataset_version as data_version
 
-    Uses ``augmix_lab.data.dataset_version`` when the data package provides it; otherwise a stable hash of the
-    dataset name and options (the subsets are already part of the training config).
-    """
     cache_key = json.dumps({"name": ds.name, "options": ds.options}, sort_keys=True, default=str)
-    if cache_key in _VERSION_CACHE:
-        return _VERSION_CACHE[cache_key]
-    version = None
-    try:
-        provider = getattr(importlib.import_module("augmix_lab.data"), "dataset_version", None)
-    except ImportError:
-        provider = None
-    if provider is not None:
-        version = str(provider(ds.name, **ds.options))
-    if version is None:
-        version = "spec-" + hashlib.sha256(cache_key.encode()).hexdigest()[:12]
-    _VERSION_CACHE[cache_key] = version
-    return version
+    if cache_key not in _VERSION_CACHE:
+        _VERSION_CACHE[cache_key] = str(data_version(ds.name, **ds.options))
+    return _VERSION_CACHE[cache_key]
 
 
 # -------------------------------------------------------------------------------------------------- registry name checks
 
 
-def _registry(module: str, attr: str) -> Any | None:
-    """A registry from another package, or None while that package is not importable (checks then skip)."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _names(reg: Any) -> list[str]:
-    if hasattr(reg, "names"):
-        return list(reg.names())
-    return sorted(reg)
-
-
-def _unknown(kind: str, value: Any, reg: Any) -> str:
-    if hasattr(reg, "unknown_message"):
-        return reg.unknown_message(value)
-    return f"unknown {kind} {value!r}. Allowed: {', '.join(_names(reg))}."
-
-
 def method_produces_views(method: str) -> bool:
     """Whether the method yields several stochastic views of each image (needed for JSD arity > 1)."""
-    reg = _registry("augmix_lab.augment", "AUGMENTATIONS")
-    for part in method.split("+"):
-        meta = {}
-        if reg is not None and part in reg and hasattr(reg, "meta"):
-            meta = reg.meta(part)
-        flag = meta.get("produces_views")
-        if flag is None:
-            flag = part not in NON_VIEW_METHODS
-        if flag:
-            return True
-    return False
+    from augmix_lab.augment import AUGMENTATIONS
+
+    return any(part in AUGMENTATIONS and AUGMENTATIONS.get(part).produces_views for part in method.split("+"))
 
 
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
-    augs = _registry("augmix_lab.augment", "AUGMENTATIONS")
-    if augs is not None:
-        for part in cfg.method.split("+"):
-            if part not in augs and part not in TRAINING_ONLY_METHODS:
-                allowed = sorted(set(_names(augs)) | TRAINING_ONLY_METHODS)
-                close = _unknown("method", part, augs).split(" Allowed:")[0]
-                raise UserError(f"{where('method')}: field 'method': {close} Allowed: {', '.join(allowed)} (or a+b).")
-    for dotted, module, attr, kind, value in (
-        ("model", "augmix_lab.models", "MODELS", "model", cfg.model),
-        ("dataset.name", "augmix_lab.data", "DATASETS", "dataset", cfg.dataset.name),
-    ):
-        reg = _registry(module, attr)
-        if reg is not None and value not in reg:
-            raise UserError(f"{where(dotted)}: field '{dotted}': {_unknown(kind, value, reg)}")
-    datasets = _registry("augmix_lab.data", "DATASETS")
-    if datasets is not None and cfg.dataset.options:
-        from augmix_lab.data import dataset_options
+    from augmix_lab.augment import AUGMENTATIONS
+    from augmix_lab.corruptions import CORRUPTIONS, PERTURBATIONS
+    from augmix_lab.data import DATASETS, dataset_options
+    from augmix_lab.models import MODELS
 
+    for part in cfg.method.split("+"):
+        if part not in AUGMENTATIONS and part not in TRAINING_ONLY_METHODS:
+            allowed = sorted(set(AUGMENTATIONS.names()) | TRAINING_ONLY_METHODS)
+            close = AUGMENTATIONS.unknown_message(part).split(" Allowed:")[0]
+            raise UserError(f"{where('method')}: field 'method': {close} Allowed: {', '.join(allowed)} (or a+b).")
+    for dotted, reg, value in (("model", MODELS, cfg.model), ("dataset.name", DATASETS, cfg.dataset.name)):
+        if value not in reg:
+            raise UserError(f"{where(dotted)}: field '{dotted}': {reg.unknown_message(value)}")
+    if cfg.dataset.options:
         allowed_options = dataset_options(cfg.dataset.name)
         for option in cfg.dataset.options:
             if option not in allowed_options:
                 raise UserError(f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
                                 f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}")
-    for dotted, attr, names in (
-        ("eval.corruptions.names", "CORRUPTIONS", cfg.eval.corruptions.names),
-        ("eval.perturbations.names", "PERTURBATIONS", cfg.eval.perturbations.names),
-    ):
-        reg = _registry("augmix_lab.corruptions", attr)
-        for name in names or []:
-            if reg is not None and name not in reg:
-                raise UserError(f"{where(dotted)}: field '{dotted}': {_unknown(attr.lower()[:-1], name, reg)}")
+    for name in cfg.eval.corruptions.names or []:
+        if name not in CORRUPTIONS:
+            raise UserError(f"{where('eval.corruptions.names')}: field 'eval.corruptions.names': "
+                            f"{CORRUPTIONS.unknown_message(name)}")
+    for name in cfg.eval.perturbations.names or []:
+        if name not in PERTURBATIONS:
+            raise UserError(f"{where('eval.perturbations.names')}: field 'eval.perturbations.names': unknown "
+                            f"perturbation {name!r}. Allowed: {', '.join(PERTURBATIONS)}.")
     for s in cfg.eval.corruptions.severities:
         if not 1 <= s <= 5:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
             raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
