@@ -15,14 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.console import Console
-
+    from augmix_lab.console import make_console
     from augmix_lab.orchestration.estimate import estimate_trials, format_duration
     from augmix_lab.orchestration.runner import load_plan, lookup_store, print_trial_table, print_verdict
     from augmix_lab.tracking import check_reachable, resolve_tracking
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 
-    console = Console(width=None if Console().is_terminal else 160)  # piped: keep one row per trial
+    console = make_console()
     plan = load_plan(args.study, args.out)
     print_verdict(console, plan)
     uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)

@@ -82,9 +82,9 @@ class _Progress:
     """rich progress: an epochs bar and a batches bar with images/s and ETA; per-epoch metric lines above."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.console import Console
+        from augmix_lab.console import make_console
 
-        self.console = Console(stderr=True)
+        self.console = make_console(stderr=True)
         self.enabled = enabled and self.console.is_terminal
         self.progress: Any = None
         self.epoch_task = self.batch_task = None
@@ -146,8 +146,7 @@ def summary_table(summary: dict[str, float]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from augmix_lab.console import make_console
     from augmix_lab.training import TrialCallbacks, run_trial
 
     cfg = build_config(args)
@@ -166,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     table = getattr(card, "table", None)
     if table is not None:
         table.to_csv(out / "table.csv", index=False)
-    console = Console()
+    console = make_console()
     console.print(summary_table(summary))
     console.print(f"wrote {out / 'scorecard.json'}, {out / 'table.csv'} and {result.checkpoint}")
     return 0

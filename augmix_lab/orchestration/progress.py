@@ -9,6 +9,7 @@ from ray import tune
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from augmix_lab.console import make_console
 from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC
 
 
@@ -18,7 +19,7 @@ class StudyProgress(tune.Callback):
     def __init__(self, total: int, labels: dict[str, str], console: Console | None = None) -> None:
         self.total = total
         self.labels = labels
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self.running: set[str] = set()
         self.done: set[str] = set()
         self.failed: dict[str, str] = {}
