@@ -41,6 +41,14 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.getbasetemp()
     os.environ["AUGMIX_LAB_DATA"] = str(base / "data-cache")
     temp_dir = f"/tmp/ray-t{hashlib.sha256(str(base).encode()).hexdigest()[:8]}"  # short: unix socket path limit
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False, logging_level="WARNING")
+    for attempt in (1, 2):  # Ray's raylet start-up wait is a fixed 30 s; a loaded machine can miss it once
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
+                     logging_level="WARNING")
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()

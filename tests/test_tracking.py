@@ -14,6 +14,7 @@ from augmix_lab.tracking import (
     TRACKING_TAGS,
     StudyTracker,
     TrialLogger,
+    TrialSuperseded,
     check_reachable,
     flatten_config,
     resolve_tracking,
@@ -157,12 +158,12 @@ def test_call_with_retries_retries_only_transient_errors() -> None:
     assert len(calls) == 1
 
 
-def test_trial_logger_pickles_to_two_strings_and_logs_after_unpickling(store) -> None:
+def test_trial_logger_pickles_to_its_strings_and_logs_after_unpickling(store) -> None:
     tracker, parent = store
     run_id = _trial(tracker, parent, "pickled")
     logger = TrialLogger(tracker.uri, run_id)
     logger.last_logged_epoch()  # builds a client, which must not travel
-    assert logger.__getstate__() == {"uri": tracker.uri, "run_id": run_id}
+    assert logger.__getstate__() == {"uri": tracker.uri, "run_id": run_id, "launch": None}
     clone = pickle.loads(pickle.dumps(logger))
     assert clone.log_epoch(1, {"train_loss": 0.5})
     assert MlflowClient(tracker.uri).get_run(run_id).data.metrics["train_loss"] == 0.5
@@ -221,3 +222,26 @@ def test_a_retried_worker_marking_its_run_running_clears_the_old_failure(store) 
     run = MlflowClient(tracker.uri).get_run(logger.run_id)
     assert run.info.status == "RUNNING"
     assert TRACKING_TAGS.error not in run.data.tags and TRACKING_TAGS.note not in run.data.tags
+
+
+def test_a_worker_of_an_older_launch_stops_at_its_next_write_and_changes_nothing(store) -> None:
+    """A killed driver can leave a worker running; once a re-run takes the trial over, that worker writes nothing."""
+    tracker, parent = store
+    first, _ = tracker.trial_run(parent, "taken-over", study="unit", variant="v", seed=0, axes={}, params={},
+                                 config_yaml="{}\n", eval_key="e0", launch="launch-1")
+    stale = TrialLogger(tracker.uri, first, launch="launch-1")
+    assert stale.log_epoch(1, {"train_loss": 2.0})
+    again, outcome = tracker.trial_run(parent, "taken-over", study="unit", variant="v", seed=0, axes={}, params={},
+                                       config_yaml="{}\n", eval_key="e0", launch="launch-2")
+    assert (again, outcome) == (first, "resumed")
+    current = TrialLogger(tracker.uri, again, launch="launch-2")
+    assert current.log_epoch(2, {"train_loss": 1.0})
+    current.set_status("FINISHED")
+    with pytest.raises(TrialSuperseded, match="launch-2"):
+        stale.log_epoch(2, {"train_loss": 9.0})
+    with pytest.raises(TrialSuperseded):
+        stale.set_status("FAILED", "RayActorError: the driver is gone")
+    run = MlflowClient(tracker.uri).get_run(first)
+    assert run.info.status == "FINISHED" and TRACKING_TAGS.error not in run.data.tags
+    assert [m.value for m in MlflowClient(tracker.uri).get_metric_history(first, "train_loss")] == [2.0, 1.0]
+    assert pickle.loads(pickle.dumps(current)).launch == "launch-2"

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from augmix_lab.console import make_console
 from augmix_lab.errors import UserError
 from augmix_lab.paths import ray_storage_dir, study_dir
 from augmix_lab.study import Study, Trial, differing_params, expand_study, read_study
@@ -131,8 +133,15 @@ def init_ray(address: str | None, out_dir: Path) -> bool:
             raise UserError(f"cannot connect to the Ray cluster at {address!r}: {exc}".replace("\n", " ")) from None
         return True
     temp_dir = _short_temp_dir(out_dir)
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
-             logging_level="ERROR", configure_logging=True)
+    for attempt in (1, 2):  # Ray waits a fixed 30 s for its raylet; a heavily loaded machine can miss that once
+        try:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
+                     logging_level="ERROR", configure_logging=True)
+            break
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception on a start-up timeout
+            ray.shutdown()
+            if attempt == 2:
+                raise
     logs = ray_storage_dir(out_dir) / "logs"
     logs.parent.mkdir(parents=True, exist_ok=True)
     try:  # Ray's session logs live in the short temp dir; make them findable from the study directory
@@ -144,14 +153,14 @@ def init_ray(address: str | None, out_dir: Path) -> bool:
     return True
 
 
-def _create_runs(plan: StudyPlan, tracker: Any, parent_id: str) -> dict[str, str]:
+def _create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> dict[str, str]:
     run_ids = {}
     for t in plan.todo:
         cfg_dict = t.config.model_dump(mode="json")
         run_id, _status = tracker.trial_run(
             parent_id, t.key, study=plan.study.name, variant=t.variant, seed=t.seed, axes=t.axes,
             params=t.config.training_dict(), config_yaml=yaml.safe_dump(cfg_dict, sort_keys=False),
-            eval_key=t.eval_key,
+            eval_key=t.eval_key, launch=launch,
         )
         run_ids[t.key] = run_id
     return run_ids
@@ -200,8 +209,8 @@ def _scheduler(plan: StudyPlan) -> Any:
                          grace_period=res.asha.grace_period, reduction_factor=res.asha.reduction_factor)
 
 
-def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], console: Console, max_concurrent: int | None,
-             data_root: str | None) -> tuple[list[str], list[str]]:
+def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
+             max_concurrent: int | None, data_root: str | None) -> tuple[list[str], list[str]]:
     """One Tuner over the unfinished trials. Returns (finished keys, failed keys)."""
     from ray import tune
 
@@ -211,7 +220,8 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], console: Consol
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
     res = plan.study.spec.resources
-    payload = {t.key: {"config": t.config.model_dump(mode="json"), "run_id": run_ids[t.key]} for t in plan.todo}
+    payload = {t.key: {"config": t.config.model_dump(mode="json"), "run_id": run_ids[t.key], "launch": launch}
+               for t in plan.todo}
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
                                      data_root=data_root, cpus_per_trial=res.cpus_per_trial)
     trainable = tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
@@ -252,7 +262,7 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], console: Consol
         elif metrics.get(DONE_METRIC):
             finished.append(key)
         else:  # stopped by the scheduler (ASHA) before the end: a deliberate outcome, recorded as KILLED
-            TrialLogger(uri, run_ids[key]).set_status("KILLED", "stopped early by the ASHA scheduler")
+            TrialLogger(uri, run_ids[key], launch).set_status("KILLED", "stopped early by the ASHA scheduler")
     return finished, failed
 
 
@@ -262,7 +272,7 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     """``augmix-lab run``. Exit code: 0 all trials complete, 1 any failed; bad input raises ``UserError`` (exit 2)."""
     from augmix_lab.tracking import StudyTracker, check_reachable, resolve_tracking
 
-    console = console or Console(stderr=True)
+    console = console or make_console(stderr=True)
     plan = load_plan(study_path, out)
     spec = plan.study.spec
     print_verdict(console, plan)
@@ -284,10 +294,11 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
 
     failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
     if plan.todo:
-        run_ids = _create_runs(plan, tracker, parent_id)
+        launch = uuid.uuid4().hex  # this invocation's claim on the runs it hands out (tracking "one owner per run")
+        run_ids = _create_runs(plan, tracker, parent_id, launch)
         started = init_ray(address or spec.resources.address, plan.out_dir)
         try:
-            finished, tune_failed = run_tune(plan, uri, run_ids, console, max_concurrent, data_root)
+            finished, tune_failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
         finally:
             if started:
                 import ray

@@ -70,10 +70,11 @@ def train_trial(
     data_root: str | None = None,
     cpus_per_trial: float = 1.0,
 ) -> None:
-    """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id}``."""
+    """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id,
+    "launch": the driver's launch id}``."""
     import torch
 
-    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.tracking import TrialLogger, TrialSuperseded
     from augmix_lab.training import TrialCallbacks, run_trial
 
     key = config["trial_key"]
@@ -85,7 +86,7 @@ def train_trial(
 
     workdir = trial_workdir(out_dir, key)
     workdir.mkdir(parents=True, exist_ok=True)
-    logger = TrialLogger(tracking_uri, spec["run_id"])
+    logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
     logger.set_status("RUNNING")
     already_logged = logger.last_logged_epoch() or 0
@@ -103,6 +104,8 @@ def train_trial(
     try:
         result = run_trial(cfg, workdir, callbacks=TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated),
                            data_root=data_root)
+    except TrialSuperseded:
+        return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
     except (TrialFailed, UserError) as exc:
         # deterministic (divergence, a config the trainer rejects): record it and end normally, so Ray does not
         # spend retries on it
@@ -112,8 +115,11 @@ def train_trial(
     except Exception as exc:
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
-    if result.checkpoint is not None and Path(result.checkpoint).is_file():
-        logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later
+    try:
+        if result.checkpoint is not None and Path(result.checkpoint).is_file():
+            logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later
+        logger.set_status("FINISHED")
+    except TrialSuperseded:
+        return
     summary = dict(result.scorecard.summary) if result.scorecard is not None else {}
-    logger.set_status("FINISHED")
     _report({**summary, DONE_METRIC: 1})

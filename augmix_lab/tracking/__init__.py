@@ -9,6 +9,9 @@ Design (why it is shaped like this — each point avoids a known Ray/MLflow trap
 - **Workers log into a given run id through an explicit URI.** ``TrialLogger(uri, run_id)`` pickles to two strings
   and uses ``MlflowClient(tracking_uri=uri)``: never the global/active run, never ``mlflow.start_run`` in a worker,
   never a URI that depends on the worker's working directory (relative SQLite paths are made absolute on the driver).
+- **One owner per run.** Each ``augmix-lab run`` invocation tags the runs it hands out with its launch id
+  (``augmix_lab.launch``); a worker left over from a killed driver finds another id there at its next write and
+  stops (``TrialSuperseded``) instead of overwriting the re-run's results.
 - **Batched, idempotent logging.** One ``log_batch`` per epoch with ``step=epoch``; epochs at or before the last logged
   one are skipped, so a crash + resume never writes duplicate or overlapping steps. Params are the flattened trial
   config, cut to MLflow's limits (the full config is the ``trial_config.yaml`` artifact).
@@ -28,11 +31,12 @@ per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in 
 from augmix_lab.tracking.records import TRACKING_TAGS, TrackingTags, flatten_config
 from augmix_lab.tracking.store import check_reachable, resolve_tracking
 from augmix_lab.tracking.study import StudyTracker
-from augmix_lab.tracking.trial import TrialLogger, metric_history
+from augmix_lab.tracking.trial import TrialLogger, TrialSuperseded, metric_history
 
 __all__ = [
     "StudyTracker",
     "TrialLogger",
+    "TrialSuperseded",
     "TRACKING_TAGS",
     "TrackingTags",
     "check_reachable",

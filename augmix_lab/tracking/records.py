@@ -40,6 +40,7 @@ class TrackingTags:
     eval_key: str = "augmix_lab.eval_key"
     error: str = "augmix_lab.error"  # failure reason of a FAILED trial
     last_epoch: str = "augmix_lab.last_epoch"  # last epoch logged, written in the same batch as its metrics
+    launch: str = "augmix_lab.launch"  # the `augmix-lab run` invocation that owns the trial run now
     git_commit: str = "augmix_lab.git_commit"
     git_dirty: str = "augmix_lab.git_dirty"
     python: str = "augmix_lab.python"

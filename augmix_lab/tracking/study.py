@@ -89,7 +89,7 @@ class StudyTracker:
             if not token:
                 return runs
 
-    def _log_params_and_tags(self, run_id: str, params: Mapping[str, str], tags: Mapping[str, str] = {}) -> None:
+    def _log_params_and_tags(self, run_id: str, params: Mapping[str, str], tags: Mapping[str, str]) -> None:
         from mlflow.entities import Param, RunTag
 
         entries = [Param(k, v) for k, v in params.items()] + [RunTag(k, v) for k, v in tags.items()]
@@ -122,11 +122,12 @@ class StudyTracker:
 
     def trial_run(self, parent_id: str, trial_key: str, *, study: str, variant: str, seed: int,
                   axes: Mapping[str, Any], params: Mapping[str, Any], config_yaml: str,
-                  eval_key: str) -> tuple[str, str]:
+                  eval_key: str, launch: str | None = None) -> tuple[str, str]:
         """The run a trial logs into, as ``(run_id, "resumed" | "created")``.
 
         An unfinished run for ``trial_key`` under ``parent_id`` (RUNNING after a crash, FAILED, KILLED) is reused
         and marked RUNNING again, so a resumed trial continues its own run; otherwise a nested run is created.
+        ``launch`` (tag ``augmix_lab.launch``) hands the run to this invocation; older workers then stop writing.
         """
         tags = {
             TRACKING_TAGS.role: ROLE_TRIAL,
@@ -136,6 +137,7 @@ class StudyTracker:
             TRACKING_TAGS.seed: str(seed),
             TRACKING_TAGS.axes: limit_tag(json.dumps(dict(axes), sort_keys=True, default=str)),
             TRACKING_TAGS.eval_key: eval_key,
+            **({TRACKING_TAGS.launch: launch} if launch else {}),
         }
         flat = limit_params(flatten_config(params))
         runs = self._search(f"{_tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and "

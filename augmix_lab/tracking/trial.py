@@ -1,7 +1,9 @@
 """Worker side: a trial logs into the run the driver created for it, through an explicit tracking URI.
 
-``TrialLogger`` holds only two strings when pickled (URI and run id), so it can be shipped to a Ray worker in
+``TrialLogger`` holds only strings when pickled (URI, run id, launch id), so it can be shipped to a Ray worker in
 another process or machine. It never touches MLflow's global active run and never calls ``mlflow.start_run``.
+With a launch id, every write first checks that the run still belongs to that launch: a worker orphaned by a killed
+driver stops with ``TrialSuperseded`` instead of overwriting what the re-run logged.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from augmix_lab.tracking.records import (
     MAX_METRICS_PER_BATCH,
@@ -47,24 +49,41 @@ def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
     return [(step, latest[step][1]) for step in sorted(latest)]
 
 
-class TrialLogger:
-    """Logs one trial's epochs, scorecard, checkpoints and status into an existing run (created by the driver)."""
+class TrialSuperseded(RuntimeError):
+    """The trial's run was handed to a newer launch (a re-run after a killed driver): this process must stop."""
 
-    def __init__(self, uri: str, run_id: str) -> None:
+
+class TrialLogger:
+    """Logs one trial's epochs, scorecard, checkpoints and status into an existing run (created by the driver).
+
+    ``launch``: the id the driver tagged the run with when it handed it out (``augmix_lab.launch``); when given,
+    each write raises ``TrialSuperseded`` if the run's tag names another launch.
+    """
+
+    def __init__(self, uri: str, run_id: str, launch: str | None = None) -> None:
         self.uri = str(uri)
         self.run_id = str(run_id)
+        self.launch = launch
         self._client: Any = None
         self._last_epoch: int | None = None
 
     # Only the strings travel: the client (sockets, DB engine) is rebuilt lazily in the receiving process.
-    def __getstate__(self) -> dict[str, str]:
-        return {"uri": self.uri, "run_id": self.run_id}
+    def __getstate__(self) -> dict[str, str | None]:
+        return {"uri": self.uri, "run_id": self.run_id, "launch": self.launch}
 
     def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["uri"], state["run_id"])  # type: ignore[misc]
+        self.__init__(state["uri"], state["run_id"], state.get("launch"))  # type: ignore[misc]
 
     def __repr__(self) -> str:
-        return f"TrialLogger(uri={self.uri!r}, run_id={self.run_id!r})"
+        return f"TrialLogger(uri={self.uri!r}, run_id={self.run_id!r}, launch={self.launch!r})"
+
+    def check_owner(self) -> None:
+        """Raise ``TrialSuperseded`` when a newer launch owns the run (no-op without a launch id)."""
+        if self.launch is None:
+            return
+        owner = call_with_retries(self.client.get_run, self.run_id).data.tags.get(TRACKING_TAGS.launch)
+        if owner != self.launch:
+            raise TrialSuperseded(f"run {self.run_id} now belongs to launch {owner}, not {self.launch}")
 
     @property
     def client(self) -> Any:
@@ -72,9 +91,8 @@ class TrialLogger:
             self._client = make_client(self.uri)
         return self._client
 
-    def _log_batch(self, metrics: list[Any] = (), params: list[Any] = (), tags: list[Any] = ()) -> None:  # type: ignore[assignment]
-        call_with_retries(self.client.log_batch, self.run_id, metrics=list(metrics), params=list(params),
-                          tags=list(tags))
+    def _log_batch(self, metrics: Sequence[Any] = (), tags: Sequence[Any] = ()) -> None:
+        call_with_retries(self.client.log_batch, self.run_id, metrics=list(metrics), tags=list(tags))
 
     def last_logged_epoch(self) -> int:
         """The last epoch whose metrics are in the run (0 if none): a resumed trial logs only later epochs."""
@@ -95,6 +113,7 @@ class TrialLogger:
         epoch = int(epoch)
         if epoch < 1:
             raise ValueError(f"epoch must be >= 1 (1-based steps), got {epoch}")
+        self.check_owner()
         last = self._last_epoch if self._last_epoch is not None else self.last_logged_epoch()
         if epoch <= last:
             return False
@@ -110,6 +129,7 @@ class TrialLogger:
         """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``."""
         from mlflow.entities import Metric
 
+        self.check_owner()
         timestamp = int(time.time() * 1000)
         metrics = [Metric(key, to_float(key, value), timestamp, SCORECARD_STEP) for key, value in summary.items()]
         for batch in chunks(metrics, MAX_METRICS_PER_BATCH):
@@ -131,6 +151,7 @@ class TrialLogger:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
+        self.check_owner()
         name = f"{kind}{path.suffix or '.pt'}"
         with tempfile.TemporaryDirectory(prefix="augmix-lab-ckpt-") as tmp:
             staged = Path(tmp) / name
@@ -166,6 +187,7 @@ class TrialLogger:
         status = status.upper()
         if status not in TERMINAL_STATUSES + ("RUNNING",):
             raise ValueError(f"status {status!r}: allowed {', '.join(TERMINAL_STATUSES + ('RUNNING',))}")
+        self.check_owner()
         if error:
             reason = limit_tag(str(error))
             self._log_batch(tags=[RunTag(TRACKING_TAGS.error, reason), RunTag(TRACKING_TAGS.note, reason)])
