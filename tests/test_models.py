@@ -14,7 +14,7 @@ from augmix_lab.models.allconv import SigmoidGELU
 
 # Exact counts of our builds; the published figures they round to are in the comments.
 PARAMS = {
-    ("small_cnn", 10): 242_474,
+    ("small_cnn", 10): 98_970,
     ("allconv", 10): 1_409_674,  # AllConvNet ~1.4M
     ("densenet_bc_100_12", 10): 769_162,  # DenseNet-BC (k=12, d=100) 0.8M (Huang et al. 2017, Table 2)
     ("densenet_40_12", 10): 1_059_298,  # DenseNet (k=12, d=40) 1.0M (Huang et al. 2017, Table 2)

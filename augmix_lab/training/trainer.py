@@ -231,7 +231,8 @@ def run_trial(
         raise UserError(f"jsd.arity={cfg.jsd.arity} needs a method that produces views; {cfg.method!r} gives {num_views}")
 
     model = create_model(cfg.model, ds.num_classes)
-    memory_format = torch.channels_last if _switch(cfg.train.channels_last, device) else torch.contiguous_format
+    # auto: channels_last everywhere (measured ~1.7x faster small_cnn steps on CPU too, benchmarks/train_step.py)
+    memory_format = torch.channels_last if cfg.train.channels_last != "off" else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     autocast_dtype = amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
