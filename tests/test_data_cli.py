@@ -39,6 +39,7 @@ def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         srv.server_close()
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and every subcommand module
 def test_download_without_network_exits_1_in_a_subprocess(tmp_path: Path) -> None:
     mirror = closed_port_url().rsplit("/", 1)[0]
     env = {**os.environ, "AUGMIX_LAB_MIRROR": mirror}

@@ -22,6 +22,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--profile", choices=("cifar", "imagenet"), default=None,
                        help="severity constants: CIFAR (32 px) or ImageNet (224 px); default from the dataset kind")
         p.add_argument("--out", default=None, metavar="DIR", help="output parent folder (default <data-root>/generated)")
+        p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="dataset option, e.g. -o n_test=1000 (shapes)")
         if kind == "p":
             p.add_argument("--max-videos", type=int, default=None, help="only the first N test images")
         add_data_root_argument(p)
@@ -32,10 +34,30 @@ def _names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _options(pairs: list[str]) -> dict:
+    import yaml
+
+    from augmix_lab.errors import UserError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option {pair!r} must look like KEY=VALUE, e.g. n_test=1000")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+def _load(args: argparse.Namespace):
+    from augmix_lab.data import load_dataset
+
+    return load_dataset(args.dataset, args.data_root, **_options(args.option))
+
+
 def _make_c(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.generate import make_c
 
-    target = make_c(args.dataset, args.out, args.seed, corruptions=_names(args.corruptions), profile=args.profile,
+    target = make_c(_load(args), args.out, args.seed, corruptions=_names(args.corruptions), profile=args.profile,
                     data_root=args.data_root, progress=lambda name: print(f"  wrote {name}.npy", flush=True))
     print(f"{args.dataset}-C written to {target}")
     return 0
@@ -44,7 +66,7 @@ def _make_c(args: argparse.Namespace) -> int:
 def _make_p(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.generate import make_p
 
-    target = make_p(args.dataset, args.out, args.seed, perturbations=_names(args.perturbations), profile=args.profile,
+    target = make_p(_load(args), args.out, args.seed, perturbations=_names(args.perturbations), profile=args.profile,
                     max_videos=args.max_videos, data_root=args.data_root,
                     progress=lambda name: print(f"  wrote {name}.npy", flush=True))
     print(f"{args.dataset}-P written to {target}")

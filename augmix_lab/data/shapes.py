@@ -4,7 +4,8 @@ Design from /work/shared/notes/shapes-feasibility.md: random shape colour with a
 gradient background, random rotation, centre 12–20 px, radius 7–11 px. Shapes are drawn from signed distance
 functions with a 1-px linear ramp as anti-aliasing, vectorized over the whole batch. Parameters are sampled
 first (`sample_shape_params`) and rendered deterministically (`render_shapes`), so the output depends only on
-the seed and sizes, never on the rendering chunk size.
+the seed and sizes, never on the rendering chunk size (byte-identical per seed on one platform; float maths may
+differ by a ULP across CPU instruction sets, which the uint8 rounding almost always absorbs).
 """
 
 from __future__ import annotations

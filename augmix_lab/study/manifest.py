@@ -78,6 +78,7 @@ def write_manifest(out_dir: Path, study: Study, trials: list[Trial], states: dic
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".manifest-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, default=str)
+    os.chmod(tmp, 0o644)  # mkstemp's private mode would hide the manifest from collaborators
     os.replace(tmp, path)
     return path
 
