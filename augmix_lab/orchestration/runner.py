@@ -119,6 +119,25 @@ def _short_temp_dir(out_dir: Path) -> str:
     return f"/tmp/ray-{hashlib.sha256(str(out_dir).encode()).hexdigest()[:8]}"
 
 
+RAY_AUTH_MODE_ENV = "RAY_AUTH_MODE"  # Ray's token-authentication switch (ray/_private/authentication)
+RAY_TOKEN_FILE = "~/.ray/auth_token"  # where `ray start --head` saves a cluster's token by default
+
+
+def use_token_if_available() -> None:
+    """Connect with token auth when a token is at hand and the mode is unset, as Ray does for clusters it starts.
+
+    `ray start --head` turns token authentication on by default, but a driver connecting by address does not, so
+    without this a driver on the head node itself is refused ("Authentication token is missing").
+    """
+    try:  # Ray's own rule (and its config refresh); private, hence the guard
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def init_ray(address: str | None, out_dir: Path) -> bool:
     """Connect to ``address`` / ``$RAY_ADDRESS``, or start a local Ray sized to this machine. True if we started it."""
     import ray
@@ -127,10 +146,15 @@ def init_ray(address: str | None, out_dir: Path) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
+        use_token_if_available()
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UserError(f"cannot connect to the Ray cluster at {address!r}: {exc}".replace("\n", " ")) from None
+            raise UserError(
+                f"cannot connect to the Ray cluster at {address!r}: {exc}. If the cluster uses token authentication "
+                f"(the default of `ray start` since Ray 2.5x), set {RAY_AUTH_MODE_ENV}=token and give this machine its "
+                f"token as $RAY_AUTH_TOKEN or {RAY_TOKEN_FILE}".replace("\n", " ")
+            ) from None
         return True
     temp_dir = _short_temp_dir(out_dir)
     for attempt in (1, 2):  # Ray waits a fixed 30 s for its raylet; a heavily loaded machine can miss that once
@@ -232,11 +256,13 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
         param_space={"trial_key": tune.grid_search([t.key for t in plan.todo])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent or res.max_concurrent_trials, scheduler=_scheduler(plan),
+            reuse_actors=True,  # no new worker process (torch import, ~5 s) per trial; trials share no state
             trial_name_creator=lambda trial: labels.get(trial.config["trial_key"], trial.trial_id),
             trial_dirname_creator=lambda trial: trial.config["trial_key"],
         ),
         run_config=tune.RunConfig(
-            name=f"{plan.study.name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(ray_storage_dir(plan.out_dir)),
+            name=f"{plan.study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=res.storage_path or str(ray_storage_dir(plan.out_dir)),
             failure_config=tune.FailureConfig(max_failures=res.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[progress], verbose=0,
         ),

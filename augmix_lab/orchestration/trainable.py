@@ -10,6 +10,7 @@ artifacts when the local work directory is absent (another node of a cluster).
 from __future__ import annotations
 
 import os
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,22 @@ FINAL_CHECKPOINT_FILE = "final.pt"  # trained weights + config, what evaluate_ch
 def trial_workdir(out_dir: str | Path, key: str) -> Path:
     """Where a trial keeps its checkpoints; content-addressed, so a re-run of any study in this directory finds it."""
     return Path(out_dir) / "trials" / key
+
+
+def worker_workdir(out_dir: str | Path, key: str) -> Path:
+    """The trial's work directory on this node: the study's own when reachable, else a node-local one.
+
+    On a cluster the driver's study directory may not exist on the worker's node (no shared disk); the trial then
+    works in a local folder and resumes from the checkpoint it uploaded to MLflow (``_restore_checkpoint``).
+    """
+    workdir = trial_workdir(out_dir, key)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+    except OSError:
+        local = Path(tempfile.gettempdir()) / "augmix-lab" / "trials" / key
+        local.mkdir(parents=True, exist_ok=True)
+        return local
 
 
 def _restore_checkpoint(workdir: Path, logger: Any) -> str:
@@ -84,8 +101,7 @@ def train_trial(
     torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
-    workdir = trial_workdir(out_dir, key)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = worker_workdir(out_dir, key)
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
     logger.set_status("RUNNING")

@@ -43,6 +43,9 @@ class ResourcesSpec(StrictModel):
     gpus_per_trial: float = Field(0.0, ge=0, description="fractional: 0.25 packs four CIFAR trials on one GPU")
     max_concurrent_trials: int | None = Field(None, ge=1)
     address: str | None = Field(None, description="existing Ray cluster (HEAD:6379); None = local Ray")
+    storage_path: str | None = Field(
+        None, description="Ray Tune storage: a path every node shares (NFS) or a URI (s3://, gs://); None = <study dir>/ray"
+    )
     retries: int = Field(1, ge=0, description="Ray re-launches of a crashed trial (divergence is never retried)")
     scheduler: Literal["none", "asha"] = "none"
     asha: AshaSpec = Field(default_factory=AshaSpec)
