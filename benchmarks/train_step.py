@@ -1,7 +1,9 @@
 """Training-step throughput: Standard vs AugMix + JSD(3) for small_cnn and wrn40_2, CPU (and CUDA when present).
 
 Prints images/s of a full training step (augmentation on the training device + forward/backward/SGD step), the
-share of the step spent in augmentation, and the AugMix+JSD / Standard throughput ratio, all measured in this run.
+share of the step spent in augmentation, and the throughput ratio to Standard, all measured in this run. Steps use
+channels_last like the trainer does (its default on CPU and CUDA); Standard is also timed in the contiguous
+layout, to show what channels_last buys.
 Usage: python benchmarks/train_step.py [--steps 5] [--batch-size 128] [--threads 2] [--models small_cnn,wrn40_2]
 """
 
@@ -25,11 +27,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model_name: str, method: str, arity: int, device: torch.device, batch: int, steps: int) -> dict[str, float]:
+def measure(model_name: str, method: str, arity: int, device: torch.device, batch: int, steps: int,
+            channels_last: bool = True) -> dict[str, float]:
     torch.manual_seed(0)
-    model = create_model(model_name, 10).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = create_model(model_name, 10).to(device, memory_format=memory_format)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     aug = create_augmentation(method=method, params={}, augmix=AugMixConfig(), jsd_arity=arity, num_classes=10,
@@ -46,8 +48,7 @@ def measure(model_name: str, method: str, arity: int, device: torch.device, batc
         _sync(device)
         t1 = time.perf_counter()
         x = torch.cat(out.views) if len(out.views) > 1 else out.views[0]
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
         loss = augmix_loss(split_views(logits.float(), len(out.views)), out.targets, 12.0 if arity > 1 else 0.0)
@@ -77,8 +78,9 @@ def main() -> None:
         steps = args.steps * (10 if device.type == "cuda" else 1)
         for model_name in args.models.split(","):
             base = measure(model_name, "standard", 1, device, args.batch_size, steps)
+            plain = measure(model_name, "standard", 1, device, args.batch_size, steps, channels_last=False)
             jsd = measure(model_name, "augmix", 3, device, args.batch_size, steps)
-            for label, r in (("standard", base), ("augmix+jsd(3)", jsd)):
+            for label, r in (("standard", base), ("std contiguous", plain), ("augmix+jsd(3)", jsd)):
                 ratio = r["images_per_s"] / base["images_per_s"]
                 print(f"{device.type:<6} {model_name:<10} {label:<14} {r['images_per_s']:>10.1f} "
                       f"{100 * r['aug_share']:>9.1f}% {ratio:>11.2f}x")
