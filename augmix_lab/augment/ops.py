@@ -51,8 +51,9 @@ OPS: dict[str, Op] = {
         Op("rotate", matrix=lambda a, h, w: F.rotation_matrices(a, h, w)),
         Op("shear_x", matrix=lambda a, h, w: F.shear_x_matrices(a)),
         Op("shear_y", matrix=lambda a, h, w: F.shear_y_matrices(a)),
-        Op("translate_x", matrix=lambda a, h, w: F.translate_matrices(a, _zeros(a))),
-        Op("translate_y", matrix=lambda a, h, w: F.translate_matrices(_zeros(a), a)),
+        # Whole-pixel shifts (AugMix's int_parameter; torchvision's int(magnitude)): a gather, exactly PIL's affine
+        Op("translate_x", kernel=lambda x, a: F.shift(x, a.trunc(), _zeros(a))),
+        Op("translate_y", kernel=lambda x, a: F.shift(x, _zeros(a), a.trunc())),
     ]
 }
 
