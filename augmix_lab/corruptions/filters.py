@@ -34,7 +34,7 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
 
 @functools.lru_cache(maxsize=128)
 def _filter_matrix(kernel: tuple[float, ...], n: int, mode: str) -> np.ndarray:
-    """The padded 1-D correlation as an (n, n) matrix: cheaper than a convolution when the kernel is wide."""
+    """The padded 1-D correlation along an axis of length n as an (n, n) matrix."""
     k = np.asarray(kernel)
     radius = (len(k) - 1) // 2
     m = np.zeros((n, n))
@@ -51,22 +51,15 @@ def _filter_matrix(kernel: tuple[float, ...], n: int, mode: str) -> np.ndarray:
 
 
 def filter1d(x: torch.Tensor, kernel: np.ndarray | torch.Tensor, dim: int, mode: str) -> torch.Tensor:
-    """Correlate ``x`` along ``dim`` with a 1-D kernel, padding with numpy.pad ``mode`` (or zeros for 'constant')."""
-    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device).flatten()
-    radius = (k.numel() - 1) // 2
+    """Correlate ``x`` along ``dim`` with a 1-D kernel, padding with numpy.pad ``mode`` (or zeros for 'constant').
+
+    Done as one matmul with the (n, n) filter matrix: on CPU ~30x faster than a single-channel conv1d for the
+    small kernels of the -C constants (measured, benchmarks/corruption_throughput.py), and as fast for wide ones.
+    """
+    key = tuple(float(v) for v in np.asarray(torch.as_tensor(kernel).cpu(), dtype=np.float64).ravel())
     x = x.movedim(dim, -1)
-    shape = x.shape
-    n = shape[-1]
-    if k.numel() > 15:  # wide kernels (elastic sigma ~ image size): one small matmul instead of a long convolution
-        key = tuple(float(v) for v in np.asarray(kernel, dtype=np.float64).ravel())
-        m = torch.as_tensor(_filter_matrix(key, n, mode), dtype=x.dtype, device=x.device)
-        return (x @ m.T).movedim(-1, dim)
-    if mode == "constant":
-        padded = F.pad(x.reshape(-1, 1, n), (radius, radius))
-    else:
-        padded = x.reshape(-1, n).index_select(1, pad_index(n, radius, mode, x.device)).unsqueeze(1)
-    out = F.conv1d(padded, k.view(1, 1, -1)).reshape(shape)
-    return out.movedim(-1, dim)
+    m = torch.as_tensor(_filter_matrix(key, x.shape[-1], mode), dtype=x.dtype, device=x.device)
+    return (x @ m.T).movedim(-1, dim)
 
 
 def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "edge", truncate: float = 4.0) -> torch.Tensor:
@@ -77,15 +70,34 @@ def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "edge", truncate:
     return filter1d(filter1d(x, k, -1, mode), k, -2, mode)
 
 
+@functools.lru_cache(maxsize=64)
+def _kernel_spectrum(kernel: tuple[tuple[float, ...], ...], height: int, width: int) -> np.ndarray:
+    """rfft2 of the flipped kernel zero-padded to (height, width): correlation as a circular convolution."""
+    k = np.zeros((height, width))
+    flipped = np.asarray(kernel)[::-1, ::-1]
+    k[: flipped.shape[0], : flipped.shape[1]] = flipped
+    return np.fft.rfft2(k)
+
+
 def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torch.Tensor:
-    """cv2.filter2D (correlation, BORDER_REFLECT_101 by default) on (B, C, H, W) with one shared odd square kernel."""
+    """cv2.filter2D (correlation, BORDER_REFLECT_101 by default) on (B, C, H, W) with one shared odd square kernel.
+
+    Through the FFT of the padded image, like cv2 for large kernels: the 17x17 defocus disks run ~5-9x faster than
+    a direct single-channel conv2d on CPU; the result equals the direct sum to ~1e-6.
+    """
     kh, kw = kernel.shape
-    b, c, h, w = x.shape
+    h, w = x.shape[-2:]
     rows = pad_index(h, kh // 2, mode, x.device)
     cols = pad_index(w, kw // 2, mode, x.device)
-    padded = x.index_select(2, rows).index_select(3, cols).reshape(b * c, 1, h + kh - 1, w + kw - 1)
-    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device).view(1, 1, kh, kw)
-    return F.conv2d(padded, k).reshape(b, c, h, w)
+    padded = x.index_select(-2, rows).index_select(-1, cols)
+    ph, pw = padded.shape[-2:]
+    key = tuple(tuple(float(v) for v in row) for row in np.asarray(kernel, dtype=np.float64))
+    double = x.dtype == torch.float64
+    spectrum = torch.as_tensor(_kernel_spectrum(key, ph, pw), device=x.device)
+    spectrum = spectrum.to(torch.complex128 if double else torch.complex64)
+    real = padded if double else padded.float()
+    full = torch.fft.irfft2(torch.fft.rfft2(real) * spectrum, s=(ph, pw))
+    return full[..., kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].to(x.dtype)
 
 
 def motion_blur_kernel(radius: float, sigma: float) -> np.ndarray:
