@@ -141,3 +141,12 @@ def test_imagenet_runs_get_tables_2_and_3_with_paper_numbers_beside_ours(tmp_pat
     assert paper[("table2", "augmix", "mCE")][6] == "68.4" and paper[("table3", "standard", "mFR")][6] == "57.2"
     assert "table1_corruption_error" not in [t.name for t in report.tables]  # CIFAR-only table
     assert (tmp_path / "tables" / "table2_imagenet_c.md").is_file()
+
+
+def test_error_bars_stay_inside_the_metrics_range() -> None:
+    from augmix_lab.report.plots import _err
+
+    below, above = _err([30.0, 5.0, float("nan")], [10.0, 98.0, 50.0], "corruption_error.fog")
+    assert below.tolist() == [10.0, 5.0, 0.0] and above.tolist() == [30.0, 2.0, 0.0]  # never < 0 % or > 100 %
+    below, above = _err([30.0], [95.0], "mce")  # AlexNet-normalized: may pass 100 %
+    assert below.tolist() == [30.0] and above.tolist() == [30.0]

@@ -79,8 +79,16 @@ def _save(fig: Figure, out_dir: Path, name: str, caption: str) -> Plot:
     return Plot(name, caption, {"png": f"plots/{name}.png", "svg": f"plots/{name}.svg"})
 
 
-def _err(values: Sequence[float]) -> np.ndarray:
-    return np.array([0.0 if not math.isfinite(v) else v for v in values])
+UNBOUNDED_METRICS = ("mce", "ce", "relative_mce", "mfr", "fr", "mt5d", "t5d")  # AlexNet-normalized: may exceed 100 %
+
+
+def _err(cis: Sequence[float], means: Sequence[float], metric: str) -> np.ndarray:
+    """(2, n) error bar extents: the 95 % interval, cut to the metric's range ([0, 100] % unless AlexNet-normalized),
+    so two seeds' wide t-intervals never draw impossible errors below 0 or above 100."""
+    upper_bound = math.inf if metric.split(".")[0] in UNBOUNDED_METRICS else 100.0
+    ci = np.array([v if math.isfinite(v) else 0.0 for v in cis])
+    mean = np.array([m if math.isfinite(m) else 0.0 for m in means])
+    return np.stack([np.minimum(ci, np.maximum(mean, 0.0)), np.minimum(ci, np.maximum(upper_bound - mean, 0.0))])
 
 
 def _is_number(v: Any) -> bool:
@@ -130,7 +138,8 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 label += f" ({dataset}, {model})" if len({g[:2] for g in groups}) > 1 else ""
                 i = styles.get(label, styles.get(variant, 0))
                 xs = [position[k] for k, _ in points]
-                ax.errorbar(xs, [s.mean for _, (_, s, _) in points], yerr=_err([s.ci95 for _, (_, s, _) in points]),
+                means = [s.mean for _, (_, s, _) in points]
+                ax.errorbar(xs, means, yerr=_err([s.ci95 for _, (_, s, _) in points], means, metric),
                             capsize=3, label=label, **_style(i))  # fmt: skip
                 for k, (v, s, is_base) in points:
                     if is_base:
@@ -196,7 +205,7 @@ def _grouped_bars(
             i = styles[c.label]
             stats = [res.stat(c, f"{metric_prefix}.{n}") for n in names]
             means = [s.mean if s else np.nan for s in stats]
-            errs = _err([s.ci95 if s else np.nan for s in stats])
+            errs = _err([s.ci95 if s else np.nan for s in stats], means, metric_prefix)
             ax.bar(x + (j - (len(conds) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=c.label,
                    color=COLORS[i % len(COLORS)], edgecolor="black", linewidth=0.6,
                    hatch=HATCHES[i % len(HATCHES)], alpha=0.85)  # fmt: skip
@@ -253,7 +262,7 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 if not points:
                     continue
                 xs, ys, es = zip(*sorted(points))
-                ax.errorbar(xs, ys, yerr=_err(es), capsize=3, label=c.label, **_style(i))
+                ax.errorbar(xs, ys, yerr=_err(es, ys, clean_metric), capsize=3, label=c.label, **_style(i))
             ax.set_xlabel("Severity (0 = clean)")
             ax.set_ylabel(ylabel)
             ax.set_xticks(range(0, 6))
@@ -284,10 +293,10 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
             stats = [summarize(curves[c][s]) for s in steps]
             means = np.array([s.mean for s in stats])
             ax.plot(steps, means, label=c.label, markevery=max(1, len(steps) // 10), **_style(i))
-            errs = _err([s.ci95 for s in stats])
-            if np.any(errs > 0):
+            below, above = _err([s.ci95 for s in stats], means, "test_error")
+            if np.any(below + above > 0):
                 color = COLORS[i % len(COLORS)]
-                ax.fill_between(steps, means - errs, means + errs, color=color, alpha=0.15, linewidth=0)
+                ax.fill_between(steps, means - below, means + above, color=color, alpha=0.15, linewidth=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Test error (%)")

@@ -15,8 +15,11 @@ def to_markdown(table: Table) -> str:
     def row(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    lines = [f"### {table.title}", "", row(table.header), row(["---"] * len(table.header))]
-    lines += [row(r) for r in table.rows]
+    lines = [f"### {table.title}", ""]
+    if table.rows:
+        lines += [row(table.header), row(["---"] * len(table.header))] + [row(r) for r in table.rows]
+    else:
+        lines.append("none")  # like the HTML page: no header over an empty table
     if table.notes:
         lines.append("")
         lines += [f"{n}  " for n in table.notes]
