@@ -162,7 +162,8 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``-o KEY=VALUE`` flags as dataset options (values parsed as YAML scalars)."""
     import yaml
 
     options: dict[str, Any] = {}
@@ -177,7 +178,7 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
 def _info(args: argparse.Namespace) -> int:
     from augmix_lab.data import load_dataset, resolve_data_root
 
-    options = _parse_options(args.option)
+    options = parse_options(args.option)
     ds = load_dataset(args.name, resolve_data_root(args.data_root), **options)
 
     def describe(images: Any) -> str:

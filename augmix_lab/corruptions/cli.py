@@ -34,24 +34,11 @@ def _names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _options(pairs: list[str]) -> dict:
-    import yaml
-
-    from augmix_lab.errors import UserError
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--option {pair!r} must look like KEY=VALUE, e.g. n_test=1000")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
-
-
 def _load(args: argparse.Namespace):
+    from augmix_lab.cli.data_cmd import parse_options
     from augmix_lab.data import load_dataset
 
-    return load_dataset(args.dataset, args.data_root, **_options(args.option))
+    return load_dataset(args.dataset, args.data_root, **parse_options(args.option))
 
 
 def _make_c(args: argparse.Namespace) -> int:
