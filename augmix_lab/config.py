@@ -42,6 +42,7 @@ class TrainConfig(StrictModel):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     amp: Literal["auto", "on", "off"] = "auto"
     channels_last: Literal["auto", "on", "off"] = "auto"
+    compile: Literal["auto", "on", "off"] = Field("auto", description="torch.compile model + loss; auto: on for CUDA")
     checkpoint_every: int = Field(1, ge=1, description="epochs between resumable checkpoints")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None = trial's CPU allotment")
 
@@ -121,7 +122,9 @@ class TrialConfig(StrictModel):
     def effective_weight_decay(self) -> float:
         if self.train.weight_decay is not None:
             return self.train.weight_decay
-        return 1e-4 if "mixup" in self.method.split("+") else 5e-4  # paper Sec. 4.1: Mixup uses 1e-4
+        from augmix_lab.augment.spec import MethodSpec
+
+        return 1e-4 if "mixup" in MethodSpec.parse(self.method) else 5e-4  # paper Sec. 4.1: Mixup uses 1e-4
 
     def training_dict(self) -> dict[str, Any]:
         """The config without evaluation-only and placement fields: what the trained weights depend on."""
@@ -130,6 +133,7 @@ class TrialConfig(StrictModel):
         d.pop("device")
         d["dataset"].pop("root")
         d["train"].pop("threads")
+        d["train"].pop("compile")  # same math compiled or eager: placement, like threads
         return d
 
     def fingerprint(self, data_version: str = "") -> str:

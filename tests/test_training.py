@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.training import TrialCallbacks, evaluate_checkpoint, run_trial
-from augmix_lab.training import trainer as trainer_module
+from augmix_lab.training import step as step_module
 from augmix_lab.training.adversarial import pgd_attack
 from augmix_lab.training.trainer import COSINE_FINAL_LR, lr_factor
 
@@ -143,7 +143,7 @@ def test_a_last_checkpoint_of_another_trial_is_refused(reference_trial: tuple[Pa
 
 
 def test_non_finite_loss_fails_the_trial_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_loss = trainer_module.augmix_loss
+    real_loss = step_module.augmix_loss
     calls = {"n": 0}
 
     def loss_that_diverges(*args: Any, **kwargs: Any) -> torch.Tensor:
@@ -151,7 +151,7 @@ def test_non_finite_loss_fails_the_trial_at_once(tmp_path: Path, monkeypatch: py
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 2 else loss
 
-    monkeypatch.setattr(trainer_module, "augmix_loss", loss_that_diverges)
+    monkeypatch.setattr(step_module, "augmix_loss", loss_that_diverges)
     with pytest.raises(TrialFailed, match=r"^non-finite loss \(nan\) at epoch 1, batch 2$"):
         run_trial(tiny_config(), tmp_path)
     assert calls["n"] == 2  # stopped at once, not at the end of the epoch

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from augmix_lab.augment import normalize
+from augmix_lab.training.device import resolve_device
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import released
 from augmix_lab.errors import UserError
@@ -67,12 +68,6 @@ def _as_tensor(images: Any) -> torch.Tensor:
 def _batches(images: Any, batch_size: int) -> Iterator[torch.Tensor]:
     for start in range(0, len(images), batch_size):
         yield _as_tensor(images[start : start + batch_size])
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, float], source: str) -> dict:
@@ -204,7 +199,7 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     from augmix_lab.corruptions.generate import profile_for
     from augmix_lab.data import resolve_data_root
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     root = resolve_data_root(data_root)
     was_training = model.training
     model.eval().to(dev)

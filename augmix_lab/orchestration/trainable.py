@@ -21,8 +21,8 @@ from augmix_lab.errors import TrialFailed, UserError
 # Metric a trial reports once when it ends without raising (so Ray does not retry a deterministic failure).
 FAILED_METRIC = "augmix_lab_failed"
 DONE_METRIC = "augmix_lab_done"
-CHECKPOINT_FILE = "last.pt"  # resumable state, written by augmix_lab.training.run_trial
-FINAL_CHECKPOINT_FILE = "final.pt"  # trained weights + config, what evaluate_checkpoint reads
+from augmix_lab.training.checkpoint import FINAL_CHECKPOINT as FINAL_CHECKPOINT_FILE  # noqa: E402
+from augmix_lab.training.checkpoint import LAST_CHECKPOINT as CHECKPOINT_FILE  # noqa: E402
 
 
 def trial_workdir(out_dir: str | Path, key: str) -> Path:

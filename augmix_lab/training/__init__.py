@@ -1,18 +1,33 @@
-"""Training: losses (CE + JSD), PGD adversarial examples, checkpoints, and the one-trial trainer ``run_trial``."""
+"""Training: losses (CE + JSD), training hooks (PGD adversarial training), checkpoints, the shared training step
+(``TrainStep``/``build_train_step``) and the one-trial ``Trainer`` (``run_trial`` is its one-call wrapper)."""
 
+from augmix_lab.training import adversarial  # noqa: F401  (importing registers the "adversarial" training hook)
+from augmix_lab.training.checkpoint import FINAL_CHECKPOINT, LAST_CHECKPOINT, checkpoint_paths
+from augmix_lab.training.device import resolve_device
+from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 from augmix_lab.training.losses import augmix_loss, cross_entropy, jsd_consistency
+from augmix_lab.training.step import StepOutput, TrainStep, build_train_step
 from augmix_lab.training.trainer import (
+    Trainer,
     TrialCallbacks,
     TrialResult,
     evaluate_checkpoint,
-    resolve_device,
     run_trial,
 )
 
 __all__ = [
+    "FINAL_CHECKPOINT",
+    "LAST_CHECKPOINT",
+    "TRAINING_HOOKS",
+    "StepOutput",
+    "TrainStep",
+    "Trainer",
+    "TrainingHook",
     "TrialCallbacks",
     "TrialResult",
     "augmix_loss",
+    "build_train_step",
+    "checkpoint_paths",
     "cross_entropy",
     "evaluate_checkpoint",
     "jsd_consistency",

@@ -10,11 +10,14 @@ attack's forward passes (momentum 0) so that only the training step's forward up
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
+
+from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 
 
 @contextmanager
@@ -71,3 +74,23 @@ def pgd_attack(
             x = x.detach() + step_size * grad.sign()
             x = torch.min(torch.max(x, x0 - epsilon), x0 + epsilon).clamp(0, 1)
     return x.detach()
+
+
+@TRAINING_HOOKS.register("adversarial")
+class AdversarialTraining(TrainingHook):
+    """Madry et al. PGD training: the first view is replaced by its PGD example (``cfg.adversarial`` knobs)."""
+
+    augmentation = "standard"  # architecture.md: adversarial training runs on the standard crop/flip
+
+    @classmethod
+    def cost_factor(cls, cfg: Any) -> float:
+        return 1.0 + cfg.adversarial.iterations  # each PGD iteration is one more forward+backward
+
+    def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
+                       generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
+        adv_cfg, mean, std = self.cfg.adversarial, self.mean, self.std
+        images01 = views[0] * std + mean  # attack in [0,1] pixel space
+        adv = pgd_attack(model, images01, targets, mean=self.mean_values, std=self.std_values, epsilon=adv_cfg.epsilon,
+                         step_size=adv_cfg.step_size, iterations=adv_cfg.iterations, generator=generators["attack"],
+                         autocast_dtype=autocast_dtype)
+        return [(adv - mean) / std, *views[1:]]

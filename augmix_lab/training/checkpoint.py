@@ -18,6 +18,15 @@ import torch
 from augmix_lab.errors import UserError
 
 CHECKPOINT_FORMAT = 1  # bump when the layout below changes incompatibly
+CHECKPOINT_DIR = "checkpoints"  # under the trial's work directory
+LAST_CHECKPOINT = "last.pt"  # resumable state: model, optimizer, scheduler, scaler, RNGs, history
+FINAL_CHECKPOINT = "final.pt"  # trained weights + config + data version: what evaluate_checkpoint reads
+
+
+def checkpoint_paths(workdir: str | Path) -> tuple[Path, Path]:
+    """(last, final) checkpoint paths of a trial's work directory."""
+    folder = Path(workdir) / CHECKPOINT_DIR
+    return folder / LAST_CHECKPOINT, folder / FINAL_CHECKPOINT
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> Path:

@@ -24,21 +24,23 @@ import torch.nn as nn
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
-from augmix_lab.training.adversarial import pgd_attack
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
     capture_rng_state,
+    checkpoint_paths,
     load_checkpoint,
     restore_rng_state,
     save_atomic,
 )
-from augmix_lab.training.losses import augmix_loss, split_views
+from augmix_lab.training.device import resolve_device
+from augmix_lab.training.step import TrainStep, build_train_step, memory_format_for
+from augmix_lab.training.step import amp_dtype as _amp_dtype
 
-ADVERSARIAL_METHOD = "adversarial"  # trained on PGD examples; its augmentation is "standard" (architecture.md)
 COSINE_FINAL_LR = 1e-6  # reference cifar.py: get_lr(step, total, 1, 1e-6 / lr)
 STEP_DECAY_FACTOR = 0.1  # reference imagenet.py: lr * 0.1 ** (epoch // (epochs // 3))
 EPOCH_TEST_LIMIT = 10_000  # per-epoch test_error uses the first 10k test images (all of CIFAR/shapes; 1/5 of ImageNet val)
 EPOCH_TEST_BATCH = 500  # batch for the per-epoch clean test pass
+FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finite-loss flag (and at epoch end)
 
 
 # ---------------------------------------------------------------------------------------------- public types
@@ -91,32 +93,9 @@ class TrialResult:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available else CPU; an unavailable CUDA request is a ``UserError``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device {name!r} is not a device; allowed: auto, cpu, cuda, cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"device {name!r} is not supported; allowed: auto, cpu, cuda, cuda:N")
-    return device
-
-
-def _switch(setting: str, device: torch.device) -> bool:
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
-
-
 def amp_dtype(cfg: TrialConfig, device: torch.device) -> torch.dtype | None:
     """bf16 where the device supports it, else fp16 (with a GradScaler); None when AMP is off."""
-    if not _switch(cfg.train.amp, device):
-        return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
+    return _amp_dtype(cfg.train.amp, device)
 
 
 def seed_everything(seed: int) -> None:
@@ -180,7 +159,7 @@ def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int
 
     model.eval()
     n = min(limit, len(ds.test_labels))
-    wrong = 0
+    wrong = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
     for start in range(0, n, EPOCH_TEST_BATCH):
         end = min(n, start + EPOCH_TEST_BATCH)
         images = torch.as_tensor(ds.test_images[start:end]).to(device, non_blocking=True)
@@ -188,16 +167,199 @@ def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int
         x = _as_views(normalize(images, ds.mean, ds.std), memory_format)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x)
-        wrong += int((logits.argmax(1) != labels).sum())
-    return 100.0 * wrong / max(1, n)
+        wrong += (logits.argmax(1) != labels).sum()
+    return 100.0 * int(wrong) / max(1, n)
 
 
 # ---------------------------------------------------------------------------------------------- the trial
 
 
-def _check_finite(loss: torch.Tensor, epoch: int, batch: int) -> None:
-    if not torch.isfinite(loss).item():
-        raise TrialFailed(f"non-finite loss ({float(loss.detach())}) at epoch {epoch}, batch {batch}")
+class NonFiniteGuard:
+    """The first non-finite loss of a run, tracked on the device (no host sync per step); ``check`` reads it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.batch = torch.zeros((), dtype=torch.int64, device=device)  # 0 = every loss so far was finite
+        self.loss = torch.zeros((), dtype=torch.float32, device=device)
+
+    def update(self, loss: torch.Tensor, batch: int) -> None:
+        first = ~torch.isfinite(loss) & (self.batch == 0)
+        self.batch = torch.where(first, batch, self.batch)
+        self.loss = torch.where(first, loss.float(), self.loss)
+
+    def check(self, epoch: int) -> None:
+        batch = int(self.batch)  # the one host read, every FINITE_CHECK_EVERY steps and at epoch end
+        if batch:
+            raise TrialFailed(f"non-finite loss ({float(self.loss)}) at epoch {epoch}, batch {batch}")
+
+
+class Trainer:
+    """One trial in small steps: ``build()``, ``restore()``, ``train_epoch(e)``, ``save_last(e)``, ``save_final()``,
+    ``evaluate()``; ``run()`` chains them (resume from ``last.pt``, train, checkpoint, evaluate)."""
+
+    def __init__(self, cfg: TrialConfig, workdir: str | Path, callbacks: TrialCallbacks | None = None,
+                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY) -> None:
+        self.cfg, self.workdir, self.data_root = cfg, Path(workdir), data_root
+        self.callbacks = callbacks or TrialCallbacks()
+        self.check_every = max(1, int(check_every))
+        self.last_path, self.final_path = checkpoint_paths(self.workdir)
+        self.history: list[dict[str, float]] = []
+        self.start_epoch = 0
+
+    # -- build -----------------------------------------------------------------------------------------------
+
+    def build(self) -> "Trainer":
+        """Device, seed, data, model, optimizer, per-iteration schedule, RNG streams and the shared step."""
+        cfg = self.cfg
+        self.device = device = resolve_device(cfg.device)
+        if cfg.train.threads is not None:
+            torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.seed)
+        self.ds = ds = load_trial_dataset(cfg, self.data_root)
+        self.fingerprint = cfg.fingerprint(ds.version)
+        self.memory_format = memory_format_for(cfg.train.channels_last)
+        model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
+        self.model = model
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
+            weight_decay=cfg.effective_weight_decay(),
+        )
+        self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
+        total_steps = max(1, cfg.epochs * self.steps_per_epoch)
+        warmup_steps = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
+        schedule = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
+                        warmup_steps=warmup_steps, schedule=cfg.train.schedule,
+                        final_ratio=COSINE_FINAL_LR / cfg.train.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
+        # Separate streams so that, e.g., a change of augmentation never changes the batch order.
+        self.generators = {
+            "shuffle": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 1),
+            "augment": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2),
+            "attack": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 3),
+        }
+        self.step: TrainStep = build_train_step(
+            cfg, model, num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
+            image_size=ds.image_size, device=device, generators=self.generators, optimizer=optimizer,
+            scheduler=scheduler,
+        )
+        self.autocast_dtype = self.step.autocast_dtype
+        self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
+        self.train_labels = ds.train_labels.to(device)
+        return self
+
+    # -- save / restore --------------------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Resume from ``last.pt`` when present (refusing another trial's); returns the last finished epoch."""
+        if not self.last_path.is_file():
+            return self.start_epoch
+        state = load_checkpoint(self.last_path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise UserError(
+                f"{self.last_path} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
+                f"{self.fingerprint}); use a fresh work directory"
+            )
+        step = self.step
+        self.model.load_state_dict(state["model"])
+        step.optimizer.load_state_dict(state["optimizer"])
+        step.scheduler.load_state_dict(state["scheduler"])
+        step.scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"], self.generators)
+        self.start_epoch, self.history = int(state["epoch"]), list(state["history"])
+        return self.start_epoch
+
+    def save_last(self, epoch: int) -> Path:
+        step = self.step
+        return save_atomic(
+            {
+                "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,
+                "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
+                "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
+                "rng": capture_rng_state(self.generators), "history": self.history,
+            },
+            self.last_path,
+        )
+
+    def save_final(self) -> Path:
+        return save_atomic(
+            {
+                "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": self.cfg.epochs,
+                "model": self.model.state_dict(), "config": self.cfg.model_dump(mode="json"),
+                "data_version": self.ds.version, "num_classes": self.ds.num_classes,
+            },
+            self.final_path,
+        )
+
+    # -- train -----------------------------------------------------------------------------------------------
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the shuffled training set; the host reads device values only every ``check_every`` steps."""
+        from augmix_lab.data import iterate_batches
+
+        cfg, device, step = self.cfg, self.device, self.step
+        self.model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        wrong = torch.zeros((), device=device, dtype=torch.int64)
+        guard = NonFiniteGuard(device)
+        seen = 0
+        batches = iterate_batches(self.train_images, self.train_labels, cfg.train.batch_size, shuffle=True,
+                                  generator=self.generators["shuffle"], drop_last=False)
+        for batch_idx, (images, labels) in enumerate(batches, start=1):
+            if batch_idx > self.steps_per_epoch:
+                break  # the lone trailing image (see _batches_per_epoch)
+            images = torch.as_tensor(images).to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            out = step(images, labels)
+            guard.update(out.loss, batch_idx)
+            batch_n = labels.shape[0]
+            loss_sum += out.loss.double() * batch_n
+            wrong += (out.logits.argmax(1) != _hard_labels(out.targets)).sum()
+            seen += batch_n
+            if batch_idx % self.check_every == 0:
+                guard.check(epoch)
+            self.callbacks.on_batch_end(epoch, batch_idx, batch_n)
+        guard.check(epoch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time = time.perf_counter() - t0
+        test_error = clean_test_error(self.model, self.ds, device, memory_format=self.memory_format,
+                                      autocast_dtype=self.autocast_dtype)
+        return {
+            "train_loss": float(loss_sum) / max(1, seen),
+            "train_error": 100.0 * float(wrong) / max(1, seen),
+            "test_error": test_error,
+            "lr": float(step.scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
+            "epoch_time_s": time.perf_counter() - t0,
+            "images_per_s": seen / max(train_time, 1e-9),
+        }
+
+    def train(self) -> None:
+        """Every epoch after the restored one: train, record, checkpoint every ``checkpoint_every`` and at the end."""
+        cfg = self.cfg
+        self.callbacks.on_train_start(self.start_epoch, cfg.epochs, self.steps_per_epoch)
+        for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
+            metrics = self.train_epoch(epoch)
+            self.history.append({"epoch": epoch, **metrics})
+            written: Path | None = None
+            if epoch % cfg.train.checkpoint_every == 0 or epoch == cfg.epochs:
+                written = self.save_last(epoch)
+            self.callbacks.on_epoch_end(epoch, metrics, written)
+
+    # -- evaluate --------------------------------------------------------------------------------------------
+
+    def evaluate(self) -> Any:
+        scorecard = _evaluate(self.model, self.ds, self.cfg, self.device, self.data_root)
+        self.callbacks.on_evaluated(scorecard)
+        return scorecard
+
+    def run(self) -> TrialResult:
+        self.build()
+        self.restore()
+        resumed_from = self.start_epoch
+        self.train()
+        final = self.save_final()
+        scorecard = self.evaluate()
+        return TrialResult(scorecard=scorecard, history=self.history, checkpoint=final, resumed_from_epoch=resumed_from)
 
 
 def run_trial(
@@ -207,155 +369,7 @@ def run_trial(
     data_root: str | Path | None = None,
 ) -> TrialResult:
     """Train (resuming from ``workdir/checkpoints/last.pt`` when present), evaluate, return a ``TrialResult``."""
-    from augmix_lab.augment import create_augmentation
-
-    callbacks = callbacks or TrialCallbacks()
-    workdir = Path(workdir)
-    ckpt_dir = workdir / "checkpoints"
-    last_path, final_path = ckpt_dir / "last.pt", ckpt_dir / "final.pt"
-    device = resolve_device(cfg.device)
-    if cfg.train.threads is not None:
-        torch.set_num_threads(cfg.train.threads)
-    seed_everything(cfg.seed)
-
-    ds = load_trial_dataset(cfg, data_root)
-    fingerprint = cfg.fingerprint(ds.version)
-    adversarial = ADVERSARIAL_METHOD in cfg.method.split("+")
-    aug_method = "+".join("standard" if m == ADVERSARIAL_METHOD else m for m in cfg.method.split("+"))
-    augmentation = create_augmentation(
-        method=aug_method, params=cfg.method_params, augmix=cfg.augmix, jsd_arity=cfg.jsd.arity,
-        num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind, image_size=ds.image_size,
-    )
-    num_views = int(getattr(augmentation, "num_views", 1))
-    if cfg.jsd.arity > 1 and num_views != cfg.jsd.arity:
-        raise UserError(f"jsd.arity={cfg.jsd.arity} needs a method that produces views; {cfg.method!r} gives {num_views}")
-
-    model = create_model(cfg.model, ds.num_classes)
-    # auto: channels_last everywhere (measured ~1.7x faster small_cnn steps on CPU too, benchmarks/train_step.py)
-    memory_format = torch.channels_last if cfg.train.channels_last != "off" else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
-    autocast_dtype = amp_dtype(cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
-
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
-        weight_decay=cfg.effective_weight_decay(),
-    )
-    n_train = len(ds.train_labels)
-    steps_per_epoch = _batches_per_epoch(n_train, cfg.train.batch_size)
-    total_steps = max(1, cfg.epochs * steps_per_epoch)
-    warmup_steps = int(round(cfg.train.warmup_epochs * steps_per_epoch))
-    schedule = dict(total_steps=total_steps, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs,
-                    warmup_steps=warmup_steps, schedule=cfg.train.schedule, final_ratio=COSINE_FINAL_LR / cfg.train.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
-
-    # Separate streams so that, e.g., a change of augmentation never changes the batch order.
-    generators = {
-        "shuffle": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 1),
-        "augment": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2),
-        "attack": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 3),
-    }
-
-    start_epoch, history = 0, []
-    if last_path.is_file():
-        state = load_checkpoint(last_path)
-        if state.get("fingerprint") != fingerprint:
-            raise UserError(
-                f"{last_path} belongs to another trial (fingerprint {state.get('fingerprint')}, expected {fingerprint});"
-                " use a fresh work directory"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"], generators)
-        start_epoch, history = int(state["epoch"]), list(state["history"])
-
-    train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
-    train_labels = ds.train_labels.to(device)
-    callbacks.on_train_start(start_epoch, cfg.epochs, steps_per_epoch)
-
-    from augmix_lab.data import iterate_batches
-
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        wrong = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
-        batches = iterate_batches(train_images, train_labels, cfg.train.batch_size, shuffle=True,
-                                  generator=generators["shuffle"], drop_last=False)
-        for batch_idx, (images, labels) in enumerate(batches, start=1):
-            if batch_idx > steps_per_epoch:
-                break  # the lone trailing image (see _batches_per_epoch)
-            images = torch.as_tensor(images).to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            out = augmentation(images, labels, generators["augment"])
-            views, targets = list(out.views), out.targets
-            if adversarial:
-                mean_t = torch.tensor(ds.mean, device=device).view(1, -1, 1, 1)
-                std_t = torch.tensor(ds.std, device=device).view(1, -1, 1, 1)
-                images01 = views[0] * std_t + mean_t  # attack in [0,1] pixel space
-                adv = pgd_attack(model, images01, targets, mean=ds.mean, std=ds.std,
-                                 epsilon=cfg.adversarial.epsilon, step_size=cfg.adversarial.step_size,
-                                 iterations=cfg.adversarial.iterations, generator=generators["attack"],
-                                 autocast_dtype=autocast_dtype)
-                views[0] = (adv - mean_t) / std_t
-            inputs = _as_views(torch.cat(views) if len(views) > 1 else views[0], memory_format)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits = model(inputs)
-            logits_views = split_views(logits.float(), len(views))
-            loss = augmix_loss(logits_views, targets, cfg.jsd.weight if len(views) > 1 else 0.0,
-                               label_smoothing=cfg.train.label_smoothing)
-            _check_finite(loss, epoch, batch_idx)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            batch_n = labels.shape[0]
-            loss_sum += loss.detach().double() * batch_n
-            wrong += (logits_views[0].detach().argmax(1) != _hard_labels(targets)).sum()
-            seen += batch_n
-            callbacks.on_batch_end(epoch, batch_idx, batch_n)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_time = time.perf_counter() - t0
-        test_error = clean_test_error(model, ds, device, memory_format=memory_format, autocast_dtype=autocast_dtype)
-        metrics = {
-            "train_loss": float(loss_sum) / max(1, seen),
-            "train_error": 100.0 * float(wrong) / max(1, seen),
-            "test_error": test_error,
-            "lr": float(scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
-            "epoch_time_s": time.perf_counter() - t0,
-            "images_per_s": seen / max(train_time, 1e-9),
-        }
-        history.append({"epoch": epoch, **metrics})
-        written: Path | None = None
-        if epoch % cfg.train.checkpoint_every == 0 or epoch == cfg.epochs:
-            written = save_atomic(
-                {
-                    "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                    "rng": capture_rng_state(generators), "history": history,
-                },
-                last_path,
-            )
-        callbacks.on_epoch_end(epoch, metrics, written)
-
-    final = save_atomic(
-        {
-            "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": cfg.epochs,
-            "model": model.state_dict(), "config": cfg.model_dump(mode="json"), "data_version": ds.version,
-            "num_classes": ds.num_classes,
-        },
-        final_path,
-    )
-    scorecard = _evaluate(model, ds, cfg, device, data_root)
-    callbacks.on_evaluated(scorecard)
-    return TrialResult(scorecard=scorecard, history=history, checkpoint=final, resumed_from_epoch=start_epoch)
-
+    return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root).run()
 
 def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, data_root: str | Path | None) -> Any:
     from augmix_lab.evaluation import evaluate_model
