@@ -1,7 +1,8 @@
 """Training-step throughput: Standard vs AugMix + JSD(3) for small_cnn and wrn40_2, CPU (and CUDA when present).
 
-Prints images/s of a full training step (augmentation on the training device + forward/backward/SGD step), the
-share of the step spent in augmentation, and the throughput ratio to Standard, all measured in this run. Steps use
+Prints images/s of the trainer's own training step (``augmix_lab.training.build_train_step``: augmentation on the
+training device + forward/backward/SGD step; bf16 autocast on CUDA), the share of the step spent in augmentation
+(timed separately), and the throughput ratio to Standard, all measured in this run. Steps use
 channels_last like the trainer does (its default on CPU and CUDA); Standard is also timed in the contiguous
 layout, to show what channels_last buys.
 Usage: python benchmarks/train_step.py [--steps 5] [--batch-size 128] [--threads 2] [--models small_cnn,wrn40_2]
@@ -14,10 +15,9 @@ import time
 
 import torch
 
-from augmix_lab.augment import create_augmentation
-from augmix_lab.config import AugMixConfig
+from augmix_lab.config import TrialConfig
 from augmix_lab.models import create_model
-from augmix_lab.training.losses import augmix_loss, split_views
+from augmix_lab.training import build_train_step
 
 MEAN = STD = (0.5, 0.5, 0.5)  # reference cifar.py Normalize
 
@@ -28,38 +28,34 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(model_name: str, method: str, arity: int, device: torch.device, batch: int, steps: int,
-            channels_last: bool = True) -> dict[str, float]:
+            channels_last: bool = True, compile: str = "off") -> dict[str, float]:
+    """images/s of the trainer's own step (``training.build_train_step``) and the augmentation's share of it."""
     torch.manual_seed(0)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = create_model(model_name, 10).to(device, memory_format=memory_format)
+    cfg = TrialConfig.model_validate({
+        "model": model_name, "method": method, "jsd": {"arity": arity}, "seed": 0,
+        "train": {"lr": 0.01, "channels_last": "on" if channels_last else "off", "compile": compile},
+    })
+    model = create_model(model_name, 10).to(device, memory_format=torch.channels_last if channels_last else
+                                            torch.contiguous_format)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    aug = create_augmentation(method=method, params={}, augmix=AugMixConfig(), jsd_arity=arity, num_classes=10,
-                              mean=MEAN, std=STD, kind="cifar", image_size=32)
-    gen = torch.Generator(device=device).manual_seed(0)
+    step = build_train_step(cfg, model, num_classes=10, mean=MEAN, std=STD, kind="cifar", image_size=32,
+                            device=device)
     images = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     images, labels = images.to(device), torch.randint(0, 10, (batch,)).to(device)
-    autocast = device.type == "cuda"
+    gen = torch.Generator(device=device).manual_seed(0)
     aug_time = step_time = 0.0
-    for i in range(steps + 1):  # first step is warm-up
+    for i in range(steps + 1):  # first step is warm-up (and compilation)
         _sync(device)
         t0 = time.perf_counter()
-        out = aug(images, labels, gen)
+        step.augmentation(images, labels, gen)  # the augmentation alone, for its share of the step
         _sync(device)
         t1 = time.perf_counter()
-        x = torch.cat(out.views) if len(out.views) > 1 else out.views[0]
-        x = x.contiguous(memory_format=memory_format)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            logits = model(x)
-        loss = augmix_loss(split_views(logits.float(), len(out.views)), out.targets, 12.0 if arity > 1 else 0.0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step(images, labels)
         _sync(device)
         t2 = time.perf_counter()
         if i:
             aug_time += t1 - t0
-            step_time += t2 - t0
+            step_time += t2 - t1
     return {"images_per_s": batch * steps / step_time, "aug_share": aug_time / step_time}
 
 

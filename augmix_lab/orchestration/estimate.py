@@ -2,7 +2,7 @@
 
 For each distinct (dataset, model, method, JSD arity) the estimate builds the model and augmentation, runs a couple of
 warm-up steps and then times a few SGD steps on a small random uint8 batch (augmentation + forward over all views +
-cross-entropy + backward + step), and one forward-only pass for evaluation. Training cost = seconds/image × images ×
+CE + JSD + backward + step: the trainer's own step), and one forward-only pass for evaluation. Training cost = seconds/image × images ×
 epochs; evaluation = forward seconds/image × test images × (1 clean + corruptions × severities). It is an estimate: the
 trainer's loss (JSD) and data pipeline differ slightly from the timed step.
 """
@@ -70,54 +70,37 @@ def _eval_passes(cfg: TrialConfig) -> int:
 
 def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int = 16, steps: int = 5,
                  device: str = "cpu") -> tuple[float, float]:
-    """(train seconds per image, forward seconds per image) measured on random images of the dataset's size."""
-    import torch.nn.functional as F
+    """(train seconds per image, forward seconds per image) measured on random images of the dataset's size.
 
+    Times the trainer's own step (``training.build_train_step``) without its training hooks, scaled by the hooks'
+    registered ``cost_factor`` (PGD: 1 + iterations passes), so ``plan`` stays quick.
+    """
     from augmix_lab.models import create_model
+    from augmix_lab.training import build_train_step, resolve_device
+    from augmix_lab.training.step import hooks_cost_factor
 
-    g = torch.Generator(device=device).manual_seed(0)
-    images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=device)
-    labels = torch.randint(0, num_classes, (batch,), generator=g, device=device)
-    model = create_model(cfg.model, num_classes).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    try:
-        from augmix_lab.augment import create_augmentation
-
-        method = "+".join("standard" if m == "adversarial" else m for m in cfg.method.split("+"))
-        aug = create_augmentation(method=method, params=cfg.method_params, augmix=cfg.augmix,
-                                  jsd_arity=cfg.jsd.arity, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3,
-                                  kind=kind, image_size=image_size)
-    except ImportError:
-        aug = None
-    # adversarial training: ~iterations extra forward+backward passes per step (PGD inner loop)
-    adv_factor = 1 + cfg.adversarial.iterations if cfg.method == "adversarial" else 1
-
-    def step() -> None:
-        if aug is not None:
-            out = aug(images, labels, g)
-            views, targets = out.views, out.targets
-        else:
-            views = [images.float().div(127.5).sub(1.0)] * max(1, cfg.jsd.arity)
-            targets = labels
-        logits = model(torch.cat(views))
-        tgt = targets.repeat(len(views), *([1] * (targets.dim() - 1)))
-        loss = F.cross_entropy(logits, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    dev = resolve_device(device)
+    g = torch.Generator(device=dev).manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=dev)
+    labels = torch.randint(0, num_classes, (batch,), generator=g, device=dev)
+    model = create_model(cfg.model, num_classes).to(dev)
+    step = build_train_step(cfg, model, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3, kind=kind,
+                            image_size=image_size, device=dev, generators={"augment": g}, with_hooks=False)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.train.threads or threads)  # time it as the trial will run
     try:
         model.train()
         for _ in range(2):  # warm-up: allocator, kernel selection
-            step()
+            step(images, labels)
         times = []
         for _ in range(steps):
             t0 = time.perf_counter()
-            step()
+            step(images, labels)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
             times.append(time.perf_counter() - t0)
-        train_s = sorted(times)[len(times) // 2] / batch * adv_factor  # median step: robust to a noisy neighbour
+        train_s = sorted(times)[len(times) // 2] / batch * hooks_cost_factor(cfg)  # median: robust to a noisy neighbour
         model.eval()
         x = images.float().div(127.5).sub(1.0)
         with torch.no_grad():

@@ -28,9 +28,6 @@ from augmix_lab.study.schema import (
     set_dotted,
 )
 
-TRAINING_ONLY_METHODS = frozenset({"adversarial"})  # handled by augmix_lab.training, not the augmentation registry
-
-
 @dataclass(frozen=True)
 class Trial:
     """One resolved unit of work. ``key`` names its training, ``eval_key`` its evaluation settings."""
@@ -70,23 +67,22 @@ def dataset_version(ds: DatasetConfig) -> str:
 
 def method_produces_views(method: str) -> bool:
     """Whether the method yields several stochastic views of each image (needed for JSD arity > 1)."""
-    from augmix_lab.augment import AUGMENTATIONS
+    from augmix_lab.augment import MethodSpec
 
-    return any(part in AUGMENTATIONS and AUGMENTATIONS.get(part).produces_views for part in method.split("+"))
+    return MethodSpec.parse(method).produces_views
 
 
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
-    from augmix_lab.augment import AUGMENTATIONS
+    from augmix_lab.augment import MethodSpec
     from augmix_lab.corruptions import CORRUPTIONS, PERTURBATIONS
     from augmix_lab.data import DATASETS, dataset_options
     from augmix_lab.models import MODELS
 
-    for part in cfg.method.split("+"):
-        if part not in AUGMENTATIONS and part not in TRAINING_ONLY_METHODS:
-            allowed = sorted(set(AUGMENTATIONS.names()) | TRAINING_ONLY_METHODS)
-            close = AUGMENTATIONS.unknown_message(part).split(" Allowed:")[0]
-            raise UserError(f"{where('method')}: field 'method': {close} Allowed: {', '.join(allowed)} (or a+b).")
+    try:  # the one method parser: syntax, registered augmentations and training hooks
+        MethodSpec.parse(cfg.method).check()
+    except UserError as exc:
+        raise UserError(f"{where('method')}: field 'method': {exc}") from None
     for dotted, reg, value in (("model", MODELS, cfg.model), ("dataset.name", DATASETS, cfg.dataset.name)):
         if value not in reg:
             raise UserError(f"{where(dotted)}: field '{dotted}': {reg.unknown_message(value)}")

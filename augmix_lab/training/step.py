@@ -97,13 +97,23 @@ def create_hooks(cfg: Any, spec: MethodSpec, mean: Sequence[float], std: Sequenc
     return [TRAINING_HOOKS.get(name)(cfg, mean, std, device) for name in spec.hooks]
 
 
+def hooks_cost_factor(cfg: Any) -> float:
+    """Cost of one step with the method's training hooks relative to the step without them."""
+    factor = 1.0
+    for name in MethodSpec.parse(cfg.method).hooks:
+        factor *= TRAINING_HOOKS.get(name).cost_factor(cfg)
+    return factor
+
+
 def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequence[float], std: Sequence[float],
                      kind: str, image_size: int, device: torch.device,
                      generators: dict[str, torch.Generator] | None = None,
-                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> TrainStep:
+                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                     with_hooks: bool = True) -> TrainStep:
     """The trial's step for ``cfg`` (a ``TrialConfig``): its augmentation, hooks, AMP, layout and compile settings.
 
     ``model`` must already be on ``device``; without ``optimizer`` an SGD with the trial's settings is made.
+    ``with_hooks=False`` leaves the training hooks out (the estimate scales by ``hooks_cost_factor`` instead).
     """
     from augmix_lab.augment import create_augmentation
 
@@ -120,7 +130,7 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
                       for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}
     return TrainStep(
         model=model, optimizer=optimizer, augmentation=augmentation, generators=generators,
-        hooks=create_hooks(cfg, spec, mean, std, device), jsd_weight=cfg.jsd.weight,
+        hooks=create_hooks(cfg, spec, mean, std, device) if with_hooks else [], jsd_weight=cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
         autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
         compile=switch(cfg.train.compile, device),
