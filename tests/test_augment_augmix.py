@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from augmix_lab.augment import AUGMENTATIONS, PAPER_OPS, AugmentAndMix, create_augmentation, normalize
+from augmix_lab.augment import AUGMENTATIONS, PAPER_OPS, AugmentAndMix, MethodParams, create_augmentation, normalize
 from augmix_lab.augment.reference import augment_and_mix_params
 from augmix_lab.errors import UserError
 
@@ -155,6 +155,16 @@ def test_every_registered_method_runs_on_shapes_and_keeps_shape_dtype_range(imag
         assert torch.equal(out.targets, labels)
     if method != "none":
         assert not torch.equal(view, normalize(images, (0.5,) * 3, (0.5,) * 3)), "the method changes the batch"
+
+
+@pytest.mark.parametrize("method", AUGMENTATIONS.names())
+def test_every_registered_method_validates_its_own_params(method: str) -> None:
+    params_model = AUGMENTATIONS.get(method).Params
+    assert issubclass(params_model, MethodParams)
+    params_model()  # the defaults are valid
+    assert all(f.description for f in params_model.model_fields.values()), "each option says what is allowed"
+    with pytest.raises(UserError, match=rf"^method_params\.{method}: unknown key\(s\) bogus; allowed: "):
+        create_augmentation(method, params={method: {"bogus": 1}})
 
 
 def test_composition_feeds_jsd_and_mixes_targets(images: torch.Tensor) -> None:

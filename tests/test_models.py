@@ -36,12 +36,19 @@ def test_parameter_count(name: str, num_classes: int) -> None:
     assert sum(p.numel() for p in model.parameters()) == PARAMS[(name, num_classes)]
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "allconv", "densenet_bc_100_12", "wrn40_2", "resnext29_32x4d", "resnet18_cifar"])
-def test_cifar_models_map_a_32px_batch_to_logits(name: str) -> None:
+def input_size(name: str) -> int:
+    """The side of a small test input for a registered model, from its registry ``input`` note."""
+    return 64 if MODELS.meta(name).get("input") == "224 px" else 32  # ImageNet nets: a small ImageNet-style input
+
+
+@pytest.mark.parametrize("name", MODELS.names())  # every registered model, timm style
+def test_every_registered_model_maps_a_batch_of_one_to_logits(name: str) -> None:
+    assert "input" in MODELS.meta(name), "register the model with its input size note"
     torch.manual_seed(0)
     model = create_model(name, num_classes=7).eval()
+    size = input_size(name)
     with torch.no_grad():
-        out = model(torch.randn(1, 3, 32, 32))  # batch of one: no squeeze() pitfalls
+        out = model(torch.randn(1, 3, size, size))  # batch of one: no squeeze() pitfalls
     assert out.shape == (1, 7) and torch.isfinite(out).all()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from augmix_lab.augment import MethodSpec
+from augmix_lab.augment import AUGMENTATIONS, MethodSpec
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
@@ -129,6 +129,16 @@ def test_a_nan_at_a_known_batch_is_reported_with_that_epoch_and_batch(
         Trainer(cfg, tmp_path, check_every=check_every).run()
     assert calls["n"] == stopped_after  # read every check_every steps and at the epoch's end
     assert not (tmp_path / "checkpoints" / "last.pt").exists()  # nothing diverged is saved
+
+
+@pytest.mark.parametrize("method", AUGMENTATIONS.names() + TRAINING_HOOKS.names())
+def test_every_registered_method_trains_through_the_shared_step(method: str) -> None:
+    arity = 3 if method in AUGMENTATIONS and AUGMENTATIONS.get(method).produces_views else 1
+    step, images, labels = small_step(method, arity)
+    before = [p.detach().clone() for p in step.model.parameters()]
+    out = step(images, labels)
+    assert bool(torch.isfinite(out.loss)) and out.logits.shape == (8, 10)
+    assert any(not torch.equal(a, b) for a, b in zip(before, step.model.parameters())), "the step updates weights"
 
 
 @pytest.mark.parametrize("name", TRAINING_HOOKS.names())
