@@ -70,11 +70,11 @@ class HostReadCounter:
         self.active = False
 
 
-# mixup/cutmix read their one per-batch λ/box on the host by design (the box slices need Python ints).
+# cutmix reads its one per-batch box on the host by design (the box slices need Python ints).
 # AugMix: augment/ops.py apply_ops_sorted groups images by op with one bincount().tolist() per chain step (that
 # module is optimised elsewhere); strict xfail, so removing that sync turns this into a failure to update here.
 AUGMIX_SYNC = pytest.mark.xfail(strict=True, reason="augment/ops.py apply_ops_sorted: bincount().tolist() per call")
-SYNC_FREE = [("standard", 1), ("adversarial", 1), ("cutout", 1), ("patch_gaussian", 1),
+SYNC_FREE = [("standard", 1), ("adversarial", 1), ("cutout", 1), ("patch_gaussian", 1), ("mixup", 1),
              pytest.param("augmix", 1, marks=AUGMIX_SYNC), pytest.param("augmix", 3, marks=AUGMIX_SYNC)]
 
 

@@ -1,7 +1,7 @@
 """Batch transforms: applied to every view with the same randomness (Cutout, Mixup, CutMix, Patch Gaussian/Uniform).
 
-Mixup's λ and CutMix's box are drawn once per batch and read on the host (the box slices need Python ints); every
-per-image draw stays on the generator's device.
+Mixup's λ stays on the device; CutMix's box is drawn once per batch and read on the host (its slices need Python
+ints); every per-image draw stays on the generator's device.
 """
 
 from __future__ import annotations
@@ -79,11 +79,13 @@ class MixupMethod(Method):
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]
         device = views[0].device
-        lam = float(sampling.beta(1, float(self.params["alpha"]), generator)[0])
+        lam = sampling.beta(1, float(self.params["alpha"]), generator).to(device)  # (1,) stays on the device
         perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
-        mixed = [v.mul(lam).add_(v[perm], alpha=1 - lam) for v in views]
+        rest = (1 - lam.double()).float()  # 1 - λ rounded once, as add_(alpha=1 - λ) does
+        # λ·x + (1-λ)·x[perm] via addcmul: bit-identical to mul(λ).add_(alpha=1-λ) on CPU, with no host read of λ
+        mixed = [torch.addcmul(v * lam.reshape(1, 1, 1, 1), v[perm], rest.reshape(1, 1, 1, 1)) for v in views]
         soft = _one_hot(targets, self.ctx.num_classes)
-        return mixed, soft.mul(lam).add_(soft[perm], alpha=1 - lam)
+        return mixed, torch.addcmul(soft * lam.reshape(1, 1), soft[perm], rest.reshape(1, 1))
 
 
 @AUGMENTATIONS.register("cutmix")
