@@ -4,7 +4,7 @@ flag reports the first failing epoch/batch exactly, and every registered trainin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import torch
@@ -19,6 +19,15 @@ from augmix_lab.training.device import resolve_device, switch
 
 # Every Tensor method that copies a device value to the host (a sync on CUDA).
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny steps: one thread avoids OpenMP spin contention on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def trial_config(**overrides: Any) -> TrialConfig:
