@@ -71,6 +71,18 @@ class HostReadCounter:
 
         return counted
 
+    def paused(self, fn: Any) -> Any:
+        """``fn`` with counting off while it runs (to count the rest of a loop)."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            active, self.active = self.active, False
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.active = active
+
+        return call
+
     def __enter__(self) -> "HostReadCounter":
         self.active = True
         return self
@@ -196,3 +208,17 @@ def test_device_resolution_is_one_function_shared_with_evaluation() -> None:
         resolve_device("tpu")
 
 
+
+
+def test_an_epoch_reads_the_device_only_at_the_flag_checks_and_the_epoch_totals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmix_lab.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "clean_test_error", lambda *a, **k: 0.0)  # evaluation is not the loop
+    trainer = Trainer(trial_config(method="augmix", jsd={"arity": 1}), tmp_path, check_every=4).build()
+    counter = HostReadCounter(monkeypatch)
+    # AugMix's own grouped dispatch (augment/ops.py) is counted by the step test above; here: the loop around it
+    monkeypatch.setattr(trainer.step, "augmentation", counter.paused(trainer.step.augmentation))
+    with counter:
+        trainer.train_epoch(1)  # 64 images / 8 = 8 batches: flag reads after batches 4, 8 and at the end
+    assert sorted(counter.calls) == ["__float__"] * 2 + ["__int__"] * 3  # + the loss and error totals
