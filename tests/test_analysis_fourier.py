@@ -87,7 +87,8 @@ def test_summary_splits_low_and_high_by_hand():
     grid = np.arange(16, dtype=float).reshape(4, 4)  # freqs -2..1; radius/Nyquist <= 0.5: (0,0), (0,±1), (±1,0)
     low = [grid[2, 2], grid[2, 1], grid[2, 3], grid[1, 2], grid[3, 2]]
     high = (grid.sum() - sum(low)) / 11
-    assert fourier_summary(grid) == {"low_freq_error": pytest.approx(np.mean(low)), "high_freq_error": pytest.approx(high)}
+    summary = fourier_summary(grid)
+    assert summary == {"low_freq_error": pytest.approx(np.mean(low)), "high_freq_error": pytest.approx(high)}
     with pytest.raises(UserError, match="empty band"):
         fourier_summary(grid, cutoff=5.0)
 

@@ -15,7 +15,7 @@ from augmix_lab.errors import UserError
 
 def affinity(augmented_acc, clean_acc):
     """Accuracy of the clean-trained baseline on augmented held-out data ÷ its accuracy on clean held-out data
-    (paper Sec. 3 "Affinity"); 1 = the augmentation leaves the data in-distribution for that model."""
+    (the paper's "Affinity"); 1 = the augmentation leaves the data in-distribution for that model."""
     a, c = np.asarray(augmented_acc, dtype=np.float64), np.asarray(clean_acc, dtype=np.float64)
     if np.any(c <= 0) or np.any(c > 1) or np.any(a < 0) or np.any(a > 1):
         raise UserError(f"affinity: augmented_acc={a.tolist()}, clean_acc={c.tolist()}; allowed: fractions in [0, 1] "
@@ -26,7 +26,7 @@ def affinity(augmented_acc, clean_acc):
 
 def diversity(augmented_train_loss, baseline_train_loss):
     """Final training loss of the model trained with the augmentation ÷ the clean-trained baseline's final training
-    loss (paper Sec. 3 "Diversity"); > 1 = the augmentation makes the training data harder to fit."""
+    loss (the paper's "Diversity"); > 1 = the augmentation makes the training data harder to fit."""
     a, b = np.asarray(augmented_train_loss, dtype=np.float64), np.asarray(baseline_train_loss, dtype=np.float64)
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.any(a < 0) or np.any(b <= 0):
         raise UserError(f"diversity: augmented_train_loss={a.tolist()}, baseline_train_loss={b.tolist()}; "

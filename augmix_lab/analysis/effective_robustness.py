@@ -12,7 +12,7 @@ import numpy as np
 
 from augmix_lab.errors import UserError
 
-# logit(0) and logit(1) are infinite: accuracies are clipped to [EPS, 1 - EPS] before the transform (toy data reach 100%)
+# logit(0) and logit(1) are infinite: accuracies are clipped to [EPS, 1 - EPS] first (toy data reach 100%)
 EPS = 1e-4
 
 
@@ -55,7 +55,7 @@ class TrendFit:
         return float(out) if out.ndim == 0 else out
 
     def line(self, lo: float | None = None, hi: float | None = None, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        """(clean, shifted) accuracies along the trend for a plot; it is straight on logit axes, curved on linear ones."""
+        """(clean, shifted) accuracies along the trend for a plot; straight on logit axes, curved on linear ones."""
         lo = min(self.clean) if lo is None else lo
         hi = max(self.clean) if hi is None else hi
         xs = sigmoid(np.linspace(logit(lo, self.eps), logit(hi, self.eps), n))

@@ -28,7 +28,7 @@ def _check_freq(h: int, w: int, u: int, v: int) -> None:
 def fourier_basis(h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: Any = None,
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Real H×W Fourier basis image U_{u,v} scaled to L2 norm ``norm``; its spectrum is supported on (u, v) and its
-    conjugate (-u, -v) only (Yin et al. Sec. 2; reference _get_fourier_basis puts (1+i)/2 and (1-i)/2 there)."""
+    conjugate (-u, -v) only (Yin et al.; reference _get_fourier_basis puts (1+i)/2 and (1-i)/2 there)."""
     _check_freq(h, w, u, v)
     if norm < 0:
         raise UserError(f"fourier: norm={norm}; allowed: >= 0")

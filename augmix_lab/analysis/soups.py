@@ -31,12 +31,13 @@ class SoupMember:
 def check_compatible(members: Sequence[SoupMember]) -> None:
     """Refuse members that cannot be averaged: different inits (no shared basin), architectures, keys or shapes."""
     if not members:
-        raise UserError("soups: no members to average; allowed: one or more finished trials of one (dataset, model, init)")
+        raise UserError("soups: no members to average; allowed: one or more finished trials of one "
+                        "(dataset, model, init)")
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise UserError(f"soups: duplicate member names {sorted(n for n in set(names) if names.count(n) > 1)}")
     first = members[0]
-    # Soups need one shared initialisation: averaging unrelated from-scratch networks fails (paper Sec. 3; arXiv 2301.10092)
+    # soups need one shared init: unrelated from-scratch networks average badly (Wortsman et al.; arXiv 2301.10092)
     inits = sorted({m.init for m in members})
     if len(inits) > 1:
         by = {i: [m.name for m in members if m.init == i] for i in inits}
@@ -55,11 +56,13 @@ def check_compatible(members: Sequence[SoupMember]) -> None:
             ref = first.state_dict[k]
             if v.shape != ref.shape or v.dtype != ref.dtype:
                 raise UserError(f"soups: member {m.name!r} weight {k!r} is {v.dtype}{tuple(v.shape)}, "
-                                f"{first.name!r} has {ref.dtype}{tuple(ref.shape)}; members must share one architecture")
+                                f"{first.name!r} has {ref.dtype}{tuple(ref.shape)}; members must share one "
+                                "architecture")
 
 
 def uniform_soup(state_dicts: Sequence[StateDict]) -> dict[str, torch.Tensor]:
-    """Mean of all members' floating-point weights (paper Sec. 2 "uniform soup"); integer buffers from member 0."""
+    """Mean of all members' floating-point weights (the paper's uniform soup; model-soups main.py); integer buffers
+    are copied from member 0."""
     if not state_dicts:
         raise UserError("soups: uniform_soup needs at least one state dict")
     first = state_dicts[0]
