@@ -22,7 +22,7 @@ from skimage.filters import gaussian
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions.filters import motion_blur_kernel
-from augmix_lab.corruptions.functional import disk_kernel, elastic_scale, spatter_water_mask
+from augmix_lab.corruptions.functional import CORRUPTIONS, disk_kernel, elastic_scale, spatter_water_mask
 from augmix_lab.corruptions.textures import frost_textures
 
 
@@ -70,10 +70,19 @@ def _plasma_fractal(mapsize: int, wibbledecay: float, rng: np.random.Generator) 
     return maparray / maparray.max()
 
 
+# registered corruptions this oracle implements (tests check the oracle bounds of exactly these)
+ORACLES = frozenset({
+    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "glass_blur", "defocus_blur",
+    "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "saturate", "contrast", "jpeg_compression",
+    "pixelate", "elastic_transform", "spatter",
+})  # fmt: skip
+
+
 def reference_corrupt(img: np.ndarray, name: str, severity: int, rng: np.random.Generator,
                       profile: str = "cifar") -> np.ndarray:
     """One image (H, W, 3) uint8 -> corrupted uint8, per the reference scripts (see module docstring)."""
-    c = K.SEVERITY[profile][name][severity - 1]
+    c = CORRUPTIONS.get(name).constants(profile, severity)
+    c = c[0] if len(c) == 1 else c  # one-field records are the reference scripts' scalar c
     h, w = img.shape[:2]
     x = img / 255.0
     if name == "gaussian_noise":
@@ -170,5 +179,5 @@ def reference_corrupt(img: np.ndarray, name: str, severity: int, rng: np.random.
             m[m < 0.8] = 0
             out = xf * (1 - m[..., None]) + np.float32(K.MUD_COLOR_RGB) * m[..., None]
     else:
-        raise KeyError(name)
+        raise KeyError(name)  # a registered corruption without an oracle: see ORACLES
     return np.uint8(np.clip(out, 0, 1) * 255)
