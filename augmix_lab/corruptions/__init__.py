@@ -20,6 +20,7 @@ _LAZY = {
     "PERTURBATIONS": "augmix_lab.corruptions.perturbations",
     "resolve_c_source": "augmix_lab.corruptions.sources",
     "fallback_warnings": "augmix_lab.corruptions.sources",
+    "warn_source_fallbacks": "augmix_lab.corruptions.sources",
     "perturb_sequence": "augmix_lab.corruptions.perturbations",
     "make_c": "augmix_lab.corruptions.generate",
     "make_p": "augmix_lab.corruptions.generate",
@@ -44,5 +45,5 @@ register_downloads()
 __all__ = [
     "BENCHMARK_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "NOISE_PERTURBATIONS", "PERTURBATIONS",
     "TEST_PERTURBATIONS", "VALIDATION_PERTURBATIONS", "corrupt", "corruption", "fallback_warnings", "perturbation",
-    "resolve_c_source", "make_c", "make_p", "perturb_sequence", "verify",
+    "resolve_c_source", "warn_source_fallbacks", "make_c", "make_p", "perturb_sequence", "verify",
 ]  # fmt: skip

@@ -317,7 +317,7 @@ def _fit_texture(tex: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(tex, (math.ceil(tw * f), math.ceil(th * f)))
 
 
-@corruption("frost", family="weather", benchmark=True, order=8, sample=_frost_sample,
+@corruption("frost", family="weather", benchmark=True, order=8, monotone=False, sample=_frost_sample,
             cifar=_records(Frost, (1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # make_cifar_c.py
             imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))  # make_imagenet_c.py
 def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tensor:

@@ -49,7 +49,7 @@ class CorruptionSpec:
     def constants(self, profile: str, severity: int) -> Any:
         """The record of ``severity`` (1..5) for ``profile``; UserError names what is allowed."""
         check_profile(profile)
-        check_severity(severity, f"severity for {self.name!r}")
+        check_severity(severity, f" for {self.name!r}")
         return self.severity[profile][severity - 1]
 
 
@@ -136,9 +136,9 @@ def check_profile(profile: str) -> None:
         raise UserError(f"profile {profile!r}: allowed are {', '.join(PROFILES)}")
 
 
-def check_severity(severity: Any, what: str = "severity") -> None:
-    if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
-        raise UserError(f"{what} {severity!r}: allowed are the integers 1..5")
+def check_severity(severity: Any, context: str = "") -> None:
+    if not isinstance(severity, int) or severity not in SEVERITIES:
+        raise UserError(f"severity {severity!r}{context}: allowed are the integers 1..5")
 
 
 def check_corruption_names(names: Any, where: str = "corruptions") -> tuple[str, ...]:
@@ -159,9 +159,11 @@ def check_perturbation_names(names: Any, where: str = "perturbations") -> tuple[
     allowed = perturbation_names(implemented_only=True)
     for n in names:
         if n not in allowed:
-            known = n in PERTURBATIONS
-            why = "is registered but cannot be generated or evaluated (no kernel)" if known else "is unknown"
-            raise UserError(f"{where}: perturbation {n!r} {why}; allowed: {', '.join(allowed)}")
+            if n in PERTURBATIONS:
+                raise UserError(f"{where}: unsupported perturbation {n!r} (registered for the released files, but it "
+                                f"has no kernel to generate or evaluate it); allowed: {', '.join(allowed)}")
+            hint = PERTURBATIONS.unknown_message(n).split(" Allowed:")[0]
+            raise UserError(f"{where}: {hint} Allowed: {', '.join(allowed)}.")
     return tuple(names)
 
 
