@@ -160,3 +160,16 @@ def test_a_corruption_added_by_one_decorator_works_in_make_c_and_on_the_fly_eval
                                                                       "severities": [2]}})
     rows = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path).table
     assert list(rows[rows.benchmark == "C"].source) == ["generated"]
+
+
+def test_perturbation_rows_state_their_source(tmp_path):
+    from augmix_lab.config import EvalConfig
+    from augmix_lab.data import load_dataset
+    from augmix_lab.evaluation.runner import evaluate_model
+
+    ds = load_dataset("shapes", tmp_path, n_train=8, n_test=4)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, ds.num_classes))
+    cfg = EvalConfig.model_validate({"batch_size": 64, "clean": False, "corruptions": {"enabled": False},
+                                     "perturbations": {"enabled": True, "names": ["translate", "gaussian_noise"]}})
+    table = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path).table
+    assert list(table.corruption) == ["translate", "gaussian_noise"] and set(table.source) == {"on_the_fly"}
