@@ -97,6 +97,17 @@ def test_auto_fallback_for_a_released_dataset_warns_with_the_download_command(tm
     assert fallback_warnings([TrialConfig.model_validate({"dataset": {"name": "shapes"}})], root) == []
 
 
+@pytest.mark.parametrize("source, fix", [("generated", "augmix-lab data make-c --dataset shapes"),
+                                         ("released", "augmix-lab data download cifar10-c")])
+def test_run_refuses_an_explicit_source_whose_files_are_missing(tmp_path, capsys, source, fix):
+    dataset = SHAPES if source == "generated" else "dataset: {name: cifar10}"
+    study = _study(tmp_path, f"{{corruptions: {{source: {source}, names: [fog]}}}}", dataset=dataset)
+    assert main(["run", str(study), "--out", str(tmp_path / "out"), "--data-root", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert f"eval.corruptions.source '{source}'" in err and fix in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_released_files_win_under_auto(tmp_path):
     d = tmp_path / "CIFAR-10-C"
     d.mkdir()

@@ -81,7 +81,8 @@ def resolve_p_source(dataset: str, source: str, name: str, root: Path | str) -> 
 def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) -> list[str]:
     """One line per (dataset, benchmark) whose ``source: auto`` would not read the released files although they exist.
 
-    ``configs``: TrialConfig-like objects (``.dataset.name``, ``.eval``). Unknown names raise UserError (validation).
+    ``configs``: TrialConfig-like objects (``.dataset.name``, ``.eval``). An explicit ``released`` / ``generated``
+    source whose files are missing under the data root raises UserError now, not after training; so do unknown names.
     """
     from augmix_lab.data import resolve_data_root
 
@@ -91,13 +92,16 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
     for cfg in configs:
         dataset, ev = cfg.dataset.name, cfg.eval
         checks = []
-        if ev.corruptions.enabled and ev.corruptions.source == "auto" and download_name(dataset, "C"):
+        if ev.corruptions.enabled:
             names = check_corruption_names(ev.corruptions.names, "eval.corruptions.names")
-            checks.append(("C", resolve_c_source(dataset, "auto", names, root)))
-        if ev.perturbations.enabled and ev.perturbations.source == "auto" and download_name(dataset, "P"):
-            names = check_perturbation_names(ev.perturbations.names, "eval.perturbations.names")
-            used = sorted({resolve_p_source(dataset, "auto", n, root) for n in names} - {"released"})
-            checks.append(("P", used[0] if used else "released"))
+            used = resolve_c_source(dataset, ev.corruptions.source, names, root)
+            if ev.corruptions.source == "auto" and download_name(dataset, "C"):
+                checks.append(("C", used))
+        if ev.perturbations.enabled:
+            names = check_perturbation_names(ev.perturbations.names or None, "eval.perturbations.names")
+            used_p = sorted({resolve_p_source(dataset, ev.perturbations.source, n, root) for n in names} - {"released"})
+            if ev.perturbations.source == "auto" and download_name(dataset, "P"):
+                checks.append(("P", used_p[0] if used_p else "released"))
         for kind, used in checks:
             if used != "released" and (dataset, kind, used) not in seen:
                 seen.add((dataset, kind, used))
