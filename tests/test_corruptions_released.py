@@ -14,6 +14,7 @@ from augmix_lab.corruptions import released
 from augmix_lab.corruptions.constants import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, P_FRAMES
 from augmix_lab.corruptions.generate import make_c, make_p
 from augmix_lab.corruptions.perturbations import perturb_sequence
+from augmix_lab.corruptions.registry import PERTURBATIONS, perturbation_names
 from augmix_lab.errors import UserError
 
 
@@ -136,14 +137,19 @@ def test_make_c_writes_the_released_layout_reproducibly(tmp_path):
         make_c(ds, tmp_path, corruptions=["fogg"])
 
 
-@pytest.mark.parametrize("name", [n for n in P_FRAMES["cifar"] if n != "spatter"])
+@pytest.mark.parametrize("name", perturbation_names(implemented_only=True))  # every generable registered one
 def test_perturbation_sequences_have_the_published_frame_counts(name):
     x = _tiny_dataset(2).test_images
+    spec = PERTURBATIONS.get(name)
     seq = perturb_sequence(x, name, torch.Generator().manual_seed(0), "cifar")
     assert seq.shape == (2, P_FRAMES["cifar"][name], 3, 32, 32) and seq.dtype == torch.uint8
+    assert P_FRAMES["cifar"][name] == spec.frames["cifar"]
     assert not torch.equal(seq[:, 0], seq[:, -1])
-    if name in ("gaussian_noise", "shot_noise", "speckle_noise", "zoom_blur"):
+    assert torch.equal(seq, perturb_sequence(x, name, torch.Generator().manual_seed(0), "cifar")), "not reproducible"
+    if spec.noise or name == "zoom_blur":
         assert torch.equal(seq[:, 0], x)  # frame 0 is the clean image
+    for difficulty in (2, 3) if spec.noise else ():
+        assert perturb_sequence(x, name, torch.Generator().manual_seed(0), "cifar", difficulty).shape == seq.shape
 
 
 def test_make_p_layout(tmp_path):

@@ -54,11 +54,9 @@ def add_data_subcommands(parser: argparse.ArgumentParser) -> argparse._SubParser
     add_data_root_argument(p)
     p.set_defaults(data_handler=_info)
 
-    # make-c / make-p: added by augmix_lab.corruptions.cli
-    # (its add_subcommands(sub) adds parsers that set data_handler and call add_data_root_argument)
-    corruptions_cli = _optional_module("augmix_lab.corruptions.cli")
-    if corruptions_cli is not None and hasattr(corruptions_cli, "add_subcommands"):
-        corruptions_cli.add_subcommands(sub)
+    from augmix_lab.cli import benchmark_cmd  # make-c / make-p (parsers set data_handler)
+
+    benchmark_cmd.add_subcommands(sub)
     return sub
 
 

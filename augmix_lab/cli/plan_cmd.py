@@ -16,6 +16,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from augmix_lab.console import make_console
+    from augmix_lab.corruptions.sources import warn_source_fallbacks
     from augmix_lab.orchestration.estimate import estimate_trials, format_duration
     from augmix_lab.orchestration.runner import load_plan, lookup_store, print_trial_table, print_verdict
     from augmix_lab.tracking import check_reachable, resolve_tracking
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = make_console()
     plan = load_plan(args.study, args.out)
+    warn_source_fallbacks([t.config for t in plan.trials], args.data_root)
     print_verdict(console, plan)
     uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
     if is_sqlite_uri(uri) and not Path(sqlite_path(uri)).is_file():

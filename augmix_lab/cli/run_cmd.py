@@ -17,10 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from augmix_lab.corruptions.sources import warn_source_fallbacks
     from augmix_lab.errors import UserError
-    from augmix_lab.orchestration.runner import run_study
+    from augmix_lab.orchestration.runner import load_plan, run_study
 
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UserError(f"--max-concurrent: must be a positive number of trials (got {args.max_concurrent})")
+    # validates the study (exit 2 before anything starts) and warns when 'auto' would not read released files
+    warn_source_fallbacks([t.config for t in load_plan(args.study, args.out).trials], args.data_root)
     return run_study(args.study, out=args.out, address=args.address, max_concurrent=args.max_concurrent,
                      dry_run=args.dry_run, data_root=args.data_root)

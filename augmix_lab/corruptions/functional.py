@@ -2,7 +2,7 @@
 
 Each corruption is a pair (torchvision v2 style): ``sample(x, c, generator, profile) -> params`` draws all randomness for
 the whole batch, ``apply(x, c, params, profile) -> x`` is deterministic. ``x`` is float (B, 3, H, W) in [0, 1]; ``c`` is
-the severity's constants from ``constants.SEVERITY``. Semantics follow hendrycks/robustness make_cifar_c.py /
+the severity's record (named fields) from the corruption's ``@corruption`` decorator. Semantics follow hendrycks/robustness make_cifar_c.py /
 make_imagenet_c.py per image; where we deliberately differ:
 - motion_blur / snow: ImageMagick's MagickMotionBlurImage (via Wand) is replaced by ``filters.motion_blur``, the same
   one-sided Gaussian line kernel with edge pixels repeated, in float (ImageMagick rounds to 8 bits).
@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -32,34 +31,100 @@ from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
 from augmix_lab.corruptions.textures import frost_textures, plasma_fractal
 from augmix_lab.errors import UserError
-from augmix_lab.registry import Registry
+from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
 Params = dict[str, Any]
+# float arange of the reference's np.arange(1, stop, step): 1.06 with step .01 includes 1.06 itself (7 zooms)
+_zooms = K.float_arange
 
 
-@dataclass(frozen=True)
-class CorruptionSpec:
-    """One registered corruption: its family, sampler and deterministic kernel."""
-
-    name: str
-    family: str
-    sample: Callable[[torch.Tensor, Any, torch.Generator | None, str], Params]
-    apply: Callable[[torch.Tensor, Any, Params, str], torch.Tensor]
+# ---- severity records: one NamedTuple per corruption, fields named after the reference scripts' variables -----------
+class Sigma(NamedTuple):
+    sigma: float
 
 
-CORRUPTIONS: Registry[CorruptionSpec] = Registry("corruption")
+class Photons(NamedTuple):
+    photons: float  # poisson rate multiplier (make_cifar_c.py shot_noise c)
 
 
-def _no_params(x: torch.Tensor, c: Any, g: torch.Generator | None, profile: str) -> Params:
-    return {}
+class Amount(NamedTuple):
+    amount: float  # fraction of values flipped to salt or pepper
 
 
-def register_corruption(name: str, sample: Callable = _no_params) -> Callable:
-    def decorator(apply: Callable) -> Callable:
-        CORRUPTIONS.add(name, CorruptionSpec(name, K.FAMILIES[name], sample, apply))
-        return apply
+class Glass(NamedTuple):
+    sigma: float
+    delta: int
+    iterations: int
 
-    return decorator
+
+class Defocus(NamedTuple):
+    radius: float
+    alias_blur: float
+
+
+class Motion(NamedTuple):
+    radius: float
+    sigma: float
+
+
+class Zoom(NamedTuple):
+    zooms: tuple[float, ...]
+
+
+class Snow(NamedTuple):
+    loc: float
+    scale: float
+    zoom: float
+    threshold: float
+    radius: float
+    sigma: float
+    blend: float
+
+
+class Frost(NamedTuple):
+    image_weight: float
+    frost_weight: float
+
+
+class Fog(NamedTuple):
+    strength: float
+    wibbledecay: float
+
+
+class Shift(NamedTuple):
+    shift: float  # added to HSV value
+
+
+class Factor(NamedTuple):
+    factor: float
+
+
+class Saturate(NamedTuple):
+    scale: float
+    shift: float
+
+
+class Quality(NamedTuple):
+    quality: int
+
+
+class Elastic(NamedTuple):
+    alpha: float  # in units of the profile's unit length (ELASTIC_UNIT)
+    sigma: float
+    affine: float
+
+
+class Spatter(NamedTuple):
+    loc: float
+    scale: float
+    sigma: float
+    threshold: float
+    intensity: float
+    mode: int  # 0 = water, 1 = mud
+
+
+def _records(cls: type, *values: Any) -> tuple:
+    return tuple(cls(*v) if isinstance(v, tuple) else cls(v) for v in values)
 
 
 def _randn(x: torch.Tensor, g: torch.Generator | None, shape: tuple | None = None) -> torch.Tensor:
@@ -75,36 +140,50 @@ def _uniform(x: torch.Tensor, g: torch.Generator | None, low: float, high: float
 
 
 # ---- noise -----------------------------------------------------------------------------------------------------------
-@register_corruption("gaussian_noise", sample=lambda x, c, g, p: {"noise": _randn(x, g) * c})
-def gaussian_noise(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("gaussian_noise", family="noise", benchmark=True, order=0,
+            cifar=_records(Sigma, 0.04, 0.06, 0.08, 0.09, 0.10),  # make_cifar_c.py gaussian_noise
+            imagenet=_records(Sigma, 0.08, 0.12, 0.18, 0.26, 0.38),  # make_imagenet_c.py gaussian_noise
+            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + params["noise"]
 
 
-@register_corruption("shot_noise", sample=lambda x, c, g, p: {"counts": torch.poisson(x * c, generator=g)})
-def shot_noise(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
-    return params["counts"] / c
+@corruption("shot_noise", family="noise", benchmark=True, order=1,
+            cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
+            imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
+            sample=lambda x, c, g, p: {"counts": torch.poisson(x * c.photons, generator=g)})
+def shot_noise(x: torch.Tensor, c: Photons, params: Params, profile: str) -> torch.Tensor:
+    return params["counts"] / c.photons
 
 
-@register_corruption("impulse_noise", sample=lambda x, c, g, p: {"flip": _rand(x, g) <= c, "salt": _rand(x, g) <= 0.5})
-def impulse_noise(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("impulse_noise", family="noise", benchmark=True, order=2,
+            cifar=_records(Amount, 0.01, 0.02, 0.03, 0.05, 0.07),  # make_cifar_c.py impulse_noise
+            imagenet=_records(Amount, 0.03, 0.06, 0.09, 0.17, 0.27),  # make_imagenet_c.py impulse_noise
+            sample=lambda x, c, g, p: {"flip": _rand(x, g) <= c.amount, "salt": _rand(x, g) <= 0.5})
+def impulse_noise(x: torch.Tensor, c: Amount, params: Params, profile: str) -> torch.Tensor:
     # skimage.util.random_noise(mode='s&p', amount=c, salt_vs_pepper=0.5), per value (channel) like skimage
     salt_or_pepper = params["salt"].to(x.dtype)
     return torch.where(params["flip"], salt_or_pepper, x)
 
 
-@register_corruption("speckle_noise", sample=lambda x, c, g, p: {"noise": _randn(x, g) * c})
-def speckle_noise(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("speckle_noise", family="noise", benchmark=False, order=15,
+            cifar=_records(Sigma, 0.06, 0.1, 0.12, 0.16, 0.2),  # make_cifar_c.py speckle_noise
+            imagenet=_records(Sigma, 0.15, 0.2, 0.35, 0.45, 0.6),  # make_imagenet_c.py speckle_noise
+            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+def speckle_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + x * params["noise"]
 
 
 # ---- blur ------------------------------------------------------------------------------------------------------------
-@register_corruption("gaussian_blur")
-def gaussian_blur(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
-    return filters.gaussian_filter(x, c, mode="edge")  # skimage gaussian: mode='nearest', truncate=4
+@corruption("gaussian_blur", family="blur", benchmark=False, order=16,
+            cifar=_records(Sigma, 0.4, 0.6, 0.7, 0.8, 1),  # make_cifar_c.py gaussian_blur
+            imagenet=_records(Sigma, 1, 2, 3, 4, 6))  # make_imagenet_c.py gaussian_blur
+def gaussian_blur(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
+    return filters.gaussian_filter(x, c.sigma, mode="edge")  # skimage gaussian: mode='nearest', truncate=4
 
 
-def _glass_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
-    _, delta, iterations = c
+def _glass_sample(x: torch.Tensor, c: Glass, g: torch.Generator | None, profile: str) -> Params:
+    delta, iterations = c.delta, c.iterations
     b, _, h, w = x.shape
     # np.random.randint(-delta, delta): offsets in [-delta, delta - 1], one (dx, dy) per visited position
     shape = (iterations, 2, b, h, w)
@@ -138,9 +217,13 @@ def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.T
     return flat.reshape(b, ch, h, w)
 
 
-@register_corruption("glass_blur", sample=_glass_sample)
-def glass_blur(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
-    sigma, delta, _ = c
+@corruption("glass_blur", family="blur", benchmark=True, order=4, monotone=False, sample=_glass_sample,
+            # make_cifar_c.py glass_blur
+            cifar=_records(Glass, (0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+            # make_imagenet_c.py glass_blur
+            imagenet=_records(Glass, (0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)))
+def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch.Tensor:
+    sigma, delta = c.sigma, c.delta
     x = torch.floor(filters.gaussian_filter(x, sigma, mode="edge") * 255) / 255  # reference: np.uint8(gaussian(...) * 255)
     x = glass_shuffle(x, delta, params["offsets"])
     return filters.gaussian_filter(x, sigma, mode="edge")
@@ -159,28 +242,36 @@ def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     return cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=alias_blur)
 
 
-@register_corruption("defocus_blur")
-def defocus_blur(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
-    return filters.filter2d(x, disk_kernel(float(c[0]), float(c[1])), mode="reflect")  # cv2.filter2D BORDER_REFLECT_101
+@corruption("defocus_blur", family="blur", benchmark=True, order=3,
+            cifar=_records(Defocus, (0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),  # make_cifar_c.py
+            imagenet=_records(Defocus, (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)))  # make_imagenet_c.py
+def defocus_blur(x: torch.Tensor, c: Defocus, params: Params, profile: str) -> torch.Tensor:
+    return filters.filter2d(x, disk_kernel(float(c.radius), float(c.alias_blur)), mode="reflect")  # cv2.filter2D BORDER_REFLECT_101
 
 
-@register_corruption("motion_blur", sample=lambda x, c, g, p: {"angle": _uniform(x, g, -45, 45)})
-def motion_blur(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
-    return filters.motion_blur(x, c[0], c[1], params["angle"])  # make_cifar_c.py: angle ~ U(-45, 45)
+@corruption("motion_blur", family="blur", benchmark=True, order=5,
+            cifar=_records(Motion, (6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),  # make_cifar_c.py motion_blur
+            imagenet=_records(Motion, (10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),  # make_imagenet_c.py
+            sample=lambda x, c, g, p: {"angle": _uniform(x, g, -45, 45)})
+def motion_blur(x: torch.Tensor, c: Motion, params: Params, profile: str) -> torch.Tensor:
+    return filters.motion_blur(x, c.radius, c.sigma, params["angle"])  # make_cifar_c.py: angle ~ U(-45, 45)
 
 
-@register_corruption("zoom_blur")
-def zoom_blur(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
+@corruption("zoom_blur", family="blur", benchmark=True, order=6,
+            cifar=_records(Zoom, *((_zooms(s, 0.01),) for s in (1.06, 1.11, 1.16, 1.21, 1.26))),  # make_cifar_c.py
+            imagenet=_records(Zoom, (_zooms(1.11, 0.01),), (_zooms(1.16, 0.01),), (_zooms(1.21, 0.02),),
+                              (_zooms(1.26, 0.02),), (_zooms(1.31, 0.03),)))  # make_imagenet_c.py zoom_blur
+def zoom_blur(x: torch.Tensor, c: Zoom, params: Params, profile: str) -> torch.Tensor:
     out = x.clone()
-    for zoom in c:
+    for zoom in c.zooms:
         out += filters.clipped_zoom(x, zoom)
-    return out / (len(c) + 1)
+    return out / (len(c.zooms) + 1)
 
 
 # ---- weather ---------------------------------------------------------------------------------------------------------
-def _snow_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
+def _snow_sample(x: torch.Tensor, c: Snow, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    layer = c[0] + c[1] * _randn(x, g, (b, 1, h, w))
+    layer = c.loc + c.scale * _randn(x, g, (b, 1, h, w))
     return {"layer": layer, "angle": _uniform(x, g, -135, -45)}  # make_cifar_c.py snow: angle ~ U(-135, -45)
 
 
@@ -193,15 +284,23 @@ def snow_layer(layer: torch.Tensor, zoom: float, threshold: float, radius: float
     return torch.round(filters.motion_blur(layer, radius, sigma, angle) * 255) / 255  # 8-bit PNG out of ImageMagick
 
 
-@register_corruption("snow", sample=_snow_sample)
-def snow(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
-    flakes = snow_layer(params["layer"], c[2], c[3], c[4], c[5], params["angle"])
-    blend = c[6]
+@corruption("snow", family="weather", benchmark=True, order=7, sample=_snow_sample,
+            cifar=_records(Snow,  # make_cifar_c.py snow
+                           (0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+                           (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+                           (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
+            imagenet=_records(Snow,  # make_imagenet_c.py snow
+                              (0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+                              (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+                              (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)))
+def snow(x: torch.Tensor, c: Snow, params: Params, profile: str) -> torch.Tensor:
+    flakes = snow_layer(params["layer"], c.zoom, c.threshold, c.radius, c.sigma, params["angle"])
+    blend = c.blend
     x = blend * x + (1 - blend) * torch.maximum(x, filters.rgb_to_gray(x) * 1.5 + 0.5)
     return x + flakes + torch.rot90(flakes, 2, dims=(-2, -1))
 
 
-def _frost_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
+def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
     textures = frost_textures(K.FROST_TEXTURE_SCALE[profile])
     idx = torch.randint(0, len(textures), (b,), generator=g, device=x.device)  # reference: np.random.randint(5)
@@ -218,8 +317,10 @@ def _fit_texture(tex: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(tex, (math.ceil(tw * f), math.ceil(th * f)))
 
 
-@register_corruption("frost", sample=_frost_sample)
-def frost(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
+@corruption("frost", family="weather", benchmark=True, order=8, monotone=False, sample=_frost_sample,
+            cifar=_records(Frost, (1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # make_cifar_c.py
+            imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))  # make_imagenet_c.py
+def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
     textures = [
         torch.from_numpy(_fit_texture(t, h, w)).permute(2, 0, 1).to(x.device, x.dtype) / 255
@@ -232,33 +333,37 @@ def frost(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tens
         top = int(params["unit_offset"][i, 0] * (tex.shape[1] - h))
         left = int(params["unit_offset"][i, 1] * (tex.shape[2] - w))
         crops[i] = tex[:, top : top + h, left : left + w]
-    return c[0] * x + c[1] * crops
+    return c.image_weight * x + c.frost_weight * crops
 
 
-def _fog_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
+def _fog_sample(x: torch.Tensor, c: Fog, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
     size = max(K.FOG_MAPSIZE[profile], 1 << (max(h, w) - 1).bit_length())
-    return {"plasma": plasma_fractal(b, size, c[1], g, x.device)[:, None, :h, :w].to(x.dtype)}
+    return {"plasma": plasma_fractal(b, size, c.wibbledecay, g, x.device)[:, None, :h, :w].to(x.dtype)}
 
 
-@register_corruption("fog", sample=_fog_sample)
-def fog(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
+@corruption("fog", family="weather", benchmark=True, order=9, sample=_fog_sample,
+            cifar=_records(Fog, (0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),  # make_cifar_c.py fog
+            imagenet=_records(Fog, (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)))  # make_imagenet_c.py fog
+def fog(x: torch.Tensor, c: Fog, params: Params, profile: str) -> torch.Tensor:
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)
-    x = x + c[0] * params["plasma"]
-    return x * max_val / (max_val + c[0])
+    x = x + c.strength * params["plasma"]
+    return x * max_val / (max_val + c.strength)
 
 
-@register_corruption("brightness")
-def brightness(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("brightness", family="weather", benchmark=True, order=10,
+            cifar=_records(Shift, 0.05, 0.1, 0.15, 0.2, 0.3),  # make_cifar_c.py brightness
+            imagenet=_records(Shift, 0.1, 0.2, 0.3, 0.4, 0.5))  # make_imagenet_c.py brightness
+def brightness(x: torch.Tensor, c: Shift, params: Params, profile: str) -> torch.Tensor:
     # rgb2hsv -> V + c clipped -> hsv2rgb keeps hue and saturation, i.e. scales RGB by V'/V (grey V'=c when V = 0)
     v = x.amax(dim=1, keepdim=True)
-    v_new = (v + c).clamp(0, 1)
+    v_new = (v + c.shift).clamp(0, 1)
     return torch.where(v > 0, x * v_new / v.clamp_min(1e-12), v_new.expand_as(x))
 
 
-def _spatter_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
+def _spatter_sample(x: torch.Tensor, c: Spatter, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    return {"liquid": c[0] + c[1] * _randn(x, g, (b, 1, h, w))}
+    return {"liquid": c.loc + c.scale * _randn(x, g, (b, 1, h, w))}
 
 
 def spatter_water_mask(liquid: np.ndarray, intensity: float) -> np.ndarray:
@@ -277,9 +382,15 @@ def spatter_water_mask(liquid: np.ndarray, intensity: float) -> np.ndarray:
     return (m / peak if peak > 0 else m * 0) * intensity
 
 
-@register_corruption("spatter", sample=_spatter_sample)
-def spatter(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
-    _, sigma, threshold, intensity, mode = c[1], c[2], c[3], c[4], c[5]
+@corruption("spatter", family="weather", benchmark=False, order=17, monotone=False, sample=_spatter_sample,
+            cifar=_records(Spatter,  # make_cifar_c.py spatter
+                           (0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0), (0.65, 0.3, 1, 0.69, 0.5, 0),
+                           (0.65, 0.1, 0.7, 0.69, 0.6, 1), (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
+            imagenet=_records(Spatter,  # make_imagenet_c.py spatter
+                              (0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
+                              (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)))
+def spatter(x: torch.Tensor, c: Spatter, params: Params, profile: str) -> torch.Tensor:
+    sigma, threshold, intensity, mode = c.sigma, c.threshold, c.intensity, c.mode
     liquid = filters.gaussian_filter(params["liquid"].double(), sigma, mode="edge")
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
     if mode == 0:
@@ -295,19 +406,23 @@ def spatter(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Te
 
 
 # ---- digital ---------------------------------------------------------------------------------------------------------
-@register_corruption("contrast")
-def contrast(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("contrast", family="digital", benchmark=True, order=11,
+            cifar=_records(Factor, 0.75, 0.5, 0.4, 0.3, 0.15),  # make_cifar_c.py contrast
+            imagenet=_records(Factor, 0.4, 0.3, 0.2, 0.1, 0.05))  # make_imagenet_c.py contrast
+def contrast(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.Tensor:
     means = x.mean(dim=(2, 3), keepdim=True)
-    return (x - means) * c + means
+    return (x - means) * c.factor + means
 
 
-@register_corruption("saturate")
-def saturate(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
+@corruption("saturate", family="digital", benchmark=False, order=18, monotone=False,
+            cifar=_records(Saturate, (0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),  # make_cifar_c.py saturate
+            imagenet=_records(Saturate, (0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)))  # make_imagenet_c.py
+def saturate(x: torch.Tensor, c: Saturate, params: Params, profile: str) -> torch.Tensor:
     # rgb2hsv -> S*a + b clipped -> hsv2rgb with hue and value kept: channel = V - S' * (V - channel) / S (S = 1 - min/V).
     v = x.amax(dim=1, keepdim=True)
     mn = x.amin(dim=1, keepdim=True)
     s = torch.where(v > 0, (v - mn) / v.clamp_min(1e-12), torch.zeros_like(v))
-    s_new = (s * c[0] + c[1]).clamp(0, 1)
+    s_new = (s * c.scale + c.shift).clamp(0, 1)
     chroma = v - mn
     coloured = v - s_new * v * (v - x) / chroma.clamp_min(1e-12)
     # skimage gives grey pixels hue 0 (red), so a saturation offset tints them red: (V, V(1-S'), V(1-S'))
@@ -319,8 +434,10 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 1e-3).floor().to(torch.uint8)
 
 
-@register_corruption("jpeg_compression")
-def jpeg_compression(x: torch.Tensor, c: int, params: Params, profile: str) -> torch.Tensor:
+@corruption("jpeg_compression", family="digital", benchmark=True, order=14,
+            cifar=_records(Quality, 80, 65, 58, 50, 40),  # make_cifar_c.py jpeg_compression
+            imagenet=_records(Quality, 25, 18, 15, 10, 7))  # make_imagenet_c.py jpeg_compression
+def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
@@ -328,14 +445,16 @@ def jpeg_compression(x: torch.Tensor, c: int, params: Params, profile: str) -> t
         from torchvision.io import decode_jpeg, encode_jpeg
 
         images = list(_to_uint8(x).cpu())
-        decoded = decode_jpeg(encode_jpeg(images, quality=int(c)))
+        decoded = decode_jpeg(encode_jpeg(images, quality=int(c.quality)))
     return torch.stack(decoded).to(x.device, x.dtype) / 255
 
 
-@register_corruption("pixelate")
-def pixelate(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.Tensor:
+@corruption("pixelate", family="digital", benchmark=True, order=13,
+            cifar=_records(Factor, 0.95, 0.9, 0.85, 0.75, 0.65),  # make_cifar_c.py pixelate
+            imagenet=_records(Factor, 0.6, 0.5, 0.4, 0.3, 0.25))  # make_imagenet_c.py pixelate
+def pixelate(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
-    sh, sw = int(h * c), int(w * c)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
+    sh, sw = int(h * c.factor), int(w * c.factor)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
     out = x
     for (ih, oh), (iw, ow) in (((h, sh), (w, sw)), ((sh, h), (sw, w))):
         mh = torch.as_tensor(filters.box_resize_matrix(ih, oh), dtype=x.dtype, device=x.device)
@@ -344,7 +463,7 @@ def pixelate(x: torch.Tensor, c: float, params: Params, profile: str) -> torch.T
     return out
 
 
-def _elastic_sample(x: torch.Tensor, c: tuple, g: torch.Generator | None, profile: str) -> Params:
+def _elastic_sample(x: torch.Tensor, c: Elastic, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
     return {
         "affine_jitter": torch.rand(b, 3, 2, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
@@ -358,11 +477,17 @@ def elastic_scale(profile: str, h: int) -> float:
     return unit * h / native
 
 
-@register_corruption("elastic_transform", sample=_elastic_sample)
-def elastic_transform(x: torch.Tensor, c: tuple, params: Params, profile: str) -> torch.Tensor:
+@corruption("elastic_transform", family="digital", benchmark=True, order=12, monotone=False, sample=_elastic_sample,
+            # make_cifar_c.py elastic_transform, in units of IMSIZE=32
+            cifar=_records(Elastic, (0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05),
+                           (0.1, 0.03, 0.03)),
+            # make_imagenet_c.py elastic_transform, in units of 244 ("should have been 224")
+            imagenet=_records(Elastic, (2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02),
+                              (0.12, 0.01, 0.02)))
+def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str) -> torch.Tensor:
     b, ch, h, w = x.shape
     unit = elastic_scale(profile, h)
-    alpha, sigma, affine = c[0] * unit, c[1] * unit, c[2] * unit
+    alpha, sigma, affine = c.alpha * unit, c.sigma * unit, c.affine * unit
     dev = x.device
     # random affine from three jittered points (cv2.getAffineTransform + warpAffine, BORDER_REFLECT_101)
     center = torch.tensor([h // 2, w // 2], dtype=torch.float64, device=dev)
@@ -399,12 +524,8 @@ def check_images(images: torch.Tensor, what: str = "images") -> None:
 
 def severity_constants(name: str, severity: int, profile: str) -> Any:
     """The constants of ``name`` at ``severity`` (1..5) for ``profile``; UserError names what is allowed."""
-    if profile not in K.PROFILES:
-        raise UserError(f"profile {profile!r}: allowed are {', '.join(K.PROFILES)}")
-    CORRUPTIONS.get(name)
-    if not isinstance(severity, int) or not 1 <= severity <= 5:
-        raise UserError(f"severity {severity!r} for {name!r}: allowed are the integers 1..5")
-    return K.SEVERITY[profile][name][severity - 1]
+    check_profile(profile)
+    return CORRUPTIONS.get(name).constants(profile, severity)
 
 
 def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None,

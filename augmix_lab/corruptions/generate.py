@@ -16,9 +16,14 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import released
-from augmix_lab.errors import UserError
+from augmix_lab.corruptions.registry import (
+    PERTURBATIONS,
+    check_corruption_names,
+    check_perturbation_names,
+    corruption_names,
+    perturbation_names,
+)
 
 GENERATOR_VERSION = "1"  # bump when kernels change what they produce
 
@@ -38,15 +43,6 @@ def make_generator(device: torch.device | str, *parts: object) -> torch.Generato
 def profile_for(dataset) -> str:
     """CIFAR constants for 32-px 'cifar' kind datasets (cifar10/100, shapes), ImageNet constants otherwise."""
     return "cifar" if getattr(dataset, "kind", "cifar") == "cifar" else "imagenet"
-
-
-def _check_names(names: list[str] | tuple[str, ...] | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
-    if names is None:
-        return allowed
-    bad = [n for n in names if n not in allowed]
-    if bad:
-        raise UserError(f"unknown {what} {', '.join(map(repr, bad))}; allowed: {', '.join(allowed)}")
-    return tuple(names)
 
 
 def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
@@ -79,10 +75,10 @@ def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
     """Write ``<out>/<NAME>-C/<corruption>.npy`` (5*N, H, W, 3) uint8 severity-major + ``labels.npy`` for ``dataset``.
 
     ``dataset`` is an ImageDataset or a dataset name (loaded from ``data_root``); ``out_dir`` defaults to
-    ``<data_root>/generated``. Corruptions default to all 19 (15 benchmark + 4 extra).
+    ``<data_root>/generated``. Corruptions default to every registered one (the 15 benchmark + 4 extra built-ins).
     """
     dataset, out = _resolve(dataset, out_dir, data_root)
-    names = _check_names(corruptions, K.BENCHMARK_CORRUPTIONS + K.EXTRA_CORRUPTIONS, "corruption")
+    names = corruption_names() if corruptions is None else check_corruption_names(corruptions, "corruptions")
     profile = profile or profile_for(dataset)
     images, labels = _test_split(dataset)
     target = out / released.benchmark_dirname(dataset.name, "C")
@@ -112,8 +108,8 @@ def make_p(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
     from augmix_lab.corruptions.perturbations import perturb_sequence
 
     dataset, out = _resolve(dataset, out_dir, data_root)
-    supported = tuple(n for n in K.TEST_PERTURBATIONS + K.VALIDATION_PERTURBATIONS if n != "spatter")
-    names = _check_names(perturbations, supported, "perturbation")
+    names = perturbation_names(implemented_only=True) if perturbations is None else \
+        check_perturbation_names(perturbations, "perturbations")
     profile = profile or profile_for(dataset)
     images, labels = _test_split(dataset)
     if max_videos is not None:
@@ -121,7 +117,7 @@ def make_p(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
     target = out / released.benchmark_dirname(dataset.name, "P")
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        for difficulty in difficulties if name in K.NOISE_PERTURBATIONS else (1,):
+        for difficulty in difficulties if PERTURBATIONS.get(name).noise else (1,):
             parts = []
             for k, start in enumerate(range(0, len(images), batch_size)):
                 batch = images[start : start + batch_size].to(device)

@@ -18,13 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augmix_lab.corruptions.constants import (
-    BENCHMARK_CORRUPTIONS,
-    EXTRA_CORRUPTIONS,
-    NOISE_PERTURBATIONS,
-    TEST_PERTURBATIONS,
-    VALIDATION_PERTURBATIONS,
-)
+from augmix_lab.corruptions.registry import PERTURBATIONS, corruption_names, perturbation_names
 from augmix_lab.errors import UserError
 
 # released folder names per dataset and kind; other datasets use "<NAME>-C" / "<NAME>-P"
@@ -40,10 +34,6 @@ RELEASED_DIRS: dict[tuple[str, str], str] = {
 }
 GENERATED_SUBDIR = "generated"  # make-c / make-p output lives under <root>/generated/<NAME>-C, never over a release
 GENERATED_MARKER = "generated.json"
-CIFAR_P_FILES = tuple(
-    [f"{n}{suffix}" for n in NOISE_PERTURBATIONS for suffix in ("", "_2", "_3")]
-    + [n for n in TEST_PERTURBATIONS + VALIDATION_PERTURBATIONS if n not in NOISE_PERTURBATIONS]
-)
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
@@ -249,7 +239,22 @@ def verify_folder_benchmark(directory: Path, names: tuple[str, ...], severities:
 
 # ---- verification entry point ----------------------------------------------------------------------------------------
 CIFAR_C_ROWS = 50000  # make_cifar_c.py: 5 severities x 10000 test images
-ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
+
+
+def cifar_p_files() -> tuple[str, ...]:
+    """Released CIFAR-10-P file stems: noise sequences at 3 difficulties, then the other sequences (from the registry)."""
+    names = perturbation_names()
+    noise = [n for n in names if PERTURBATIONS.get(n).noise]
+    return tuple([f"{n}{suffix}" for n in noise for suffix in ("", "_2", "_3")] + [n for n in names if n not in noise])
+
+
+def __getattr__(name: str):
+    # derived lazily from the registries so importing this module does not load the torch kernels
+    if name == "ALL_CORRUPTIONS":
+        return corruption_names()
+    if name == "CIFAR_P_FILES":
+        return cifar_p_files()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def verify(root: Path | str, name: str) -> list[str]:
@@ -257,15 +262,16 @@ def verify(root: Path | str, name: str) -> list[str]:
     root = Path(root)
     if name in ("cifar10-c", "cifar100-c"):
         d = released_dir(root, name.split("-")[0], "C")
-        return verify_npy_benchmark(d, ALL_CORRUPTIONS, CIFAR_C_ROWS, (32, 32, 3))
+        return verify_npy_benchmark(d, corruption_names(), CIFAR_C_ROWS, (32, 32, 3))
     if name == "cifar10-p":
-        return verify_npy_benchmark(released_dir(root, "cifar10", "P"), CIFAR_P_FILES, 10000, (32, 32, 3), labels=False)
+        return verify_npy_benchmark(released_dir(root, "cifar10", "P"), cifar_p_files(), 10000, (32, 32, 3), labels=False)
     if name == "tiny-imagenet-c":
-        return verify_folder_benchmark(released_dir(root, "tiny_imagenet", "C"), BENCHMARK_CORRUPTIONS)
+        return verify_folder_benchmark(released_dir(root, "tiny_imagenet", "C"), corruption_names(benchmark=True))
     if name == "imagenet-c":
-        return verify_folder_benchmark(released_dir(root, "imagenet", "C"), ALL_CORRUPTIONS)
+        return verify_folder_benchmark(released_dir(root, "imagenet", "C"), corruption_names())
     if name == "imagenet-p":
-        return verify_folder_benchmark(released_dir(root, "imagenet", "P"), TEST_PERTURBATIONS, severities=False)
+        return verify_folder_benchmark(released_dir(root, "imagenet", "P"), perturbation_names("test"),
+                                       severities=False)
     raise UserError(f"unknown benchmark {name!r}; allowed: cifar10-c, cifar100-c, cifar10-p, tiny-imagenet-c, "
                     "imagenet-c, imagenet-p")
 

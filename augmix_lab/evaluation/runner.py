@@ -18,9 +18,14 @@ import pandas as pd
 import torch
 
 from augmix_lab.augment import normalize
+<<<<<<< HEAD
 from augmix_lab.training.device import resolve_device
 from augmix_lab.corruptions import constants as K
+=======
+>>>>>>> b-corruptions
 from augmix_lab.corruptions import released
+from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
+from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
 
@@ -76,34 +81,8 @@ def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, fl
     return row
 
 
-def _check_names(names: list[str] | None, allowed: tuple[str, ...], field_name: str) -> tuple[str, ...]:
-    if names is None:
-        return allowed
-    bad = [n for n in names if n not in allowed]
-    if bad:
-        raise UserError(f"eval.{field_name}.names: unknown {', '.join(map(repr, bad))}; allowed: {', '.join(allowed)}")
-    return tuple(names)
-
-
-# ---- -C sources ------------------------------------------------------------------------------------------------------
 def _c_source(dataset, cfg, root: Path, names: tuple[str, ...]) -> str:
-    folder = dataset.kind != "cifar"
-    rel = released.released_dir(root, dataset.name, "C")
-    gen = released.generated_dir(root, dataset.name, "C")
-    has_released = all((rel / n).is_dir() for n in names) if folder else all(
-        released.CorruptionSet(rel).has(n) for n in names)
-    has_generated = all(released.CorruptionSet(gen).has(n) for n in names)
-    wanted = cfg.source
-    if wanted == "released" and not has_released:
-        hint = f"augmix-lab data download {dataset.name.replace('_', '-')}-c --data-root {root}"
-        raise UserError(f"eval.corruptions.source 'released': {rel} is missing or incomplete (looked for "
-                        f"{', '.join(names[:3])}...); get it with '{hint}', or use source 'generated' / 'on_the_fly'")
-    if wanted == "generated" and not has_generated:
-        raise UserError(f"eval.corruptions.source 'generated': {gen} is missing or incomplete; make it with "
-                        f"'augmix-lab data make-c --dataset {dataset.name} --data-root {root}'")
-    if wanted == "auto":
-        return "released" if has_released else "generated" if has_generated else "on_the_fly"
-    return wanted
+    return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar")
 
 
 def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor,
@@ -145,27 +124,16 @@ def _p_videos(dataset, pcfg, eval_cfg, root: Path, names, profile: str, device) 
     rel = released.released_dir(root, dataset.name, "P")
     gen = released.generated_dir(root, dataset.name, "P")
     for name in names:
-        source = pcfg.source
-        mp4 = rel / name
+        source = resolve_p_source(dataset.name, pcfg.source, name, root)
         rel_npy = rel / f"{name}.npy"
-        if source == "auto":
-            source = "released" if (rel_npy.is_file() or mp4.is_dir()) else \
-                "generated" if (gen / f"{name}.npy").is_file() else "on_the_fly"
         if source == "released":
             if rel_npy.is_file():
                 yield name, released.open_npy(rel_npy)[: pcfg.max_videos], source
-            elif mp4.is_dir():
+            else:  # the mp4 folder layout of ImageNet-P
                 paths, _ = released.list_videos(root, name, dataset.name)
                 yield name, paths[: pcfg.max_videos], source
-            else:
-                raise UserError(f"eval.perturbations.source 'released': {rel_npy} (or {mp4}/) is missing; download "
-                                f"it with 'augmix-lab data download {dataset.name.replace('_', '-')}-p --data-root {root}'")
         elif source == "generated":
-            path = gen / f"{name}.npy"
-            if not path.is_file():
-                raise UserError(f"eval.perturbations.source 'generated': {path} is missing; make it with "
-                                f"'augmix-lab data make-p --dataset {dataset.name} --data-root {root}'")
-            yield name, released.open_npy(path)[: pcfg.max_videos], source
+            yield name, released.open_npy(gen / f"{name}.npy")[: pcfg.max_videos], source
         else:
             images = _as_tensor(dataset.test_images[: pcfg.max_videos] if pcfg.max_videos else dataset.test_images)
             chunks = []
@@ -221,10 +189,8 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
                     summary[f"clean_{k}"] = scores[k]
         ccfg = eval_cfg.corruptions
         if ccfg.enabled:
-            names = _check_names(ccfg.names, K.BENCHMARK_CORRUPTIONS + K.EXTRA_CORRUPTIONS, "corruptions")
-            if ccfg.names is None:
-                names = K.BENCHMARK_CORRUPTIONS
-            bad = [s for s in ccfg.severities if s not in (1, 2, 3, 4, 5)]
+            names = check_corruption_names(ccfg.names, "eval.corruptions.names")
+            bad = [s for s in ccfg.severities if s not in SEVERITIES]
             if bad:
                 raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
             source = _c_source(dataset, ccfg, root, names)
@@ -234,12 +200,11 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             summary.update(_c_summary(pd.DataFrame(rows), names, ccfg.severities, dataset, clean_error, calib))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
-            supported = tuple(n for n in K.TEST_PERTURBATIONS + K.VALIDATION_PERTURBATIONS if n != "spatter")
-            pnames = _check_names(pcfg.names, supported, "perturbations") if pcfg.names else K.TEST_PERTURBATIONS
+            pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
             fps, t5ds = {}, {}
             for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, dev):
                 logits = np.concatenate(list(_video_logits(videos, predictor)))
-                noise = name.startswith(K.NOISE_PERTURBATIONS)
+                noise = PERTURBATIONS.get(name).noise
                 fps[name] = M.flip_probability(logits, noise=noise)
                 t5ds[name] = M.top5_distance(logits, noise=noise)
                 rows.append(_row("P", name, 0, {"flip_prob": fps[name], "t5d": t5ds[name], "n": len(logits)}, source))

@@ -72,10 +72,32 @@ def method_produces_views(method: str) -> bool:
     return MethodSpec.parse(method).produces_views
 
 
+def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
+    """Corruption / perturbation names and severities, read from the corruptions registry (the same check as eval)."""
+    from augmix_lab.corruptions.registry import SEVERITIES, check_corruption_names, check_perturbation_names
+    from augmix_lab.corruptions.sources import download_name
+
+    for dotted, check, names in (("eval.corruptions.names", check_corruption_names, cfg.eval.corruptions.names),
+                                 ("eval.perturbations.names", check_perturbation_names, cfg.eval.perturbations.names)):
+        try:
+            check(names or None, f"field {dotted!r}")
+        except UserError as e:
+            raise UserError(f"{where(dotted)}: {e}") from None
+    for dotted, sub, kind in (("eval.corruptions.source", cfg.eval.corruptions, "C"),
+                              ("eval.perturbations.source", cfg.eval.perturbations, "P")):
+        if sub.enabled and sub.source == "released" and download_name(cfg.dataset.name, kind) is None:
+            raise UserError(f"{where(dotted)}: field '{dotted}': 'released' does not exist for dataset "
+                            f"{cfg.dataset.name!r} (no released {cfg.dataset.name}-{kind}); allowed: auto, generated, "
+                            f"on_the_fly")
+    for s in cfg.eval.corruptions.severities:
+        if s not in SEVERITIES:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
+            raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
+                            f"severity {s} out of range; allowed: 1..5")
+
+
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
     from augmix_lab.augment import MethodSpec
-    from augmix_lab.corruptions import CORRUPTIONS, PERTURBATIONS
     from augmix_lab.data import DATASETS, dataset_options
     from augmix_lab.models import MODELS
 
@@ -92,18 +114,7 @@ def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
             if option not in allowed_options:
                 raise UserError(f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
                                 f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}")
-    for name in cfg.eval.corruptions.names or []:
-        if name not in CORRUPTIONS:
-            raise UserError(f"{where('eval.corruptions.names')}: field 'eval.corruptions.names': "
-                            f"{CORRUPTIONS.unknown_message(name)}")
-    for name in cfg.eval.perturbations.names or []:
-        if name not in PERTURBATIONS:
-            raise UserError(f"{where('eval.perturbations.names')}: field 'eval.perturbations.names': unknown "
-                            f"perturbation {name!r}. Allowed: {', '.join(PERTURBATIONS)}.")
-    for s in cfg.eval.corruptions.severities:
-        if not 1 <= s <= 5:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
-            raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
-                            f"severity {s} out of range; allowed: 1..5")
+    check_eval_names(cfg, where)
     if cfg.jsd.arity > 1 and not method_produces_views(cfg.method):
         raise UserError(
             f"{where('jsd.arity')}: field 'jsd.arity': {cfg.jsd.arity} needs a view-producing method, but method "

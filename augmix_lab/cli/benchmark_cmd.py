@@ -1,4 +1,7 @@
-"""`augmix-lab data make-c` / `make-p`: generate -C / -P benchmarks for any dataset in the released layout."""
+"""`augmix-lab data make-c` / `make-p`: generate -C / -P benchmarks for any dataset in the released layout.
+
+Names are checked against the corruptions registry by ``make_c`` / ``make_p`` (a bad name exits 2).
+"""
 
 from __future__ import annotations
 

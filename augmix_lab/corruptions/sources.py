@@ -1,0 +1,121 @@
+"""Which files a -C / -P evaluation reads: released benchmark, our generated copy, or corruption on the fly.
+
+``source: auto`` takes the first complete one in that order. Only released files are the paper's benchmark (the
+generated / on-the-fly kernels differ in documented ways, e.g. synthetic frost), so each evaluated cell carries the
+source it really used, and a fallback from ``auto`` for a dataset that has released files is warned about at
+``plan`` and ``run`` with the command that downloads them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from augmix_lab.corruptions import released
+from augmix_lab.corruptions.registry import check_corruption_names, check_perturbation_names
+from augmix_lab.errors import UserError
+
+SOURCES = ("released", "generated", "on_the_fly")
+
+
+def download_name(dataset: str, kind: str) -> str | None:
+    """The ``augmix-lab data download`` entry of ``dataset``'s released -C/-P files, or None when none is released."""
+    from augmix_lab.data.download import DOWNLOADS
+
+    name = f"{dataset.replace('_', '-')}-{kind.lower()}"
+    return name if name in DOWNLOADS else None
+
+
+def download_command(dataset: str, kind: str, root: Path | str) -> str:
+    return f"augmix-lab data download {download_name(dataset, kind) or dataset + '-' + kind.lower()} --data-root {root}"
+
+
+def _has_c(directory: Path, names: Sequence[str], folder: bool | None) -> bool:
+    npy = released.CorruptionSet(directory)
+    return all(((directory / n).is_dir() if folder is not False else False) or
+               (npy.has(n) if folder is not True else False) for n in names)
+
+
+def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path | str,
+                     folder: bool | None = None) -> str:
+    """The -C source to read for ``names``: "released", "generated" or "on_the_fly" (``source`` may be "auto").
+
+    ``folder``: True for JPEG-folder releases (ImageNet kind), False for .npy (CIFAR kind), None for either.
+    A requested released / generated source that is missing raises UserError with the command that makes it.
+    """
+    root = Path(root)
+    rel = released.released_dir(root, dataset, "C")
+    gen = released.generated_dir(root, dataset, "C")
+    has_released = _has_c(rel, names, folder)
+    has_generated = all(released.CorruptionSet(gen).has(n) for n in names)
+    if source == "released" and not has_released:
+        raise UserError(f"eval.corruptions.source 'released': {rel} is missing or incomplete (looked for "
+                        f"{', '.join(names[:3])}...); get it with '{download_command(dataset, 'C', root)}', or use "
+                        f"source 'generated' / 'on_the_fly'")
+    if source == "generated" and not has_generated:
+        raise UserError(f"eval.corruptions.source 'generated': {gen} is missing or incomplete; make it with "
+                        f"'augmix-lab data make-c --dataset {dataset} --data-root {root}'")
+    if source == "auto":
+        return "released" if has_released else "generated" if has_generated else "on_the_fly"
+    return source
+
+
+def resolve_p_source(dataset: str, source: str, name: str, root: Path | str) -> str:
+    """The -P source of perturbation ``name`` (auto: released .npy or mp4 folder, then generated, then on the fly)."""
+    root = Path(root)
+    rel = released.released_dir(root, dataset, "P")
+    gen = released.generated_dir(root, dataset, "P")
+    has_released = (rel / f"{name}.npy").is_file() or (rel / name).is_dir()
+    if source == "released" and not has_released:
+        raise UserError(f"eval.perturbations.source 'released': {rel / (name + '.npy')} (or {rel / name}/) is missing; "
+                        f"download it with '{download_command(dataset, 'P', root)}'")
+    if source == "generated" and not (gen / f"{name}.npy").is_file():
+        raise UserError(f"eval.perturbations.source 'generated': {gen / (name + '.npy')} is missing; make it with "
+                        f"'augmix-lab data make-p --dataset {dataset} --data-root {root}'")
+    if source == "auto":
+        return "released" if has_released else "generated" if (gen / f"{name}.npy").is_file() else "on_the_fly"
+    return source
+
+
+def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) -> list[str]:
+    """One line per (dataset, benchmark) whose ``source: auto`` would not read the released files although they exist.
+
+    ``configs``: TrialConfig-like objects (``.dataset.name``, ``.eval``). An explicit ``released`` / ``generated``
+    source whose files are missing under the data root raises UserError now, not after training; so do unknown names.
+    """
+    from augmix_lab.data import resolve_data_root
+
+    root = resolve_data_root(data_root)
+    seen: set[tuple] = set()
+    lines: list[str] = []
+    for cfg in configs:
+        dataset, ev = cfg.dataset.name, cfg.eval
+        checks = []
+        if ev.corruptions.enabled:
+            names = check_corruption_names(ev.corruptions.names, "eval.corruptions.names")
+            used = resolve_c_source(dataset, ev.corruptions.source, names, root)
+            if ev.corruptions.source == "auto" and download_name(dataset, "C"):
+                checks.append(("C", used))
+        if ev.perturbations.enabled:
+            names = check_perturbation_names(ev.perturbations.names or None, "eval.perturbations.names")
+            used_p = sorted({resolve_p_source(dataset, ev.perturbations.source, n, root) for n in names} - {"released"})
+            if ev.perturbations.source == "auto" and download_name(dataset, "P"):
+                checks.append(("P", used_p[0] if used_p else "released"))
+        for kind, used in checks:
+            if used != "released" and (dataset, kind, used) not in seen:
+                seen.add((dataset, kind, used))
+                lines.append(
+                    f"warning: eval.{'corruptions' if kind == 'C' else 'perturbations'}.source 'auto' for dataset "
+                    f"{dataset!r}: the released {dataset}-{kind} files are not under {root}, so it falls back to "
+                    f"'{used}' (our kernels, not the paper's benchmark; results are labelled source={used}). "
+                    f"Download the released files with: {download_command(dataset, kind, root)}")
+    return lines
+
+
+def warn_source_fallbacks(configs: Iterable, data_root: str | Path | None = None, stream=None) -> list[str]:
+    """Print ``fallback_warnings`` to stderr (called by ``augmix-lab plan`` and ``run``); returns the lines."""
+    lines = fallback_warnings(configs, data_root)
+    for line in lines:
+        print(line, file=stream or sys.stderr, flush=True)
+    return lines
