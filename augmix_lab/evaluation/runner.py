@@ -18,16 +18,12 @@ import pandas as pd
 import torch
 
 from augmix_lab.augment import normalize
-<<<<<<< HEAD
-from augmix_lab.training.device import resolve_device
-from augmix_lab.corruptions import constants as K
-=======
->>>>>>> b-corruptions
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
 from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
+from augmix_lab.training.device import resolve_device
 
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
                  "flip_prob", "t5d", "source"]  # fmt: skip
