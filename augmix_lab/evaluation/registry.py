@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -273,7 +273,3 @@ def _mt5d(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
 register_metric("test_error", title="Test error", aggregate="clean test error after each epoch", benchmark=None,
                 sensitivity=3)(lambda rows, ctx: None)
 
-
-def metric_fields(spec: MetricSpec) -> dict[str, Any]:
-    """A spec's metadata as a plain dict (for docs and tests)."""
-    return {k: getattr(spec, k) for k in ("title", "unit", "higher_is_better", "range", "aggregate", "benchmark")}
