@@ -70,6 +70,17 @@ def _summary(dataset: str, offset: float, rng: np.random.Generator) -> dict[str,
     return m
 
 
+def _tidy_table(summary: dict[str, float], source: str = "released") -> pd.DataFrame:
+    """A small tidy per-cell table as evaluation logs it (its ``source`` column is what the report labels)."""
+    rows = [{"benchmark": "clean", "corruption": "clean", "severity": 0, "error": summary["clean_error"],
+             "source": "test"}]  # fmt: skip
+    rows += [{"benchmark": "C", "corruption": c, "severity": 1, "error": summary[f"corruption_error.{c}"],
+              "source": source} for c in CORRUPTIONS]  # fmt: skip
+    rows += [{"benchmark": "P", "corruption": p, "severity": 0, "flip_prob": summary[f"flip_prob.{p}"],
+              "source": source} for p in PERTURBATIONS]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def fill_study(root: Path, name: str = "ablation_test", with_predictions: bool = True) -> FilledStudy:
     out_dir = root / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +121,7 @@ def fill_study(root: Path, name: str = "ablation_test", with_predictions: bool =
                                      "test_error": 40.0 / epoch + offset / 5 + rng.normal(0, 0.2), "lr": 0.1})  # fmt: skip
         if status == "FINISHED":
             summary = _summary(dataset, offset, rng)
-            table = pd.DataFrame({"benchmark": ["c"], "corruption": ["fog"], "severity": [1], "error": [1.0]})
+            table = _tidy_table(summary)
             logger.log_scorecard(summary, table)
             filled.logged[(dataset, label, seed)] = summary
             if with_predictions and sweep is None and variant in ("standard", "augmix") and dataset == "cifar10":

@@ -113,11 +113,13 @@ def test_format_list_is_validated() -> None:
         parse_formats("md,docx")
 
 
-def _record(run_id: str, variant: str, seed: int, method: str, metrics: dict[str, float], status: str = "FINISHED"):  # noqa: ANN202
+def _record(run_id: str, variant: str, seed: int, method: str, metrics: dict[str, float], status: str = "FINISHED",  # noqa: ANN202
+            source: str = "released"):
     from augmix_lab.report.loading import TrialRecord
 
     params = {"dataset.name": "imagenet", "model": "resnet50", "method": method, "jsd.arity": "3" if method == "augmix" else "1"}
-    return TrialRecord(run_id, f"key-{run_id}", status, variant, seed, {}, params, metrics, None, 0)
+    return TrialRecord(run_id, f"key-{run_id}", status, variant, seed, {}, params, metrics, None, 0,
+                       sources={"C": source, "P": source})
 
 
 def test_imagenet_runs_get_tables_2_and_3_with_paper_numbers_beside_ours(tmp_path: Path) -> None:

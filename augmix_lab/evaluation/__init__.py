@@ -1,7 +1,20 @@
-"""Pure robustness/calibration metrics and the runner that scores a model into a ``Scorecard``."""
+"""Pure robustness/calibration metrics, the metric registry, and the runner that scores a model into a ``Scorecard``."""
 
 from __future__ import annotations
 
-from augmix_lab.evaluation.runner import TABLE_COLUMNS, Scorecard, evaluate_model
+from typing import Any
 
-__all__ = ["TABLE_COLUMNS", "Scorecard", "evaluate_model"]
+from augmix_lab.evaluation.registry import METRICS, MetricSpec, SummaryContext, register_metric, summarize_table
+
+__all__ = ["METRICS", "MetricSpec", "SummaryContext", "TABLE_COLUMNS", "Scorecard", "evaluate_model",
+           "register_metric", "summarize_table"]  # fmt: skip
+_RUNNER = ("TABLE_COLUMNS", "Scorecard", "evaluate_model")
+
+
+def __getattr__(name: str) -> Any:
+    # the runner imports torch: loaded on first use so the report (registry only) stays torch-free
+    if name in _RUNNER:
+        from augmix_lab.evaluation import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'augmix_lab.evaluation' has no attribute {name!r}")

@@ -11,7 +11,6 @@ from typing import Mapping
 
 import numpy as np
 
-from augmix_lab.corruptions.constants import BENCHMARK_CORRUPTIONS
 from augmix_lab.errors import UserError
 
 # AlexNet ImageNet-C top-1 error averaged over severities 1-5, by name (augmix imagenet.py ALEXNET_ERR, 15-corruption order)
@@ -246,7 +245,7 @@ def classification_scores(logits, labels, *, calibration: bool = True, rms_refer
 
 
 __all__ = [
-    "ALEXNET_CLEAN_ERR", "ALEXNET_ERR", "BENCHMARK_CORRUPTIONS", "brier_score", "classification_scores",
+    "ALEXNET_CLEAN_ERR", "ALEXNET_ERR", "brier_score", "classification_scores",
     "corruption_errors_imagenet", "error_rate", "expected_calibration_error", "flip_probability", "flip_rates",
     "mce", "mean_corruption_error", "mean_over", "mfr", "mt5d", "negative_log_likelihood", "relative_mce",
     "rms_calibration_error", "softmax", "top5_distance",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_cor
 from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
+from augmix_lab.evaluation.registry import SummaryContext, summarize_table
 from augmix_lab.training.device import resolve_device
 
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
@@ -171,18 +172,11 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     profile = profile_for(dataset)
     calib = eval_cfg.calibration
     rows: list[dict] = []
-    summary: dict[str, float] = {}
     try:
-        clean_error = None
         if eval_cfg.clean:
             scores = M.classification_scores(predictor(dataset.test_images), np.asarray(dataset.test_labels),
                                              calibration=calib)
             rows.append(_row("clean", "clean", 0, scores, "test"))
-            clean_error = scores["error"]
-            summary["clean_error"] = scores["error"]
-            for k in ("rms_calib_error", "ece", "brier", "nll"):
-                if k in scores:
-                    summary[f"clean_{k}"] = scores[k]
         ccfg = eval_cfg.corruptions
         if ccfg.enabled:
             names = check_corruption_names(ccfg.names, "eval.corruptions.names")
@@ -193,50 +187,18 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
                                                     ccfg.severities, profile, predictor):
                 rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib), source))
-            summary.update(_c_summary(pd.DataFrame(rows), names, ccfg.severities, dataset, clean_error, calib))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
             pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
-            fps, t5ds = {}, {}
             for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, dev):
                 logits = np.concatenate(list(_video_logits(videos, predictor)))
                 noise = PERTURBATIONS.get(name).noise
-                fps[name] = M.flip_probability(logits, noise=noise)
-                t5ds[name] = M.top5_distance(logits, noise=noise)
-                rows.append(_row("P", name, 0, {"flip_prob": fps[name], "t5d": t5ds[name], "n": len(logits)}, source))
-                summary[f"flip_prob.{name}"] = fps[name]
-                summary[f"t5d.{name}"] = t5ds[name]
-            summary["mfp"] = M.mean_over(fps)
-            if alexnet_flip_probs:
-                fr = M.flip_rates(fps, {k: v for k, v in alexnet_flip_probs.items() if k in fps})
-                summary.update({f"fr.{k}": v for k, v in fr.items()})
-                summary["mfr"] = float(np.mean(list(fr.values())))
-            if alexnet_t5d:
-                summary["mt5d"] = M.mt5d(t5ds, {k: v for k, v in alexnet_t5d.items() if k in t5ds})
+                scores = {"flip_prob": M.flip_probability(logits, noise=noise),
+                          "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
+                rows.append(_row("P", name, 0, scores, source))
     finally:
         model.train(was_training)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    return Scorecard(summary={k: float(v) for k, v in summary.items()}, table=table)
-
-
-def _c_summary(table: pd.DataFrame, names: Iterable[str], severities: list[int], dataset, clean_error: float | None,
-               calib: bool) -> dict[str, float]:
-    c = table[table.benchmark == "C"]
-    out: dict[str, float] = {"mean_corruption_error": M.mean_corruption_error(
-        {(r.corruption, r.severity): r.error for r in c.itertuples()})}
-    for name in names:
-        out[f"corruption_error.{name}"] = float(c[c.corruption == name].error.mean())
-    for s in severities:
-        out[f"corruption_error.severity_{s}"] = float(c[c.severity == s].error.mean())
-        if calib:
-            out[f"c_rms_calib_error.severity_{s}"] = float(c[c.severity == s].rms_calib_error.mean())
-    if calib:
-        out["c_rms_calib_error"] = float(c.rms_calib_error.mean())
-        out["c_ece"] = float(c.ece.mean())
-    per_corruption = {n: out[f"corruption_error.{n}"] for n in names}
-    if dataset.kind != "cifar" and all(n in per_corruption for n in M.ALEXNET_ERR):  # ImageNet-style normalisation
-        out.update({f"ce.{k}": v for k, v in M.corruption_errors_imagenet(per_corruption).items()})
-        out["mce"] = M.mce(per_corruption)
-        if clean_error is not None:
-            out["relative_mce"] = M.relative_mce(per_corruption, clean_error)
-    return out
+    # the summary is derived from the tidy rows by the metric registry (evaluation/registry.py), never by hand
+    ctx = SummaryContext(dataset_kind=dataset.kind, alexnet_flip_probs=alexnet_flip_probs, alexnet_t5d=alexnet_t5d)
+    return Scorecard(summary=summarize_table(table, ctx), table=table)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,19 +10,21 @@ from typing import Any
 import numpy as np
 
 from augmix_lab.errors import UserError
+from augmix_lab.tracking.reader import StoreReader
+from augmix_lab.tracking.records import TRACKING_TAGS
 
-TAG_ROLE = "augmix_lab.role"
-TAG_STUDY = "augmix_lab.study"
-TAG_BASELINE = "augmix_lab.baseline"
-TAG_TRIAL_KEY = "augmix_lab.trial_key"
-TAG_VARIANT = "augmix_lab.variant"
-TAG_SEED = "augmix_lab.seed"
-TAG_AXES = "augmix_lab.axes"
-TAG_ERROR = "augmix_lab.error"
-TAG_PARENT = "mlflow.parentRunId"
+TAG_ROLE = TRACKING_TAGS.role
+TAG_STUDY = TRACKING_TAGS.study
+TAG_BASELINE = TRACKING_TAGS.baseline
+TAG_TRIAL_KEY = TRACKING_TAGS.trial_key
+TAG_VARIANT = TRACKING_TAGS.variant
+TAG_SEED = TRACKING_TAGS.seed
+TAG_AXES = TRACKING_TAGS.axes
+TAG_ERROR = TRACKING_TAGS.error
 
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
+SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)
 HISTORY_METRICS = ("test_error", "train_loss")  # per-epoch curves drawn in the report
 # axes that are shown as their own columns (dataset, model) or are bookkeeping, never part of a row label
 _NON_LABEL_AXES = {"variant", "seed", "sweep", "dataset.name", "model"}
@@ -68,6 +69,7 @@ class TrialRecord:
     metrics: dict[str, float]
     error: str | None
     start_time: int
+    sources: dict[str, str] = field(default_factory=dict)  # benchmark ("C", "P") -> source of its tidy rows
     condition: Condition = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,12 +109,6 @@ class StudyRuns:
         return [t for t in self.trials if t.status != "FINISHED"]
 
 
-def _client(tracking_uri: str):  # noqa: ANN202 - MlflowClient is imported lazily (slow import)
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri)
-
-
 def check_store_exists(tracking_uri: str) -> None:
     """A missing SQLite file would be silently created by MLflow; say what is wrong instead."""
     if tracking_uri.startswith("sqlite:///"):
@@ -123,8 +119,7 @@ def check_store_exists(tracking_uri: str) -> None:
 
 def resolve_experiment(tracking_uri: str, experiment: str | None) -> str:
     """The named experiment, or the store's only experiment that holds augmix-lab trials."""
-    client = _client(tracking_uri)
-    names = sorted(e.name for e in client.search_experiments())
+    names = StoreReader(tracking_uri).experiment_names()
     if experiment is not None:
         if experiment not in names:
             raise UserError(
@@ -138,19 +133,6 @@ def resolve_experiment(tracking_uri: str, experiment: str | None) -> str:
         f"--experiment is required: {tracking_uri} holds {len(candidates)} experiments "
         f"({', '.join(candidates) or 'none'})"
     )
-
-
-def _search_all(client: Any, experiment_id: str, filter_string: str) -> list[Any]:
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def _parse_seed(value: str | None) -> int | None:
@@ -178,65 +160,73 @@ _STATUS_RANK = {"FINISHED": 0, "RUNNING": 1, "SCHEDULED": 1, "FAILED": 2, "KILLE
 def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: bool = True) -> StudyRuns:
     """All trial runs of the experiment, one per trial key (a FINISHED run wins over retries and failures)."""
     check_store_exists(tracking_uri)
-    client = _client(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
+    reader = StoreReader(tracking_uri)
+    experiment_id = reader.experiment_id(experiment)
+    if experiment_id is None:
         raise UserError(f"experiment {experiment!r} not found in {tracking_uri}")
-    parents = _search_all(client, exp.experiment_id, f"tags.`{TAG_ROLE}` = 'study'")
-    parents.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+    parents = reader.runs(experiment_id, "study")
+    parents.sort(key=lambda r: (r.start_time, r.run_id))
     parent = parents[-1] if parents else None
-    study = parent.data.tags.get(TAG_STUDY, experiment) if parent else experiment
-    baseline = (parent.data.tags.get(TAG_BASELINE) or _baseline_from_study_file(client, parent)) if parent else None
+    study = parent.tags.get(TAG_STUDY, experiment) if parent else experiment
+    baseline = (parent.tags.get(TAG_BASELINE) or _baseline_from_study_file(reader, parent.run_id)) if parent else None
 
     by_key: dict[str, TrialRecord] = {}
-    for run in _search_all(client, exp.experiment_id, f"tags.`{TAG_ROLE}` = 'trial'"):
-        tags = run.data.tags
+    for run in reader.runs(experiment_id, "trial"):
+        tags = run.tags
         if parent is not None and tags.get(TAG_STUDY, study) != study:
             continue  # another study logging into the same experiment
-        metrics = {k: float(v) for k, v in run.data.metrics.items() if v is not None and math.isfinite(float(v))}
         record = TrialRecord(
-            run_id=run.info.run_id,
-            trial_key=tags.get(TAG_TRIAL_KEY, run.info.run_id),
-            status=run.info.status,
+            run_id=run.run_id,
+            trial_key=tags.get(TAG_TRIAL_KEY, run.run_id),
+            status=run.status,
             variant=tags.get(TAG_VARIANT, "?"),
-            seed=_parse_seed(tags.get(TAG_SEED) or run.data.params.get("seed")),
-            axes=_parse_axes(tags.get(TAG_AXES), run.info.run_id),
-            params=dict(run.data.params),
-            metrics=metrics,
+            seed=_parse_seed(tags.get(TAG_SEED) or run.params.get("seed")),
+            axes=_parse_axes(tags.get(TAG_AXES), run.run_id),
+            params=dict(run.params),
+            metrics=dict(run.metrics),
             error=tags.get(TAG_ERROR),
-            start_time=run.info.start_time or 0,
+            start_time=run.start_time,
         )
         kept = by_key.get(record.trial_key)
         if kept is None or _prefer(record, kept):
             by_key[record.trial_key] = record
     trials = sorted(by_key.values(), key=_trial_order)
+    for t in trials:
+        if t.status == "FINISHED":
+            t.sources = benchmark_sources(reader.table(t.run_id, SCORECARD_TABLE))
 
     histories: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for t in trials:
         histories[t.run_id] = {}
         for name in HISTORY_METRICS:
-            latest: dict[int, tuple[int, float]] = {}
-            for m in client.get_metric_history(t.run_id, name):
-                # epochs are steps 1..E (step 0 holds final metrics); a re-logged step keeps its newest value
-                if m.step >= 1 and (m.step not in latest or m.timestamp >= latest[m.step][0]):
-                    latest[int(m.step)] = (int(m.timestamp), float(m.value))
-            if latest:
-                histories[t.run_id][name] = [(step, latest[step][1]) for step in sorted(latest)]
-    predictions = _load_predictions(client, trials, tracking_uri) if with_predictions and baseline else {}
+            points = reader.history(t.run_id, name)
+            if points:
+                histories[t.run_id][name] = points
+    predictions = _load_predictions(reader, trials) if with_predictions and baseline else {}
     return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions)
 
 
-def _baseline_from_study_file(client: Any, parent: Any) -> str | None:
-    """``baseline:`` of the study file stored on the parent run, when the parent carries no baseline tag."""
-    import tempfile
+def benchmark_sources(table: Any) -> dict[str, str]:
+    """Benchmark -> source of its tidy rows ("released", "generated", "on_the_fly"; several joined by '+');
+    empty when the run logged no table or no ``source`` column (an unknown source)."""
+    if table is None or "source" not in table or "benchmark" not in table:
+        return {}
+    out: dict[str, str] = {}
+    for bench in sorted({str(b) for b in table["benchmark"].dropna()} - {"clean"}):
+        values = sorted({str(v) for v in table.loc[table["benchmark"].astype(str) == bench, "source"].dropna()})
+        if values:
+            out[bench] = "+".join(values)
+    return out
 
+
+def _baseline_from_study_file(reader: StoreReader, parent_run_id: str) -> str | None:
+    """``baseline:`` of the study file stored on the parent run, when the parent carries no baseline tag."""
     import yaml
 
+    text = reader.text(parent_run_id, STUDY_ARTIFACT)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(parent.info.run_id, STUDY_ARTIFACT, tmp)
-            spec = yaml.safe_load(Path(local).read_text(encoding="utf-8"))
-    except Exception:  # noqa: BLE001 - no readable study file: the report simply has no baseline
+        spec = yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:  # an unreadable study file: the report simply has no baseline
         return None
     baseline = spec.get("baseline") if isinstance(spec, dict) else None
     return str(baseline) if baseline else None
@@ -258,34 +248,21 @@ def _trial_order(t: TrialRecord) -> tuple:
 PREDICTIONS_DIR = "predictions"
 
 
-def _load_predictions(client: Any, trials: list[TrialRecord], tracking_uri: str) -> dict[str, np.ndarray]:
+def _load_predictions(reader: StoreReader, trials: list[TrialRecord]) -> dict[str, np.ndarray]:
     """Per-image clean correctness from ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
-    import tempfile
-
-    import mlflow.artifacts
-
     out: dict[str, np.ndarray] = {}
     for t in trials:
         if t.status != "FINISHED":
             continue
-        try:
-            names = {Path(a.path).name for a in client.list_artifacts(t.run_id, PREDICTIONS_DIR)}
-        except Exception:  # noqa: BLE001 - an unreadable artifact store only disables the optional bootstrap
+        names = reader.artifact_names(t.run_id, PREDICTIONS_DIR)
+        if not names or "clean.npy" not in names:
             continue
-        if "clean.npy" not in names:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    run_id=t.run_id, artifact_path=PREDICTIONS_DIR, dst_path=tmp, tracking_uri=tracking_uri
-                )
-            )
-            preds = np.load(local / "clean.npy", allow_pickle=False)
-            if preds.dtype == np.bool_:
-                out[t.run_id] = preds.reshape(-1)
-            elif (local / "labels.npy").is_file():
-                labels = np.load(local / "labels.npy", allow_pickle=False)
-                if preds.ndim == 2:  # scores / probabilities per class
-                    preds = preds.argmax(axis=1)
-                out[t.run_id] = (preds.reshape(-1) == labels.reshape(-1))
+        arrays = reader.arrays(t.run_id, PREDICTIONS_DIR, ("clean.npy", "labels.npy"))
+        preds = arrays["clean.npy"]
+        if preds.dtype == np.bool_:
+            out[t.run_id] = preds.reshape(-1)
+        elif "labels.npy" in arrays:
+            if preds.ndim == 2:  # scores / probabilities per class
+                preds = preds.argmax(axis=1)
+            out[t.run_id] = (preds.reshape(-1) == arrays["labels.npy"].reshape(-1))
     return out

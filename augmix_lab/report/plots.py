@@ -21,7 +21,8 @@ from matplotlib.ticker import MaxNLocator
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
 from augmix_lab.report.stats import SeedStats, summarize
-from augmix_lab.report.tables import Results, metric_title
+from augmix_lab.evaluation.registry import METRICS, MetricSpec, spec_for_key, specs
+from augmix_lab.report.tables import SOURCE_MARK, Results, metric_title
 
 # Okabe-Ito colour-blind-safe palette; grayscale readers rely on the markers, dashes and hatches below.
 COLORS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#999999")
@@ -39,7 +40,6 @@ RC = {
 PNG_METADATA = {"Software": None}
 SVG_METADATA = {"Date": None, "Creator": None}
 DPI = 120
-PRIMARY_METRICS = ("mce", "mean_corruption_error", "clean_error", "test_error")
 
 
 @dataclass(frozen=True)
@@ -79,16 +79,36 @@ def _save(fig: Figure, out_dir: Path, name: str, caption: str) -> Plot:
     return Plot(name, caption, {"png": f"plots/{name}.png", "svg": f"plots/{name}.svg"})
 
 
-UNBOUNDED_METRICS = ("mce", "ce", "relative_mce", "mfr", "fr", "mt5d", "t5d")  # AlexNet-normalized: may exceed 100 %
-
-
 def _err(cis: Sequence[float], means: Sequence[float], metric: str) -> np.ndarray:
-    """(2, n) error bar extents: the 95 % interval, cut to the metric's range ([0, 100] % unless AlexNet-normalized),
-    so two seeds' wide t-intervals never draw impossible errors below 0 or above 100."""
-    upper_bound = math.inf if metric.split(".")[0] in UNBOUNDED_METRICS else 100.0
+    """(2, n) error bar extents: the 95 % interval, cut to the metric's registered range ([0, 100] % unless
+    AlexNet-normalized), so two seeds' wide t-intervals never draw impossible errors below 0 or above 100."""
+    spec = spec_for_key(metric) or (METRICS.get(metric) if metric in METRICS else None)
+    upper_bound = spec.upper if spec is not None else 100.0
     ci = np.array([v if math.isfinite(v) else 0.0 for v in cis])
     mean = np.array([m if math.isfinite(m) else 0.0 for m in means])
     return np.stack([np.minimum(ci, np.maximum(mean, 0.0)), np.minimum(ci, np.maximum(upper_bound - mean, 0.0))])
+
+
+def _axis_label(metric: str) -> str:
+    spec = spec_for_key(metric)
+    return f"{metric_title(metric)} ({spec.unit})" if spec is not None and spec.unit else metric_title(metric)
+
+
+def _series_label(res: Results, c: Condition, metrics: Sequence[str], notes: list[str]) -> str:
+    """A series' legend label, marked when any of its -C/-P values is not from the released benchmark files."""
+    marks = [res.source_mark(c, m, notes) for m in metrics]
+    return f"{c.label} {marks[0]}" if any(marks) else c.label
+
+
+def _source_legend(ax: Any, notes: list[str]) -> None:
+    """One legend line per non-released source shown in this axis (an invisible handle carries the text)."""
+    for note in notes:
+        ax.plot([], [], linestyle="none", label=note)
+
+
+def _primary_metrics() -> list[str]:
+    ranked = sorted((s for s in specs() if s.sensitivity is not None), key=lambda s: s.sensitivity)  # type: ignore[arg-type,return-value]
+    return [s.name for s in ranked]
 
 
 def _is_number(v: Any) -> bool:
@@ -117,7 +137,7 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
     for knob in sorted({c.sweep for c in res.conditions if c.sweep}):
         sweep_conds = [c for c in res.conditions if c.sweep == knob]
         groups = sorted({(c.dataset, c.model, c.variant, c.grid_axes()) for c in sweep_conds})
-        primary = next((m for m in PRIMARY_METRICS if any(m in res.per_seed[c] for c in sweep_conds)), None)
+        primary = next((m for m in _primary_metrics() if any(m in res.per_seed[c] for c in sweep_conds)), None)
         if primary is None:
             continue
         panels = [primary] + (["clean_error"] if primary != "clean_error" and res.has("clean_error") else [])
@@ -129,6 +149,7 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
         position = {k: (float(v) if numeric else float(i)) for i, (k, v) in enumerate(ordered)}
         styles = _style_indices(res)
         for ax, metric in zip(axes, panels):
+            notes: list[str] = []
             for group in groups:
                 points = sorted(_sweep_points(res, group, knob, metric).items(), key=lambda kv: position[kv[0]])
                 if not points:
@@ -136,6 +157,10 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 dataset, model, variant, grid = group
                 label = Condition(dataset, model, variant, grid).label
                 label += f" ({dataset}, {model})" if len({g[:2] for g in groups}) > 1 else ""
+                members = [c for c in res.conditions if c.sweep in (knob, None)
+                           and (c.dataset, c.model, c.variant, c.grid_axes()) == group]
+                if any([res.source_mark(c, metric, notes) for c in members]):
+                    label += f" {SOURCE_MARK}"
                 i = styles.get(label, styles.get(variant, 0))
                 xs = [position[k] for k, _ in points]
                 means = [s.mean for _, (_, s, _) in points]
@@ -147,9 +172,10 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                                 markerfacecolor="white", markeredgewidth=1.5, linestyle="none",
                                 label=f"{variant} baseline ({knob}={v})")  # fmt: skip
             ax.set_xlabel(knob)
-            ax.set_ylabel(f"{metric_title(metric)} (%)")
+            ax.set_ylabel(_axis_label(metric))
             if not numeric:
                 ax.set_xticks([position[k] for k, _ in ordered], [str(v) for _, v in ordered])
+            _source_legend(ax, notes)
             ax.legend(fontsize=8)
         fig.suptitle(f"Sensitivity to {knob} (mean ± 95 % CI over seeds)")
         plots.append(_save(fig, out_dir, f"sensitivity_{_safe(knob)}", f"Hyperparameter sensitivity: {knob}"))
@@ -182,18 +208,19 @@ def _by_dataset_model(res: Results, conds: Sequence[Condition]) -> dict[tuple[st
     return groups
 
 
-def _grouped_bars(
-    res: Results, out_dir: Path, prefix: str, metric_prefix: str, order: Sequence[str], ylabel: str, caption: str
-) -> list[Plot]:
+def bar_plots(res: Results, out_dir: Path, spec: MetricSpec) -> list[Plot]:
+    """Paper Figures 5 / 12 for any family metric registered with ``bars``: one bar per name, grouped by method."""
+    assert spec.bars is not None and spec.prefix is not None
+    prefix, caption = spec.bars
+    order = IMAGENET_CORRUPTIONS if spec.per == "corruption" else IMAGENET_P_PERTURBATIONS
     plots = []
     plain = [c for c in res.conditions if c.sweep is None]
     for (dataset, model), conds in sorted(_by_dataset_model(res, plain).items()):
         names = sorted(
-            {m[len(metric_prefix) + 1 :] for c in conds for m in res.per_seed[c] if m.startswith(metric_prefix + ".")},
+            {m[len(spec.prefix) :] for c in conds for m in res.per_seed[c] if spec_for_key(m) is spec},
             key=lambda n: (order.index(n) if n in order else len(order), n),
         )
-        names = [n for n in names if not n.startswith("severity_")]
-        conds = [c for c in conds if any(f"{metric_prefix}.{n}" in res.per_seed[c] for n in names)]
+        conds = [c for c in conds if any(f"{spec.prefix}{n}" in res.per_seed[c] for n in names)]
         if not names or not conds:
             continue
         width = 0.8 / len(conds)
@@ -201,45 +228,32 @@ def _grouped_bars(
         ax = fig.subplots()
         x = np.arange(len(names))
         styles = _style_indices(res)
+        notes: list[str] = []
         for j, c in enumerate(conds):
             i = styles[c.label]
-            stats = [res.stat(c, f"{metric_prefix}.{n}") for n in names]
+            keys = [f"{spec.prefix}{n}" for n in names]
+            stats = [res.stat(c, k) for k in keys]
             means = [s.mean if s else np.nan for s in stats]
-            errs = _err([s.ci95 if s else np.nan for s in stats], means, metric_prefix)
-            ax.bar(x + (j - (len(conds) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=c.label,
+            errs = _err([s.ci95 if s else np.nan for s in stats], means, spec.name)
+            label = _series_label(res, c, [k for k in keys if k in res.per_seed[c]], notes)
+            ax.bar(x + (j - (len(conds) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=label,
                    color=COLORS[i % len(COLORS)], edgecolor="black", linewidth=0.6,
                    hatch=HATCHES[i % len(HATCHES)], alpha=0.85)  # fmt: skip
         ax.set_xticks(x, [n.replace("_", " ") for n in names], rotation=45, ha="right")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(spec.axis_label)
         ax.set_title(f"{caption} — {dataset}, {model}")
+        _source_legend(ax, notes)
         ax.legend(fontsize=8)
         name = _safe(f"{prefix}_{dataset}_{model}")
         plots.append(_save(fig, out_dir, name, f"{caption} ({dataset}, {model})"))
     return plots
 
 
-def corruption_plots(res: Results, out_dir: Path) -> list[Plot]:
-    """Paper Figures 5 / 12: error per corruption, grouped by method."""
-    return _grouped_bars(
-        res, out_dir, "corruption_error", "corruption_error", IMAGENET_CORRUPTIONS, "Error (%)", "Error per corruption"
-    )
-
-
-def flip_probability_plots(res: Results, out_dir: Path) -> list[Plot]:
-    return _grouped_bars(
-        res, out_dir, "flip_probability", "flip_prob", IMAGENET_P_PERTURBATIONS, "Flip probability (%)",
-        "Flip probability per perturbation",
-    )  # fmt: skip
-
-
 def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
     """Paper Figure 7: error and RMS calibration error against severity (0 = clean)."""
     plots = []
     plain = [c for c in res.conditions if c.sweep is None]
-    panels = (
-        ("clean_error", "corruption_error.severity_", "Error (%)"),
-        ("clean_rms_calib_error", "c_rms_calib_error.severity_", "RMS calibration error (%)"),
-    )
+    panels = [(s.clean or "", s.prefix or "", s.axis_label) for s in specs() if s.per == "severity"]
     for (dataset, model), conds in sorted(_by_dataset_model(res, plain).items()):
         used = [p for p in panels if any(m.startswith(p[1]) for c in conds for m in res.per_seed[c])]
         if not used:
@@ -248,24 +262,27 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
         axes = fig.subplots(1, len(used), squeeze=False)[0]
         styles = _style_indices(res)
         for ax, (clean_metric, prefix, ylabel) in zip(axes, used):
+            notes: list[str] = []
             for c in conds:
                 i = styles[c.label]
                 points = []
                 s0 = res.stat(c, clean_metric)
                 if s0 is not None:
                     points.append((0, s0.mean, s0.ci95))
-                for m in res.per_seed[c]:
-                    if m.startswith(prefix) and m[len(prefix) :].isdigit():
+                severity_keys = [m for m in res.per_seed[c] if m.startswith(prefix) and m[len(prefix) :].isdigit()]
+                for m in severity_keys:
                         s = res.stat(c, m)
                         assert s is not None
                         points.append((int(m[len(prefix) :]), s.mean, s.ci95))
                 if not points:
                     continue
                 xs, ys, es = zip(*sorted(points))
-                ax.errorbar(xs, ys, yerr=_err(es, ys, clean_metric), capsize=3, label=c.label, **_style(i))
+                label = _series_label(res, c, severity_keys, notes)
+                ax.errorbar(xs, ys, yerr=_err(es, ys, clean_metric), capsize=3, label=label, **_style(i))
             ax.set_xlabel("Severity (0 = clean)")
             ax.set_ylabel(ylabel)
             ax.set_xticks(range(0, 6))
+            _source_legend(ax, notes)
             ax.legend(fontsize=8)
         fig.suptitle(f"Error and calibration vs. severity — {dataset}, {model}")
         caption = f"Error and RMS calibration vs severity ({dataset}, {model})"
@@ -308,11 +325,12 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
 
 
 def build_plots(res: Results, out_dir: Path) -> list[Plot]:
+    bars = [s for s in specs() if s.bars is not None]
     with matplotlib.rc_context(RC):
         return [
             *sensitivity_plots(res, out_dir),
-            *corruption_plots(res, out_dir),
+            *(p for s in bars if s.per == "corruption" for p in bar_plots(res, out_dir, s)),
             *severity_plots(res, out_dir),
-            *flip_probability_plots(res, out_dir),
+            *(p for s in bars if s.per != "corruption" for p in bar_plots(res, out_dir, s)),
             *training_curve_plots(res, out_dir),
         ]

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from augmix_lab.report.loading import Condition, StudyRuns
+from augmix_lab.evaluation.registry import METRICS, key_title, spec_for_key, specs
+from augmix_lab.report.loading import Condition, StudyRuns, TrialRecord
 from augmix_lab.report.paper_numbers import (
     IMAGENET_CORRUPTIONS,
     IMAGENET_P_PERTURBATIONS,
@@ -27,35 +28,45 @@ from augmix_lab.report.stats import (
 )
 
 DAGGER = "†"
-KEY_METRICS = (  # summary-table columns, in this order, when any run logged them
-    "clean_error",
-    "mean_corruption_error",
-    "mce",
-    "clean_rms_calib_error",
-    "c_rms_calib_error",
-    "mfp",
-    "mfr",
-    "mt5d",
-)
-METRIC_TITLES = {
-    "clean_error": "Clean error",
-    "mean_corruption_error": "-C error",
-    "mce": "mCE",
-    "clean_rms_calib_error": "Clean RMS calib.",
-    "c_rms_calib_error": "-C RMS calib.",
-    "mfp": "mFP",
-    "mfr": "mFR",
-    "mt5d": "mT5D",
-    "test_error": "Test error",
-}
+SOURCE_MARK = "‡"  # a -C/-P cell not computed on the released benchmark files
 IMAGENET_DATASETS = {"imagenet"}
+_SOURCE_WORDS = {
+    "generated": "generated with 'augmix-lab data make-c/make-p'",
+    "on_the_fly": "generated on the fly",
+    "unknown": "of unknown source (the runs logged no 'source' in scorecard/table.csv)",
+}
 
 
 def metric_title(metric: str) -> str:
-    if metric in METRIC_TITLES:
-        return METRIC_TITLES[metric]
-    prefix, _, rest = metric.partition(".")
-    return f"{prefix.upper() if prefix in ('ce', 'fr') else prefix} {rest}".strip()
+    """Display title of a summary key, from the metric registry."""
+    return key_title(metric)
+
+
+def summary_metrics(res: "Results") -> list[str]:
+    """The summary table's columns: registered metrics with a ``summary`` position that any run logged."""
+    ranked = sorted((s for s in specs() if s.summary is not None), key=lambda s: s.summary)  # type: ignore[arg-type,return-value]
+    shown = [s.name for s in ranked if res.has(s.name)]
+    return shown or [s.name for s in specs() if s.benchmark is None and res.has(s.name)][:1]
+
+
+def source_note(dataset: str, benchmark: str, source: str) -> str:
+    words = " and ".join(_SOURCE_WORDS.get(part, part) for part in source.split("+"))
+    return f"{SOURCE_MARK} {dataset}-{benchmark} {words}, not the released benchmark."
+
+
+def direction_note(metrics: Iterable[str]) -> str:
+    """What sign of Δ is better, from each metric's ``higher_is_better``."""
+    lower = [metric_title(m) for m in metrics if not _higher(m)]
+    higher = [metric_title(m) for m in metrics if _higher(m)]
+    if not higher:
+        return "Δ < 0 means fewer errors than the baseline."
+    parts = [f"Δ < 0 is better for {', '.join(lower)}" if lower else "", f"Δ > 0 is better for {', '.join(higher)}"]
+    return "; ".join(p for p in parts if p) + "."
+
+
+def _higher(metric: str) -> bool:
+    spec = spec_for_key(metric)
+    return bool(spec and spec.higher_is_better)
 
 
 @dataclass
@@ -77,7 +88,9 @@ class Results:
         self.runs = runs
         self.per_seed: dict[Condition, dict[str, dict[int, float]]] = {}
         self.params: dict[Condition, dict[str, str]] = {}
+        self.trials: dict[Condition, list[TrialRecord]] = {}
         for i, t in enumerate(runs.finished):
+            self.trials.setdefault(t.condition, []).append(t)
             seed = t.seed if t.seed is not None else -1 - i  # unknown seeds never pair up
             per_metric = self.per_seed.setdefault(t.condition, {})
             self.params.setdefault(t.condition, t.params)
@@ -116,12 +129,33 @@ class Results:
             return None
         return paired_t_test(mine, theirs)
 
-    def cell(self, c: Condition | None, metric: str) -> str:
+    def source(self, c: Condition, metric: str) -> tuple[str, str] | None:
+        """(benchmark, source) when ``metric`` of ``c`` comes from -C/-P rows that are not all released files."""
+        spec = spec_for_key(metric)
+        if spec is None or spec.benchmark not in ("C", "P") or metric not in self.per_seed.get(c, {}):
+            return None
+        found = sorted({t.sources.get(spec.benchmark, "unknown") for t in self.trials.get(c, [])})
+        return None if found in ([], ["released"]) else (spec.benchmark, "+".join(found))
+
+    def released(self, c: Condition, metric: str) -> bool:
+        return self.source(c, metric) is None
+
+    def cell(self, c: Condition | None, metric: str, notes: list[str] | None = None) -> str:
+        """A formatted cell; a non-released -C/-P source gets the mark and its line in ``notes`` (once)."""
         if c is None:
             return MISSING
         comparison = self.compare(c, metric)
         mark = DAGGER if comparison is not None and comparison.significant else ""
-        return format_stat(self.stat(c, metric), mark=mark)
+        return format_stat(self.stat(c, metric), mark=mark + self.source_mark(c, metric, notes))
+
+    def source_mark(self, c: Condition, metric: str, notes: list[str] | None) -> str:
+        src = self.source(c, metric)
+        if src is None:
+            return ""
+        note = source_note(c.dataset, *src)
+        if notes is not None and note not in notes:
+            notes.append(note)
+        return SOURCE_MARK
 
     def legend(self) -> list[str]:
         notes = [
@@ -142,7 +176,7 @@ def _plain(conditions: Iterable[Condition]) -> list[Condition]:
 
 
 def summary_table(res: Results) -> Table:
-    metrics = [m for m in KEY_METRICS if res.has(m)] or (["test_error"] if res.has("test_error") else [])
+    metrics = summary_metrics(res)
     table = Table(
         "summary",
         "Summary: every variant × key metric",
@@ -151,7 +185,7 @@ def summary_table(res: Results) -> Table:
         res.legend(),
     )
     for c in res.conditions:
-        table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m) for m in metrics)])
+        table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)])
         for m in metrics:
             s = res.stat(c, m)
             if s is not None:
@@ -162,20 +196,20 @@ def summary_table(res: Results) -> Table:
 def baseline_table(res: Results) -> Table | None:
     if not res.runs.baseline:
         return None
-    metrics = [m for m in KEY_METRICS if res.has(m)]
+    metrics = [m for m in summary_metrics(res) if spec_for_key(m) is None or spec_for_key(m).summary is not None]  # type: ignore[union-attr]
     table = Table(
         "vs_baseline",
         f"Difference to the baseline '{res.runs.baseline}' (method − baseline, paired over seeds)",
         ["Dataset", "Model", "Variant", "Metric", "Δ mean ± CI95", "Pairs", "p (paired t)"],
         [],
-        [f"{DAGGER} p < 0.05. Δ < 0 means fewer errors than the baseline."],
+        [f"{DAGGER} p < 0.05. {direction_note(metrics)}"],
     )
     for c in res.conditions:
         for m in metrics:
             comp = res.compare(c, m)
             if comp is None:
                 continue
-            mark = DAGGER if comp.significant else ""
+            mark = (DAGGER if comp.significant else "") + res.source_mark(c, m, table.notes)
             table.rows.append(
                 [c.dataset, c.model, c.label, metric_title(m), format_stat(comp.diff, mark=mark),
                  str(comp.diff.n), format_p(comp.p_value)]
@@ -209,7 +243,7 @@ def ablation_table(res: Results) -> Table | None:
         row = [model, label]
         for d in datasets:
             c = lookup.get((model, variant, axes, d))
-            row.append(res.cell(c, metric))
+            row.append(res.cell(c, metric, table.notes))
             if c is not None:
                 table.values[(model, label, d)] = res.stat(c, metric)  # type: ignore[assignment]
         table.rows.append(row)
@@ -240,7 +274,7 @@ def architecture_table(
                 row = [block, model]
                 for (variant, axes), label in zip(columns, col_labels):
                     c = lookup.get((dataset, model, variant, axes))
-                    row.append(res.cell(c, metric))
+                    row.append(res.cell(c, metric, table.notes))
                     s = res.stat(c, metric) if c is not None else None
                     if s is not None:
                         table.values[(block, model, label)] = s
@@ -258,16 +292,17 @@ def metric_columns_table(
     res: Results, name: str, title: str, first: str, per: str, order: tuple[str, ...], last: str
 ) -> Table | None:
     """Paper Tables 2 and 3: rows variants, columns clean error, per-corruption values, and their mean."""
-    names = [m for m in res.metrics if m.startswith(per + ".")]
+    family = METRICS.get(per)
+    names = [m for m in res.metrics if spec_for_key(m) is family]
     if not names and not res.has(last):
         return None
-    rank = {f"{per}.{n}": i for i, n in enumerate(order)}
+    rank = {f"{family.prefix}{n}": i for i, n in enumerate(order)}
     names.sort(key=lambda m: (rank.get(m, len(rank)), m))
     metrics = [first, *names, last]
     conds = [c for c in _plain(res.conditions) if any(m in res.per_seed[c] for m in metrics[1:]) or not res.per_seed[c]]
     table = Table(name, title, ["Dataset", "Model", "Variant", *(metric_title(m) for m in metrics)], [], res.legend())
     for c in conds:
-        table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m) for m in metrics)])
+        table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)])
         for m in metrics:
             s = res.stat(c, m)
             if s is not None:
@@ -294,6 +329,7 @@ def paper_comparison_table(res: Results, tables_made: Iterable[str]) -> Table | 
         [],
         ["Paper numbers from Hendrycks et al., ICLR 2020 (augmix_lab/report/paper_numbers.py cites each row)."],
     )
+    skipped = False
     for paper_table in sorted(set(tables_made) & set(PAPER_TABLE_METRICS)):
         for c in _plain(res.conditions):
             method = paper_method(res.params[c])
@@ -302,11 +338,17 @@ def paper_comparison_table(res: Results, tables_made: Iterable[str]) -> Table | 
                 s = res.stat(c, m)
                 if ref is None or s is None:
                     continue
+                if not res.released(c, m):  # the paper's numbers are on the released benchmark files only
+                    skipped = True
+                    continue
                 table.rows.append(
                     [paper_table, c.dataset, c.model, c.label, metric_title(m), format_stat(s),
                      format_number(ref, 1), format_number(s.mean - ref)]
                 )  # fmt: skip
                 table.values[(paper_table, c.dataset, c.model, c.label, m)] = s
+    if skipped:
+        table.notes.append(f"Left out: -C/-P numbers not computed on the released benchmark files ({SOURCE_MARK} "
+                           "in the other tables).")
     return table if table.rows else None
 
 
@@ -399,7 +441,7 @@ def build_tables(res: Results) -> list[Table]:
             ),
             "table6",
         )  # fmt: skip
-    if res.has("mce") or any(m.startswith("ce.") for m in res.metrics):
+    if res.has("mce") or any(spec_for_key(m) is METRICS.get("ce") for m in res.metrics):
         add(
             metric_columns_table(
                 res, "table2_imagenet_c", "Clean error, CE per corruption and mCE (paper Table 2)",
@@ -407,7 +449,7 @@ def build_tables(res: Results) -> list[Table]:
             ),
             "table2",
         )  # fmt: skip
-    if res.has("mfr") or any(m.startswith("fr.") for m in res.metrics):
+    if res.has("mfr") or any(spec_for_key(m) is METRICS.get("fr") for m in res.metrics):
         add(
             metric_columns_table(
                 res, "table3_imagenet_p", "Clean error, flip rate per perturbation and mFR (paper Table 3)",

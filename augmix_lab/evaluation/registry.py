@@ -1,0 +1,275 @@
+"""The metric registry: every summary metric is one function + one ``@register_metric`` decorator.
+
+A registered function turns the tidy per-cell table (``Scorecard.table``, logged as ``scorecard/table.csv``) into a
+summary value: a float (key = the metric's name), a dict suffix -> float for a per-name family (keys
+``<prefix><suffix>``, e.g. ``corruption_error.fog``), or None when it does not apply. The report reads titles, units,
+ranges, the "better" direction, summary-table columns and plot axes from the same ``MetricSpec``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from augmix_lab.evaluation import metrics as M
+from augmix_lab.registry import Registry
+
+Value = float | dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class SummaryContext:
+    """What a metric may need beyond the tidy rows."""
+
+    dataset_kind: str = "cifar"  # "cifar" or a folder dataset (ImageNet-style AlexNet normalisation)
+    clean_error: float | None = None  # filled by summarize_table from the clean row
+    alexnet_flip_probs: Mapping[str, float] | None = None
+    alexnet_t5d: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric. ``per``: None (a scalar) or what a family is indexed by ("corruption", "perturbation",
+    "severity"); ``prefix``: a family's summary-key prefix; ``range``: (low, high), high None = unbounded;
+    ``benchmark``: the tidy rows it reads ("clean", "C", "P"; None = per-epoch history, not from the table);
+    ``summary``: column position in the report's summary table (None = not a column); ``sensitivity``: priority as
+    the sensitivity plots' metric (lower first); ``clean``: the clean metric drawn at severity 0 for a severity family;
+    ``bars``: (plot-name prefix, caption) of a per-name grouped bar plot."""
+
+    name: str
+    fn: Callable[[pd.DataFrame, SummaryContext], Value] = field(repr=False)
+    title: str
+    unit: str
+    higher_is_better: bool
+    range: tuple[float, float | None]
+    aggregate: str
+    benchmark: str | None
+    per: str | None = None
+    prefix: str | None = None
+    summary: int | None = None
+    sensitivity: int | None = None
+    clean: str | None = None
+    bars: tuple[str, str] | None = None
+
+    def key_title(self, key: str) -> str:
+        """Display title of a summary key of this metric (a family member gets its suffix)."""
+        if self.per is None or not self.prefix or not key.startswith(self.prefix):
+            return self.title
+        return f"{self.title} {key[len(self.prefix):]}"
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.title} ({self.unit})" if self.unit else self.title
+
+    @property
+    def upper(self) -> float:
+        return math.inf if self.range[1] is None else float(self.range[1])
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(name: str, *, title: str, unit: str = "%", higher_is_better: bool = False,
+                    range: tuple[float, float | None] = (0.0, 100.0), aggregate: str, benchmark: str | None,
+                    per: str | None = None, prefix: str | None = None, summary: int | None = None,
+                    sensitivity: int | None = None, clean: str | None = None,
+                    bars: tuple[str, str] | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: ``@register_metric("mfp", title="mFP", aggregate="mean over perturbations", benchmark="P")``."""
+
+    def decorator(fn: Callable[[pd.DataFrame, SummaryContext], Value]) -> Callable:
+        pre = (prefix if prefix is not None else f"{name}.") if per else None
+        METRICS.add(name, MetricSpec(name, fn, title, unit, higher_is_better, range, aggregate, benchmark, per, pre,
+                                     summary, sensitivity, clean, bars))
+        return fn
+
+    return decorator
+
+
+def specs() -> list[MetricSpec]:
+    """Every registered metric in registration order (a summary's key order)."""
+    return [METRICS.get(n) for n in METRICS._items]  # noqa: SLF001 - registration order, not sorted
+
+
+def spec_for_key(key: str) -> MetricSpec | None:
+    """The metric that produces summary key ``key``: an exact scalar name, else the longest family prefix."""
+    if key in METRICS and METRICS.get(key).per is None:
+        return METRICS.get(key)
+    family = [s for s in specs() if s.per and s.prefix and key.startswith(s.prefix) and len(key) > len(s.prefix)]
+    return max(family, key=lambda s: len(s.prefix or "")) if family else None
+
+
+def key_title(key: str) -> str:
+    spec = spec_for_key(key)
+    return spec.key_title(key) if spec else key
+
+
+def summarize_table(table: pd.DataFrame, ctx: SummaryContext = SummaryContext()) -> dict[str, float]:
+    """Every registered metric computed from the tidy rows: summary key -> value (the logged final metrics)."""
+    out: dict[str, float] = {}
+    clean = table[table.benchmark == "clean"]
+    if ctx.clean_error is None and _has(clean, "error"):
+        ctx = replace(ctx, clean_error=float(clean.error.iloc[0]))
+    for spec in specs():
+        if spec.benchmark is None:
+            continue
+        value = spec.fn(table[table.benchmark == spec.benchmark], ctx)
+        if isinstance(value, dict):
+            out.update({f"{spec.prefix}{k}": float(v) for k, v in value.items()})
+        elif value is not None:
+            out[spec.name] = float(value)
+    return out
+
+
+# ---- helpers over tidy rows ------------------------------------------------------------------------------------------
+def _has(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows and len(rows) > 0 and bool(rows[column].notna().any())
+
+
+def _by(rows: pd.DataFrame, key: str, column: str) -> dict[str, float]:
+    """Mean of ``column`` per value of ``key`` in first-appearance order (evaluation order)."""
+    if not _has(rows, column):
+        return {}
+    name = (lambda k: str(int(k))) if key == "severity" else str
+    return {name(k): float(rows[rows[key] == k][column].mean()) for k in pd.unique(rows[key])}
+
+
+def _clean(column: str) -> Callable[[pd.DataFrame, SummaryContext], Value]:
+    return lambda rows, ctx: float(rows[column].iloc[0]) if _has(rows, column) else None
+
+
+def _imagenet_errors(rows: pd.DataFrame, ctx: SummaryContext) -> dict[str, float] | None:
+    """Per-corruption errors when ImageNet-style AlexNet normalisation applies (folder dataset, all 15 present)."""
+    per = _by(rows, "corruption", "error")
+    return per if ctx.dataset_kind != "cifar" and all(n in per for n in M.ALEXNET_ERR) else None
+
+
+# ---- clean -----------------------------------------------------------------------------------------------------------
+register_metric("clean_error", title="Clean error", aggregate="top-1 error on the clean test set", benchmark="clean",
+                summary=0, sensitivity=2)(_clean("error"))
+register_metric("clean_rms_calib_error", title="Clean RMS calib.", aggregate="RMS calibration error, clean test set",
+                benchmark="clean", summary=3)(_clean("rms_calib_error"))
+register_metric("clean_ece", title="Clean ECE", aggregate="ECE (15 bins), clean test set",
+                benchmark="clean")(_clean("ece"))
+register_metric("clean_brier", title="Clean Brier", unit="", range=(0.0, 2.0), aggregate="Brier score, clean test set",
+                benchmark="clean")(_clean("brier"))
+register_metric("clean_nll", title="Clean NLL", unit="nats", range=(0.0, None), aggregate="NLL, clean test set",
+                benchmark="clean")(_clean("nll"))
+
+
+# ---- -C --------------------------------------------------------------------------------------------------------------
+@register_metric("mean_corruption_error", title="-C error", benchmark="C", summary=1, sensitivity=1,
+                 aggregate="mean error over corruptions x severities (CIFAR 'mCE', unnormalised)")
+def _mean_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    if not _has(rows, "error"):
+        return None
+    return M.mean_corruption_error({(r.corruption, r.severity): r.error for r in rows.itertuples()})
+
+
+@register_metric("corruption_error", title="Error", per="corruption", benchmark="C", aggregate="mean over severities",
+                 bars=("corruption_error", "Error per corruption"))
+def _corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "corruption", "error")
+
+
+@register_metric("corruption_error_by_severity", title="Error", per="severity", prefix="corruption_error.severity_",
+                 benchmark="C", aggregate="mean over corruptions", clean="clean_error")
+def _corruption_error_by_severity(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "severity", "error")
+
+
+@register_metric("c_rms_calib_error_by_severity", title="RMS calibration error", per="severity",
+                 prefix="c_rms_calib_error.severity_", benchmark="C", aggregate="mean over corruptions",
+                 clean="clean_rms_calib_error")
+def _c_rms_by_severity(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "severity", "rms_calib_error")
+
+
+@register_metric("c_rms_calib_error", title="-C RMS calib.", benchmark="C", summary=4,
+                 aggregate="mean RMS calibration error over corruptions x severities")
+def _c_rms(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return float(rows.rms_calib_error.mean()) if _has(rows, "rms_calib_error") else None
+
+
+@register_metric("c_ece", title="-C ECE", benchmark="C", aggregate="mean ECE over corruptions x severities")
+def _c_ece(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return float(rows.ece.mean()) if _has(rows, "ece") else None
+
+
+@register_metric("ce", title="CE", per="corruption", range=(0.0, None), benchmark="C",
+                 aggregate="mean over severities / AlexNet's (ImageNet CE_c)")
+def _ce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    per = _imagenet_errors(rows, ctx)
+    return M.corruption_errors_imagenet(per) if per else None
+
+
+@register_metric("mce", title="mCE", range=(0.0, None), benchmark="C", summary=2, sensitivity=0,
+                 aggregate="mean over corruptions of AlexNet-normalised CE_c (ImageNet mCE)")
+def _mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    per = _imagenet_errors(rows, ctx)
+    return M.mce(per) if per else None
+
+
+@register_metric("relative_mce", title="Relative mCE", range=(0.0, None), benchmark="C",
+                 aggregate="mean over corruptions of (CE_c - clean) / AlexNet's (Hendrycks & Dietterich 2019)")
+def _relative_mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    per = _imagenet_errors(rows, ctx)
+    return M.relative_mce(per, ctx.clean_error) if per and ctx.clean_error is not None else None
+
+
+# ---- -P --------------------------------------------------------------------------------------------------------------
+@register_metric("flip_prob", title="Flip probability", per="perturbation", benchmark="P",
+                 aggregate="mean over videos of the per-video flip rate", bars=("flip_probability",
+                                                                                "Flip probability per perturbation"))
+def _flip_prob(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "corruption", "flip_prob")
+
+
+@register_metric("t5d", title="T5D", unit="", range=(0.0, None), per="perturbation", benchmark="P",
+                 aggregate="mean top-5 distance over videos")
+def _t5d(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "corruption", "t5d")
+
+
+@register_metric("mfp", title="mFP", benchmark="P", summary=5, aggregate="mean flip probability over perturbations")
+def _mfp(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    fps = _by(rows, "corruption", "flip_prob")
+    return M.mean_over(fps) if fps else None
+
+
+def _alexnet_rates(rows: pd.DataFrame, ctx: SummaryContext) -> dict[str, float] | None:
+    fps = _by(rows, "corruption", "flip_prob")
+    if not fps or not ctx.alexnet_flip_probs:
+        return None
+    return M.flip_rates(fps, {k: v for k, v in ctx.alexnet_flip_probs.items() if k in fps})
+
+
+@register_metric("fr", title="FR", per="perturbation", range=(0.0, None), benchmark="P",
+                 aggregate="flip probability / AlexNet's per perturbation")
+def _fr(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _alexnet_rates(rows, ctx)
+
+
+@register_metric("mfr", title="mFR", range=(0.0, None), benchmark="P", summary=6,
+                 aggregate="mean over perturbations of AlexNet-normalised flip rates (ImageNet mFR)")
+def _mfr(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    fr = _alexnet_rates(rows, ctx)
+    return float(np.mean(list(fr.values()))) if fr else None
+
+
+@register_metric("mt5d", title="mT5D", range=(0.0, None), benchmark="P", summary=7,
+                 aggregate="mean over perturbations of AlexNet-normalised top-5 distances")
+def _mt5d(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    t5ds = _by(rows, "corruption", "t5d")
+    if not t5ds or not ctx.alexnet_t5d:
+        return None
+    return M.mt5d(t5ds, {k: v for k, v in ctx.alexnet_t5d.items() if k in t5ds})
+
+
+# ---- per-epoch history (logged by the trainer, not computed from the tidy table) -------------------------------------
+register_metric("test_error", title="Test error", aggregate="clean test error after each epoch", benchmark=None,
+                sensitivity=3)(lambda rows, ctx: None)
+
