@@ -20,7 +20,14 @@ import yaml
 from rich.console import Console
 
 from augmix_lab.console import make_console
-from augmix_lab.orchestration.plan import StudyPlan, experiment_for, load_plan, lookup_store, print_trial_table, print_verdict
+from augmix_lab.orchestration.plan import (
+    StudyPlan,
+    experiment_for,
+    load_plan,
+    lookup_store,
+    print_trial_table,
+    print_verdict,
+)
 from augmix_lab.orchestration.ray_session import ray_session
 from augmix_lab.orchestration.reevaluate import reevaluate
 from augmix_lab.orchestration.tune_driver import run_tune
