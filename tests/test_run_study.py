@@ -59,6 +59,12 @@ def test_smoke_study_runs_end_to_end(smoke_run) -> None:
         key = run.data.tags["augmix_lab.trial_key"]
         assert (out_dir / "trials" / key / "checkpoints" / "final.pt").is_file()
         assert run.data.tags["mlflow.parentRunId"], "trial runs are nested under the study's parent run"
+    from mlflow.tracking import MlflowClient
+
+    from augmix_lab.tracking import TRACKING_TAGS
+
+    parent = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}").get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert parent.data.tags[TRACKING_TAGS.baseline] == "standard"  # the study's `baseline:`, for the report
     import json
 
     manifest = json.loads((out_dir / "manifest.json").read_text())

@@ -245,3 +245,30 @@ def test_a_worker_of_an_older_launch_stops_at_its_next_write_and_changes_nothing
     assert run.info.status == "FINISHED" and TRACKING_TAGS.error not in run.data.tags
     assert [m.value for m in MlflowClient(tracker.uri).get_metric_history(first, "train_loss")] == [2.0, 1.0]
     assert pickle.loads(pickle.dumps(current)).launch == "launch-2"
+
+
+# --- study parent run / driver lookups ------------------------------------------------------------------------------
+
+def test_study_baseline_tag_is_written_kept_and_dropped_with_the_study(store) -> None:  # noqa: ANN001
+    tracker, _ = store
+    parent = tracker.start_study("with-baseline", "h1", "name: with-baseline\n", baseline="standard")
+    assert tracker.client.get_run(parent).data.tags[TRACKING_TAGS.baseline] == "standard"
+    assert tracker.start_study("with-baseline", "h1", "name: with-baseline\n") == parent  # None: left as it is
+    assert tracker.client.get_run(parent).data.tags[TRACKING_TAGS.baseline] == "standard"
+    tracker.start_study("with-baseline", "h2", "name: with-baseline\n", baseline="")  # the edited study has none
+    assert TRACKING_TAGS.baseline not in tracker.client.get_run(parent).data.tags
+
+
+def test_finished_trials_carry_the_eval_key_a_re_evaluation_updates(store) -> None:  # noqa: ANN001
+    from augmix_lab.tracking import finished_trials
+
+    tracker, parent = store
+    run_id = _trial(tracker, parent, "lookup-k")
+    assert "lookup-k" not in finished_trials(tracker.uri, "unit", ["lookup-k"])  # still RUNNING
+    logger = TrialLogger(tracker.uri, run_id)
+    logger.set_status("FINISHED")
+    assert finished_trials(tracker.uri, "unit", ["lookup-k"])["lookup-k"].eval_key == "e0"
+    logger.mark_evaluated("e1")
+    found = finished_trials(tracker.uri, "no-such-experiment", ["lookup-k", "other"])  # read-only: creates nothing
+    assert {k: (f.run_id, f.eval_key) for k, f in found.items()} == {"lookup-k": (run_id, "e1")}
+    assert tracker.client.get_experiment_by_name("no-such-experiment") is None

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from augmix_lab.console import make_console
     from augmix_lab.corruptions.sources import warn_source_fallbacks
     from augmix_lab.orchestration.estimate import estimate_trials, format_duration
-    from augmix_lab.orchestration.runner import load_plan, lookup_store, print_trial_table, print_verdict
+    from augmix_lab.orchestration.plan import load_plan, lookup_store, print_trial_table, print_verdict
     from augmix_lab.tracking import check_reachable, resolve_tracking
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 

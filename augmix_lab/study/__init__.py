@@ -1,7 +1,7 @@
 """Study files: schema and validation, expansion into trials, and the study manifest."""
 
 from augmix_lab.study.expand import Trial, dataset_version, differing_params, eval_key, expand_study
-from augmix_lab.study.schema import Study, StudySpec, load_study, read_study
+from augmix_lab.study.schema import Study, StudySpec, read_study
 
 __all__ = [
     "Study",
@@ -11,6 +11,5 @@ __all__ = [
     "differing_params",
     "eval_key",
     "expand_study",
-    "load_study",
     "read_study",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from augmix_lab.config import StrictModel, TrialConfig
+from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -269,31 +269,3 @@ def read_study(path: str | Path) -> Study:
     if not re.match(NAME_PATTERN, spec.name):  # pragma: no cover - the pattern constraint already enforces it
         raise UserError(f"{lines.where(('name',))}: invalid study name {spec.name!r}")
     return Study(spec=spec, path=path, text=text, lines=lines)
-
-
-def load_study(path: str | Path) -> "Study":
-    """Read, validate and fully resolve a study: every trial config is built once, so any bad value fails here."""
-    from augmix_lab.study.expand import expand_study
-
-    study = read_study(path)
-    expand_study(study)
-    return study
-
-
-def trial_config_error(study: Study, exc: ValidationError, origins: list[tuple[Any, ...]]) -> UserError:
-    """Map a TrialConfig validation error to the line of the study setting that caused it."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    dotted = ".".join(str(p) for p in loc)
-    candidates = [origin + loc for origin in origins]
-    # grid/sweep entries are keyed by the dotted path itself
-    candidates += [origin + (dotted,) for origin in origins]
-    candidates += [origin + (dotted, 0) for origin in origins]
-    return study.error(candidates, describe_validation_error(err, TrialConfig, loc))
-
-
-def validate_partial(study: Study, partial: dict[str, Any], origin: tuple[Any, ...]) -> TrialConfig:
-    try:
-        return TrialConfig.model_validate(normalize_partial(partial))
-    except ValidationError as exc:
-        raise trial_config_error(study, exc, [origin]) from None

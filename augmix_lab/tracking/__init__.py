@@ -23,23 +23,27 @@ Design (why it is shaped like this — each point avoids a known Ray/MLflow trap
 - **Fail fast.** ``check_reachable`` probes the store with plain HTTP / DB connections and a short timeout, because
   MLflow's own client retries an unreachable server for minutes.
 
-Layout in the store: experiment = study's ``tracking.experiment`` (default: study name); tags in ``TRACKING_TAGS``;
+Layout in the store: experiment = study's ``tracking.experiment`` (default: study name); tag names in ``tags.py``;
 per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in docs/architecture.md; artifacts
 ``study.yaml`` (parent), ``trial_config.yaml``, ``scorecard/table.csv``, ``scorecard/summary.json``, ``checkpoints/``.
 """
 
-from augmix_lab.tracking.records import TRACKING_TAGS, TrackingTags, flatten_config
+from augmix_lab.tracking.lookup import FinishedTrial, finished_trials
+from augmix_lab.tracking.records import flatten_config
 from augmix_lab.tracking.store import check_reachable, resolve_tracking
 from augmix_lab.tracking.study import StudyTracker
+from augmix_lab.tracking.tags import TRACKING_TAGS, TrackingTags
 from augmix_lab.tracking.trial import TrialLogger, TrialSuperseded, metric_history
 
 __all__ = [
+    "FinishedTrial",
     "StudyTracker",
     "TrialLogger",
     "TrialSuperseded",
     "TRACKING_TAGS",
     "TrackingTags",
     "check_reachable",
+    "finished_trials",
     "flatten_config",
     "metric_history",
     "resolve_tracking",

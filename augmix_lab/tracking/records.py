@@ -8,10 +8,11 @@ import os
 import platform
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
+
+from augmix_lab.tracking.tags import ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS, TrackingTags  # noqa: F401 - re-exported
 
 T = TypeVar("T")
 
@@ -25,45 +26,6 @@ MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class TrackingTags:
-    """Tag names the tracking layer writes and the report/study code reads (attribute or ``[name]`` access)."""
-
-    role: str = "augmix_lab.role"  # "study" | "trial"
-    study: str = "augmix_lab.study"
-    study_hash: str = "augmix_lab.study_hash"
-    baseline: str = "augmix_lab.baseline"  # set by the study runner on the parent run (optional)
-    trial_key: str = "augmix_lab.trial_key"
-    variant: str = "augmix_lab.variant"
-    seed: str = "augmix_lab.seed"
-    axes: str = "augmix_lab.axes"  # JSON dict of this trial's axis values
-    eval_key: str = "augmix_lab.eval_key"
-    error: str = "augmix_lab.error"  # failure reason of a FAILED trial
-    last_epoch: str = "augmix_lab.last_epoch"  # last epoch logged, written in the same batch as its metrics
-    launch: str = "augmix_lab.launch"  # the `augmix-lab run` invocation that owns the trial run now
-    git_commit: str = "augmix_lab.git_commit"
-    git_dirty: str = "augmix_lab.git_dirty"
-    python: str = "augmix_lab.python"
-    platform: str = "augmix_lab.platform"
-    cpu_count: str = "augmix_lab.cpu_count"
-    gpus: str = "augmix_lab.gpus"
-    version_prefix: str = "augmix_lab.version."  # + package name, e.g. augmix_lab.version.torch
-    checkpoint_prefix: str = "augmix_lab.checkpoint."  # + kind -> artifact path
-    parent_run_id: str = "mlflow.parentRunId"  # MLflow's own nesting tag (mlflow/utils/mlflow_tags.py)
-    run_name: str = "mlflow.runName"
-    note: str = "mlflow.note.content"  # shown as the run's description in the MLflow UI
-    source_git_commit: str = "mlflow.source.git.commit"
-
-    def __getitem__(self, name: str) -> str:
-        return getattr(self, name)
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-TRACKING_TAGS = TrackingTags()
-ROLE_STUDY = "study"
-ROLE_TRIAL = "trial"
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 TRACKED_PACKAGES = ("torch", "torchvision", "ray", "mlflow", "augmix-lab")
 

@@ -8,34 +8,20 @@ from typing import Any, Iterable, Mapping
 from augmix_lab.errors import UserError
 from augmix_lab.tracking.records import (
     MAX_PARAMS_TAGS_PER_BATCH,
-    ROLE_STUDY,
-    ROLE_TRIAL,
     TERMINAL_STATUSES,
-    TRACKING_TAGS,
     chunks,
     environment_tags,
     flatten_config,
     limit_params,
     limit_tag,
 )
+from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store
+from augmix_lab.tracking.tags import ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
 from augmix_lab.tracking.trial import clear_failure
 
 STUDY_ARTIFACT = "study.yaml"
 TRIAL_CONFIG_ARTIFACT = "trial_config.yaml"
-_PAGE = 1000  # runs per search page (MLflow's SQL store accepts up to 50000)
-
-
-def _quoted(value: str) -> str:
-    """A value quoted for an MLflow filter string (the grammar has no escapes, so pick a quote it lacks)."""
-    for quote in ("'", '"'):
-        if quote not in value:
-            return f"{quote}{value}{quote}"
-    raise ValueError(f"cannot search for a value holding both quote characters: {value!r}")
-
-
-def _tag_filter(tag: str, value: str) -> str:
-    return f"tags.`{tag}` = {_quoted(value)}"
 
 
 class StudyTracker:
@@ -74,20 +60,8 @@ class StudyTracker:
             )
         return experiment.experiment_id
 
-    def _search(self, filter_string: str, experiment_ids: list[str] | None = None) -> list[Any]:
-        from mlflow.entities import ViewType
-
-        ids = experiment_ids or [self.experiment_id]
-        runs: list[Any] = []
-        token = None
-        while True:
-            page = call_with_retries(self.client.search_runs, ids, filter_string=filter_string,
-                                     run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
-                                     order_by=["attributes.start_time ASC"], page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+    def _search(self, filter_string: str) -> list[Any]:
+        return search_runs(self.client, [self.experiment_id], filter_string)
 
     def _log_params_and_tags(self, run_id: str, params: Mapping[str, str], tags: Mapping[str, str]) -> None:
         from mlflow.entities import Param, RunTag
@@ -99,20 +73,27 @@ class StudyTracker:
                               tags=[e for e in batch if isinstance(e, RunTag)])
 
     def start_study(self, study_name: str, study_hash: str, study_yaml_text: str,
-                    tags: Mapping[str, Any] | None = None) -> str:
-        """The study's parent run id: the existing one for this study + experiment (re-runs continue it), or new."""
+                    tags: Mapping[str, Any] | None = None, baseline: str | None = None) -> str:
+        """The study's parent run id: the existing one for this study + experiment (re-runs continue it), or new.
+
+        ``baseline``: the study's baseline variant, tagged ``augmix_lab.baseline``; ``""`` = the study has none (a
+        stale tag from an earlier version of the study is removed); ``None`` leaves the tag as it is.
+        """
         study_tags = {
             **environment_tags(),
             **{str(k): limit_tag(str(v)) for k, v in (tags or {}).items()},
             TRACKING_TAGS.role: ROLE_STUDY,
             TRACKING_TAGS.study: study_name,
             TRACKING_TAGS.study_hash: study_hash,
+            **({TRACKING_TAGS.baseline: limit_tag(baseline)} if baseline else {}),
         }
-        existing = self._search(f"{_tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and "
-                                f"{_tag_filter(TRACKING_TAGS.study, study_name)}")
+        existing = self._search(f"{tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and "
+                                f"{tag_filter(TRACKING_TAGS.study, study_name)}")
         if existing:
             run_id = existing[0].info.run_id
             call_with_retries(self.client.update_run, run_id, status="RUNNING")
+            if baseline == "" and TRACKING_TAGS.baseline in existing[0].data.tags:  # the edited study dropped it
+                call_with_retries(self.client.delete_tag, run_id, TRACKING_TAGS.baseline)
         else:
             run = call_with_retries(self.client.create_run, self.experiment_id, run_name=study_name)
             run_id = run.info.run_id
@@ -140,8 +121,8 @@ class StudyTracker:
             **({TRACKING_TAGS.launch: launch} if launch else {}),
         }
         flat = limit_params(flatten_config(params))
-        runs = self._search(f"{_tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and "
-                            f"{_tag_filter(TRACKING_TAGS.trial_key, trial_key)}")
+        runs = self._search(f"{tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and "
+                            f"{tag_filter(TRACKING_TAGS.trial_key, trial_key)}")
         unfinished = [r for r in runs if r.info.status != "FINISHED"]
         if unfinished:
             run = unfinished[-1]
@@ -165,36 +146,8 @@ class StudyTracker:
         A trial key identifies the training (config + data), so a new study that overlaps an old one reuses its
         finished trials. Several finished runs of one key: this experiment's newest wins, then the newest overall.
         """
-        from mlflow.entities import ViewType
-
-        wanted = None if trial_keys is None else set(trial_keys)
-        if wanted is not None and not wanted:
-            return {}
-        experiment_ids: list[str] = []
-        token = None
-        while True:
-            page = call_with_retries(self.client.search_experiments, view_type=ViewType.ACTIVE_ONLY,
-                                     max_results=_PAGE, page_token=token)
-            experiment_ids += [e.experiment_id for e in page]
-            token = page.token
-            if not token:
-                break
-        runs: list[Any] = []
-        for ids in chunks(experiment_ids, 100):
-            runs += self._search(f"{_tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and attributes.status = 'FINISHED'",
-                                 experiment_ids=list(ids))
-
-        def preference(run: Any) -> tuple[bool, int]:
-            return run.info.experiment_id == self.experiment_id, run.info.end_time or 0
-
-        best: dict[str, Any] = {}
-        for run in runs:
-            key = run.data.tags.get(TRACKING_TAGS.trial_key)
-            if key is None or (wanted is not None and key not in wanted):
-                continue
-            if key not in best or preference(run) > preference(best[key]):
-                best[key] = run
-        return {key: run.info.run_id for key, run in best.items()}
+        found = finished_trials(self.uri, self.experiment_name, trial_keys, client=self.client)
+        return {key: trial.run_id for key, trial in found.items()}
 
     def finish_study(self, parent_id: str, status: str = "FINISHED") -> None:
         status = status.upper()

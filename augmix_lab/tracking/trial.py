@@ -20,12 +20,12 @@ from typing import Any, Mapping, Sequence
 from augmix_lab.tracking.records import (
     MAX_METRICS_PER_BATCH,
     TERMINAL_STATUSES,
-    TRACKING_TAGS,
     chunks,
     limit_tag,
     to_float,
 )
 from augmix_lab.tracking.store import call_with_retries, make_client
+from augmix_lab.tracking.tags import TRACKING_TAGS
 
 EPOCH_METRIC = "train_loss"  # every epoch logs it (docs/architecture.md "per epoch" metrics)
 CHECKPOINT_DIR = "checkpoints"
@@ -139,6 +139,11 @@ class TrialLogger:
                           SCORECARD_SUMMARY)
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
+
+    def mark_evaluated(self, eval_key: str) -> None:
+        """Record the evaluation settings (``augmix_lab.eval_key``) the run's scorecard now reflects."""
+        self.check_owner()
+        call_with_retries(self.client.set_tag, self.run_id, TRACKING_TAGS.eval_key, eval_key)
 
     def log_checkpoint(self, path: str | os.PathLike[str], kind: str = "final") -> str:
         """Upload a checkpoint file as artifact ``checkpoints/<kind><suffix>``; returns the artifact path.

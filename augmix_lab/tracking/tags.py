@@ -1,0 +1,47 @@
+"""Every tag name the tracking store carries, defined once: the driver, the trial workers and the report read it here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrackingTags:
+    """Tag names the tracking layer writes and the report/study code reads (attribute or ``[name]`` access)."""
+
+    role: str = "augmix_lab.role"  # "study" | "trial"
+    study: str = "augmix_lab.study"
+    study_hash: str = "augmix_lab.study_hash"
+    baseline: str = "augmix_lab.baseline"  # parent run: the study's `baseline` variant name (absent when unset)
+    study_file: str = "augmix_lab.study_file"  # parent run: absolute path of the study file run last
+    trial_key: str = "augmix_lab.trial_key"
+    variant: str = "augmix_lab.variant"
+    seed: str = "augmix_lab.seed"
+    axes: str = "augmix_lab.axes"  # JSON dict of this trial's axis values
+    eval_key: str = "augmix_lab.eval_key"
+    error: str = "augmix_lab.error"  # failure reason of a FAILED trial
+    last_epoch: str = "augmix_lab.last_epoch"  # last epoch logged, written in the same batch as its metrics
+    launch: str = "augmix_lab.launch"  # the `augmix-lab run` invocation that owns the trial run now
+    git_commit: str = "augmix_lab.git_commit"
+    git_dirty: str = "augmix_lab.git_dirty"
+    python: str = "augmix_lab.python"
+    platform: str = "augmix_lab.platform"
+    cpu_count: str = "augmix_lab.cpu_count"
+    gpus: str = "augmix_lab.gpus"
+    version_prefix: str = "augmix_lab.version."  # + package name, e.g. augmix_lab.version.torch
+    checkpoint_prefix: str = "augmix_lab.checkpoint."  # + kind -> artifact path
+    parent_run_id: str = "mlflow.parentRunId"  # MLflow's own nesting tag (mlflow/utils/mlflow_tags.py)
+    run_name: str = "mlflow.runName"
+    note: str = "mlflow.note.content"  # shown as the run's description in the MLflow UI
+    source_git_commit: str = "mlflow.source.git.commit"
+
+    def __getitem__(self, name: str) -> str:
+        return getattr(self, name)
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+TRACKING_TAGS = TrackingTags()
+ROLE_STUDY = "study"
+ROLE_TRIAL = "trial"
