@@ -186,12 +186,18 @@ def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") ->
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
     n, c, h, w = images.shape
     grid = _source_coordinates(matrices, n, h, w, images.device)
-    size = torch.tensor([w, h], device=images.device, dtype=torch.float32)
-    inside = grid.ge(0).logical_and_(grid.lt(size))  # PIL: 0 <= xin < W and 0 <= yin < H, per coordinate
-    outside = inside.view(torch.int16).ne(0x0101).view(n, 1, h, w)  # not both coordinates' bools true: 1/3 of all(3)'s time
+    gx, gy = grid[..., 0], grid[..., 1]  # strided views: scalar ops on them beat broadcasting over a length-2 dim
+    valid = gx.ge(0)  # PIL: 0 <= xin < W and 0 <= yin < H
+    valid &= gx.lt(w)
+    valid &= gy.ge(0)
+    valid &= gy.lt(h)
+    outside = valid.logical_not_().view(n, 1, h, w)
     if interpolation == "nearest":
         grid.floor_().add_(0.5)  # PIL takes pixel floor(xin): aim at that pixel's centre so rounding cannot differ
-    grid.mul_(2.0 / size).sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
+    scale = 2.0 / torch.tensor([w, h], device=images.device, dtype=torch.float32)  # float32 2/W, 2/H as before
+    gx.mul_(scale[0])
+    gy.mul_(scale[1])
+    grid.sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
     out = torch.nn.functional.grid_sample(
         images.float(), grid, mode=interpolation, padding_mode="border", align_corners=False
     )
