@@ -160,12 +160,14 @@ def rotation_matrices(degrees: Tensor, height: int, width: int) -> Tensor:
 
 def _source_coordinates(matrices: Tensor, n: int, height: int, width: int, device: torch.device) -> Tensor:
     """PIL's input coordinates (xin, yin) of every output pixel centre: float32 (N, H, W, 2)."""
-    m = matrices.to(device=device, dtype=torch.float32)
-    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, 1, width, 1)
-    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(1, height, 1, 1)
-    offset = m[:, [2, 5]].reshape(n, 1, 1, 2)  # (c, f)
-    row = torch.addcmul(offset, m[:, [1, 4]].reshape(n, 1, 1, 2), ys)  # (b, e)·(y + .5) + (c, f): (N, H, 1, 2)
-    return torch.addcmul(row, m[:, [0, 3]].reshape(n, 1, 1, 2), xs)  # + (a, d)·(x + .5)
+    m = matrices.to(device=device, dtype=torch.float32).unsqueeze(2).unsqueeze(3)  # (N, 6, 1, 1)
+    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, width)
+    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(height, 1)
+    grid = torch.empty((n, height, width, 2), device=device, dtype=torch.float32)
+    for k, (a, b, c) in enumerate(((0, 1, 2), (3, 4, 5))):  # x then y, each written into its strided view
+        row = torch.addcmul(m[:, c], m[:, b], ys)  # b·(y + .5) + c: (N, H, 1)
+        torch.addcmul(row, m[:, a], xs, out=grid[..., k])  # + a·(x + .5)
+    return grid
 
 
 # grid_sample sums 4 weighted corners; in a flat region the weights' float32 sum can fall a hair below 1 and
