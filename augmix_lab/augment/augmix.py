@@ -238,13 +238,18 @@ class AugmentAndMix:
         m = params.mix.to(images.device).reshape(-1, 1)
         coefs = torch.cat([1 - m, m * params.weights.to(images.device)], dim=1).unsqueeze(1)  # (N, 1, k+1)
         chunk = self._chunk_size(images)
+        # float copies of the chains and the mix, allocated once and reused by every chunk (no per-chunk allocations)
+        chains_f = torch.empty((min(n, chunk), k + 1, c * h * w), dtype=torch.float32, device=images.device)
+        mixed = torch.empty((min(n, chunk), 1, c * h * w), dtype=torch.float32, device=images.device)
         for start in range(0, n, chunk):
-            part = slice(start, min(n, start + chunk))
-            rows = slice(start * (k + 1), min(n, start + chunk) * (k + 1))
-            buf = self._chains_and_original(images[part], op_ids[rows], arguments[rows])
-            mixed = torch.bmm(coefs[part], buf.reshape(buf.shape[0], k + 1, -1).float())  # (n, 1, C*H*W)
-            mixed = torch.addcmul(shift, mixed.reshape(-1, c, h * w), scale)
-            out[part] = mixed.reshape(-1, c, h, w)
+            stop = min(n, start + chunk)
+            count = stop - start
+            rows = slice(start * (k + 1), stop * (k + 1))
+            buf = self._chains_and_original(images[start:stop], op_ids[rows], arguments[rows])
+            chains_f[:count].copy_(buf.reshape(count, k + 1, -1))  # uint8 -> float once
+            torch.bmm(coefs[start:stop], chains_f[:count], out=mixed[:count])  # (count, 1, C*H*W)
+            target = out[start:stop].view(count, c, h * w)
+            torch.addcmul(shift, mixed[:count].reshape(count, c, h * w), scale, out=target)
         return out
 
     def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:

@@ -41,11 +41,19 @@ def _per_image(values: Tensor, images: Tensor, dtype: torch.dtype) -> Tensor:
     return values.to(device=images.device, dtype=dtype).reshape(-1, 1, 1, 1)
 
 
+def _flat_indices(images: Tensor) -> Tensor:
+    """int32 (N·C·H·W,) index of every pixel into a flat (N·C·256) table: value + 256·(image·C + channel).
+
+    int32 (not int64) halves the index traffic; it covers up to 2^31 / 256 = 8M image channels per call.
+    """
+    n, c = images.shape[:2]
+    offsets = torch.arange(0, n * c * 256, 256, device=images.device, dtype=torch.int32).unsqueeze(1)
+    return images.reshape(n * c, -1).to(torch.int32).add_(offsets).reshape(-1)
+
+
 def apply_lut(images: Tensor, lut: Tensor) -> Tensor:
     """Map every pixel through its own image's and channel's table: ``lut`` is uint8 (N, C, 256)."""
-    n, c, h, w = images.shape
-    index = images.reshape(n, c, h * w).long()
-    return torch.gather(lut, 2, index).reshape(n, c, h, w)
+    return lut.reshape(-1).index_select(0, _flat_indices(images)).reshape(images.shape)
 
 
 def autocontrast(images: Tensor) -> Tensor:
@@ -67,11 +75,9 @@ def autocontrast(images: Tensor) -> Tensor:
 
 
 def channel_histograms(images: Tensor) -> Tensor:
-    """Per image and channel 256-bin histograms, int64 (N, C, 256), in one bincount."""
+    """Per image and channel 256-bin histograms, int64 (N, C, 256), in one bincount over the whole batch."""
     n, c = images.shape[:2]
-    offsets = torch.arange(n * c, device=images.device).mul_(256).unsqueeze(1)
-    index = images.reshape(n * c, -1).long().add_(offsets)
-    return torch.bincount(index.reshape(-1), minlength=n * c * 256).reshape(n, c, 256)
+    return torch.bincount(_flat_indices(images), minlength=n * c * 256).reshape(n, c, 256)
 
 
 def equalize(images: Tensor) -> Tensor:
@@ -86,9 +92,12 @@ def equalize(images: Tensor) -> Tensor:
     last_bin = torch.where(hist > 0, bins, -1).amax(dim=2, keepdim=True)
     last_count = hist.gather(2, last_bin)
     step = (n_pixels - last_count) // 255
-    below = hist.cumsum(dim=2) - hist
-    lut = (step // 2 + below) // step.clamp_min(1)
-    lut = torch.where(step > 0, lut.clamp(max=255), bins)
+    below = hist.cumsum(dim=2).sub_(hist)
+    # floor(a / b) of integers in float: exact while a + b < 2^24 (the quotient's rounding cannot reach the next
+    # integer), much faster than int64 division; float64 beyond that (images over 2^22 pixels)
+    dtype = torch.float32 if 2 * n_pixels < 2**23 else torch.float64
+    lut = below.to(dtype).add_((step // 2).to(dtype)).div_(step.clamp_min(1).to(dtype)).floor_().clamp_(max=255)
+    lut = torch.where(step > 0, lut, bins.to(dtype))
     return apply_lut(images, lut.to(torch.uint8))
 
 
@@ -100,8 +109,11 @@ def posterize(images: Tensor, bits: Tensor) -> Tensor:
 
 def solarize(images: Tensor, threshold: Tensor) -> Tensor:
     """``ImageOps.solarize(img, threshold)``: invert every value >= threshold (threshold may be fractional)."""
-    keep = images < _per_image(threshold, images, torch.float32)
-    return torch.where(keep, images, 255 - images)
+    # integer pixels: x >= t  <=>  x >= ceil(t); a threshold above 255 inverts nothing (flip value 0 there)
+    t = threshold.to(device=images.device, dtype=torch.float32).ceil().clamp_(0, 256)
+    flip = torch.where(t < 256, 255, 0).to(torch.uint8).reshape(-1, 1, 1, 1)
+    invert_mask = images >= t.clamp(max=255).to(torch.uint8).reshape(-1, 1, 1, 1)
+    return images ^ (invert_mask * flip)  # 255 - x == x ^ 255 on uint8
 
 
 def invert(images: Tensor) -> Tensor:
@@ -148,12 +160,14 @@ def rotation_matrices(degrees: Tensor, height: int, width: int) -> Tensor:
 
 def _source_coordinates(matrices: Tensor, n: int, height: int, width: int, device: torch.device) -> Tensor:
     """PIL's input coordinates (xin, yin) of every output pixel centre: float32 (N, H, W, 2)."""
-    m = matrices.to(device=device, dtype=torch.float32)
-    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, 1, width, 1)
-    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(1, height, 1, 1)
-    offset = m[:, [2, 5]].reshape(n, 1, 1, 2)  # (c, f)
-    row = torch.addcmul(offset, m[:, [1, 4]].reshape(n, 1, 1, 2), ys)  # (b, e)·(y + .5) + (c, f): (N, H, 1, 2)
-    return torch.addcmul(row, m[:, [0, 3]].reshape(n, 1, 1, 2), xs)  # + (a, d)·(x + .5)
+    m = matrices.to(device=device, dtype=torch.float32).unsqueeze(2).unsqueeze(3)  # (N, 6, 1, 1)
+    xs = torch.arange(width, device=device, dtype=torch.float32).add_(0.5).reshape(1, width)
+    ys = torch.arange(height, device=device, dtype=torch.float32).add_(0.5).reshape(height, 1)
+    grid = torch.empty((n, height, width, 2), device=device, dtype=torch.float32)
+    for k, (a, b, c) in enumerate(((0, 1, 2), (3, 4, 5))):  # x then y, each written into its strided view
+        row = torch.addcmul(m[:, c], m[:, b], ys)  # b·(y + .5) + c: (N, H, 1)
+        torch.addcmul(row, m[:, a], xs, out=grid[..., k])  # + a·(x + .5)
+    return grid
 
 
 # grid_sample sums 4 weighted corners; in a flat region the weights' float32 sum can fall a hair below 1 and
@@ -174,18 +188,24 @@ def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") ->
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
     n, c, h, w = images.shape
     grid = _source_coordinates(matrices, n, h, w, images.device)
-    size = torch.tensor([w, h], device=images.device, dtype=torch.float32)
-    inside = grid.ge(0).logical_and_(grid.lt(size))  # PIL: 0 <= xin < W and 0 <= yin < H, per coordinate
-    valid = inside.view(torch.int16).eq(0x0101).view(n, 1, h, w)  # both coordinates' bools true: 1/3 of all(3)'s time
+    gx, gy = grid[..., 0], grid[..., 1]  # strided views: scalar ops on them beat broadcasting over a length-2 dim
+    valid = gx.ge(0)  # PIL: 0 <= xin < W and 0 <= yin < H
+    valid &= gx.lt(w)
+    valid &= gy.ge(0)
+    valid &= gy.lt(h)
+    outside = valid.logical_not_().view(n, 1, h, w)
     if interpolation == "nearest":
         grid.floor_().add_(0.5)  # PIL takes pixel floor(xin): aim at that pixel's centre so rounding cannot differ
-    grid.mul_(2.0 / size).sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
+    scale = 2.0 / torch.tensor([w, h], device=images.device, dtype=torch.float32)  # float32 2/W, 2/H as before
+    gx.mul_(scale[0])
+    gy.mul_(scale[1])
+    grid.sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
     out = torch.nn.functional.grid_sample(
         images.float(), grid, mode=interpolation, padding_mode="border", align_corners=False
     )
     if interpolation == "bilinear":
         out.add_(_TRUNCATION_GUARD)
-    return out.mul_(valid).to(torch.uint8)
+    return out.masked_fill_(outside, 0.0).to(torch.uint8)  # zero fill outside (cheaper than multiplying by a mask)
 
 
 def shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
