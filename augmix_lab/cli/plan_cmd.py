@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from augmix_lab.study.overrides import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file (studies/*.yaml)")
     parser.add_argument("--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)")
     parser.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
+    add_set_argument(parser)  # hook (issue 16)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 
     console = make_console()
-    plan = load_plan(args.study, args.out)
+    plan = load_plan(args.study, args.out, tuple(args.set or ()))  # hook (issue 16): --set
     print_verdict(console, plan)
     uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
     if is_sqlite_uri(uri) and not Path(sqlite_path(uri)).is_file():

@@ -56,8 +56,8 @@ def resolve_out_dir(study: Study, out: str | None) -> Path:
     return study_dir(study.name)
 
 
-def load_plan(study_path: str | Path, out: str | None = None) -> StudyPlan:
-    study = read_study(study_path)
+def load_plan(study_path: str | Path, out: str | None = None, overrides: tuple[str, ...] = ()) -> StudyPlan:
+    study = read_study(study_path, overrides)  # hook (issue 16): --set overrides
     trials = expand_study(study)
     return StudyPlan(study=study, trials=trials, out_dir=resolve_out_dir(study, out))
 
@@ -250,7 +250,8 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
                                      data_root=data_root, cpus_per_trial=res.cpus_per_trial)
     trainable = tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
     labels = {t.key: t.label for t in plan.todo}
-    progress = StudyProgress(len(plan.todo), labels, console)
+    progress = StudyProgress(len(plan.todo), labels, console,
+                             epochs={t.key: t.config.epochs for t in plan.todo})  # hook (issue 16): per-trial ETA
     tuner = tune.Tuner(
         trainable,
         param_space={"trial_key": tune.grid_search([t.key for t in plan.todo])},
@@ -294,12 +295,16 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
 
 def run_study(study_path: str | Path, *, out: str | None = None, address: str | None = None,
               max_concurrent: int | None = None, dry_run: bool = False, data_root: str | None = None,
-              console: Console | None = None) -> int:
+              console: Console | None = None, overrides: tuple[str, ...] = (), smoke: bool = False) -> int:
     """``augmix-lab run``. Exit code: 0 all trials complete, 1 any failed; bad input raises ``UserError`` (exit 2)."""
+    from augmix_lab.orchestration.smoke import smoke_plan  # hook (issue 16)
+    from augmix_lab.study.overrides import override_tags  # hook (issue 16)
     from augmix_lab.tracking import StudyTracker, check_reachable, resolve_tracking
 
     console = console or make_console(stderr=True)
-    plan = load_plan(study_path, out)
+    plan = load_plan(study_path, out, overrides)
+    if smoke:  # hook (issue 16): every trial shrunk, its own store under <out>/smoke, inputs checked before Ray
+        plan = smoke_plan(plan, data_root, console)
     spec = plan.study.spec
     print_verdict(console, plan)
     if dry_run:
@@ -312,7 +317,8 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     tracker = StudyTracker(uri, experiment_for(plan.study), artifact_location)
     parent_id = tracker.start_study(plan.study.name, plan.study.hash, plan.study.text,
-                                    tags={"augmix_lab.study_file": str(plan.study.path.resolve())})
+                                    tags={"augmix_lab.study_file": str(plan.study.path.resolve()),
+                                          **override_tags(plan.study)})  # hook (issue 16): --set on the parent run
     lookup_store(plan, uri)
     console.print(f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} to re-evaluate, "
                   f"{len(plan.todo)} to train  (store {uri})")
