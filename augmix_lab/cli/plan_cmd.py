@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from augmix_lab.console import make_console
     from augmix_lab.orchestration.estimate import estimate_trials, format_duration
+    from augmix_lab.orchestration.step_cache import cache_path  # hook (issue 16)
     from augmix_lab.orchestration.runner import load_plan, lookup_store, print_trial_table, print_verdict
     from augmix_lab.tracking import check_reachable, resolve_tracking
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
@@ -52,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
             slots = min(slots, res.max_concurrent_trials)
         console.print(f"estimated cost on this machine: {format_duration(total)} of trial time "
                       f"(~{format_duration(total / slots)} wall with {slots} concurrent trial(s)); measured from a few "
-                      f"training steps, evaluation extrapolated")
+                      f"training steps, evaluation extrapolated; step costs cached in {cache_path()}")
     return 0
