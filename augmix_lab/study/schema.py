@@ -281,11 +281,11 @@ def read_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
     return Study(spec=spec, path=path, text=text, lines=lines, overrides=tuple(overrides))
 
 
-def load_study(path: str | Path, overrides: Sequence[str] = ()) -> "Study":
+def load_study(path: str | Path) -> "Study":
     """Read, validate and fully resolve a study: every trial config is built once, so any bad value fails here."""
     from augmix_lab.study.expand import expand_study
 
-    study = read_study(path, overrides)
+    study = read_study(path)
     expand_study(study)
     return study
 
