@@ -69,7 +69,7 @@ class OverrideLineMap(LineMap):
         return super().where(*candidates)
 
 
-def _partial_path(node: Any, parts: list[str], prefix: tuple[Any, ...], ov: Override) -> tuple[Any, ...]:
+def _partial_path(node: Any, parts: list[str], prefix: tuple[Any, ...]) -> tuple[Any, ...]:
     """Path of ``parts`` inside a partial TrialConfig mapping, honouring dotted keys written in the file."""
     path = prefix
     cur = node
@@ -114,9 +114,9 @@ def yaml_path(data: dict[str, Any], ov: Override) -> tuple[Any, ...]:
         return (top, ".".join(parts[1:]))
     if top in _LIST_SECTIONS and len(parts) > 1:
         i = _list_index(data, top, parts[1], ov)
-        return (top, i) + _partial_path(data[top][i], parts[2:], (), ov)
+        return (top, i) + _partial_path(data[top][i], parts[2:], ())
     if top == "base" and len(parts) > 1:
-        return ("base",) + _partial_path(data.get("base") or {}, parts[1:], (), ov)
+        return ("base",) + _partial_path(data.get("base") or {}, parts[1:], ())
     return tuple(parts)
 
 
