@@ -25,6 +25,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Each test sees a private data cache and runs root unless it sets its own."""
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("AUGMIX_LAB_DATA", str(base / "data-cache"))
+    monkeypatch.setenv("AUGMIX_LAB_CACHE", str(base / "cache"))  # plan's step-cost cache (orchestration/step_cache.py)
     monkeypatch.setenv("AUGMIX_LAB_RUNS", str(base / "runs"))
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from augmix_lab.study.overrides import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file (studies/*.yaml)")
     parser.add_argument("--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)")
     parser.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
+    add_set_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,11 +22,12 @@ def run(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.sources import warn_source_fallbacks
     from augmix_lab.orchestration.estimate import estimate_trials, format_duration
     from augmix_lab.orchestration.plan import load_plan, lookup_store, print_trial_table, print_verdict
+    from augmix_lab.orchestration.step_cache import cache_path
     from augmix_lab.tracking import check_reachable, resolve_tracking
     from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 
     console = make_console()
-    plan = load_plan(args.study, args.out)
+    plan = load_plan(args.study, args.out, tuple(args.set or ()))
     warn_source_fallbacks([t.config for t in plan.trials], args.data_root)
     print_verdict(console, plan)
     uri, _ = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
@@ -51,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
             slots = min(slots, res.max_concurrent_trials)
         console.print(f"estimated cost on this machine: {format_duration(total)} of trial time "
                       f"(~{format_duration(total / slots)} wall with {slots} concurrent trial(s)); measured from a few "
-                      f"training steps, evaluation extrapolated")
+                      f"training steps, evaluation extrapolated; step costs cached in {cache_path()}")
     return 0

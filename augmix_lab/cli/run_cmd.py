@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from augmix_lab.study.overrides import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file (studies/*.yaml)")
@@ -14,16 +16,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at most N trials at once (default: resources.max_concurrent_trials, else as resources allow)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)")
     parser.add_argument("--dry-run", action="store_true", help="validate and show the trials and the verdict; start nothing")
+    add_set_argument(parser)
+    parser.add_argument("--smoke", action="store_true",
+                        help="pre-flight: every trial for a few steps on tiny subsets and a couple of corruption cells, "
+                             "into <out>/smoke (the study's own store is untouched); missing data is listed first")
 
 
 def run(args: argparse.Namespace) -> int:
-    from augmix_lab.corruptions.sources import warn_source_fallbacks
     from augmix_lab.errors import UserError
-    from augmix_lab.orchestration.runner import load_plan, run_study
+    from augmix_lab.orchestration.runner import run_study
 
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UserError(f"--max-concurrent: must be a positive number of trials (got {args.max_concurrent})")
-    # validates the study (exit 2 before anything starts) and warns when 'auto' would not read released files
-    warn_source_fallbacks([t.config for t in load_plan(args.study, args.out).trials], args.data_root)
     return run_study(args.study, out=args.out, address=args.address, max_concurrent=args.max_concurrent,
-                     dry_run=args.dry_run, data_root=args.data_root)
+                     dry_run=args.dry_run, data_root=args.data_root,
+                     overrides=tuple(args.set or ()), smoke=args.smoke)

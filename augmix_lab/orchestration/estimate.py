@@ -113,6 +113,20 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     return train_s, eval_s
 
 
+def measure_step_cached(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int,
+                        device: str = "cpu") -> tuple[float, float]:
+    """``measure_step`` through the step-cost cache (``step_cache.py``): measured once per configuration and machine."""
+    from augmix_lab.orchestration import step_cache
+
+    key = step_cache.step_cost_key(cfg, classes=num_classes, image_size=image_size, kind=kind, batch=batch, device=device)
+    hit = step_cache.lookup(key)
+    if hit is not None:
+        return hit
+    value = measure_step(cfg, num_classes, image_size, kind, batch=batch, device=device)
+    step_cache.store(key, value, model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device)
+    return value
+
+
 def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[str, Estimate]:
     """One measured estimate per trial key; trials sharing model/method/arity/dataset share one measurement."""
     measured: dict[tuple[Any, ...], tuple[float, float]] = {}
@@ -123,7 +137,8 @@ def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[s
         kind = "imagenet" if size > 64 else "cifar"
         sig = (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity, cfg.augmix.model_dump_json(), classes, size)
         if sig not in measured:
-            measured[sig] = measure_step(cfg, classes, size, kind, batch=4 if size > 64 else min(32, cfg.train.batch_size))
+            measured[sig] = measure_step_cached(cfg, classes, size, kind,
+                                                batch=4 if size > 64 else min(32, cfg.train.batch_size))
         train_s, eval_s = measured[sig]
         out[t.key] = Estimate(train_s, eval_s, n_train, n_test * _eval_passes(cfg), cfg.epochs)
     return out

@@ -38,8 +38,8 @@ def resolve_out_dir(study: Study, out: str | None) -> Path:
     return study_dir(study.name)
 
 
-def load_plan(study_path: str | Path, out: str | None = None) -> StudyPlan:
-    study = read_study(study_path)
+def load_plan(study_path: str | Path, out: str | None = None, overrides: tuple[str, ...] = ()) -> StudyPlan:
+    study = read_study(study_path, overrides)
     trials = expand_study(study)
     return StudyPlan(study=study, trials=trials, out_dir=resolve_out_dir(study, out))
 

@@ -49,6 +49,7 @@ def create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> d
 
 def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
     """The store's URI, the study's tracker and its parent run id (tagged with the study file and baseline)."""
+    from augmix_lab.study.overrides import override_tags
     from augmix_lab.tracking import TRACKING_TAGS, StudyTracker, check_reachable, resolve_tracking
 
     uri, artifact_location = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
@@ -56,7 +57,8 @@ def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     tracker = StudyTracker(uri, experiment_for(plan.study), artifact_location)
     parent_id = tracker.start_study(plan.study.name, plan.study.hash, plan.study.text,
-                                    tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve())},
+                                    tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve()),
+                                          **override_tags(plan.study)},
                                     baseline=plan.study.spec.baseline or "")
     return uri, tracker, parent_id
 
@@ -74,10 +76,16 @@ def train_missing(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, *, ad
 
 def run_study(study_path: str | Path, *, out: str | None = None, address: str | None = None,
               max_concurrent: int | None = None, dry_run: bool = False, data_root: str | None = None,
-              console: Console | None = None) -> int:
+              console: Console | None = None, overrides: tuple[str, ...] = (), smoke: bool = False) -> int:
     """``augmix-lab run``. Exit code: 0 all trials complete, 1 any failed; bad input raises ``UserError`` (exit 2)."""
+    from augmix_lab.corruptions.sources import warn_source_fallbacks
+    from augmix_lab.orchestration.smoke import smoke_plan
+
     console = console or make_console(stderr=True)
-    plan = load_plan(study_path, out)
+    plan = load_plan(study_path, out, overrides)  # validates the study: exit 2 before anything starts
+    if smoke:
+        plan = smoke_plan(plan, data_root, console)
+    warn_source_fallbacks([t.config for t in plan.trials], data_root)  # 'auto' that would not read released files
     print_verdict(console, plan)
     if dry_run:
         print_trial_table(console, plan)

@@ -104,7 +104,8 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
     from augmix_lab.orchestration.progress import StudyProgress
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
-    progress = StudyProgress(len(plan.todo), {t.key: t.label for t in plan.todo}, console)
+    progress = StudyProgress(len(plan.todo), {t.key: t.label for t in plan.todo}, console,
+                             epochs={t.key: t.config.epochs for t in plan.todo})
     tuner = make_tuner(plan, make_trainable(plan, uri, run_ids, launch, data_root), progress, max_concurrent)
     with quiet_ray_logs(), progress:
         grid = tuner.fit()

@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -131,6 +131,7 @@ class Study:
     path: Path
     text: str
     lines: LineMap
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE` arguments applied on top of the file (study/overrides.py)
 
     @property
     def name(self) -> str:
@@ -138,7 +139,9 @@ class Study:
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+        from augmix_lab.study.overrides import hash_suffix
+
+        return hashlib.sha256((self.text + hash_suffix(self.overrides)).encode()).hexdigest()[:16]
 
     def error(self, candidates: list[tuple[Any, ...]], message: str) -> UserError:
         return UserError(f"{self.lines.where(*candidates)}: {message}")
@@ -242,8 +245,11 @@ def describe_validation_error(err: dict[str, Any], model: type[BaseModel], loc: 
 # ------------------------------------------------------------------------------------------------------------------ load
 
 
-def read_study(path: str | Path) -> Study:
-    """Parse and validate the study file's structure (no expansion); every error is a one-line ``UserError``."""
+def read_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
+    """Parse and validate the study file's structure (no expansion); every error is a one-line ``UserError``.
+
+    ``overrides`` are ``--set KEY=VALUE`` strings applied to the mapping before validation (``study/overrides.py``).
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such study file")
@@ -256,6 +262,10 @@ def read_study(path: str | Path) -> Study:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"{where}: YAML syntax error: {problem}".replace("\n", " ")) from None
+    if overrides:
+        from augmix_lab.study.overrides import apply_overrides
+
+        data, lines = apply_overrides(data, overrides, str(path), lines)
     if not isinstance(data, dict):
         raise UserError(f"{path}: a study file must be a mapping with at least 'name' and 'base' (got {type(data).__name__})")
     try:
@@ -268,4 +278,4 @@ def read_study(path: str | Path) -> Study:
         raise UserError(f"{lines.where(loc)}: {describe_validation_error(err, StudySpec, loc)}") from None
     if not re.match(NAME_PATTERN, spec.name):  # pragma: no cover - the pattern constraint already enforces it
         raise UserError(f"{lines.where(('name',))}: invalid study name {spec.name!r}")
-    return Study(spec=spec, path=path, text=text, lines=lines)
+    return Study(spec=spec, path=path, text=text, lines=lines, overrides=tuple(overrides))

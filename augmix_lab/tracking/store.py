@@ -214,4 +214,5 @@ def make_client(uri: str) -> Any:
     """An ``MlflowClient`` bound to ``uri`` explicitly (never the global tracking URI)."""
     from mlflow import MlflowClient
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # MLflow's start-up INFO lines stay off the console
     return call_with_retries(MlflowClient, tracking_uri=uri)

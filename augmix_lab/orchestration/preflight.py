@@ -1,0 +1,95 @@
+"""Pre-flight input check: every trial's dataset and required benchmark files, all problems listed at once.
+
+Runs on the driver before Ray starts, so a study whose data is absent stops with one message listing every missing
+dataset or benchmark with the exact command that fetches or makes it (exit 2), instead of failing trial by trial.
+Evaluation sources ``auto`` and ``on_the_fly`` need no files (``auto`` falls back to generating on the fly).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from augmix_lab.config import TrialConfig
+from augmix_lab.errors import UserError
+
+
+def _dataset_problem(cfg: TrialConfig, root: Path) -> str | None:
+    from augmix_lab.data import DATASETS, DOWNLOADS, load_dataset
+
+    name = cfg.dataset.name
+    download = DATASETS.meta(name).get("download")
+    if download and download in DOWNLOADS:  # a downloadable: cheap presence check (no decoding)
+        if DOWNLOADS.get(download).present(root):
+            return None
+        return f"dataset {name}: not found in {root}; get it with: augmix-lab data download {download} --data-root {root}"
+    try:  # generated (cached on first load, which also spares the workers) or manual (ImageNet folders)
+        load_dataset(name, root=root, **cfg.dataset.options)
+    except UserError as exc:
+        return f"dataset {name}: {exc}"
+    return None
+
+
+def _benchmark_dir_has(directory: Path, name: str) -> bool:
+    """A -C/-P entry in either released layout: ``<name>.npy`` arrays (CIFAR) or a ``<name>/`` folder (ImageNet)."""
+    return (directory / f"{name}.npy").is_file() or (directory / name).is_dir()
+
+
+def _benchmark_problems(cfg: TrialConfig, root: Path) -> list[str]:
+    from augmix_lab.corruptions import released
+    from augmix_lab.corruptions.constants import BENCHMARK_CORRUPTIONS, TEST_PERTURBATIONS
+
+    ds = cfg.dataset.name
+    problems = []
+    checks = []
+    c, p = cfg.eval.corruptions, cfg.eval.perturbations
+    if c.enabled and c.source in ("released", "generated"):
+        checks.append(("C", c.source, tuple(c.names or BENCHMARK_CORRUPTIONS)))
+    if p.enabled and p.source in ("released", "generated"):
+        checks.append(("P", p.source, tuple(p.names or TEST_PERTURBATIONS)))
+    for kind, source, names in checks:
+        directory = (released.released_dir if source == "released" else released.generated_dir)(root, ds, kind)
+        absent = [n for n in names if not _benchmark_dir_has(directory, n)]
+        if kind == "C" and source == "released" and ds.startswith("cifar") and not (directory / "labels.npy").is_file():
+            absent.insert(0, "labels")
+        if not absent:
+            continue
+        if source == "released":
+            how = f"augmix-lab data download {ds.replace('_', '-')}-{kind.lower()} --data-root {root}"
+        else:
+            how = f"augmix-lab data make-{kind.lower()} --dataset {ds} --data-root {root}"
+        field = "corruptions" if kind == "C" else "perturbations"
+        problems.append(f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
+                        f"{' ...' if len(absent) > 4 else ''}; get it with: {how}")
+    return problems
+
+
+def missing_inputs(configs: Iterable[TrialConfig], data_root: str | None = None) -> list[str]:
+    """One line per missing dataset or benchmark among ``configs`` (each distinct input checked once)."""
+    from augmix_lab.data import resolve_data_root
+
+    problems: list[str] = []
+    seen: set[Any] = set()
+    for cfg in configs:
+        root = resolve_data_root(cfg.dataset.root or data_root)
+        ds_key = ("dataset", cfg.dataset.name, json.dumps(cfg.dataset.options, sort_keys=True, default=str), str(root))
+        if ds_key not in seen:
+            seen.add(ds_key)
+            problem = _dataset_problem(cfg, root)
+            if problem:
+                problems.append(problem)
+        ev_key = ("eval", cfg.dataset.name, cfg.eval.corruptions.model_dump_json(),
+                  cfg.eval.perturbations.model_dump_json(), str(root))
+        if ev_key not in seen:
+            seen.add(ev_key)
+            problems += [p for p in _benchmark_problems(cfg, root) if p not in problems]
+    return problems
+
+
+def check_inputs(configs: Iterable[TrialConfig], data_root: str | None = None, what: str = "study") -> None:
+    """Raise one ``UserError`` listing every missing input (nothing has started yet)."""
+    problems = missing_inputs(configs, data_root)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise UserError(f"{what}: {len(problems)} missing input(s), nothing started:\n{lines}")

@@ -1,0 +1,92 @@
+"""Measured step costs for ``plan``'s estimate, cached per (model, method, batch, device, threads, image size, ...).
+
+The cache is one small JSON file, ``$AUGMIX_LAB_CACHE/step-costs.json`` (default ``~/.cache/augmix-lab/``), keyed by
+everything the timing depends on, including the torch version and the CPU/GPU name, so a new machine or a torch upgrade
+measures again. It is safe to delete; an unreadable or corrupted file is ignored (and rewritten on the next store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from augmix_lab.config import TrialConfig
+
+CACHE_ENV = "AUGMIX_LAB_CACHE"  # directory of the cache file; default $XDG_CACHE_HOME/augmix-lab
+CACHE_FILE = "step-costs.json"
+CACHE_VERSION = 1  # bump when what is measured changes, so old entries are not reused
+
+
+def cache_path() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    base = Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "augmix-lab"
+    return base / CACHE_FILE
+
+
+@lru_cache(maxsize=None)
+def device_name(device: str) -> str:
+    """The hardware the timing holds for: the GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str, batch: int, device: str) -> str:
+    """Content key of one measurement: what the timed step builds and runs, and where."""
+    payload = {
+        "v": CACHE_VERSION, "torch": torch.__version__, "device": device, "hardware": device_name(device),
+        "threads": cfg.train.threads or torch.get_num_threads(), "model": cfg.model, "method": cfg.method,
+        "jsd_arity": cfg.jsd.arity, "augmix": cfg.augmix.model_dump(mode="json"), "method_params": cfg.method_params,
+        "adversarial": cfg.adversarial.model_dump(mode="json"), "amp": cfg.train.amp,
+        "channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "classes": classes,
+        "image_size": image_size, "kind": kind, "batch": batch,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # absent or corrupted: measure again
+    return data if isinstance(data, dict) else {}
+
+
+def lookup(key: str, path: Path | None = None) -> tuple[float, float] | None:
+    """(train seconds per image, forward seconds per image) for ``key``, or None."""
+    entry = _read(path or cache_path()).get(key)
+    try:
+        train_s, eval_s = float(entry["train_s_per_image"]), float(entry["eval_s_per_image"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    return (train_s, eval_s) if train_s > 0 and eval_s > 0 else None
+
+
+def store(key: str, value: tuple[float, float], path: Path | None = None, **info: Any) -> None:
+    """Add one measurement (atomic write + rename; a read-only cache directory only costs the re-measurement)."""
+    path = path or cache_path()
+    data = _read(path)
+    data[key] = {"train_s_per_image": value[0], "eval_s_per_image": value[1], **info}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".step-costs-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
