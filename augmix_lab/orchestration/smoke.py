@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 
 from augmix_lab.config import TrialConfig
+from augmix_lab.orchestration.plan import StudyPlan
 from augmix_lab.orchestration.preflight import check_inputs
-from augmix_lab.orchestration import StudyPlan  # runner (here) or plan (after the split) defines it
 from augmix_lab.study.expand import Trial, dataset_version, eval_key
 
 SMOKE_DIR = "smoke"  # <out>/smoke: the smoke run's own tracking store, manifest, trial dirs and Ray storage
