@@ -25,7 +25,7 @@ def test_plan_with_set_seeds_lists_variants_times_seeds(capsys: pytest.CaptureFi
     study = read_study(QUICKSTART)
     assert main(["plan", str(QUICKSTART), "--set", "seeds=3", "--no-estimate"]) == 0
     rows = _rows(capsys.readouterr().out)
-    assert len(rows) == len(study.spec.variants) * 3  # quickstart today: 4 variants x 3 seeds = 12
+    assert len(rows) == len(study.spec.variants) * 3  # variants x 3 seeds (quickstart: 3 x 3 = 9)
 
 
 def test_bad_override_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
