@@ -224,7 +224,7 @@ def bench_training(device: Any, quick: bool) -> dict[str, float]:
                 peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
                 key = f"{model_name}/{label}/{'compile' if compiled else 'eager'}"
                 rates[key] = batch / s
-                row("train", key, batch / s, "img/s", f"aug {100 * min(1.0, a / s):.0f}% of step, peak {peak:.2f} GiB"
+                row("train", key, batch / s, "img/s", f"aug {100 * min(1.0, a / s):.0f}% of step" + (f", peak {peak:.2f} GiB" if device.type == "cuda" else "")
                     + (f", backend {compiled}" if compiled else ""))
     return rates
 
@@ -376,7 +376,7 @@ def bench_imagenet(device: Any, quick: bool) -> dict[str, float]:
     for method, arity, label in (("standard", 1, "standard"), ("augmix", 3, "augmix+jsd3")):
         step, _ = make_trainer("resnet50", method, arity, device, b, size=224, classes=1000, kind="imagenet")
         rates[f"resnet50/{label}"] = b / timer(device, step, warm, iters)
-        row("imagenet", f"resnet50 train step {label} (bf16, channels_last)", rates[f"resnet50/{label}"], "img/s",
+        row("imagenet", f"resnet50 train step {label} (channels_last{', bf16' if device.type == 'cuda' else ''})", rates[f"resnet50/{label}"], "img/s",
             f"input pipeline / step = {max(v for k, v in rates.items() if '/' not in k) / rates[f'resnet50/{label}']:.2f}")
     return rates
 
