@@ -117,3 +117,33 @@ def test_repacks_are_recorded_as_a_chain_in_the_trial_run(tmp_path: Path) -> Non
     tags = logger.client.get_run(run_id).data.tags
     assert tags[TRACKING_TAGS.repacks] == "0.25->0.5->1" and tags[TRACKING_TAGS.gpu_fraction] == "1"
     assert "CUDA out of memory" in tags[TRACKING_TAGS.note]
+
+
+@pytest.mark.parametrize(("gpus", "reported", "status"), [(0.5, "augmix_lab_oom", "RUNNING"),
+                                                          (1.0, "augmix_lab_failed", "FAILED")])
+def test_trainable_reports_oom_for_a_repack_below_a_whole_gpu_and_fails_at_one(
+        gpus: float, reported: str, status: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import augmix_lab.training as training
+    from augmix_lab.config import TrialConfig
+    from augmix_lab.orchestration import trainable
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    reports: list[dict] = []
+    monkeypatch.setattr(training, "run_trial", out_of_memory)
+    monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
+    monkeypatch.setattr(trainable, "_restore_checkpoint", lambda workdir, logger: "none")
+    uri, artifacts = resolve_tracking(None, tmp_path)
+    tracker = StudyTracker(uri, "oom", artifacts)
+    parent = tracker.start_study("oom", "h", "name: oom\n")
+    cfg = TrialConfig.model_validate({"dataset": {"name": "shapes"}, "model": "small_cnn", "epochs": 1})
+    run_id, _ = tracker.trial_run(parent, "k", study="oom", variant="v", seed=0, axes={}, params={},
+                                  config_yaml="model: small_cnn\n", eval_key="e0")
+    trainable.train_trial({"trial_key": "k"}, trials={"k": {"config": cfg.model_dump(mode="json"), "run_id": run_id}},
+                          tracking_uri=uri, out_dir=str(tmp_path / "out"), gpus_per_trial=gpus)
+    assert reports == [{reported: 1}]
+    run = TrialLogger(uri, run_id).client.get_run(run_id)
+    assert run.info.status == status
+    if status == "FAILED":
+        assert "no larger GPU share" in run.data.tags[TRACKING_TAGS.error]
