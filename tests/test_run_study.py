@@ -117,6 +117,8 @@ def test_re_evaluations_run_as_ray_tasks_and_a_broken_checkpoint_fails_alone(
     runs = {r.data.tags["augmix_lab.variant"]: r for r in trial_runs(out_dir)}
     broken_key = runs["augmix"].data.tags["augmix_lab.trial_key"]
     (out_dir / "trials" / broken_key / "checkpoints" / "final.pt").write_bytes(b"not a checkpoint")
+    fetched = out_dir / "trials" / runs["standard"].data.tags["augmix_lab.trial_key"] / "checkpoints" / "final.pt"
+    fetched.unlink()  # the worker downloads it from the run's MLflow artifacts (a node without the study directory)
     capsys.readouterr()
     assert main(["run", str(edited), "--out", str(out_dir)]) == 1
     err = capsys.readouterr().err
@@ -131,6 +133,7 @@ def test_re_evaluations_run_as_ray_tasks_and_a_broken_checkpoint_fails_alone(
     assert after["augmix"].data.tags["augmix_lab.eval_key"] == runs["augmix"].data.tags["augmix_lab.eval_key"]
     worker = after["standard"].data.tags["augmix_lab.eval_worker"]
     assert int(worker.rsplit(":", 1)[1]) != os.getpid()
+    assert fetched.is_file()
     import json
 
     states = {t["key"]: t["state"] for t in json.loads((out_dir / "manifest.json").read_text())["trials"]}
