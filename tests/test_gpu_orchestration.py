@@ -15,6 +15,21 @@ from augmix_lab.orchestration.tune_driver import next_gpu_fraction
 from augmix_lab.tracking import GPU_METRICS, TRACKING_TAGS, StudyTracker, TrialLogger, gpu_epoch_stats, resolve_tracking
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, StudyTracker, str]:
+    """One embedded store for the module (creating one costs seconds); each test uses its own trial key."""
+    uri, artifacts = resolve_tracking(None, tmp_path_factory.mktemp("gpu-orch"))
+    tracker = StudyTracker(uri, "gpu-orch", artifacts)
+    return uri, tracker, tracker.start_study("gpu-orch", "h", "name: gpu-orch\n")
+
+
+def _run(store: tuple[str, StudyTracker, str], key: str) -> str:
+    _, tracker, parent = store
+    run_id, _ = tracker.trial_run(parent, key, study="gpu-orch", variant="v", seed=0, axes={}, params={},
+                                  config_yaml="model: small_cnn\n", eval_key="e0")
+    return run_id
+
+
 class FakeCuda:
     """torch.cuda as a trial that used GPU 0 sees it: 3 MiB peak allocated, 8 MiB reserved."""
 
@@ -105,12 +120,8 @@ def test_injected_oom_fires_once_in_the_named_trial_and_epoch(tmp_path: Path) ->
     inject_oom_hook("k1:2", "k1", tmp_path)(2, 1, 64)  # the retry (a new hook, same workdir) trains on
 
 
-def test_repacks_are_recorded_as_a_chain_in_the_trial_run(tmp_path: Path) -> None:
-    uri, artifacts = resolve_tracking(None, tmp_path)
-    tracker = StudyTracker(uri, "repack", artifacts)
-    parent = tracker.start_study("repack", "h", "name: repack\n")
-    run_id, _ = tracker.trial_run(parent, "k", study="repack", variant="v", seed=0, axes={}, params={},
-                                  config_yaml="model: small_cnn\n", eval_key="e0")
+def test_repacks_are_recorded_as_a_chain_in_the_trial_run(store) -> None:  # noqa: ANN001
+    uri, run_id = store[0], _run(store, "repack")
     logger = TrialLogger(uri, run_id)
     assert logger.record_repack(0.25, 0.5) == "0.25->0.5"
     assert logger.record_repack(0.5, 1.0) == "0.25->0.5->1"
@@ -122,7 +133,8 @@ def test_repacks_are_recorded_as_a_chain_in_the_trial_run(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("gpus", "reported", "status"), [(0.5, "augmix_lab_oom", "RUNNING"),
                                                           (1.0, "augmix_lab_failed", "FAILED")])
 def test_trainable_reports_oom_for_a_repack_below_a_whole_gpu_and_fails_at_one(
-        gpus: float, reported: str, status: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        gpus: float, reported: str, status: str, store, tmp_path: Path,  # noqa: ANN001
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import augmix_lab.training as training
     from augmix_lab.config import TrialConfig
     from augmix_lab.orchestration import trainable
@@ -134,12 +146,8 @@ def test_trainable_reports_oom_for_a_repack_below_a_whole_gpu_and_fails_at_one(
     monkeypatch.setattr(training, "run_trial", out_of_memory)
     monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
     monkeypatch.setattr(trainable, "_restore_checkpoint", lambda workdir, logger: "none")
-    uri, artifacts = resolve_tracking(None, tmp_path)
-    tracker = StudyTracker(uri, "oom", artifacts)
-    parent = tracker.start_study("oom", "h", "name: oom\n")
     cfg = TrialConfig.model_validate({"dataset": {"name": "shapes"}, "model": "small_cnn", "epochs": 1})
-    run_id, _ = tracker.trial_run(parent, "k", study="oom", variant="v", seed=0, axes={}, params={},
-                                  config_yaml="model: small_cnn\n", eval_key="e0")
+    uri, run_id = store[0], _run(store, f"oom-{gpus:g}")
     trainable.train_trial({"trial_key": "k"}, trials={"k": {"config": cfg.model_dump(mode="json"), "run_id": run_id}},
                           tracking_uri=uri, out_dir=str(tmp_path / "out"), gpus_per_trial=gpus)
     assert reports == [{reported: 1}]
