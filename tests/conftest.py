@@ -31,7 +31,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 @pytest.fixture(scope="session")
 def ray_session(tmp_path_factory: pytest.TempPathFactory):
-    """One local Ray (2 CPUs, no dashboard) for the whole test session; `augmix-lab run` in-process reuses it.
+    """One local Ray (2 CPUs, 1 logical GPU, no dashboard) for the whole test session; `augmix-lab run` in-process reuses it.
 
     Its workers inherit the environment at start-up, so the private data cache is set here before Ray starts.
     """
@@ -44,7 +44,8 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
     temp_dir = f"/tmp/ray-t{hashlib.sha256(str(base).encode()).hexdigest()[:8]}"  # short: unix socket path limit
     for attempt in (1, 2):  # Ray's raylet start-up wait is a fixed 30 s; a loaded machine can miss it once
         try:
-            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
+            # num_gpus=1: a logical GPU (none is used) so fractional gpus_per_trial schedules (the OOM re-pack test)
+            ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
                      logging_level="WARNING")
             break
         except Exception:

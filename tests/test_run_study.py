@@ -104,6 +104,69 @@ def test_changing_only_evaluation_re_scores_without_training(smoke_run, capsys: 
 
     new_eval_keys = {t.eval_key for t in expand_study(read_study(edited))}
     assert {r.data.tags["augmix_lab.eval_key"] for r in runs} == new_eval_keys
+    workers = [r.data.tags["augmix_lab.eval_worker"] for r in runs]  # "host:pid" of the process that scored it
+    assert all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers), "re-scored in Ray tasks, not the driver"
+
+
+def test_re_evaluations_run_as_ray_tasks_and_a_broken_checkpoint_fails_alone(
+        smoke_run, capsys: pytest.CaptureFixture[str]) -> None:
+    code, study, out_dir = smoke_run
+    assert code == 0
+    edited = study.parent / "smoke_eval_broken.yaml"
+    edited.write_text(study.read_text().replace("severities: [1, 3]", "severities: [2]"))
+    runs = {r.data.tags["augmix_lab.variant"]: r for r in trial_runs(out_dir)}
+    broken_key = runs["augmix"].data.tags["augmix_lab.trial_key"]
+    (out_dir / "trials" / broken_key / "checkpoints" / "final.pt").write_bytes(b"not a checkpoint")
+    fetched = out_dir / "trials" / runs["standard"].data.tags["augmix_lab.trial_key"] / "checkpoints" / "final.pt"
+    fetched.unlink()  # the worker downloads it from the run's MLflow artifacts (a node without the study directory)
+    capsys.readouterr()
+    assert main(["run", str(edited), "--out", str(out_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "2 to re-evaluate, 0 to train" in err
+    assert err.count("RE-EVALUATED") == 1 and err.count("RE-EVALUATION FAILED") == 1
+    assert "augmix" in err.split("RE-EVALUATION FAILED")[1].splitlines()[0]  # the failure names its trial and reason
+    from augmix_lab.study import expand_study, read_study
+
+    new_eval = {t.variant: t.eval_key for t in expand_study(read_study(edited))}
+    after = {r.data.tags["augmix_lab.variant"]: r for r in trial_runs(out_dir)}
+    assert after["standard"].data.tags["augmix_lab.eval_key"] == new_eval["standard"]
+    assert after["augmix"].data.tags["augmix_lab.eval_key"] == runs["augmix"].data.tags["augmix_lab.eval_key"]
+    worker = after["standard"].data.tags["augmix_lab.eval_worker"]
+    assert int(worker.rsplit(":", 1)[1]) != os.getpid()
+    assert fetched.is_file()
+    import json
+
+    states = {t["key"]: t["state"] for t in json.loads((out_dir / "manifest.json").read_text())["trials"]}
+    assert states[broken_key] == "failed"
+
+
+def test_cuda_oom_trial_is_repacked_into_a_bigger_gpu_share_and_finishes(
+        ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: an injected CUDA OOM in epoch 2 at 0.25 GPU -> one re-pack to 0.5 -> FINISHED, each epoch once."""
+    from mlflow.tracking import MlflowClient
+
+    from augmix_lab.study import expand_study, read_study
+    from augmix_lab.tracking.reader import StoreReader
+
+    study = tmp_path / "oom.yaml"
+    study.write_text(SMOKE.read_text().replace("name: smoke", "name: oom").replace("epochs: 1", "epochs: 2")
+                     .replace("cpus_per_trial: 1,", "cpus_per_trial: 1, gpus_per_trial: 0.25,")
+                     .replace("  - {name: augmix, method: augmix, jsd: {arity: 3}}\n", ""))
+    (trial,) = expand_study(read_study(study))
+    monkeypatch.setenv("AUGMIX_LAB_INJECT_OOM", f"{trial.key}:2")
+    out_dir = tmp_path / "out"
+    assert main(["run", str(study), "--out", str(out_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "OUT OF GPU MEMORY" in err and "RE-PACKED" in err
+    (run,) = trial_runs(out_dir)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["augmix_lab.repacks"] == "0.25->0.5"
+    assert run.data.tags["augmix_lab.gpu_fraction"] == "0.5"
+    assert (out_dir / "trials" / trial.key / ".oom_injected").read_text().startswith("epoch 2")
+    uri = f"sqlite:///{out_dir / 'mlflow.db'}"
+    raw_steps = sorted(m.step for m in MlflowClient(tracking_uri=uri).get_metric_history(run.info.run_id, "train_loss"))
+    assert raw_steps == [1, 2], "every epoch logged exactly once across the OOM and the re-packed retry"
+    assert [step for step, _ in StoreReader(uri).history(run.info.run_id, "train_loss")] == [1, 2]
 
 
 def test_failed_trial_is_recorded_and_the_study_carries_on(ray_session, tmp_path: Path,

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from augmix_lab.console import make_console
-from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC
+from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, OOM_METRIC
 
 PIPED_EVERY = 5  # epochs between a trial's progress lines when piped
 
@@ -186,6 +186,9 @@ class StudyProgress(tune.Callback):
         result = self.last_result.get(key, {})
         if key in self.failed:
             self._print(f"[red]FAILED[/red]   {label}")
+        elif result.get(OOM_METRIC):  # not done: the driver re-packs it into a larger GPU share next round
+            self.failed[key] = "CUDA out of memory"
+            self._print(f"[yellow]OUT OF GPU MEMORY[/yellow] {label}")
         else:
             self.done.add(key)
             mce = result.get("mean_corruption_error")

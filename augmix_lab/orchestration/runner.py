@@ -1,4 +1,5 @@
-"""The study driver: validate -> verdict -> expand -> skip finished -> re-evaluate eval-only changes -> Ray Tune the rest.
+"""The study driver: validate -> verdict -> expand -> skip finished -> (Ray up) re-evaluate eval-only changes as Ray
+tasks -> Ray Tune the rest (re-packing CUDA out-of-memory trials into larger GPU shares) -> (Ray down).
 
 The driver alone talks to the tracking store's structure: it creates the study's parent run and every trial's run before
 anything launches (no creation races on SQLite, no duplicate runs on re-runs), then hands each trial its run id. Each
@@ -13,6 +14,7 @@ Ray), ``reevaluate`` (re-score stored checkpoints), ``tune_driver`` (the Tuner);
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +65,12 @@ def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
     return uri, tracker, parent_id
 
 
-def train_missing(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, *, address: str | None,
-                  max_concurrent: int | None, data_root: str | None, console: Console) -> list[str]:
-    """Train ``plan.todo`` on Ray Tune; moves the finished ones to ``plan.complete``. Returns failed keys."""
+def train_missing(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, *, max_concurrent: int | None,
+                  data_root: str | None, console: Console) -> list[str]:
+    """Train ``plan.todo`` on Ray Tune (Ray is up); moves the finished ones to ``plan.complete``. Returns failed keys."""
     launch = uuid.uuid4().hex  # this invocation's claim on the runs it hands out (tracking "one owner per run")
     run_ids = create_runs(plan, tracker, parent_id, launch)
-    with ray_session(address or plan.study.spec.resources.address, plan.out_dir):
-        finished, failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
+    finished, failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
     plan.complete.update({k: run_ids[k] for k in finished})
     return failed
 
@@ -98,10 +99,13 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
                   f"{len(plan.todo)} to train  (store {uri})")
     write_manifest(plan.out_dir, plan.study, plan.trials, plan.states())
 
-    failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
-    if plan.todo:
-        failed += train_missing(plan, uri, tracker, parent_id, address=address, max_concurrent=max_concurrent,
-                                data_root=data_root, console=console)
+    # one Ray session for both: re-scorings run as Ray tasks on the workers, then the Tuner trains the rest
+    needs_ray = bool(plan.reevaluate or plan.todo)
+    with ray_session(address or plan.study.spec.resources.address, plan.out_dir) if needs_ray else nullcontext():
+        failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
+        if plan.todo:
+            failed += train_missing(plan, uri, tracker, parent_id, max_concurrent=max_concurrent,
+                                    data_root=data_root, console=console)
     states = plan.states()
     states.update({k: "failed" for k in failed})
     write_manifest(plan.out_dir, plan.study, plan.trials, states)

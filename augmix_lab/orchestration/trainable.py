@@ -5,6 +5,10 @@ driver, the tracking URI, the study directory) arrives through ``tune.with_param
 the trial's params. The trial logs to its pre-created MLflow run, reports each epoch to Tune with its checkpoint, and
 resumes from ``<out>/trials/<key>/checkpoints/last.pt``, restoring that file from Tune's checkpoint or from MLflow
 artifacts when the local work directory is absent (another node of a cluster).
+
+CUDA out-of-memory with a GPU fraction below 1 is not a failure: the trial reports ``OOM_METRIC`` once, leaves its
+run RUNNING and ends normally; the driver re-queues it with a doubled fraction (``tune_driver.next_gpu_fraction``) and
+it resumes from its last checkpoint. Tests inject such an OOM with ``$AUGMIX_LAB_INJECT_OOM`` (``inject_oom_hook``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from augmix_lab.errors import TrialFailed, UserError
 # Metric a trial reports once when it ends without raising (so Ray does not retry a deterministic failure).
 FAILED_METRIC = "augmix_lab_failed"
 DONE_METRIC = "augmix_lab_done"
+# Metric a trial reports once when CUDA ran out of memory and a larger GPU fraction may fit it (driver re-packs it).
+OOM_METRIC = "augmix_lab_oom"
+# Tests only: "<trial key>:<epoch>" makes that trial raise a CUDA OOM in its first batch of that epoch, once (a marker
+# file in its work directory stops the retry from hitting it again). Read by the driver, shipped to the trainable.
+INJECT_OOM_ENV = "AUGMIX_LAB_INJECT_OOM"
+INJECTED_OOM_MARKER = ".oom_injected"
 from augmix_lab.training.checkpoint import FINAL_CHECKPOINT as FINAL_CHECKPOINT_FILE  # noqa: E402
 from augmix_lab.training.checkpoint import LAST_CHECKPOINT as CHECKPOINT_FILE  # noqa: E402
 
@@ -68,6 +78,44 @@ def _restore_checkpoint(workdir: Path, logger: Any) -> str:
     return "mlflow" if local.is_file() else "none"
 
 
+def is_cuda_oom(exc: BaseException) -> bool:
+    """CUDA ran out of memory: ``torch.cuda.OutOfMemoryError`` or an older-style RuntimeError saying so."""
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "CUDA out of memory" in str(exc))
+
+
+def inject_oom_hook(inject: str | None, key: str, workdir: Path) -> Any:
+    """``on_batch_end`` for tests: raise a CUDA OOM in ``<epoch>``'s first batch of trial ``<key>``, once per workdir."""
+    if not inject or ":" not in inject:
+        return None
+    target, _, epoch_text = inject.rpartition(":")
+    if target != key or not epoch_text.isdigit():
+        return None
+    marker = workdir / INJECTED_OOM_MARKER
+
+    def on_batch_end(epoch: int, batch: int, images: int) -> None:
+        if epoch == int(epoch_text) and batch == 1 and not marker.exists():
+            import torch
+
+            marker.write_text(f"epoch {epoch}\n")
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected by {INJECT_OOM_ENV}={inject})")
+
+    return on_batch_end
+
+
+def _release_gpu_memory() -> None:
+    """Hand the cached blocks back so the next trial packed on this GPU (or this one's retry) can use them."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
     from ray import tune
 
@@ -86,12 +134,15 @@ def train_trial(
     out_dir: str,
     data_root: str | None = None,
     cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    inject_oom: str | None = None,
 ) -> None:
     """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id,
-    "launch": the driver's launch id}``."""
+    "launch": the driver's launch id}``; ``gpus_per_trial``: this round's GPU fraction (decides OOM re-pack vs
+    failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as the driver read it."""
     import torch
 
-    from augmix_lab.tracking import TrialLogger, TrialSuperseded
+    from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
     from augmix_lab.training import TrialCallbacks, run_trial
 
     key = config["trial_key"]
@@ -108,6 +159,7 @@ def train_trial(
     already_logged = logger.last_logged_epoch() or 0
 
     def on_epoch_end(epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        metrics = {**metrics, **gpu_epoch_stats()}  # per-trial GPU memory/utilisation; nothing on CPU
         if epoch > already_logged:  # a resumed trial logs only epochs after its checkpoint
             logger.log_epoch(epoch, metrics)
         if checkpoint is not None:
@@ -118,8 +170,9 @@ def train_trial(
         logger.log_scorecard(scorecard.summary, scorecard.table)
 
     try:
-        result = run_trial(cfg, workdir, callbacks=TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated),
-                           data_root=data_root)
+        callbacks = TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated,
+                                   on_batch_end=inject_oom_hook(inject_oom, key, workdir))
+        result = run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root)
     except TrialSuperseded:
         return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
     except (TrialFailed, UserError) as exc:
@@ -129,6 +182,15 @@ def train_trial(
         _report({FAILED_METRIC: 1})
         return
     except Exception as exc:
+        if is_cuda_oom(exc):
+            _release_gpu_memory()
+            if 0 < gpus_per_trial < 1:  # a bigger share of the GPU may fit it: the driver re-packs, run stays RUNNING
+                _report({OOM_METRIC: 1})
+                return
+            logger.set_status("FAILED", f"{type(exc).__name__} at gpus_per_trial={gpus_per_trial:g}, no larger "
+                                        f"GPU share to re-pack to: {exc}")
+            _report({FAILED_METRIC: 1})  # deterministic at this size: no Ray retry
+            return
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
     try:

@@ -1,4 +1,10 @@
-"""Tune driving: one ``tune.Tuner`` over a plan's unfinished trials, run quietly, its results sorted by outcome."""
+"""Tune driving: ``tune.Tuner`` rounds over a plan's unfinished trials, run quietly, their results sorted by outcome.
+
+Round 1 runs every unfinished trial with ``resources.gpus_per_trial``. A trial that ran out of CUDA memory with a GPU
+fraction below 1 reports ``OOM_METRIC`` instead of failing; the next round re-runs just those trials with the fraction
+doubled (0.25 -> 0.5 -> 1, ``next_gpu_fraction``), each resuming from its last checkpoint, and the re-pack is recorded
+in the trial's run (tag ``augmix_lab.repacks``). At a whole GPU an OOM is an ordinary failure (the trainable records it).
+"""
 
 from __future__ import annotations
 
@@ -27,28 +33,40 @@ def scheduler(plan: StudyPlan) -> Any:
                          grace_period=res.asha.grace_period, reduction_factor=res.asha.reduction_factor)
 
 
-def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, data_root: str | None) -> Any:
-    """The function trainable with every trial's config, run id and launch id bound in (Ray ships it once)."""
+def next_gpu_fraction(fraction: float) -> float | None:
+    """The GPU share to re-pack an out-of-memory trial into: doubled, capped at a whole GPU; None when there is none."""
+    if not 0 < fraction < 1:
+        return None
+    return min(1.0, 2.0 * fraction)
+
+
+def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, data_root: str | None,
+                   keys: list[str], gpus: float) -> Any:
+    """The function trainable with the round's trials' configs, run ids and launch id bound in (Ray ships it once)."""
     from ray import tune
 
-    from augmix_lab.orchestration.trainable import train_trial
+    from augmix_lab.orchestration.trainable import INJECT_OOM_ENV, train_trial
 
     res = plan.study.spec.resources
-    payload = {t.key: {"config": t.config.model_dump(mode="json"), "run_id": run_ids[t.key], "launch": launch}
-               for t in plan.todo}
+    by_key = {t.key: t for t in plan.todo}
+    payload = {k: {"config": by_key[k].config.model_dump(mode="json"), "run_id": run_ids[k], "launch": launch}
+               for k in keys}
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
-                                     data_root=data_root, cpus_per_trial=res.cpus_per_trial)
-    return tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial})
+                                     data_root=data_root, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=gpus,
+                                     inject_oom=os.environ.get(INJECT_OOM_ENV))
+    return tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": gpus})
 
 
-def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: int | None) -> Any:
+def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: int | None,
+               keys: list[str] | None = None, round_no: int = 1) -> Any:
     from ray import tune
 
     res = plan.study.spec.resources
+    keys = [t.key for t in plan.todo] if keys is None else keys
     labels = {t.key: t.label for t in plan.todo}
     return tune.Tuner(
         trainable,
-        param_space={"trial_key": tune.grid_search([t.key for t in plan.todo])},
+        param_space={"trial_key": tune.grid_search(keys)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent or res.max_concurrent_trials, scheduler=scheduler(plan),
             reuse_actors=True,  # no new worker process (torch import, ~5 s) per trial; trials share no state
@@ -56,7 +74,7 @@ def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: i
             trial_dirname_creator=lambda trial: trial.config["trial_key"],
         ),
         run_config=tune.RunConfig(
-            name=f"{plan.study.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            name=f"{plan.study.name}-{time.strftime('%Y%m%d-%H%M%S')}" + (f"-r{round_no}" if round_no > 1 else ""),
             storage_path=res.storage_path or str(ray_storage_dir(plan.out_dir)),
             failure_config=tune.FailureConfig(max_failures=res.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[progress], verbose=0,
@@ -78,12 +96,13 @@ def quiet_ray_logs() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def sort_results(grid: Any, uri: str, run_ids: dict[str, str], launch: str) -> tuple[list[str], list[str]]:
-    """(finished keys, failed keys); a trial the scheduler stopped early is recorded as KILLED."""
-    from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC
+def sort_results(grid: Any, uri: str, run_ids: dict[str, str],
+                 launch: str) -> tuple[list[str], list[str], list[str]]:
+    """(finished, failed, out-of-memory keys); a trial the scheduler stopped early is recorded as KILLED."""
+    from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, OOM_METRIC
     from augmix_lab.tracking import TrialLogger
 
-    finished, failed = [], []
+    finished, failed, oom = [], [], []
     for result in grid:
         key = (result.config or {}).get("trial_key")
         metrics = result.metrics or {}
@@ -93,20 +112,62 @@ def sort_results(grid: Any, uri: str, run_ids: dict[str, str], launch: str) -> t
             failed.append(key)
         elif metrics.get(DONE_METRIC):
             finished.append(key)
+        elif metrics.get(OOM_METRIC):
+            oom.append(key)
         else:  # stopped by the scheduler (ASHA) before the end: a deliberate outcome, recorded as KILLED
             TrialLogger(uri, run_ids[key], launch).set_status("KILLED", "stopped early by the ASHA scheduler")
-    return finished, failed
+    return finished, failed, oom
+
+
+def run_round(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
+              max_concurrent: int | None, data_root: str | None, keys: list[str],
+              gpus: float, round_no: int = 1) -> tuple[list[str], list[str], list[str]]:
+    """One Tuner over ``keys`` with ``gpus`` GPU each. Returns (finished, failed, out-of-memory keys)."""
+    from augmix_lab.orchestration.progress import StudyProgress
+
+    todo = [t for t in plan.todo if t.key in keys]
+    progress = StudyProgress(len(keys), {t.key: t.label for t in todo}, console,
+                             epochs={t.key: t.config.epochs for t in todo})
+    trainable = make_trainable(plan, uri, run_ids, launch, data_root, keys, gpus)
+    tuner = make_tuner(plan, trainable, progress, max_concurrent, keys, round_no)
+    with quiet_ray_logs(), progress:
+        grid = tuner.fit()
+    return sort_results(grid, uri, run_ids, launch)
+
+
+def repack(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console, keys: list[str],
+           old: float, new: float) -> None:
+    """Record each out-of-memory trial's move to a larger GPU share in its run, and say so."""
+    from augmix_lab.tracking import TrialLogger
+
+    labels = {t.key: t.label for t in plan.todo}
+    for key in keys:
+        chain = TrialLogger(uri, run_ids[key], launch).record_repack(old, new)
+        console.print(f"[yellow]RE-PACKED[/yellow] {labels.get(key, key)}: CUDA out of memory at {old:g} GPU, "
+                      f"retrying with {new:g} GPU from its last checkpoint ({chain})")
 
 
 def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
              max_concurrent: int | None, data_root: str | None) -> tuple[list[str], list[str]]:
-    """One Tuner over the unfinished trials. Returns (finished keys, failed keys)."""
-    from augmix_lab.orchestration.progress import StudyProgress
-
+    """Tuner rounds over the unfinished trials, re-packing out-of-memory ones. Returns (finished, failed) keys."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
-    progress = StudyProgress(len(plan.todo), {t.key: t.label for t in plan.todo}, console,
-                             epochs={t.key: t.config.epochs for t in plan.todo})
-    tuner = make_tuner(plan, make_trainable(plan, uri, run_ids, launch, data_root), progress, max_concurrent)
-    with quiet_ray_logs(), progress:
-        grid = tuner.fit()
-    return sort_results(grid, uri, run_ids, launch)
+    keys, gpus = [t.key for t in plan.todo], plan.study.spec.resources.gpus_per_trial
+    finished: list[str] = []
+    failed: list[str] = []
+    round_no = 1
+    while keys:
+        done, bad, oom = run_round(plan, uri, run_ids, launch, console, max_concurrent, data_root, keys, gpus,
+                                   round_no)
+        finished += done
+        failed += bad
+        bigger = next_gpu_fraction(gpus)
+        if oom and bigger is None:  # the trainable fails an OOM at a whole GPU itself; this only guards the loop
+            from augmix_lab.tracking import TrialLogger
+
+            for key in oom:
+                TrialLogger(uri, run_ids[key], launch).set_status("FAILED", f"CUDA out of memory at {gpus:g} GPU")
+            return finished, failed + oom
+        if oom:
+            repack(plan, uri, run_ids, launch, console, oom, gpus, bigger)  # type: ignore[arg-type]
+        keys, gpus, round_no = oom, bigger or gpus, round_no + 1
+    return finished, failed

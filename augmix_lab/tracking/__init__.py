@@ -28,6 +28,7 @@ per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in 
 ``study.yaml`` (parent), ``trial_config.yaml``, ``scorecard/table.csv``, ``scorecard/summary.json``, ``checkpoints/``.
 """
 
+from augmix_lab.tracking.gpu import GPU_METRICS, gpu_epoch_stats
 from augmix_lab.tracking.lookup import FinishedTrial, finished_trials
 from augmix_lab.tracking.records import flatten_config
 from augmix_lab.tracking.store import check_reachable, resolve_tracking
@@ -37,6 +38,7 @@ from augmix_lab.tracking.trial import TrialLogger, TrialSuperseded, metric_histo
 
 __all__ = [
     "FinishedTrial",
+    "GPU_METRICS",
     "StudyTracker",
     "TrialLogger",
     "TrialSuperseded",
@@ -45,6 +47,7 @@ __all__ = [
     "check_reachable",
     "finished_trials",
     "flatten_config",
+    "gpu_epoch_stats",
     "metric_history",
     "resolve_tracking",
 ]

@@ -22,6 +22,9 @@ class TrackingTags:
     error: str = "augmix_lab.error"  # failure reason of a FAILED trial
     last_epoch: str = "augmix_lab.last_epoch"  # last epoch logged, written in the same batch as its metrics
     launch: str = "augmix_lab.launch"  # the `augmix-lab run` invocation that owns the trial run now
+    repacks: str = "augmix_lab.repacks"  # GPU fractions after CUDA OOM re-packs, e.g. "0.25->0.5->1"
+    gpu_fraction: str = "augmix_lab.gpu_fraction"  # the gpus_per_trial the trial ran (or runs) with last
+    eval_worker: str = "augmix_lab.eval_worker"  # "host:pid" of the Ray task that scored the checkpoint last
     git_commit: str = "augmix_lab.git_commit"
     git_dirty: str = "augmix_lab.git_dirty"
     python: str = "augmix_lab.python"

@@ -140,10 +140,32 @@ class TrialLogger:
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
 
-    def mark_evaluated(self, eval_key: str) -> None:
-        """Record the evaluation settings (``augmix_lab.eval_key``) the run's scorecard now reflects."""
+    def mark_evaluated(self, eval_key: str, worker: str | None = None) -> None:
+        """Record the evaluation settings (``augmix_lab.eval_key``) the run's scorecard now reflects, and which
+        process (``"host:pid"``, tag ``augmix_lab.eval_worker``) scored it when given."""
+        from mlflow.entities import RunTag
+
         self.check_owner()
-        call_with_retries(self.client.set_tag, self.run_id, TRACKING_TAGS.eval_key, eval_key)
+        tags = [RunTag(TRACKING_TAGS.eval_key, eval_key)]
+        if worker is not None:
+            tags.append(RunTag(TRACKING_TAGS.eval_worker, worker))
+        self._log_batch(tags=tags)
+
+    def record_repack(self, old_fraction: float, new_fraction: float) -> str:
+        """A CUDA out-of-memory re-pack: append ``new_fraction`` to tag ``augmix_lab.repacks`` (``"0.25->0.5"``), set
+        ``augmix_lab.gpu_fraction`` and add a note; the run stays RUNNING for its retry. Returns the chain."""
+        from mlflow.entities import RunTag
+
+        self.check_owner()
+        tags = call_with_retries(self.client.get_run, self.run_id).data.tags
+        chain = tags.get(TRACKING_TAGS.repacks) or _fraction(old_fraction)
+        chain = f"{chain}->{_fraction(new_fraction)}"
+        note = (f"CUDA out of memory at gpus_per_trial={_fraction(old_fraction)}; re-packed with "
+                f"{_fraction(new_fraction)} GPU, resuming from its last checkpoint (re-packs: {chain})")
+        self._log_batch(tags=[RunTag(TRACKING_TAGS.repacks, chain),
+                              RunTag(TRACKING_TAGS.gpu_fraction, _fraction(new_fraction)),
+                              RunTag(TRACKING_TAGS.note, limit_tag(note))])
+        return chain
 
     def log_checkpoint(self, path: str | os.PathLike[str], kind: str = "final") -> str:
         """Upload a checkpoint file as artifact ``checkpoints/<kind><suffix>``; returns the artifact path.
@@ -212,6 +234,11 @@ def clear_failure(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
     call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.error)
     if tags.get(TRACKING_TAGS.note) == error:
         call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.note)
+
+
+def _fraction(value: float) -> str:
+    """0.25 -> "0.25", 1.0 -> "1": how the re-pack chain spells a GPU fraction."""
+    return f"{float(value):g}"
 
 
 def _check_kind(kind: str) -> None:
