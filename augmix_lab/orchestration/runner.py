@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from augmix_lab.console import make_console
+from augmix_lab.orchestration.soups import run_soups  # hook: model soups
+from augmix_lab.orchestration.waves import run_waves  # hook: two-stage studies
 from augmix_lab.errors import UserError
 from augmix_lab.paths import ray_storage_dir, study_dir
 from augmix_lab.study import Study, Trial, differing_params, expand_study, read_study
@@ -324,7 +326,8 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
         run_ids = _create_runs(plan, tracker, parent_id, launch)
         started = init_ray(address or spec.resources.address, plan.out_dir)
         try:
-            finished, tune_failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
+            # hook: two-stage studies run in dependency waves (orchestration/waves.py); one wave = run_tune as before
+            finished, tune_failed = run_waves(plan, uri, run_ids, launch, console, max_concurrent, data_root, run_tune)
         finally:
             if started:
                 import ray
@@ -336,6 +339,8 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     states.update({k: "failed" for k in failed})
     write_manifest(plan.out_dir, plan.study, plan.trials, states)
     ok = len(plan.complete) == len(plan.trials) and not failed
+    if spec.soups.enabled:  # hook: model soups of the finished trials (orchestration/soups.py)
+        ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
     tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED")
     console.print(f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
                   f"-> {plan.out_dir}")
