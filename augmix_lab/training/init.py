@@ -58,8 +58,9 @@ def read_init_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 def load_init_weights(model: nn.Module, init: Any, model_name: str = "") -> str | None:
     """Load ``init`` (an ``InitConfig``) into ``model`` in place; returns the file loaded, or None without an init.
 
-    The file must be the one the trial's key was computed from: the parent's final checkpoint (fingerprint ==
-    ``init.parent_key``) or a file with ``init.sha256``; a different architecture is a ``UserError``.
+    A fixed file must still have the content the trial's key was computed from (``init.sha256``); a parent's
+    checkpoint is found by the driver under the parent's key (``trials/<parent_key>/``). A different architecture is a
+    ``UserError``.
     """
     if not init.is_set():
         return None
@@ -67,9 +68,6 @@ def load_init_weights(model: nn.Module, init: Any, model_name: str = "") -> str 
         raise UserError(f"field 'init.from_variant': {init.from_variant!r}: the parent's final checkpoint was not "
                         "resolved; run the trial through its study (augmix-lab run), which trains the parent first")
     state, meta = read_init_state(init.checkpoint)
-    if init.parent_key is not None and meta.get("fingerprint") not in (None, init.parent_key):
-        raise UserError(f"field 'init.checkpoint': {init.checkpoint} belongs to trial {meta.get('fingerprint')}, "
-                        f"not to the parent trial {init.parent_key}")
     if init.parent_key is None and init.sha256 is not None and file_sha256(init.checkpoint) != init.sha256:
         raise UserError(f"field 'init.checkpoint': {init.checkpoint} changed since the study was planned (sha256 "
                         f"{file_sha256(init.checkpoint)[:12]}, expected {init.sha256[:12]}); re-run to re-plan")

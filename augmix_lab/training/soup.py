@@ -69,7 +69,7 @@ def _load_members(ingredients: Sequence[SoupIngredient], version: str) -> list[S
         state = load_checkpoint(ing.checkpoint)
         if "config" not in state:
             raise UserError(f"{ing.checkpoint}: a resumable last.pt, not a final checkpoint")
-        if state.get("fingerprint") != ing.key or state.get("data_version") != version:
+        if state.get("fingerprint") != ing.config.fingerprint(version) or state.get("data_version") != version:
             raise UserError(f"{ing.checkpoint}: belongs to trial {state.get('fingerprint')} on data "
                             f"{state.get('data_version')!r}, not to soup member {ing.key} on {version!r}")
         members.append(SoupMember(name=ing.key, state_dict=state["model"], init=ing.init, arch=ing.config.model))
