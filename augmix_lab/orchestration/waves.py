@@ -52,7 +52,8 @@ def dependency_waves(todo: list[Trial], done: set[str]) -> list[list[Trial]]:
 
 
 def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console: Any, max_concurrent: int | None,
-              data_root: str | None, run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+              data_root: str | None,
+              run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
     """``run_tune`` once per dependency wave over ``plan.todo``; returns (finished keys, failed keys) like run_tune."""
     from augmix_lab.tracking import TrialLogger
 

@@ -65,7 +65,8 @@ def init_identity(trial: "Trial") -> str:
 
 def _data_model(trial: "Trial") -> tuple[Any, ...]:
     c = trial.config
-    return c.dataset.name, json.dumps(c.dataset.options, sort_keys=True), c.dataset.train_subset, c.dataset.holdout, c.model
+    d = c.dataset
+    return d.name, json.dumps(d.options, sort_keys=True), d.train_subset, d.holdout, c.model
 
 
 def check_same_init(members: list["Trial"]) -> None:
@@ -139,5 +140,6 @@ def check_soups(study: "Study", trials: list["Trial"], force: bool = False) -> N
                                   "training images, never trained on)")
             if spec.heldout.n is not None and spec.heldout.n > holdout:
                 raise study.error([("soups", "heldout", "n")],
-                                  f"field 'soups.heldout.n': {spec.heldout.n} is more than dataset.holdout = {holdout}; "
+                                  f"field 'soups.heldout.n': {spec.heldout.n} is more than dataset.holdout = "
+                                  f"{holdout}; "
                                   f"allowed: 1..{holdout}")

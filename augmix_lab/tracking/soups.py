@@ -108,7 +108,8 @@ def fail_soup(uri: str, run_id: str, reason: str) -> None:
 
 def soup_results(uri: str, experiment: str, study: str | None = None) -> list[dict[str, Any]]:
     """Every FINISHED soup of the experiment (optionally one study): kind, group, init, members, held-out accuracies,
-    greedy history and final metrics (``metrics``: the scorecard keys of docs/architecture.md + ``heldout_accuracy``)."""
+    greedy history and final metrics (``metrics``: the scorecard keys of docs/architecture.md plus
+    ``heldout_accuracy``, a fraction)."""
     client = make_client(uri)
     exp_id = _experiment_id(client, experiment)
     if exp_id is None:
