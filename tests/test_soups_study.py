@@ -102,3 +102,13 @@ def test_build_soups_refuses_unrelated_members(tmp_path: Path) -> None:
         ings.append(SoupIngredient(key=tr.fingerprint, config=c, checkpoint=tr.save_final(), init=f"scratch:{seed}"))
     with pytest.raises(UserError, match="different inits"):
         build_soups(ings, ["uniform"], evaluate=False)
+
+
+def test_soup_command_refuses_a_study_without_shared_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from augmix_lab.cli.main import main
+
+    path = tmp_path / "scratch.yaml"
+    text = textwrap.dedent(STUDY) % {"db": tmp_path / "mlflow.db", "out": tmp_path / "out"}
+    path.write_text(text.replace("init: {from_variant: base}, ", "").replace("enabled: true", "enabled: false"))
+    assert main(["soup", str(path)]) == 2  # bad input: nothing starts
+    assert "no group of 2+ trials sharing one init" in capsys.readouterr().err
