@@ -29,6 +29,8 @@ class DatasetConfig(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options, e.g. shapes n_train")
     train_subset: int | None = Field(None, ge=1, description="use only the first N training images (smoke runs)")
     test_subset: int | None = Field(None, ge=1, description="use only the first N test images (smoke runs)")
+    holdout: int | None = Field(None, ge=1, description="hold out the last N training images (never trained on): "
+                                "the validation split model soups choose members on")
 
 
 class TrainConfig(StrictModel):
@@ -98,6 +100,33 @@ class EvalConfig(StrictModel):
     seed: int = 0
 
 
+class InitConfig(StrictModel):
+    """Start training from another trial's final weights (two-stage studies); model weights only, fresh optimizer."""
+
+    from_variant: str | None = Field(None, description="a variant of the same study (matched by seed, dataset, model)")
+    checkpoint: str | None = Field(None, description="a final.pt or a plain state-dict file")
+    parent_key: str | None = Field(None, description="resolved by the study: the parent trial's key (do not set)")
+    sha256: str | None = Field(None, description="resolved: the checkpoint file's content hash (do not set)")
+
+    def is_set(self) -> bool:
+        return self.from_variant is not None or self.checkpoint is not None
+
+    def identity(self) -> dict[str, str] | None:
+        """What the trained weights depend on: the parent trial's key, else the checkpoint's content (not its path)."""
+        if not self.is_set():
+            return None
+        if self.parent_key is not None:
+            return {"parent": self.parent_key}
+        if self.from_variant is not None:
+            raise UserError(f"field 'init.from_variant': {self.from_variant!r} names a variant of a study; it is only "
+                            "allowed in a study file (use init.checkpoint for a single trial)")
+        if self.sha256 is None:
+            from augmix_lab.training.init import file_sha256
+
+            return {"sha256": file_sha256(self.checkpoint)}  # type: ignore[arg-type]
+        return {"sha256": self.sha256}
+
+
 class TrialConfig(StrictModel):
     """Everything that defines one trial. ``fingerprint()`` identifies what training it needs."""
 
@@ -113,6 +142,7 @@ class TrialConfig(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    init: InitConfig = Field(default_factory=InitConfig)
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -134,6 +164,11 @@ class TrialConfig(StrictModel):
         d["dataset"].pop("root")
         d["train"].pop("threads")
         d["train"].pop("compile")  # same math compiled or eager: placement, like threads
+        d.pop("init")
+        if self.init.is_set():  # absent when unset, so trials without an init keep their keys
+            d["init"] = self.init.identity()
+        if d["dataset"]["holdout"] is None:
+            d["dataset"].pop("holdout")  # likewise: keys of trials without a held-out split are unchanged
         return d
 
     def fingerprint(self, data_version: str = "") -> str:

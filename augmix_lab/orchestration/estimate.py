@@ -56,6 +56,7 @@ def dataset_sizes(cfg: TrialConfig, data_root: str | None = None) -> tuple[int, 
         _SIZES[key] = sizes
     n_train, n_test, classes, size = _SIZES[key]
     n_train = min(n_train, cfg.dataset.train_subset or n_train)
+    n_train -= min(n_train - 1, cfg.dataset.holdout or 0)  # the held-out tail is never trained on
     n_test = min(n_test, cfg.dataset.test_subset or n_test)
     return n_train, n_test, classes, size
 

@@ -32,7 +32,9 @@ from augmix_lab.orchestration.plan import (
 )
 from augmix_lab.orchestration.ray_session import ray_session
 from augmix_lab.orchestration.reevaluate import reevaluate
+from augmix_lab.orchestration.soups import run_soups
 from augmix_lab.orchestration.tune_driver import run_tune
+from augmix_lab.orchestration.waves import run_waves
 from augmix_lab.study.manifest import write_manifest
 
 
@@ -70,7 +72,7 @@ def train_missing(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, *, ma
     """Train ``plan.todo`` on Ray Tune (Ray is up); moves the finished ones to ``plan.complete``. Returns failed keys."""
     launch = uuid.uuid4().hex  # this invocation's claim on the runs it hands out (tracking "one owner per run")
     run_ids = create_runs(plan, tracker, parent_id, launch)
-    finished, failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
+    finished, failed = run_waves(plan, uri, run_ids, launch, console, max_concurrent, data_root, run_tune)
     plan.complete.update({k: run_ids[k] for k in finished})
     return failed
 
@@ -110,6 +112,8 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     states.update({k: "failed" for k in failed})
     write_manifest(plan.out_dir, plan.study, plan.trials, states)
     ok = len(plan.complete) == len(plan.trials) and not failed
+    if plan.study.spec.soups.enabled:  # model soups of the finished trials, built in the driver
+        ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
     tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED")
     console.print(f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
                   f"-> {plan.out_dir}")

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig
 from augmix_lab.errors import UserError
+from augmix_lab.study.init import resolve_inits
+from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
     Study,
@@ -285,6 +287,8 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
                                                     f"paths such as dataset.name, model, augmix.width, or 'variant')")
         built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.model_dump(mode="json")))]
 
+    built = resolve_inits(study, built, version_of)  # hook: two-stage studies, parents' keys into children's
+
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
     for point, cfg in built:
@@ -304,6 +308,7 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
         trials.append(trial)
     if not trials:
         raise study.error([("exclude",), ("base",)], "the study expands to no trials (everything was excluded)")
+    check_soups(study, trials)  # hook: a soups section that could only fail after training fails here
     return trials
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
+from augmix_lab.study.soups import SoupsSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # Keys every row of `include`/`exclude` may use besides dotted TrialConfig paths.
@@ -67,6 +68,7 @@ class StudySpec(StrictModel):
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     baseline: str | None = None
     output_dir: str | None = None
+    soups: SoupsSpec = Field(default_factory=SoupsSpec)  # hook: model soups (study/soups.py)
 
     @field_validator("seeds")
     @classmethod

@@ -33,6 +33,7 @@ from augmix_lab.training.checkpoint import (
     save_atomic,
 )
 from augmix_lab.training.device import resolve_device
+from augmix_lab.training.init import load_init_weights
 from augmix_lab.training.step import TrainStep, build_train_step, memory_format_for
 from augmix_lab.training.step import amp_dtype as _amp_dtype
 
@@ -120,8 +121,11 @@ def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -
 def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
     from augmix_lab.data import load_dataset
 
+    from augmix_lab.data.holdout import split_holdout
+
     ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
-    return subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
+    ds = subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
+    return split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
 
 
 def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int, warmup_steps: int, schedule: str,
@@ -219,6 +223,7 @@ class Trainer:
         self.memory_format = memory_format_for(cfg.train.channels_last)
         model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
+        load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         optimizer = torch.optim.SGD(
             model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
             weight_decay=cfg.effective_weight_decay(),
