@@ -3,6 +3,7 @@ dependency waves (the Ray path is `run_tune`; here a stand-in trains each wave w
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def test_soups_of_a_fine_tuning_sweep(tmp_path: Path, monkeypatch: pytest.Monkey
 
     path = tmp_path / "souptest.yaml"
     path.write_text(textwrap.dedent(STUDY) % {"db": tmp_path / "mlflow.db", "out": tmp_path / "out"})
-    monkeypatch.setattr(runner, "init_ray", lambda *a, **k: False)
+    monkeypatch.setattr(runner, "ray_session", lambda *a, **k: contextlib.nullcontext())
     monkeypatch.setattr(runner, "run_tune", in_process_tune)
     assert runner.run_study(path) == 0
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

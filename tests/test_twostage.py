@@ -118,7 +118,8 @@ def test_trainer_loads_init_weights_only(tmp_path: Path) -> None:
 
 def test_dependency_waves_and_failed_parent_fails_children(tmp_path: Path) -> None:
     from augmix_lab.console import make_console
-    from augmix_lab.orchestration.runner import _create_runs, experiment_for
+    from augmix_lab.orchestration.plan import experiment_for
+    from augmix_lab.orchestration.runner import create_runs
     from augmix_lab.orchestration.waves import dependency_waves, run_waves
     from augmix_lab.tracking import StudyTracker
     from augmix_lab.tracking.store import make_client
@@ -131,7 +132,7 @@ def test_dependency_waves_and_failed_parent_fails_children(tmp_path: Path) -> No
     tracker = StudyTracker(uri, experiment_for(study))
     parent_id = tracker.start_study(study.name, study.hash, study.text)
     plan = SimpleNamespace(study=study, trials=trials, todo=list(trials), complete={}, reevaluate={}, out_dir=tmp_path)
-    run_ids = _create_runs(plan, tracker, parent_id, "L1")
+    run_ids = create_runs(plan, tracker, parent_id, "L1")
     calls: list[list[str]] = []
 
     def fake_tune(plan: Any, *args: Any) -> tuple[list[str], list[str]]:

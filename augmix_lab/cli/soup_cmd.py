@@ -21,7 +21,7 @@ def build_study_soups(study_path: str, *, out: str | None = None, data_root: str
                       console: object | None = None) -> int:
     """Exit 0 when every soup of the study exists afterwards, 1 otherwise; bad input raises ``UserError``."""
     from augmix_lab.console import make_console
-    from augmix_lab.orchestration.runner import experiment_for, load_plan, lookup_store
+    from augmix_lab.orchestration.plan import experiment_for, load_plan, lookup_store
     from augmix_lab.orchestration.soups import run_soups
     from augmix_lab.study.soups import check_soups
     from augmix_lab.tracking import StudyTracker, check_reachable, resolve_tracking

@@ -287,7 +287,7 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
                                                     f"paths such as dataset.name, model, augmix.width, or 'variant')")
         built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.model_dump(mode="json")))]
 
-    built = resolve_inits(study, built, version_of)  # hook: two-stage studies, parents' keys into children's
+    built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
 
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
@@ -308,7 +308,7 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
         trials.append(trial)
     if not trials:
         raise study.error([("exclude",), ("base",)], "the study expands to no trials (everything was excluded)")
-    check_soups(study, trials)  # hook: a soups section that could only fail after training fails here
+    check_soups(study, trials)  # a soups section that could only fail after training fails here
     return trials
 
 

@@ -68,7 +68,7 @@ class StudySpec(StrictModel):
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     baseline: str | None = None
     output_dir: str | None = None
-    soups: SoupsSpec = Field(default_factory=SoupsSpec)  # hook: model soups (study/soups.py)
+    soups: SoupsSpec = Field(default_factory=SoupsSpec)  # model soups (study/soups.py)
 
     @field_validator("seeds")
     @classmethod
