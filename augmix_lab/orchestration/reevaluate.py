@@ -24,12 +24,14 @@ def local_checkpoint(logger: object, out_dir: Path, key: str) -> Path:
 
 def reevaluate_trial(trial: Trial, run_id: str, uri: str, out_dir: Path, data_root: str | None) -> dict:
     """Score one stored checkpoint with the trial's current settings and log it into the trial's run."""
+    from augmix_lab.orchestration.trainable import dataset_records
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training import evaluate_checkpoint
 
     logger = TrialLogger(uri, run_id)
     card = evaluate_checkpoint(trial.config, local_checkpoint(logger, out_dir, trial.key), data_root=data_root)
     logger.log_scorecard(card.summary, card.table)
+    logger.log_datasets(dataset_records(trial.config, card.table))
     logger.mark_evaluated(trial.eval_key)
     return card.summary
 
