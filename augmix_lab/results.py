@@ -106,13 +106,12 @@ def _locate(given: str | os.PathLike[str], experiment: str | None) -> tuple[str,
     folder = study_dir(text)
     if not folder.is_dir():
         raise UserError(f"results.load: no study folder at {folder}; give a study name, a study YAML or a tracking URI")
+    uri = default_tracking_uri(folder)
     if experiment is None:
-        from augmix_lab.tracking.reader import StoreReader
-
-        uri = default_tracking_uri(folder)
         from augmix_lab.report.loading import check_store_exists
+        from augmix_lab.tracking.reader import StoreReader
 
         check_store_exists(uri)
         names = StoreReader(uri).experiment_names()
         experiment = folder.name if folder.name in names else None  # else: the store's only experiment
-    return default_tracking_uri(folder), experiment, None
+    return uri, experiment, None
