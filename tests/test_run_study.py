@@ -65,6 +65,15 @@ def test_smoke_study_runs_end_to_end(smoke_run) -> None:
 
     parent = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}").get_run(runs[0].data.tags["mlflow.parentRunId"])
     assert parent.data.tags[TRACKING_TAGS.baseline] == "standard"  # the study's `baseline:`, for the report
+    client = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}")
+    assert client.get_experiment(runs[0].info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    for run in runs:  # the UI's Dataset column: the training set and the benchmark it was scored on
+        inputs = {d.dataset.name: {t.key: t.value for t in d.tags} for d in run.inputs.dataset_inputs}
+        assert inputs == {"shapes": {"mlflow.data.context": "train"}, "shapes-C": {"mlflow.data.context": "eval"}}
+    from augmix_lab import results
+
+    df = results.load(out_dir)
+    assert len(df) == 2 * (1 + 2 * 2) and df["error"].between(0, 100).all()  # clean + 2 corruptions x 2 severities
     import json
 
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -182,6 +191,9 @@ def test_failed_trial_is_recorded_and_the_study_carries_on(ray_session, tmp_path
     assert status["diverges"].info.status == "FAILED"
     assert "non-finite" in status["diverges"].data.tags["augmix_lab.error"]
     assert "FAILED" in capsys.readouterr().err
+    assert main(["status", str(study), "--out", str(out_dir)]) == 0  # the store's view, with the reason
+    out = capsys.readouterr().out
+    assert "1 done, 0 re-evaluate, 0 running, 1 failed, 0 to run" in out and "non-finite" in out
 
 
 def test_killed_driver_finishes_on_rerun_with_every_trial_once(ray_session, tmp_path: Path) -> None:

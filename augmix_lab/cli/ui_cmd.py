@@ -77,6 +77,23 @@ def _url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
+def _start_page(uri: str, experiment: str | None) -> str:
+    """The URL fragment the UI should open on: the study's runs table in MLflow 3.x's "Model training" mode (its
+    default "GenAI" mode ignores the experiment's kind tag and opens on traces), else the experiment list."""
+    from augmix_lab.tracking.reader import StoreReader
+    from augmix_lab.tracking.tags import UI_WORKFLOW_TYPE
+
+    query = f"?workflowType={UI_WORKFLOW_TYPE}"
+    try:
+        reader = StoreReader(uri)
+        names = [n for n in reader.experiment_names() if n != "Default"]
+        name = experiment if experiment in names else (names[0] if len(names) == 1 else None)
+        exp_id = reader.experiment_id(name) if name else None
+    except Exception:  # noqa: BLE001 - a store we cannot read still gets served; the list page is the fallback
+        exp_id = None
+    return f"/#/experiments/{exp_id}/runs{query}" if exp_id else f"/#/experiments{query}"
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -116,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` must not orphan the server
     try:
-        print(f"MLflow UI for {uri}: {_url(args.host, port)}  (Ctrl-C to stop)", flush=True)
+        page = _start_page(uri, study_dir(args.study).name if args.study else None)
+        print(f"MLflow UI for {uri}: {_url(args.host, port)}{page}  (Ctrl-C to stop)", flush=True)
         code = proc.wait()
     except KeyboardInterrupt:
         _stop(proc)

@@ -36,6 +36,7 @@ def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: st
     import torch
 
     from augmix_lab.config import TrialConfig
+    from augmix_lab.orchestration.trainable import dataset_records
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training import evaluate_checkpoint
 
@@ -44,6 +45,7 @@ def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: st
     logger = TrialLogger(uri, run_id)
     card = evaluate_checkpoint(cfg, local_checkpoint(logger, Path(out_dir), key), data_root=data_root)
     logger.log_scorecard(card.summary, card.table)
+    logger.log_datasets(dataset_records(cfg, card.table))
     logger.mark_evaluated(eval_key, worker=f"{socket.gethostname()}:{os.getpid()}")
     return dict(card.summary)
 

@@ -116,6 +116,17 @@ def _release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def dataset_records(cfg: TrialConfig, table: Any = None) -> list[Any]:
+    """The trial's datasets as run inputs: its training set, and with a scorecard table each benchmark scored."""
+    from augmix_lab.data import DATASETS, dataset_version
+    from augmix_lab.tracking.inputs import benchmark_records, training_record
+
+    name, options = cfg.dataset.name, dict(cfg.dataset.options)
+    version = dataset_version(name, **options)
+    records = [training_record(name, version, options, DATASETS.meta(name).get("description"))]
+    return records + benchmark_records(name, version, table)
+
+
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
     from ray import tune
 
@@ -143,6 +154,7 @@ def train_trial(
     import torch
 
     from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
+    from augmix_lab.tracking.system import start_system_metrics, stop_system_metrics
     from augmix_lab.training import TrialCallbacks, run_trial
 
     key = config["trial_key"]
@@ -156,6 +168,7 @@ def train_trial(
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
     logger.set_status("RUNNING")
+    logger.log_datasets(dataset_records(cfg))
     already_logged = logger.last_logged_epoch() or 0
 
     def on_epoch_end(epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
@@ -168,7 +181,9 @@ def train_trial(
 
     def on_evaluated(scorecard: Any) -> None:
         logger.log_scorecard(scorecard.summary, scorecard.table)
+        logger.log_datasets(dataset_records(cfg, scorecard.table))
 
+    monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable
     try:
         callbacks = TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated,
                                    on_batch_end=inject_oom_hook(inject_oom, key, workdir))
@@ -193,6 +208,8 @@ def train_trial(
             return
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
+    finally:
+        stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
     try:
         if result.checkpoint is not None and Path(result.checkpoint).is_file():
             logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later

@@ -168,7 +168,7 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
     parents.sort(key=lambda r: (r.start_time, r.run_id))
     parent = parents[-1] if parents else None
     study = parent.tags.get(TAG_STUDY, experiment) if parent else experiment
-    baseline = (parent.tags.get(TAG_BASELINE) or _baseline_from_study_file(reader, parent.run_id)) if parent else None
+    baseline = _baseline(reader, parent) if parent else None
 
     by_key: dict[str, TrialRecord] = {}
     for run in reader.runs(experiment_id, "trial"):
@@ -217,6 +217,16 @@ def benchmark_sources(table: Any) -> dict[str, str]:
         if values:
             out[bench] = "+".join(values)
     return out
+
+
+def _baseline(reader: StoreReader, parent: Any) -> str | None:
+    """The parent run's ``augmix_lab.baseline`` tag (written by the driver); only stores written before the driver
+    tagged it (no ``augmix_lab.baseline_tagged``) fall back to the study file stored on the parent run."""
+    if parent.tags.get(TAG_BASELINE):
+        return parent.tags[TAG_BASELINE]
+    if parent.tags.get(TRACKING_TAGS.baseline_tagged) == "true":
+        return None  # the study has no baseline
+    return _baseline_from_study_file(reader, parent.run_id)
 
 
 def _baseline_from_study_file(reader: StoreReader, parent_run_id: str) -> str | None:

@@ -23,6 +23,10 @@ Design (why it is shaped like this — each point avoids a known Ray/MLflow trap
 - **Fail fast.** ``check_reachable`` probes the store with plain HTTP / DB connections and a short timeout, because
   MLflow's own client retries an unreachable server for minutes.
 
+- **Browsable.** The experiment is tagged ``mlflow.experimentKind = custom_model_development``; each trial logs its
+  datasets as run inputs (``inputs.py``: training set + one per benchmark scored) and MLflow's own system-metrics
+  sampler runs in the trial's process where ``psutil`` is installed (``system.py``).
+
 Layout in the store: experiment = study's ``tracking.experiment`` (default: study name); tag names in ``tags.py``;
 per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in docs/architecture.md; artifacts
 ``study.yaml`` (parent), ``trial_config.yaml``, ``scorecard/table.csv``, ``scorecard/summary.json``, ``checkpoints/``.

@@ -101,3 +101,37 @@ def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[
             best[key] = run
     return {key: FinishedTrial(run.info.run_id, run.data.tags.get(TRACKING_TAGS.eval_key))
             for key, run in best.items()}
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """The newest run of one trial key in a study: its status, failure reason and the last epoch it logged."""
+
+    run_id: str
+    status: str  # MLflow's: RUNNING, SCHEDULED, FINISHED, FAILED, KILLED
+    error: str | None
+    last_epoch: int | None
+    start_time: int
+
+
+def trial_states(uri: str, experiment_name: str, study: str, *, client: Any = None) -> dict[str, TrialState]:
+    """``{trial_key: TrialState}`` of the study's trial runs in ``experiment_name`` (the newest run per key).
+
+    Read-only and one search (tags only), so a study can be watched while it runs.
+    """
+    client = client or make_client(uri)
+    home = experiment_id(client, experiment_name)
+    if home is None:
+        return {}
+    runs = search_runs(client, [home], f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and "
+                                       f"{tag_filter(TRACKING_TAGS.study, study)}")
+    states: dict[str, TrialState] = {}
+    for run in runs:  # oldest first: a newer run of the same key replaces the older one
+        tags = run.data.tags
+        key = tags.get(TRACKING_TAGS.trial_key)
+        if key is None:
+            continue
+        epoch = tags.get(TRACKING_TAGS.last_epoch, "")
+        states[key] = TrialState(run.info.run_id, run.info.status, tags.get(TRACKING_TAGS.error),
+                                 int(epoch) if epoch.isdigit() else None, run.info.start_time or 0)
+    return states

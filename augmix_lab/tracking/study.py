@@ -17,7 +17,7 @@ from augmix_lab.tracking.records import (
 )
 from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store
-from augmix_lab.tracking.tags import ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
+from augmix_lab.tracking.tags import EXPERIMENT_KIND_TRAINING, ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
 from augmix_lab.tracking.trial import clear_failure
 
 STUDY_ARTIFACT = "study.yaml"
@@ -48,7 +48,8 @@ class StudyTracker:
         if experiment is None:
             try:
                 return call_with_retries(self.client.create_experiment, self.experiment_name,
-                                         artifact_location=artifact_location)
+                                         artifact_location=artifact_location,
+                                         tags={TRACKING_TAGS.experiment_kind: EXPERIMENT_KIND_TRAINING})
             except MlflowException as exc:
                 if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                     raise
@@ -58,6 +59,9 @@ class StudyTracker:
                 f"MLflow experiment {self.experiment_name!r} is deleted in {self.uri}; restore it "
                 f"('mlflow experiments restore --experiment-id {experiment.experiment_id}') or set tracking.experiment"
             )
+        if TRACKING_TAGS.experiment_kind not in experiment.tags:  # older stores; a kind chosen in the UI is kept
+            call_with_retries(self.client.set_experiment_tag, experiment.experiment_id,
+                              TRACKING_TAGS.experiment_kind, EXPERIMENT_KIND_TRAINING)
         return experiment.experiment_id
 
     def _search(self, filter_string: str) -> list[Any]:
@@ -86,6 +90,7 @@ class StudyTracker:
             TRACKING_TAGS.study: study_name,
             TRACKING_TAGS.study_hash: study_hash,
             **({TRACKING_TAGS.baseline: limit_tag(baseline)} if baseline else {}),
+            **({TRACKING_TAGS.baseline_tagged: "true"} if baseline is not None else {}),
         }
         existing = self._search(f"{tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and "
                                 f"{tag_filter(TRACKING_TAGS.study, study_name)}")

@@ -13,6 +13,8 @@ class TrackingTags:
     study: str = "augmix_lab.study"
     study_hash: str = "augmix_lab.study_hash"
     baseline: str = "augmix_lab.baseline"  # parent run: the study's `baseline` variant name (absent when unset)
+    # parent run: "true" when the driver wrote ``baseline`` (so an absent one means "none"); older stores lack it
+    baseline_tagged: str = "augmix_lab.baseline_tagged"
     study_file: str = "augmix_lab.study_file"  # parent run: absolute path of the study file run last
     trial_key: str = "augmix_lab.trial_key"
     variant: str = "augmix_lab.variant"
@@ -37,6 +39,8 @@ class TrackingTags:
     run_name: str = "mlflow.runName"
     note: str = "mlflow.note.content"  # shown as the run's description in the MLflow UI
     source_git_commit: str = "mlflow.source.git.commit"
+    # experiment tag: which pages MLflow 3.x's UI shows (mlflow/server/js: ExperimentKind, "mlflow.experimentKind")
+    experiment_kind: str = "mlflow.experimentKind"
 
     def __getitem__(self, name: str) -> str:
         return getattr(self, name)
@@ -48,3 +52,7 @@ class TrackingTags:
 TRACKING_TAGS = TrackingTags()
 ROLE_STUDY = "study"
 ROLE_TRIAL = "trial"
+# ExperimentKind.CUSTOM_MODEL_DEVELOPMENT of MLflow 3.x's UI (GENAI_DEVELOPMENT = "genai_development" opens on traces)
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
+# MLflow >= 3.5's UI also keeps a global workflow switch ("genai" by default); this URL value opens the ML pages
+UI_WORKFLOW_TYPE = "machine_learning"

@@ -140,6 +140,13 @@ class TrialLogger:
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
 
+    def log_datasets(self, records: Sequence[Any]) -> None:
+        """Log datasets (``tracking.inputs.DatasetRecord``) as run inputs; one already on the run is kept once."""
+        if not records:
+            return
+        self.check_owner()
+        call_with_retries(self.client.log_inputs, self.run_id, datasets=[r.to_mlflow() for r in records])
+
     def mark_evaluated(self, eval_key: str, worker: str | None = None) -> None:
         """Record the evaluation settings (``augmix_lab.eval_key``) the run's scorecard now reflects, and which
         process (``"host:pid"``, tag ``augmix_lab.eval_worker``) scored it when given."""
