@@ -33,6 +33,8 @@ __all__ = [
     "smooth",
     "normalize",
     "shift",
+    "shift_x",
+    "shift_y",
 ]
 
 
@@ -217,6 +219,34 @@ def shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
     index = (rows.clamp(0, h - 1).reshape(n, h, 1) * w + cols.clamp(0, w - 1).reshape(n, 1, w)).reshape(n, 1, h * w)
     out = torch.gather(images.reshape(n, c, h * w), 2, index.expand(n, c, h * w)).reshape(n, c, h, w)
     return out * valid
+
+
+def _shift_along(images: Tensor, offsets: Tensor, dim: int) -> Tensor:
+    """``out[..., i, ...] = in[..., i + offset, ...]`` along ``dim`` (2: rows, 3: columns), zero fill.
+
+    The image is zero-padded by its own length on both sides, so every shift in [-L, L] (beyond it: all zeros) is a
+    gather with a (N, L) index, broadcast over the other axes, and needs no validity mask.
+    """
+    n, c, h, w = images.shape
+    length = images.shape[dim]
+    shape = [n, c, h, w]
+    shape[dim] = 3 * length
+    padded = images.new_zeros(shape)
+    padded.narrow(dim, length, length).copy_(images)
+    d = offsets.to(images.device).long().clamp(-length, length).add_(length).view(n, 1)
+    index = torch.arange(length, device=images.device).view(1, length) + d
+    index = index.view(n, 1, length, 1) if dim == 2 else index.view(n, 1, 1, length)
+    return torch.gather(padded, dim, index.expand(n, c, h, w))
+
+
+def shift_x(images: Tensor, dx: Tensor) -> Tensor:
+    """``shift(images, dx, 0)``: AugMix translate_x (PIL affine (1, 0, dx, 0, 1, 0) with integer dx), exactly."""
+    return _shift_along(images, dx, 3)
+
+
+def shift_y(images: Tensor, dy: Tensor) -> Tensor:
+    """``shift(images, 0, dy)``: AugMix translate_y, exactly."""
+    return _shift_along(images, dy, 2)
 
 
 # ------------------------------------------------------------------------------------------- enhance ops

@@ -31,10 +31,6 @@ class Op:
         return self.matrix is not None
 
 
-def _zeros(t: Tensor) -> Tensor:
-    return torch.zeros_like(t)
-
-
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
@@ -52,8 +48,8 @@ OPS: dict[str, Op] = {
         Op("shear_x", matrix=lambda a, h, w: F.shear_x_matrices(a)),
         Op("shear_y", matrix=lambda a, h, w: F.shear_y_matrices(a)),
         # Whole-pixel shifts (AugMix's int_parameter; torchvision's int(magnitude)): a gather, exactly PIL's affine
-        Op("translate_x", kernel=lambda x, a: F.shift(x, a.trunc(), _zeros(a))),
-        Op("translate_y", kernel=lambda x, a: F.shift(x, _zeros(a), a.trunc())),
+        Op("translate_x", kernel=lambda x, a: F.shift_x(x, a.trunc())),
+        Op("translate_y", kernel=lambda x, a: F.shift_y(x, a.trunc())),
     ]
 }
 
