@@ -198,11 +198,12 @@ class AugmentAndMix:
         """
         n, c, h, w = images.shape
         k = self.width
-        rows = images.unsqueeze(1).expand(n, k + 1, c, h, w).reshape(n * (k + 1), c, h, w)
         row_ids = torch.arange(n * (k + 1), device=images.device)
+        rows, source = images, row_ids // (k + 1)  # row r starts as image r // (k+1): the first gather repeats it
         for step in range(op_ids.shape[1]):
-            rows, order = apply_ops_sorted(rows, op_ids[row_ids, step], arguments[row_ids, step], self.ops)
-            row_ids = row_ids.index_select(0, order)
+            rows, order = apply_ops_sorted(rows, op_ids[row_ids, step], arguments[row_ids, step], self.ops,
+                                           source_rows=source)
+            row_ids, source = row_ids.index_select(0, order), None
         position = torch.empty_like(row_ids)
         position[row_ids] = torch.arange(row_ids.numel(), device=row_ids.device)
         return rows.index_select(0, position).view(n, k + 1, c, h, w)

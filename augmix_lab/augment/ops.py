@@ -71,19 +71,21 @@ def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], lis
 
 
 def apply_ops_sorted(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
+    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
+    source_rows: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One op per image, rows regrouped by op: returns ``(out, order)`` with ``out[j] = op(images[order[j]])``.
 
     Regrouping costs one row gather; then every op works on a contiguous slice (no per-op gathers/scatters) and all
     geometric rows share one ``F.affine`` call. Op id -1 means "no op" (the row is carried unchanged, sorted last).
+    ``source_rows``: row i is ``images[source_rows[i]]`` (e.g. an image repeated per chain) without materialising it.
     """
     device = images.device
     pixel, geometric, order_of_op = _grouping(tuple(ops), device)
     keys = order_of_op[op_ids.to(device) + 1]
     order = torch.argsort(keys, stable=True)
     counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host sync per call
-    out = images.index_select(0, order)
+    out = images.index_select(0, order if source_rows is None else source_rows.to(device).index_select(0, order))
     args = arguments.to(device).index_select(0, order)
     _, _, h, w = images.shape
     start = 0
