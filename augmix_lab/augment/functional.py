@@ -33,6 +33,8 @@ __all__ = [
     "smooth",
     "normalize",
     "shift",
+    "shift_x",
+    "shift_y",
 ]
 
 
@@ -51,9 +53,13 @@ def _flat_indices(images: Tensor) -> Tensor:
     return images.reshape(n * c, -1).to(torch.int32).add_(offsets).reshape(-1)
 
 
-def apply_lut(images: Tensor, lut: Tensor) -> Tensor:
-    """Map every pixel through its own image's and channel's table: ``lut`` is uint8 (N, C, 256)."""
-    return lut.reshape(-1).index_select(0, _flat_indices(images)).reshape(images.shape)
+def apply_lut(images: Tensor, lut: Tensor, flat_indices: Tensor | None = None) -> Tensor:
+    """Map every pixel through its own image's and channel's table: ``lut`` is uint8 (N, C, 256).
+
+    ``flat_indices``: ``_flat_indices(images)`` when the caller already has it (histogram ops), else computed.
+    """
+    index = _flat_indices(images) if flat_indices is None else flat_indices
+    return lut.reshape(-1).index_select(0, index).reshape(images.shape)
 
 
 def autocontrast(images: Tensor) -> Tensor:
@@ -64,8 +70,8 @@ def autocontrast(images: Tensor) -> Tensor:
     """
     n, c = images.shape[:2]
     flat = images.reshape(n, c, -1)
-    lo = flat.amin(dim=2).double().unsqueeze(2)
-    hi = flat.amax(dim=2).double().unsqueeze(2)
+    lo, hi = torch.aminmax(flat, dim=2)  # one pass for both
+    lo, hi = lo.double().unsqueeze(2), hi.double().unsqueeze(2)
     ix = torch.arange(256, device=images.device, dtype=torch.float64)
     scale = torch.full_like(hi, 255.0) / (hi - lo).clamp_min(1.0)  # tensor/tensor: torch computes 255/x as 255*(1/x)
     offset = -lo * scale
@@ -74,10 +80,11 @@ def autocontrast(images: Tensor) -> Tensor:
     return apply_lut(images, lut.to(torch.uint8))
 
 
-def channel_histograms(images: Tensor) -> Tensor:
+def channel_histograms(images: Tensor, flat_indices: Tensor | None = None) -> Tensor:
     """Per image and channel 256-bin histograms, int64 (N, C, 256), in one bincount over the whole batch."""
     n, c = images.shape[:2]
-    return torch.bincount(_flat_indices(images), minlength=n * c * 256).reshape(n, c, 256)
+    index = _flat_indices(images) if flat_indices is None else flat_indices
+    return torch.bincount(index, minlength=n * c * 256).reshape(n, c, 256)
 
 
 def equalize(images: Tensor) -> Tensor:
@@ -86,7 +93,8 @@ def equalize(images: Tensor) -> Tensor:
     PIL: step = (pixels - count of the last non-empty bin) // 255; identity when step is 0 (this also covers a
     single-valued channel); lut[i] = (step // 2 + pixels below i) // step, clipped to 255 by ``Image.point``.
     """
-    hist = channel_histograms(images)
+    index = _flat_indices(images)  # shared by the histogram and the table lookup
+    hist = channel_histograms(images, index)
     n_pixels = images.shape[2] * images.shape[3]
     bins = torch.arange(256, device=images.device)
     last_bin = torch.where(hist > 0, bins, -1).amax(dim=2, keepdim=True)
@@ -98,7 +106,7 @@ def equalize(images: Tensor) -> Tensor:
     dtype = torch.float32 if 2 * n_pixels < 2**23 else torch.float64
     lut = below.to(dtype).add_((step // 2).to(dtype)).div_(step.clamp_min(1).to(dtype)).floor_().clamp_(max=255)
     lut = torch.where(step > 0, lut, bins.to(dtype))
-    return apply_lut(images, lut.to(torch.uint8))
+    return apply_lut(images, lut.to(torch.uint8), index)
 
 
 def posterize(images: Tensor, bits: Tensor) -> Tensor:
@@ -217,6 +225,34 @@ def shift(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
     index = (rows.clamp(0, h - 1).reshape(n, h, 1) * w + cols.clamp(0, w - 1).reshape(n, 1, w)).reshape(n, 1, h * w)
     out = torch.gather(images.reshape(n, c, h * w), 2, index.expand(n, c, h * w)).reshape(n, c, h, w)
     return out * valid
+
+
+def _shift_along(images: Tensor, offsets: Tensor, dim: int) -> Tensor:
+    """``out[..., i, ...] = in[..., i + offset, ...]`` along ``dim`` (2: rows, 3: columns), zero fill.
+
+    The image is zero-padded by its own length on both sides, so every shift in [-L, L] (beyond it: all zeros) is a
+    gather with a (N, L) index, broadcast over the other axes, and needs no validity mask.
+    """
+    n, c, h, w = images.shape
+    length = images.shape[dim]
+    shape = [n, c, h, w]
+    shape[dim] = 3 * length
+    padded = images.new_zeros(shape)
+    padded.narrow(dim, length, length).copy_(images)
+    d = offsets.to(images.device).long().clamp(-length, length).add_(length).view(n, 1)
+    index = torch.arange(length, device=images.device).view(1, length) + d
+    index = index.view(n, 1, length, 1) if dim == 2 else index.view(n, 1, 1, length)
+    return torch.gather(padded, dim, index.expand(n, c, h, w))
+
+
+def shift_x(images: Tensor, dx: Tensor) -> Tensor:
+    """``shift(images, dx, 0)``: AugMix translate_x (PIL affine (1, 0, dx, 0, 1, 0) with integer dx), exactly."""
+    return _shift_along(images, dx, 3)
+
+
+def shift_y(images: Tensor, dy: Tensor) -> Tensor:
+    """``shift(images, 0, dy)``: AugMix translate_y, exactly."""
+    return _shift_along(images, dy, 2)
 
 
 # ------------------------------------------------------------------------------------------- enhance ops

@@ -31,10 +31,6 @@ class Op:
         return self.matrix is not None
 
 
-def _zeros(t: Tensor) -> Tensor:
-    return torch.zeros_like(t)
-
-
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
@@ -52,8 +48,8 @@ OPS: dict[str, Op] = {
         Op("shear_x", matrix=lambda a, h, w: F.shear_x_matrices(a)),
         Op("shear_y", matrix=lambda a, h, w: F.shear_y_matrices(a)),
         # Whole-pixel shifts (AugMix's int_parameter; torchvision's int(magnitude)): a gather, exactly PIL's affine
-        Op("translate_x", kernel=lambda x, a: F.shift(x, a.trunc(), _zeros(a))),
-        Op("translate_y", kernel=lambda x, a: F.shift(x, _zeros(a), a.trunc())),
+        Op("translate_x", kernel=lambda x, a: F.shift_x(x, a.trunc())),
+        Op("translate_y", kernel=lambda x, a: F.shift_y(x, a.trunc())),
     ]
 }
 
@@ -75,19 +71,21 @@ def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], lis
 
 
 def apply_ops_sorted(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
+    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
+    source_rows: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One op per image, rows regrouped by op: returns ``(out, order)`` with ``out[j] = op(images[order[j]])``.
 
     Regrouping costs one row gather; then every op works on a contiguous slice (no per-op gathers/scatters) and all
     geometric rows share one ``F.affine`` call. Op id -1 means "no op" (the row is carried unchanged, sorted last).
+    ``source_rows``: row i is ``images[source_rows[i]]`` (e.g. an image repeated per chain) without materialising it.
     """
     device = images.device
     pixel, geometric, order_of_op = _grouping(tuple(ops), device)
     keys = order_of_op[op_ids.to(device) + 1]
     order = torch.argsort(keys, stable=True)
     counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host sync per call
-    out = images.index_select(0, order)
+    out = images.index_select(0, order if source_rows is None else source_rows.to(device).index_select(0, order))
     args = arguments.to(device).index_select(0, order)
     _, _, h, w = images.shape
     start = 0
