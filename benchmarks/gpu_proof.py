@@ -210,8 +210,9 @@ def bench_training(device: Any, quick: bool) -> dict[str, float]:
                 peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
                 key = f"{model_name}/{label}/{'compile' if compiled else 'eager'}"
                 rates[key] = batch / s
-                row("train", key, batch / s, "img/s", f"aug {100 * min(1.0, a / s):.0f}% of step" + (f", peak {peak:.2f} GiB" if device.type == "cuda" else "")
-                    + (f", backend {compiled}" if compiled else ""))
+                peak_note = f", peak {peak:.2f} GiB" if device.type == "cuda" else ""
+                row("train", key, batch / s, "img/s", f"batch {batch}, aug {100 * min(1.0, a / s):.0f}% of step"
+                    + peak_note + (f", backend {compiled}" if compiled else ""))
     return rates
 
 
@@ -241,7 +242,7 @@ def bench_packing(device: Any, quick: bool) -> None:
         [t.start() for t in threads]
         [t.join() for t in threads]
         row("packing", f"{n} trial(s) wrn40_2 augmix+jsd3 on one {device.type}", n * batch * iters / max(results), "img/s",
-            "aggregate; threads with one CUDA stream each" if device.type == "cuda" else "aggregate; threads on CPU")
+            f"aggregate, batch {batch}; " + ("threads with one CUDA stream each" if device.type == "cuda" else "threads on CPU"))
 
 
 class _null:
