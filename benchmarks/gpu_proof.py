@@ -161,55 +161,41 @@ def bench_augmix(device: Any, quick: bool) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------ training step
 
 
-def _train_step(model: Any, optimizer: Any, augmentation: Any, images: Any, labels: Any, generator: Any,
-                jsd_weight: float, autocast_dtype: Any, memory_format: Any) -> Any:
-    """ONE training step as training/trainer.py's inner loop: augment, one forward over cat(views), augmix_loss, SGD.
+def make_trainer(model_name: str, method: str, arity: int, device: Any, batch: int, size: int = 32,
+                 classes: int = 10, kind: str = "cifar", compiled: str | None = None) -> tuple[Callable[[], Any], Any]:
+    """The trainer's own step (``training.build_train_step``) on a fixed random uint8 batch: (call, step).
 
-    Stand-in until the shared public step function lands in augmix_lab/training/: swap it in here only.
+    ``compiled``: None (eager) or a torch.compile backend; ``inductor`` goes through the trial setting
+    ``train.compile: on``, any other backend (quick mode's ``eager``) is swapped into the step's compiled forward.
     """
     import torch
 
-    from augmix_lab.training.losses import augmix_loss, split_views
-
-    out = augmentation(images, labels, generator)
-    views = list(out.views)
-    inputs = (torch.cat(views) if len(views) > 1 else views[0]).contiguous(memory_format=memory_format)
-    with torch.autocast(images.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        logits = model(inputs)
-    loss = augmix_loss(split_views(logits.float(), len(views)), out.targets, jsd_weight if len(views) > 1 else 0.0)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-def make_trainer(model_name: str, method: str, arity: int, device: Any, batch: int, size: int = 32,
-                 classes: int = 10, kind: str = "cifar", compiled: str | None = None) -> tuple[Callable[[], Any], Any]:
-    import torch
-
-    from augmix_lab.augment import create_augmentation
+    from augmix_lab.config import TrialConfig
     from augmix_lab.models import create_model
+    from augmix_lab.training import build_train_step
 
     torch.manual_seed(0)
-    fmt = torch.channels_last
-    model = create_model(model_name, classes).to(device, memory_format=fmt).train()
-    step_model = torch.compile(model, backend=compiled) if compiled else model
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    cfg = TrialConfig.model_validate({
+        "model": model_name, "method": method, "jsd": {"arity": arity}, "seed": 0,
+        "train": {"lr": 0.01, "amp": "auto", "channels_last": "on", "compile": "on" if compiled == "inductor" else "off"},
+    })
+    model = create_model(model_name, classes).to(device, memory_format=torch.channels_last).train()
     mean, std = ((0.5,) * 3,) * 2 if kind == "cifar" else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    aug = create_augmentation(method=method, params={}, augmix=None, jsd_arity=arity, num_classes=classes, mean=mean,
-                              std=std, kind=kind, image_size=size)
-    gen = torch.Generator(device=device).manual_seed(0)
-    in_size = size if kind == "cifar" else size + 32
-    images = torch.randint(0, 256, (batch, 3, in_size, in_size), dtype=torch.uint8).to(device)
-    labels = torch.randint(0, classes, (batch,)).to(device)
-    dtype = torch.bfloat16 if device.type == "cuda" else None  # bf16 autocast on CUDA, as the trainer's amp: auto
-    return (lambda: _train_step(step_model, opt, aug, images, labels, gen, 12.0, dtype, fmt)), (aug, images, labels, gen)
+    step = build_train_step(cfg, model, num_classes=classes, mean=mean, std=std, kind=kind, image_size=size,
+                            device=device)
+    if compiled not in (None, "inductor"):  # why: inductor's C++ codegen takes minutes on CPU; dynamo alone is cheap
+        step._forward_loss = torch.compile(step.forward_loss, backend=compiled)
+    gen = torch.Generator().manual_seed(0)
+    in_size = size if kind == "cifar" else size + size // 7  # ImageNet: RRC from a slightly larger decoded image
+    images = torch.randint(0, 256, (batch, 3, in_size, in_size), dtype=torch.uint8, generator=gen).to(device)
+    labels = torch.randint(0, classes, (batch,), generator=gen).to(device)
+    return (lambda: step(images, labels)), (step, images, labels)
 
 
 def bench_training(device: Any, quick: bool) -> dict[str, float]:
     import torch
 
-    batch, warm, iters = (4, 1, 1) if quick else (128, 5, 20)
+    batch, warm, iters = (2, 1, 1) if quick else (128, 5, 20)
     # quick (CPU): dynamo with the eager backend exercises the compile path without minutes of inductor codegen
     backend = "eager" if quick else "inductor"
     rates: dict[str, float] = {}
@@ -218,21 +204,22 @@ def bench_training(device: Any, quick: bool) -> dict[str, float]:
             for compiled in (None, backend):
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
-                step, (aug, images, labels, gen) = make_trainer(model_name, method, arity, device, batch, compiled=compiled)
-                s = timer(device, step, warm + (2 if compiled and not quick else 0), iters)
-                a = timer(device, lambda: aug(images, labels, gen), 1, iters)
+                call, (step, images, labels) = make_trainer(model_name, method, arity, device, batch, compiled=compiled)
+                s = timer(device, call, warm + (2 if compiled and not quick else 0), iters)
+                a = timer(device, lambda: step.augmentation(images, labels, step.generators["augment"]), 0 if quick else 1, iters)
                 peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
                 key = f"{model_name}/{label}/{'compile' if compiled else 'eager'}"
                 rates[key] = batch / s
-                row("train", key, batch / s, "img/s", f"aug {100 * min(1.0, a / s):.0f}% of step" + (f", peak {peak:.2f} GiB" if device.type == "cuda" else "")
-                    + (f", backend {compiled}" if compiled else ""))
+                peak_note = f", peak {peak:.2f} GiB" if device.type == "cuda" else ""
+                row("train", key, batch / s, "img/s", f"batch {batch}, aug {100 * min(1.0, a / s):.0f}% of step"
+                    + peak_note + (f", backend {compiled}" if compiled else ""))
     return rates
 
 
 def bench_packing(device: Any, quick: bool) -> None:
     import torch
 
-    batch, warm, iters = (4, 1, 2) if quick else (128, 5, 20)
+    batch, warm, iters = (2, 1, 1) if quick else (128, 5, 20)
 
     def trial(results: list[float], i: int, barrier: threading.Barrier) -> None:
         stream = torch.cuda.Stream(device) if device.type == "cuda" else None
@@ -255,7 +242,7 @@ def bench_packing(device: Any, quick: bool) -> None:
         [t.start() for t in threads]
         [t.join() for t in threads]
         row("packing", f"{n} trial(s) wrn40_2 augmix+jsd3 on one {device.type}", n * batch * iters / max(results), "img/s",
-            "aggregate; threads with one CUDA stream each" if device.type == "cuda" else "aggregate; threads on CPU")
+            f"aggregate, batch {batch}; " + ("threads with one CUDA stream each" if device.type == "cuda" else "threads on CPU"))
 
 
 class _null:
@@ -345,7 +332,7 @@ def bench_imagenet(device: Any, quick: bool) -> dict[str, float]:
     from augmix_lab.augment import AugmentAndMix
     from augmix_lab.data.imagenet import ImageNetLoader, LazyImageFolder
 
-    n, batch = (8, 4) if quick else (1024, 256)
+    n, batch = (4, 2) if quick else (1024, 256)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         files = []
@@ -360,8 +347,8 @@ def bench_imagenet(device: Any, quick: bool) -> dict[str, float]:
         rates = {}
         for decode in ("cpu", "cuda") if device.type == "cuda" else ("cpu",):
             loader = ImageNetLoader(folder, batch, device=device, decode=decode, num_workers=os.cpu_count() or 1)
-            for _ in zip(range(1), loader):
-                pass  # warm-up (worker start, first decode)
+            for _ in zip(range(0 if quick else 1), loader):
+                pass  # warm-up (worker start, first decode); quick: the workers' start is timed too
             t0 = time.perf_counter()
             seen = 0
             for images, _ in loader:
@@ -373,11 +360,14 @@ def bench_imagenet(device: Any, quick: bool) -> dict[str, float]:
             row("imagenet", f"decode({decode})+RRC+flip+AugMix jsd3, 500x375 JPEG", rates[decode], "img/s",
                 f"{os.cpu_count()} workers, batch {batch}")
     b, warm, iters = (2, 1, 1) if quick else (128, 3, 10)
+    size = 64 if quick else 224  # quick: a 64 px step, its rate scaled by pixel count to 224 px (FLOPs ~ pixels)
     for method, arity, label in (("standard", 1, "standard"), ("augmix", 3, "augmix+jsd3")):
-        step, _ = make_trainer("resnet50", method, arity, device, b, size=224, classes=1000, kind="imagenet")
-        rates[f"resnet50/{label}"] = b / timer(device, step, warm, iters)
-        row("imagenet", f"resnet50 train step {label} (channels_last{', bf16' if device.type == 'cuda' else ''})", rates[f"resnet50/{label}"], "img/s",
-            f"input pipeline / step = {max(v for k, v in rates.items() if '/' not in k) / rates[f'resnet50/{label}']:.2f}")
+        step, _ = make_trainer("resnet50", method, arity, device, b, size=size, classes=1000, kind="imagenet")
+        rates[f"resnet50/{label}"] = b / timer(device, step, warm, iters) * (size / 224) ** 2
+        ratio = max(v for k, v in rates.items() if "/" not in k) / rates[f"resnet50/{label}"]
+        row("imagenet", f"resnet50 train step {label} (channels_last{', bf16' if device.type == 'cuda' else ''})",
+            rates[f"resnet50/{label}"], "img/s", f"input pipeline / step = {ratio:.2f}"
+            + (f"; quick: timed at {size} px, scaled to 224 px" if size != 224 else ""))
     return rates
 
 
@@ -386,12 +376,12 @@ def bench_imagenet(device: Any, quick: bool) -> dict[str, float]:
 
 def project(train: dict[str, float], imagenet: dict[str, float], eval_rate: float) -> None:
     from augmix_lab.orchestration.estimate import KNOWN_SIZES, _eval_passes
-    from augmix_lab.study import expand_study, load_study
+    from augmix_lab.study import expand_study, read_study
 
     wrn = {k.split("/")[1]: v for k, v in train.items() if k.startswith("wrn40_2") and k.endswith("eager")}
     total = []
     for study in ("ablation", "methods", "imagenet"):
-        trials = expand_study(load_study(ROOT / "studies" / f"{study}.yaml"))
+        trials = expand_study(read_study(ROOT / "studies" / f"{study}.yaml"))
         seconds = 0.0
         for t in trials:
             cfg = t.config
@@ -422,8 +412,8 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("--device cuda but CUDA is not available; use --device cpu --quick", file=sys.stderr)
         sys.exit(2)
-    if device.type == "cpu":
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if device.type == "cpu":  # OMP_NUM_THREADS when set (CI: 1 per process), else up to 2 threads
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"gpu_proof: device {name}, torch {torch.__version__}, quick={args.quick}")
     print(f"{'section':<10} {'measurement':<44} {'value':>12} {'unit':<8} note")

@@ -58,3 +58,32 @@ def test_loader_rejects_gpu_decoding_without_cuda(tmp_path: Path) -> None:
         pytest.skip("CUDA present")
     with pytest.raises(UserError, match="decode"):
         ImageNetLoader(folder, 2, decode="cuda")
+
+
+def test_trainer_feeds_imagenet_through_the_loader_and_skips_its_own_crop(tmp_path: Path) -> None:
+    from augmix_lab.augment import create_augmentation, normalize
+    from augmix_lab.config import TrialConfig
+    from augmix_lab.training import Trainer
+
+    for split, n in (("train", 5), ("val", 2)):  # native sizes differ, as in ILSVRC
+        for wnid in ("n01", "n02"):
+            folder = tmp_path / "imagenet" / split / wnid
+            folder.mkdir(parents=True)
+            for k in range(n if wnid == "n01" else 1):
+                Image.fromarray(np.full((30 + 7 * k, 40 + 5 * k, 3), 60 * k, dtype=np.uint8)).save(folder / f"{k}.JPEG")
+    cfg = TrialConfig.model_validate({
+        "dataset": {"name": "imagenet"}, "model": "small_cnn", "epochs": 1, "seed": 0, "method": "augmix",
+        "jsd": {"arity": 3}, "train": {"batch_size": 3, "threads": 1},
+        "eval": {"corruptions": {"enabled": False}, "calibration": False}, "device": "cpu",
+    })
+    trainer = Trainer(cfg, tmp_path / "work", data_root=tmp_path).build()
+    assert isinstance(trainer.loader, ImageNetLoader) and trainer.step.augmentation.crop_flip is False
+    metrics = trainer.train_epoch(1)
+    assert np.isfinite(metrics["train_loss"]) and 0 <= metrics["test_error"] <= 100
+    # crop_flip=False: the standard method passes loader-cropped images through, only normalised
+    images = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    aug = create_augmentation("standard", kind="imagenet", image_size=8, crop_flip=False)
+    out = aug(images, torch.zeros(2, dtype=torch.int64), torch.Generator().manual_seed(0))
+    assert torch.equal(out.views[0], normalize(images, (0.5,) * 3, (0.5,) * 3))
+    assert not torch.equal(create_augmentation("standard", kind="imagenet", image_size=8)(
+        images, torch.zeros(2, dtype=torch.int64), torch.Generator().manual_seed(0)).views[0], out.views[0])

@@ -22,14 +22,15 @@ from augmix_lab.errors import UserError
 class Augmentation:
     """A resolved (possibly composed) method: ``aug(images_uint8, labels, generator) -> AugmentedBatch``."""
 
-    def __init__(self, method: str, parts: list[Method], jsd_arity: int, ctx: Context) -> None:
+    def __init__(self, method: str, parts: list[Method], jsd_arity: int, ctx: Context, crop_flip: bool = True) -> None:
         self.method = method
         self.parts = parts
         self.ctx = ctx
         producers = [p for p in parts if p.produces_views]
         self.producer: Method | None = producers[0] if producers else None
         self.transforms = [p for p in parts if not p.produces_views and p.name not in ("standard", "none")]
-        self.crop_flip = not any(p.name == "none" for p in parts)
+        # crop_flip=False: the input pipeline already applied the standard crop + flip (data.imagenet.ImageNetLoader)
+        self.crop_flip = crop_flip and not any(p.name == "none" for p in parts)
         standard = next((p for p in parts if p.name == "standard"), None)
         self.padding = (standard.params if standard is not None else StandardMethod.Params().model_dump())["padding"]
         self.produces_views = self.producer is not None
@@ -60,9 +61,10 @@ class Augmentation:
 def create_augmentation(method: str | MethodSpec, params: Mapping[str, Mapping[str, Any]] | None = None, augmix: Any = None,
                         jsd_arity: int = 1, num_classes: int = 10, mean: Sequence[float] = (0.5, 0.5, 0.5),
                         std: Sequence[float] = (0.5, 0.5, 0.5), kind: str = "cifar",
-                        image_size: int = 32) -> Augmentation:
+                        image_size: int = 32, crop_flip: bool = True) -> Augmentation:
     """Build method ``method`` ("name" or "a+b"); ``params`` maps method name -> its options; ``augmix`` is an
-    ``AugMixConfig`` (or a dict of its fields, or None for the defaults)."""
+    ``AugMixConfig`` (or a dict of its fields, or None for the defaults). ``crop_flip=False`` leaves out the
+    dataset's standard crop + flip because the loader already did it (images arrive at ``image_size``)."""
     from augmix_lab.config import AugMixConfig
 
     if not isinstance(method, (str, MethodSpec)) or not str(method).strip():
@@ -109,4 +111,4 @@ def create_augmentation(method: str | MethodSpec, params: Mapping[str, Mapping[s
         view_methods = ", ".join(n for n in AUGMENTATIONS.names() if AUGMENTATIONS.get(n).produces_views)
         raise UserError(f"method {method!r} does not produce augmented views, so it cannot feed the JSD loss "
                         f"(jsd arity {jsd_arity}); use arity 1 or a view-producing method: {view_methods}")
-    return Augmentation(method, parts, jsd_arity, ctx)
+    return Augmentation(method, parts, jsd_arity, ctx, crop_flip=crop_flip)

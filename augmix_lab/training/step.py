@@ -109,18 +109,19 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
                      kind: str, image_size: int, device: torch.device,
                      generators: dict[str, torch.Generator] | None = None,
                      optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                     with_hooks: bool = True) -> TrainStep:
+                     with_hooks: bool = True, crop_flip: bool = True) -> TrainStep:
     """The trial's step for ``cfg`` (a ``TrialConfig``): its augmentation, hooks, AMP, layout and compile settings.
 
     ``model`` must already be on ``device``; without ``optimizer`` an SGD with the trial's settings is made.
     ``with_hooks=False`` leaves the training hooks out (the estimate scales by ``hooks_cost_factor`` instead).
+    ``crop_flip=False``: the batches come already cropped and flipped (``data.imagenet.ImageNetLoader``).
     """
     from augmix_lab.augment import create_augmentation
 
     spec = MethodSpec.parse(cfg.method).check()
     augmentation = create_augmentation(
         method=spec.augmentation, params=cfg.method_params, augmix=cfg.augmix, jsd_arity=cfg.jsd.arity,
-        num_classes=num_classes, mean=mean, std=std, kind=kind, image_size=image_size,
+        num_classes=num_classes, mean=mean, std=std, kind=kind, image_size=image_size, crop_flip=crop_flip,
     )
     if optimizer is None:
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,

@@ -166,7 +166,9 @@ def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int
     wrong = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
     for start in range(0, n, EPOCH_TEST_BATCH):
         end = min(n, start + EPOCH_TEST_BATCH)
-        images = torch.as_tensor(ds.test_images[start:end]).to(device, non_blocking=True)
+        lazy = hasattr(ds.test_images, "batch")  # LazyImageFolder: the reference eval view (resize 256, crop 224)
+        images = (ds.test_images.batch(slice(start, end)) if lazy else torch.as_tensor(ds.test_images[start:end]))
+        images = images.to(device, non_blocking=True)
         labels = ds.test_labels[start:end].to(device)
         x = _as_views(normalize(images, ds.mean, ds.std), memory_format)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
@@ -241,15 +243,32 @@ class Trainer:
             "augment": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2),
             "attack": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 3),
         }
+        self.loader = self._imagenet_loader(ds, device)
         self.step: TrainStep = build_train_step(
             cfg, model, num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
             image_size=ds.image_size, device=device, generators=self.generators, optimizer=optimizer,
-            scheduler=scheduler,
+            scheduler=scheduler, crop_flip=self.loader is None,
         )
         self.autocast_dtype = self.step.autocast_dtype
         self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
         self.train_labels = ds.train_labels.to(device)
         return self
+
+    def _imagenet_loader(self, ds: Any, device: torch.device) -> Any:
+        """An ``ImageNetLoader`` (parallel decode, RRC + flip on the device) for a lazy ImageNet folder, else None.
+
+        The method ``none`` (no crop/flip at all) keeps the plain index batches.
+        """
+        from augmix_lab.augment import MethodSpec
+        from augmix_lab.data.imagenet import ImageNetLoader, LazyImageFolder
+
+        if ds.kind != "imagenet" or not isinstance(ds.train_images, LazyImageFolder):
+            return None
+        if "none" in MethodSpec.parse(self.cfg.method).parts:
+            return None
+        return ImageNetLoader(ds.train_images, self.cfg.train.batch_size, device=device, size=ds.image_size,
+                              augment_generator=self.generators["augment"],
+                              shuffle_generator=self.generators["shuffle"], decode="auto")
 
     # -- save / restore --------------------------------------------------------------------------------------
 
@@ -307,8 +326,9 @@ class Trainer:
         wrong = torch.zeros((), device=device, dtype=torch.int64)
         guard = NonFiniteGuard(device)
         seen = 0
-        batches = iterate_batches(self.train_images, self.train_labels, cfg.train.batch_size, shuffle=True,
-                                  generator=self.generators["shuffle"], drop_last=False)
+        batches = iter(self.loader) if self.loader is not None else iterate_batches(
+            self.train_images, self.train_labels, cfg.train.batch_size, shuffle=True,
+            generator=self.generators["shuffle"], drop_last=False)
         for batch_idx, (images, labels) in enumerate(batches, start=1):
             if batch_idx > self.steps_per_epoch:
                 break  # the lone trailing image (see _batches_per_epoch)
