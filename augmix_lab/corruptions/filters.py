@@ -95,9 +95,12 @@ def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torc
     """
     kh, kw = kernel.shape
     h, w = x.shape[-2:]
-    rows = pad_index(h, kh // 2, mode, x.device)
-    cols = pad_index(w, kw // 2, mode, x.device)
-    padded = x.index_select(-2, rows).index_select(-1, cols)
+    if mode == "reflect" and kh // 2 < h and kw // 2 < w:  # torch's reflect = numpy 'reflect' = BORDER_REFLECT_101
+        padded = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect")
+    else:
+        rows = pad_index(h, kh // 2, mode, x.device)
+        cols = pad_index(w, kw // 2, mode, x.device)
+        padded = x.index_select(-2, rows).index_select(-1, cols)
     ph, pw = padded.shape[-2:]
     key = tuple(tuple(float(v) for v in row) for row in np.asarray(kernel, dtype=np.float64))
     double = x.dtype == torch.float64

@@ -140,40 +140,52 @@ def _uniform(x: torch.Tensor, g: torch.Generator | None, low: float, high: float
     return low + (high - low) * torch.rand(x.shape[0], generator=g, device=x.device, dtype=torch.float64)
 
 
-@functools.lru_cache(maxsize=32)
-def _poisson_table(photons: float) -> tuple[np.ndarray, int]:
-    """CDF of Poisson(v / 255 * photons) for every 8-bit value v: (256, K) float64, last column 1; and the search depth.
+def _alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table of a pmf: draw j uniform, keep it with probability prob[j], else take alias[j]."""
+    k = len(p)
+    q = p * k
+    prob, alias = np.ones(k), np.arange(k)
+    small = [i for i in range(k) if q[i] < 1]
+    large = [i for i in range(k) if q[i] >= 1]
+    while small and large:
+        s, big = small.pop(), large.pop()
+        prob[s], alias[s] = q[s], big
+        q[big] += q[s] - 1
+        (small if q[big] < 1 else large).append(big)
+    return prob, alias  # leftovers keep probability 1 (rounding residue)
 
-    K runs until the CDF rounds to 1 in float64 (the upper tail beyond has probability below 2^-53, i.e. none).
+
+@functools.lru_cache(maxsize=32)
+def _poisson_alias(photons: float) -> tuple[np.ndarray, np.ndarray]:
+    """Alias tables of Poisson(v / 255 * photons) for every 8-bit value v: (256, K) probabilities and aliases.
+
+    K = rate + 15 sqrt(rate) + 20 leaves out an upper tail of probability below 1e-30 for every rate used here.
     """
     from scipy.stats import poisson
 
     lam = np.arange(256) / 255 * photons
-    k_max = int(lam[-1] + 15 * math.sqrt(lam[-1]) + 20)  # P(beyond) < 1e-30 for every rate here
-    cdf = poisson.cdf(np.arange(k_max)[None, :], lam[:, None])
-    cdf[:, -1] = 1.0
-    return cdf, max(1, math.ceil(math.log2(k_max)))
+    k_max = int(lam[-1] + 15 * math.sqrt(lam[-1]) + 20)
+    pmf = poisson.pmf(np.arange(k_max)[None, :], lam[:, None])
+    tables = [_alias_table(row / row.sum()) for row in pmf]
+    return np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
-def _poisson_of_pixels(x: torch.Tensor, photons: float, g: torch.Generator | None) -> torch.Tensor:
-    """Poisson(x * photons) counts for x in {0, 1/255, ..., 1}, one uniform per value, by inverse-CDF binary search.
+def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torch.Tensor:
+    """Poisson(x * photons) counts for x in {0, 1/255, ..., 1}, from one uniform ``u`` per value (alias method).
 
-    Same distribution as ``torch.poisson`` / ``np.random.poisson`` (make_cifar_c.py shot_noise), but one vectorised
-    uniform draw instead of a per-element rejection loop (~10x faster on CPU).
+    Same distribution as ``torch.poisson`` / ``np.random.poisson`` (make_cifar_c.py shot_noise): x takes only 256
+    values, so each has an exact alias table; the integer part of u * K picks the column, its fraction the branch.
     """
-    cdf_np, steps = _poisson_table(float(photons))
-    k = cdf_np.shape[1]
-    cdf = torch.as_tensor(cdf_np, device=x.device).reshape(-1)
-    u = torch.rand(x.shape, generator=g, device=x.device, dtype=torch.float64)
-    base = torch.round(x * 255).to(torch.int64) * k
-    lo = torch.zeros_like(base)
-    hi = torch.full_like(base, k - 1)
-    for _ in range(steps):  # smallest j with u < cdf[v, j]: the count
-        mid = (lo + hi) >> 1
-        right = cdf[base + mid] <= u
-        lo = torch.where(right, mid + 1, lo)
-        hi = torch.where(right, hi, mid)
-    return lo.to(x.dtype)
+    prob_np, alias_np = _poisson_alias(float(photons))
+    k = prob_np.shape[1]
+    prob = torch.as_tensor(prob_np, device=x.device).reshape(-1)
+    alias = torch.as_tensor(alias_np, device=x.device).reshape(-1)
+    t = u * k
+    col = t.floor()
+    frac = t - col
+    col = col.to(torch.int64).clamp_(max=k - 1)
+    idx = torch.round(x * 255).to(torch.int64).mul_(k).add_(col)
+    return torch.where(frac < prob[idx], col, alias[idx]).to(x.dtype)
 
 
 # ---- noise -----------------------------------------------------------------------------------------------------------
@@ -188,9 +200,9 @@ def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> t
 @corruption("shot_noise", family="noise", benchmark=True, order=1,
             cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
             imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
-            sample=lambda x, c, g, p: {"counts": _poisson_of_pixels(x, c.photons, g)})
+            sample=lambda x, c, g, p: {"u": torch.rand(x.shape, generator=g, device=x.device, dtype=torch.float64)})
 def shot_noise(x: torch.Tensor, c: Photons, params: Params, profile: str) -> torch.Tensor:
-    return params["counts"] / c.photons
+    return _poisson_of_pixels(x, c.photons, params["u"]) / c.photons
 
 
 @corruption("impulse_noise", family="noise", benchmark=True, order=2,
@@ -355,10 +367,10 @@ def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tens
     idx = params["index"]
     # reference: randint(0, tex_h - H), randint(0, tex_w - W)
     corner = (params["unit_offset"] * (sizes[idx] - torch.tensor([h, w], dtype=sizes.dtype, device=x.device))).long()
-    rows = (corner[:, 0, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (corner[:, 1, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    chans = torch.arange(3, device=x.device)[None, :, None, None]
-    crops = stack[idx[:, None, None, None], chans, rows, cols].to(x.dtype) / 255
+    crops = torch.empty(b, 3, h, w, dtype=torch.uint8, device=x.device)
+    for i, (t, (top, left)) in enumerate(zip(idx.tolist(), corner.tolist())):
+        crops[i] = stack[t, :, top : top + h, left : left + w]  # a strided copy, faster than an index gather
+    crops = crops.to(x.dtype) / 255
     return c.image_weight * x + c.frost_weight * crops
 
 
@@ -471,6 +483,13 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
             cifar=_records(Quality, 80, 65, 58, 50, 40),  # make_cifar_c.py jpeg_compression
             imagenet=_records(Quality, 25, 18, 15, 10, 7))  # make_imagenet_c.py jpeg_compression
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
+    if x.device.type == "cpu":
+        # cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
+        # save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image
+        bgr = _to_uint8(x).flip(1).permute(0, 2, 3, 1).contiguous().numpy()
+        flags = [cv2.IMWRITE_JPEG_QUALITY, int(c.quality)]
+        out = np.stack([cv2.imdecode(cv2.imencode(".jpg", img, flags)[1], cv2.IMREAD_COLOR) for img in bgr])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).flip(1).to(x.dtype) / 255
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
