@@ -507,10 +507,13 @@ def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) 
 def pixelate(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     sh, sw = int(h * c.factor), int(w * c.factor)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
-    v = torch.round(x * 255).to(torch.int32)
-    # Pillow's 8-bit BOX resize, horizontal pass then vertical, each rounded to 8 bits (libImaging/Resample.c)
-    for oh, ow in ((sh, sw), (h, w)):
-        v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, ow, -1), oh, -2)
+    # Pillow's 8-bit BOX resize, horizontal pass then vertical, each rounded to 8 bits (libImaging/Resample.c). The
+    # up-scaling passes are pure gathers, which commute with the other axis' pass, so both width passes run first on
+    # the transposed image: every pass is then a gather of whole rows (contiguous copies)
+    v = torch.round(x * 255).to(torch.int32).transpose(-1, -2).contiguous()
+    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sw, -2), w, -2)
+    v = v.transpose(-1, -2).contiguous()
+    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sh, -2), h, -2)
     return v.to(x.dtype) / 255
 
 
@@ -605,7 +608,7 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
 
 # images per kernel call on CPU: ~4 MB of float32 per chunk, so temporaries stay in cache and in the malloc heap
 # (a whole 224 px batch's temporaries are fresh mmaps whose page faults cost more than the arithmetic; measured)
-_CHUNK_ELEMENTS = 1 << 20
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def _chunk_images(x: torch.Tensor) -> int:
