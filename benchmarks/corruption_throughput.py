@@ -5,6 +5,8 @@ constants and on 224×224 images with the ImageNet constants: images/s of ``augm
 whole batch and of ``augmix_lab.corruptions.reference.reference_corrupt`` (make_cifar_c.py / make_imagenet_c.py
 ported to today's packages, the oracle the tests use) image by image, both in this run, on the same threads, and
 their ratio. Throughput is on process CPU time (robust to other load on the machine); the best of the rounds is kept.
+Per size it also prints the arithmetic and geometric mean ratio over the 15 benchmark corruptions and every
+corruption slower than its per-image path. Ratios from the same run are what count on a shared machine.
 
     python benchmarks/corruption_throughput.py [--threads 1] [--rounds 2] [--sizes 32,224]
 """
