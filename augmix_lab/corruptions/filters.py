@@ -211,10 +211,18 @@ def pil_box_resize_axis(v: torch.Tensor, out_size: int, dim: int) -> torch.Tenso
     idx_t = torch.as_tensor(idx, device=v.device)
     if idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all():
         return v.index_select(dim, idx_t[:, 0])
+    # a box row's weights are equal (1 / taps), so sum the taps first and multiply once; rows with fewer taps read
+    # an appended zero slice at index ``in_size`` for their padding taps
+    n_in = v.shape[dim]
+    idx = np.where(k > 0, idx, n_in)
+    zero_pad = [0, 0] * (v.ndim - 1 - (dim % v.ndim)) + [0, 1]
+    vz = F.pad(v, zero_pad)
+    idx_t = torch.as_tensor(idx, device=v.device)
+    acc = vz.index_select(dim, idx_t[:, 0])
+    for t in range(1, idx.shape[1]):
+        acc += vz.index_select(dim, idx_t[:, t])
     shape = [1] * v.ndim
     shape[dim] = out_size
-    k_t = torch.as_tensor(k, dtype=torch.int32, device=v.device)
-    acc = torch.full((), 1 << (_PIL_PRECISION_BITS - 1), dtype=torch.int32, device=v.device)
-    for t in range(idx.shape[1]):
-        acc = acc + v.index_select(dim, idx_t[:, t]) * k_t[:, t].reshape(shape)
+    acc.mul_(torch.as_tensor(k[:, 0], dtype=torch.int32, device=v.device).reshape(shape))
+    acc.add_(1 << (_PIL_PRECISION_BITS - 1))
     return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
