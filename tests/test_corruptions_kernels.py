@@ -169,3 +169,14 @@ def test_bad_input_is_a_user_error(cifar_batch):
         corrupt(x.float(), "fog", 1)
     with pytest.raises(UserError, match="profile 'tiny'"):
         corrupt(x, "fog", 1, profile="tiny")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_cache_sized_chunks_give_the_whole_batch_result(name, cifar_batch, monkeypatch):
+    """On CPU ``corrupt`` applies kernels to slices of the batch (batch-first params): bit-identical to one call."""
+    import augmix_lab.corruptions.functional as functional
+
+    _, x = cifar_batch
+    whole = corrupt(x, name, 4, _gen(5))
+    monkeypatch.setattr(functional, "_CHUNK_ELEMENTS", 3 * 32 * 32 * 3)  # chunks of 3 images: 3 + 1
+    assert torch.equal(corrupt(x, name, 4, _gen(5)), whole)

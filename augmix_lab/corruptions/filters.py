@@ -79,6 +79,14 @@ def _kernel_spectrum(kernel: tuple[tuple[float, ...], ...], height: int, width: 
     return np.fft.rfft2(k)
 
 
+@functools.lru_cache(maxsize=64)
+def _spectrum_tensor(kernel: tuple[tuple[float, ...], ...], height: int, width: int, device: str,
+                     double: bool) -> torch.Tensor:
+    """``_kernel_spectrum`` as a tensor on ``device``, cached: converted once per (kernel, size), not per call."""
+    spectrum = torch.as_tensor(_kernel_spectrum(kernel, height, width), device=device)
+    return spectrum.to(torch.complex128 if double else torch.complex64)
+
+
 def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torch.Tensor:
     """cv2.filter2D (correlation, BORDER_REFLECT_101 by default) on (B, C, H, W) with one shared odd square kernel.
 
@@ -87,14 +95,16 @@ def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torc
     """
     kh, kw = kernel.shape
     h, w = x.shape[-2:]
-    rows = pad_index(h, kh // 2, mode, x.device)
-    cols = pad_index(w, kw // 2, mode, x.device)
-    padded = x.index_select(-2, rows).index_select(-1, cols)
+    if mode == "reflect" and kh // 2 < h and kw // 2 < w:  # torch's reflect = numpy 'reflect' = BORDER_REFLECT_101
+        padded = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect")
+    else:
+        rows = pad_index(h, kh // 2, mode, x.device)
+        cols = pad_index(w, kw // 2, mode, x.device)
+        padded = x.index_select(-2, rows).index_select(-1, cols)
     ph, pw = padded.shape[-2:]
     key = tuple(tuple(float(v) for v in row) for row in np.asarray(kernel, dtype=np.float64))
     double = x.dtype == torch.float64
-    spectrum = torch.as_tensor(_kernel_spectrum(key, ph, pw), device=x.device)
-    spectrum = spectrum.to(torch.complex128 if double else torch.complex64)
+    spectrum = _spectrum_tensor(key, ph, pw, str(x.device), double)
     real = padded if double else padded.float()
     full = torch.fft.irfft2(torch.fft.rfft2(real) * spectrum, s=(ph, pw))
     return full[..., kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].to(x.dtype)
@@ -171,3 +181,48 @@ def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
     """cv2.COLOR_RGB2GRAY weights (0.299, 0.587, 0.114) on (B, 3, H, W) -> (B, 1, H, W)."""
     w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
+
+
+# Pillow's fixed-point resampling (libImaging/Resample.c): PRECISION_BITS = 32 - 8 - 2
+_PIL_PRECISION_BITS = 22
+
+
+@functools.lru_cache(maxsize=64)
+def _box_taps_np(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow BOX resize of one axis as (out, taps) source indices and fixed-point weights (normalize_coeffs_8bpc)."""
+    m = box_resize_matrix(in_size, out_size)
+    taps = max(int((m > 0).sum(1).max()), 1)
+    idx = np.zeros((out_size, taps), np.int64)
+    k = np.zeros((out_size, taps), np.int64)
+    for o in range(out_size):
+        cols = np.flatnonzero(m[o] > 0)
+        idx[o, : len(cols)] = cols
+        k[o, : len(cols)] = (m[o, cols] * (1 << _PIL_PRECISION_BITS) + 0.5).astype(np.int64)  # (int)(0.5 + k * 2^22)
+    return idx, k
+
+
+def pil_box_resize_axis(v: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
+    """Pillow ``Image.resize(BOX)`` along one axis of integer pixels ``v`` (int32), exactly as its 8-bit pass.
+
+    Each output is ``clip8((2^21 + sum_i v_i k_i) >> 22)`` with Pillow's fixed-point weights ``k_i``; sums stay below
+    2^31 (255 * (2^22 + taps) + 2^21), so int32 is exact. Up-scaling has one tap of weight 2^22: a pure gather.
+    """
+    idx, k = _box_taps_np(v.shape[dim], out_size)
+    idx_t = torch.as_tensor(idx, device=v.device)
+    if idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all():
+        return v.index_select(dim, idx_t[:, 0])
+    # a box row's weights are equal (1 / taps), so sum the taps first and multiply once; rows with fewer taps read
+    # an appended zero slice at index ``in_size`` for their padding taps
+    n_in = v.shape[dim]
+    idx = np.where(k > 0, idx, n_in)
+    zero_pad = [0, 0] * (v.ndim - 1 - (dim % v.ndim)) + [0, 1]
+    vz = F.pad(v, zero_pad)
+    idx_t = torch.as_tensor(idx, device=v.device)
+    acc = vz.index_select(dim, idx_t[:, 0])
+    for t in range(1, idx.shape[1]):
+        acc += vz.index_select(dim, idx_t[:, t])
+    shape = [1] * v.ndim
+    shape[dim] = out_size
+    acc.mul_(torch.as_tensor(k[:, 0], dtype=torch.int32, device=v.device).reshape(shape))
+    acc.add_(1 << (_PIL_PRECISION_BITS - 1))
+    return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)

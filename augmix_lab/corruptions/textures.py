@@ -62,18 +62,33 @@ def frost_textures(scale: float) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torch.Generator | None,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) for ``batch`` maps at once: (B, S, S)."""
+def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
+                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+    """The uniform draws of ``plasma_fractal`` in its order: per level (coarse to fine) 3 tensors (B, n, n) in [-1, 1)."""
     if mapsize & (mapsize - 1):
         raise ValueError(f"mapsize must be a power of two, got {mapsize}")
-    m = torch.zeros(batch, mapsize, mapsize, dtype=torch.float64, device=device)
+    draws = []
+    n = 1
+    while n <= mapsize // 2:  # one level per stepsize mapsize, mapsize/2, ..., 2
+        for _ in range(3):  # square step, then the two diamond steps
+            draws.append(torch.rand((batch, n, n), generator=generator, device=device, dtype=torch.float64) * 2 - 1)
+        n *= 2
+    return tuple(draws)
+
+
+def plasma_from_draws(draws: tuple[torch.Tensor, ...], mapsize: int, wibbledecay: float) -> torch.Tensor:
+    """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) from ``plasma_draws``: (B, S, S) float32.
+
+    Deterministic given the draws, and per image, so it can run on any slice of the batch (cache-sized chunks).
+    """
+    batch = draws[0].shape[0]
+    m = torch.zeros(batch, mapsize, mapsize, dtype=torch.float64, device=draws[0].device)
     stepsize = mapsize
     wibble = 100.0  # make_cifar_c.py plasma_fractal: wibble = 100
+    level = iter(draws)
 
     def wibbledmean(a: torch.Tensor) -> torch.Tensor:
-        u = torch.rand(a.shape, generator=generator, device=device, dtype=torch.float64) * 2 - 1
-        return a / 4 + wibble * (wibble * u)
+        return a / 4 + wibble * (wibble * next(level))
 
     while stepsize >= 2:
         half = stepsize // 2
@@ -91,3 +106,33 @@ def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torc
         wibble /= wibbledecay
     m = m - m.amin(dim=(1, 2), keepdim=True)
     return (m / m.amax(dim=(1, 2), keepdim=True)).float()
+
+
+def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torch.Generator | None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) for ``batch`` maps at once: (B, S, S)."""
+    return plasma_from_draws(plasma_draws(batch, mapsize, generator, device), mapsize, wibbledecay)
+
+
+def fit_texture(tex: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Textures must be larger than the image for a random crop; enlarge (aspect kept) when the image is bigger."""
+    th, tw = tex.shape[:2]
+    if th > h and tw > w:
+        return tex
+    f = max((h + 1) / th, (w + 1) / tw)
+    return cv2.resize(tex, (int(np.ceil(tw * f)), int(np.ceil(th * f))))
+
+
+@functools.lru_cache(maxsize=8)
+def frost_stack(scale: float, h: int, w: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The five textures fitted to (h, w), zero-padded into one uint8 (5, 3, Hmax, Wmax) tensor, and their (5, 2) sizes.
+
+    Cached per image size and device, so a batch's crops are one gather instead of re-converting ~8 MB of textures.
+    """
+    fitted = [fit_texture(t, h, w) for t in frost_textures(scale)]
+    hmax, wmax = max(t.shape[0] for t in fitted), max(t.shape[1] for t in fitted)
+    stack = torch.zeros(len(fitted), 3, hmax, wmax, dtype=torch.uint8)
+    for i, t in enumerate(fitted):
+        stack[i, :, : t.shape[0], : t.shape[1]] = torch.from_numpy(t).permute(2, 0, 1)
+    sizes = torch.tensor([t.shape[:2] for t in fitted], dtype=torch.float64)
+    return stack.to(device), sizes.to(device)
