@@ -106,6 +106,9 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     states.update({k: "failed" for k in failed})
     write_manifest(plan.out_dir, plan.study, plan.trials, states)
     ok = len(plan.complete) == len(plan.trials) and not failed
+    from augmix_lab.analysis.study_analyses import run_study_analyses  # study-level analyses (affinity/diversity)
+
+    run_study_analyses(plan, uri, parent_id, data_root, console)
     tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED")
     console.print(f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
                   f"-> {plan.out_dir}")

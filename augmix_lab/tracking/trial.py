@@ -143,6 +143,11 @@ class TrialLogger:
         if arrays:
             self.log_arrays(arrays)
 
+    def log_table(self, table: Any, path: str) -> None:
+        """A DataFrame as the CSV artifact ``path`` (e.g. a study analysis on the parent run)."""
+        self.check_owner()
+        call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), path)
+
     def log_arrays(self, arrays: Mapping[str, Any]) -> None:
         """Each ``folder/name.npy`` -> array as a ``.npy`` artifact (read back by ``StoreReader.arrays``)."""
         import numpy as np
