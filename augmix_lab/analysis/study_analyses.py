@@ -166,7 +166,12 @@ def ensure_study_analyses(uri: str, experiment: str, out_dir: Path | None, data_
     study_file = parents[-1].tags.get(TRACKING_TAGS.study_file)
     if not study_file or not Path(study_file).is_file():
         return None
-    plan = load_plan(study_file, str(out_dir) if out_dir is not None else None)
-    lookup_store(plan, uri)
+    try:
+        plan = load_plan(study_file, str(out_dir) if out_dir is not None else None)
+        lookup_store(plan, uri)
+    except Exception as exc:  # noqa: BLE001 - an edited or moved study file only skips the analysis
+        if console is not None:
+            console.print(f"[yellow]affinity/diversity not recomputed[/yellow]: {type(exc).__name__}: {exc}")
+        return None
     plan.complete.update(plan.reevaluate)  # finished runs evaluated with other settings still have their checkpoint
     return run_study_analyses(plan, uri, parents[-1].run_id, data_root, console)
