@@ -148,3 +148,14 @@ def test_identity_augmentation_has_affinity_one() -> None:
     assert table is not None
     assert [r[2] for r in table.rows] == ["noisy", "standard"]
     assert table.rows[1][4:7] == ["1.000 (n=1)", "1.000 (n=1)", "40.00 (n=1)"]
+
+
+def test_default_off_fourier_keeps_eval_keys_and_enabling_it_re_scores() -> None:
+    import hashlib
+
+    from augmix_lab.study import eval_key
+
+    old = EvalConfig().model_dump(mode="json")
+    old.pop("fourier")  # the eval key of a store written before eval.fourier existed
+    assert eval_key(EvalConfig()) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
+    assert eval_key(EvalConfig(fourier={"enabled": True})) != eval_key(EvalConfig())
