@@ -100,7 +100,9 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
         model, ds = _baseline_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
         device = next(model.parameters()).device
         n = min(AFFINITY_IMAGES, len(ds.test_labels))
-        images = torch.as_tensor(ds.test_images[:n]).to(device)
+        images = ds.test_images[:n]
+        images = (images if isinstance(images, torch.Tensor) else  # a lazy folder dataset decodes per item
+                  torch.stack([ds.test_images[i] for i in range(n)])).to(device)
         labels = torch.as_tensor(np.asarray(ds.test_labels[:n])).to(device)
         base_loss = _final_train_loss(uri, plan.complete[base.key])
         for t in done:
