@@ -64,6 +64,13 @@ def test_fourier_heat_map_is_evaluated_logged_and_read_back(tmp_path) -> None:  
     logger = TrialLogger(uri, run_id)
     logger.log_scorecard(card.summary, card.table, card.arrays)
     logger.set_status("FINISHED")
+    # a soup run as the soups driver logs it (role soup, members = trial keys, no params): an extra scatter point
+    client = logger.client
+    soup = client.create_run(client.get_run(run_id).info.experiment_id, run_name="soup-greedy-g", tags={
+        "augmix_lab.role": "soup", "augmix_lab.study": "fourier_test", "augmix_lab.soup_kind": "greedy",
+        "augmix_lab.soup_group": "g", "augmix_lab.soup_members": json.dumps(["k1"])}).info.run_id
+    TrialLogger(uri, soup).log_scorecard({"clean_error": 20.0, "mean_corruption_error": 30.0}, None)
+    client.set_terminated(soup, "FINISHED")
     tracker.finish_study(parent)
 
     back = StoreReader(uri).arrays(run_id, ARTIFACT_DIR, ARRAY_NAMES)
@@ -72,6 +79,12 @@ def test_fourier_heat_map_is_evaluated_logged_and_read_back(tmp_path) -> None:  
     np.testing.assert_array_equal(hm.error, card.arrays["fourier/error.npy"])
     np.testing.assert_array_equal(hm.freqs_x, [-4, -2, 0, 2])
 
+    from augmix_lab.report.analyses import load_analysis_inputs
+    from augmix_lab.report.loading import load_study_runs
+
+    inputs = load_analysis_inputs(load_study_runs(uri, "fourier_test"))
+    assert list(inputs.heat_maps) == [run_id]
+    assert inputs.extra_points == [ExtraPoint("shapes", "small_cnn", "greedy soup (g)", "soup", 20.0, 30.0)]
     report = generate_report(uri, "fourier_test", tmp_path / "report", ["md"])
     assert [p.name for p in report.plots if p.name.startswith("fourier_heatmap")] == ["fourier_heatmap_shapes_small_cnn"]
     assert (tmp_path / "report" / "plots" / "fourier_heatmap_shapes_small_cnn.png").is_file()

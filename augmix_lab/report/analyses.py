@@ -8,6 +8,7 @@ Runs outside the trial grid (model soups: role ``soup``) join the effective-robu
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ from augmix_lab.report.tables import Results, Table
 
 CLEAN, SHIFTED = "clean_error", "mean_corruption_error"  # percent errors -> accuracies = 1 - error / 100
 EXTRA_ROLES = ("soup",)  # run roles drawn beside the trials (model soups, logged by the soups driver)
+# soup-run tags (defined by the soups driver's tracking/soups.py; repeated here so the report reads them as strings)
+SOUP_KIND_TAG, SOUP_GROUP_TAG = "augmix_lab.soup_kind", "augmix_lab.soup_group"
+SOUP_MEMBERS_TAG, SOUP_CANDIDATES_TAG = "augmix_lab.soup_members", "augmix_lab.soup_candidates"
 ER_METRIC = "effective_robustness"
 
 
@@ -74,14 +78,33 @@ def load_analysis_inputs(runs: StudyRuns) -> AnalysisInputs:
     parents = sorted(reader.runs(exp_id, "study"), key=lambda r: (r.start_time, r.run_id))
     if parents:
         out.affinity = reader.table(parents[-1].run_id, AFFINITY_ARTIFACT)
+    by_key = {t.trial_key: t for t in runs.trials}
     for role in EXTRA_ROLES:
         for r in reader.runs(exp_id, role):
-            if r.status == "FINISHED" and CLEAN in r.metrics and SHIFTED in r.metrics:
-                label = r.tags.get("augmix_lab.variant") or r.tags.get("mlflow.runName") or r.run_id[:8]
-                out.extra_points.append(ExtraPoint(r.params.get("dataset.name", "?"), r.params.get("model", "?"),
-                                                   label, role, r.metrics[CLEAN], r.metrics[SHIFTED]))
+            if r.status != "FINISHED" or CLEAN not in r.metrics or SHIFTED not in r.metrics:
+                continue
+            if r.tags.get("augmix_lab.study", runs.study) != runs.study:
+                continue  # another study's soup in the same experiment
+            dataset, model = _extra_dataset_model(r, by_key)
+            kind = r.tags.get(SOUP_KIND_TAG)
+            label = f"{kind} soup" if kind else (r.tags.get("mlflow.runName") or r.run_id[:8])
+            group = r.tags.get(SOUP_GROUP_TAG)
+            out.extra_points.append(ExtraPoint(dataset, model, f"{label} ({group})" if group else label, role,
+                                               r.metrics[CLEAN], r.metrics[SHIFTED]))
     out.extra_points.sort(key=lambda p: (p.dataset, p.model, p.role, p.label))
     return out
+
+
+def _extra_dataset_model(run: Any, by_key: dict[str, Any]) -> tuple[str, str]:
+    """A soup's dataset and model: its params when logged, else those of its member trials (tag = JSON trial keys)."""
+    if "dataset.name" in run.params:
+        return run.params["dataset.name"], run.params.get("model", "?")
+    try:
+        keys = json.loads(run.tags.get(SOUP_MEMBERS_TAG) or run.tags.get(SOUP_CANDIDATES_TAG) or "[]")
+    except json.JSONDecodeError:
+        keys = []
+    members = [by_key[k].condition for k in keys if k in by_key]
+    return (members[0].dataset, members[0].model) if members else ("?", "?")
 
 
 # ---- effective robustness --------------------------------------------------------------------------------------------
