@@ -84,6 +84,26 @@ def _baseline_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root:
     return model.to(resolve_device(cfg.device)).eval(), ds
 
 
+def heldout_images(cfg: Any, ds: Any, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(uint8 images, labels, label) to measure affinity on: the study's held-out split of the training data when the
+    trial declares one (``dataset.holdout``: the last N training images), else the test split's first N images."""
+    n_hold = getattr(cfg.dataset, "holdout", None)
+    if n_hold:
+        from augmix_lab.data import load_dataset
+        from augmix_lab.data.holdout import split_holdout
+        from augmix_lab.training.trainer import subset_dataset
+
+        full = subset_dataset(load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root,
+                                           **cfg.dataset.options), cfg.dataset.train_subset, None)
+        _, images, labels = split_holdout(full, n_hold)
+        n = min(AFFINITY_IMAGES, len(labels))
+        return torch.as_tensor(images[:n]), torch.as_tensor(labels[:n]), f"train[-{n_hold}:][:{n}]"
+    n = min(AFFINITY_IMAGES, len(ds.test_labels))
+    images = ds.test_images[:n]
+    images = images if isinstance(images, torch.Tensor) else torch.stack([ds.test_images[i] for i in range(n)])
+    return images, torch.as_tensor(np.asarray(ds.test_labels[:n])), f"test[:{n}]"
+
+
 def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFrame | None:
     """The affinity/diversity table of a study plan's finished trials (None: no baseline variant or no finished
     baseline run). Each variant trial is paired with the baseline run of the same dataset, model and seed."""
@@ -99,11 +119,8 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
     for (dataset, model_name, seed), base in sorted(bases.items(), key=lambda kv: str(kv[0])):
         model, ds = _baseline_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
         device = next(model.parameters()).device
-        n = min(AFFINITY_IMAGES, len(ds.test_labels))
-        images = ds.test_images[:n]
-        images = (images if isinstance(images, torch.Tensor) else  # a lazy folder dataset decodes per item
-                  torch.stack([ds.test_images[i] for i in range(n)])).to(device)
-        labels = torch.as_tensor(np.asarray(ds.test_labels[:n])).to(device)
+        images, labels, heldout = heldout_images(base.config, ds, data_root)
+        images, labels, n = images.to(device), labels.to(device), len(labels)
         base_loss = _final_train_loss(uri, plan.complete[base.key])
         for t in done:
             cfg = t.config
@@ -118,7 +135,7 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
             label = t.variant + (f" [{', '.join(f'{k}={v}' for k, v in sorted(axes.items()))}]" if axes else "")
             rows.append({"dataset": dataset, "model": model_name, "variant": t.variant, "label": label,
                          "method": cfg.method, "seed": seed, "run_id": plan.complete[t.key],
-                         "heldout": f"test[:{n}]", "n_images": n, "clean_acc": clean_acc, "augmented_acc": aug_acc,
+                         "heldout": heldout, "n_images": n, "clean_acc": clean_acc, "augmented_acc": aug_acc,
                          "train_loss": _final_train_loss(uri, plan.complete[t.key]),
                          "baseline_train_loss": base_loss})
     return affinity_diversity_table(rows)

@@ -297,7 +297,9 @@ def affinity_table(res: Results, inputs: AnalysisInputs) -> Table | None:
                   ["Affinity = accuracy of the baseline (clean-trained) model on augmented held-out images ÷ its "
                    "clean held-out accuracy; diversity = final training loss with the augmentation ÷ the baseline's. "
                    "Mean ± 95 % CI over seeds.",
-                   "Held-out test[:N] = the test split's first N images (the study declares no held-out split)."])
+                   "Held-out: train[-H:][:N] = the first N of the study's held-out split (the last H training "
+                   "images, never trained on); test[:N] = the test split's first N images (no held-out split "
+                   "declared)."])
     for g in groups:
         table.rows.append([g["dataset"], g["model"], g["label"], g["method"], format_stat(g["affinity"], 3),
                            format_stat(g["diversity"], 3), format_stat(g["mce"]), g["heldout"]])
