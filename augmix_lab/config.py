@@ -89,12 +89,23 @@ class PerturbationEvalConfig(StrictModel):
     max_videos: int | None = Field(None, ge=1)
 
 
+class FourierEvalConfig(StrictModel):
+    """Fourier heat map (Yin et al., NeurIPS 2019): error under additive noise along each Fourier basis image."""
+
+    enabled: bool = False
+    # L2 norm 4 on [0, 1] CIFAR-10 images (Yin et al. 2019, Fig. 2 caption; ImageNet uses 15.7)
+    norm: float = Field(4.0, gt=0, description="L2 norm of each basis perturbation, in [0, 1] pixel units")
+    stride: int = Field(1, ge=1, description="frequency grid spacing (2 = a coarse grid, a quarter of the cost)")
+    n_images: int = Field(1000, ge=1, description="the first N test images")
+
+
 class EvalConfig(StrictModel):
     """Evaluation-only settings: changing them re-scores stored checkpoints and never retrains."""
 
     clean: bool = True
     corruptions: CorruptionEvalConfig = Field(default_factory=CorruptionEvalConfig)
     perturbations: PerturbationEvalConfig = Field(default_factory=PerturbationEvalConfig)
+    fourier: FourierEvalConfig = Field(default_factory=FourierEvalConfig)
     calibration: bool = True
     batch_size: int = Field(1000, ge=1)  # reference cifar.py --eval-batch-size
     seed: int = 0

@@ -29,6 +29,8 @@ def _tidy(kind_errors: float = 0.0) -> pd.DataFrame:
                                             "ece": 2.0 * s, "nll": 1.0, "brier": 0.5, "n": 8}, "released"))  # fmt: skip
     rows.append(_row("P", "gaussian_noise", 0, {"flip_prob": 2.0, "t5d": 0.5, "n": 4}, "released"))
     rows.append(_row("P", "rotate", 0, {"flip_prob": 6.0, "t5d": 1.5, "n": 4}, "released"))
+    rows.append(_row("fourier", "low_freq", 0, {"error": 12.0, "n": 8}, "test"))
+    rows.append(_row("fourier", "high_freq", 0, {"error": 30.0, "n": 8}, "test"))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -43,6 +45,7 @@ HAND = {
     "c_rms_calib_error.severity_2": 10.0, "c_rms_calib_error": 7.5, "c_ece": 3.0,
     "flip_prob.rotate": 6.0, "t5d.gaussian_noise": 0.5, "mfp": 4.0,
     "fr.gaussian_noise": 50.0, "fr.rotate": 200.0, "mfr": 125.0, "mt5d": (12.5 + 50.0) / 2,
+    "fourier_low_freq_error": 12.0, "fourier_high_freq_error": 30.0,
 }  # fmt: skip
 
 
@@ -60,7 +63,7 @@ def test_every_metric_has_metadata(name: str) -> None:
     assert spec.title and isinstance(spec.unit, str) and isinstance(spec.higher_is_better, bool)
     low, high = spec.range
     assert high is None or high > low
-    assert spec.aggregate and spec.benchmark in (None, "clean", "C", "P")
+    assert spec.aggregate and spec.benchmark in (None, "clean", "C", "P", "fourier")
     assert (spec.per is None) == (spec.prefix is None)
     assert spec.summary is None or spec.per is None, "a summary-table column is one scalar"
 

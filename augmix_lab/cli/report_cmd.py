@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
         out_dir = out_root / "report"
     else:
         out_dir = study_dir(experiment) / "report"
+    from augmix_lab.orchestration.analyses import ensure_study_analyses  # recompute missing study analyses
+
+    from augmix_lab.console import make_console
+
+    ensure_study_analyses(tracking_uri, experiment, out_root if not args.tracking_uri else None,
+                          console=make_console(stderr=True))
     report = generate_report(tracking_uri, experiment, out_dir, formats)
     print(f"report: {len(report.tables)} tables, {len(report.plots)} plots -> {out_dir.resolve()}")
     if "html" in formats:

@@ -269,6 +269,18 @@ def _mt5d(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return M.mt5d(t5ds, {k: v for k, v in ctx.alexnet_t5d.items() if k in t5ds})
 
 
+# ---- Fourier heat map (eval.fourier; Yin et al., NeurIPS 2019) -----------------------------------------------------
+def _band(name: str) -> Callable[[pd.DataFrame, SummaryContext], Value]:
+    return lambda rows, ctx: float(rows[rows.corruption == name].error.iloc[0]) if _has(
+        rows[rows.corruption == name], "error") else None
+
+
+register_metric("fourier_low_freq_error", title="Fourier low-freq. error", benchmark="fourier", summary=8,
+                aggregate="mean heat-map error over frequencies within half the Nyquist radius")(_band("low_freq"))
+register_metric("fourier_high_freq_error", title="Fourier high-freq. error", benchmark="fourier", summary=9,
+                aggregate="mean heat-map error over frequencies beyond half the Nyquist radius")(_band("high_freq"))
+
+
 # ---- per-epoch history (logged by the trainer, not computed from the tidy table) -------------------------------------
 register_metric("test_error", title="Test error", aggregate="clean test error after each epoch", benchmark=None,
                 sensitivity=3)(lambda rows, ctx: None)

@@ -36,6 +36,7 @@ class Scorecard:
 
     summary: dict[str, float]
     table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE_COLUMNS))
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # artifact path -> array (e.g. fourier/error.npy)
 
 
 class _Predictor:
@@ -172,6 +173,7 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     profile = profile_for(dataset)
     calib = eval_cfg.calibration
     rows: list[dict] = []
+    arrays: dict[str, np.ndarray] = {}
     try:
         if eval_cfg.clean:
             scores = M.classification_scores(predictor(dataset.test_images), np.asarray(dataset.test_labels),
@@ -196,9 +198,15 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
                 scores = {"flip_prob": M.flip_probability(logits, noise=noise),
                           "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
                 rows.append(_row("P", name, 0, scores, source))
+        if eval_cfg.fourier.enabled:  # Fourier heat map (evaluation/fourier_eval.py)
+            from augmix_lab.evaluation.fourier_eval import BENCHMARK, evaluate_fourier
+
+            bands, arrays = evaluate_fourier(model, dataset, eval_cfg.fourier, dev, batch_size=eval_cfg.batch_size,
+                                             seed=eval_cfg.seed)
+            rows += [_row(BENCHMARK, b.pop("corruption"), 0, b, "test") for b in bands]
     finally:
         model.train(was_training)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # the summary is derived from the tidy rows by the metric registry (evaluation/registry.py), never by hand
     ctx = SummaryContext(dataset_kind=dataset.kind, alexnet_flip_probs=alexnet_flip_probs, alexnet_t5d=alexnet_t5d)
-    return Scorecard(summary=summarize_table(table, ctx), table=table)
+    return Scorecard(summary=summarize_table(table, ctx), table=table, arrays=arrays)

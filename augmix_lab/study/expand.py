@@ -48,7 +48,10 @@ class Trial:
 
 def eval_key(cfg: EvalConfig) -> str:
     """Content hash of the evaluation-only settings."""
-    return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+    d = cfg.model_dump(mode="json")
+    if not d.get("fourier", {}).get("enabled", True):
+        d.pop("fourier")  # the default-off heat map keeps pre-existing eval keys (no needless re-evaluation)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 _VERSION_CACHE: dict[str, str] = {}

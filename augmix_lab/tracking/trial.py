@@ -125,8 +125,9 @@ class TrialLogger:
         self._last_epoch = epoch
         return True
 
-    def log_scorecard(self, summary: Mapping[str, Any], table: Any) -> None:
-        """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``."""
+    def log_scorecard(self, summary: Mapping[str, Any], table: Any, arrays: Mapping[str, Any] | None = None) -> None:
+        """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``;
+        ``arrays`` (artifact path ``folder/name.npy`` -> array, e.g. the Fourier heat map) go through ``log_arrays``."""
         from mlflow.entities import Metric
 
         self.check_owner()
@@ -139,6 +140,27 @@ class TrialLogger:
                           SCORECARD_SUMMARY)
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
+        if arrays:
+            self.log_arrays(arrays)
+
+    def log_table(self, table: Any, path: str) -> None:
+        """A DataFrame as the CSV artifact ``path`` (e.g. a study analysis on the parent run)."""
+        self.check_owner()
+        call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), path)
+
+    def log_arrays(self, arrays: Mapping[str, Any]) -> None:
+        """Each ``folder/name.npy`` -> array as a ``.npy`` artifact (read back by ``StoreReader.arrays``)."""
+        import numpy as np
+
+        self.check_owner()
+        with tempfile.TemporaryDirectory(prefix="augmix-lab-arrays-") as tmp:
+            for path, array in arrays.items():
+                local = Path(tmp) / path
+                local.parent.mkdir(parents=True, exist_ok=True)
+                np.save(local, np.asarray(array), allow_pickle=False)
+                folder = str(Path(path).parent)
+                call_with_retries(self.client.log_artifact, self.run_id, str(local),
+                                  None if folder == "." else folder)
 
     def log_datasets(self, records: Sequence[Any]) -> None:
         """Log datasets (``tracking.inputs.DatasetRecord``) as run inputs; one already on the run is kept once."""
