@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,8 @@ def _metrics(dataset: str, offset: float, seed_index: int) -> dict[str, float]:
 
 
 def _record(dataset: str, model: str, variant: str, seed: int, offset: float, status: str = "FINISHED") -> TrialRecord:
-    params = {"dataset.name": dataset, "model": model, "method": variant, "jsd.arity": "3" if variant == "augmix" else "1"}
+    arity = "3" if variant == "augmix" else "1"
+    params = {"dataset.name": dataset, "model": model, "method": variant, "jsd.arity": arity}
     metrics = _metrics(dataset, offset, seed) if status == "FINISHED" else {}
     error = None if status == "FINISHED" else "RuntimeError: boom"
     run_id = f"{dataset}-{variant}-{seed}-{status}"
@@ -100,3 +102,20 @@ def test_a_table_is_one_decorator_and_a_mismatched_name_is_refused() -> None:
         for n in ("zz_test_extra", "zz_test_misnamed"):
             TABLES._items.pop(n, None)
             TABLES._meta.pop(n, None)
+
+
+@pytest.mark.parametrize("name", TABLES.names())
+def test_every_registered_table_has_a_numeric_tidy_csv(name: str, built: dict[str, Table], tmp_path: Path) -> None:
+    import pandas as pd
+
+    from augmix_lab.report.tidy import write_tidy
+
+    frame = pd.read_csv(write_tidy(built[name], tmp_path))
+    assert len(frame) > 0 and frame.columns.is_unique
+    if built[name].values or built[name].tidy:  # tables of numbers: the numbers are numbers, not display strings
+        number = "mean" if "mean" in frame else "diff"
+        assert pd.api.types.is_numeric_dtype(frame[number]) and frame[number].notna().all()
+    if name == "summary":
+        row = frame[(frame.variant == "augmix") & (frame.metric == "clean_error") & (frame.dataset == "cifar10")]
+        assert int(row.n.iloc[0]) == len(SEEDS) and row.ci_low.iloc[0] < row["mean"].iloc[0] < row.ci_high.iloc[0]
+        assert 0 <= float(row.p_vs_baseline.iloc[0]) <= 1 and row.source.iloc[0] == "released"

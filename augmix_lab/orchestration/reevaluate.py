@@ -29,7 +29,7 @@ def reevaluate_trial(trial: Trial, run_id: str, uri: str, out_dir: Path, data_ro
 
     logger = TrialLogger(uri, run_id)
     card = evaluate_checkpoint(trial.config, local_checkpoint(logger, out_dir, trial.key), data_root=data_root)
-    logger.log_scorecard(card.summary, card.table)
+    logger.log_scorecard(card.summary, card.table, card.predictions)
     logger.mark_evaluated(trial.eval_key)
     return card.summary
 

@@ -115,7 +115,7 @@ def train_trial(
         _report({**metrics, "epoch": epoch}, Path(checkpoint).parent if checkpoint is not None else None)
 
     def on_evaluated(scorecard: Any) -> None:
-        logger.log_scorecard(scorecard.summary, scorecard.table)
+        logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.predictions)
 
     try:
         result = run_trial(cfg, workdir, callbacks=TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated),

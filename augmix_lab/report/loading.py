@@ -246,15 +246,25 @@ def _trial_order(t: TrialRecord) -> tuple:
 
 
 PREDICTIONS_DIR = "predictions"
+PREDICTIONS_NPZ = "predictions.npz"  # written by every evaluation (augmix_lab/evaluation/predictions.py)
 
 
 def _load_predictions(reader: StoreReader, trials: list[TrialRecord]) -> dict[str, np.ndarray]:
-    """Per-image clean correctness from ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
+    """Per-image clean correctness from ``predictions/predictions.npz`` (class ids + labels); older stores:
+    ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
+    from augmix_lab.evaluation.predictions import correctness
+
     out: dict[str, np.ndarray] = {}
     for t in trials:
         if t.status != "FINISHED":
             continue
         names = reader.artifact_names(t.run_id, PREDICTIONS_DIR)
+        if names and PREDICTIONS_NPZ in names:
+            stored = reader.npz(t.run_id, f"{PREDICTIONS_DIR}/{PREDICTIONS_NPZ}")
+            clean = correctness(stored, "clean") if stored else None
+            if clean is not None:
+                out[t.run_id] = clean
+            continue
         if not names or "clean.npy" not in names:
             continue
         arrays = reader.arrays(t.run_id, PREDICTIONS_DIR, ("clean.npy", "labels.npy"))

@@ -32,6 +32,7 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_KINDS = ("final", "last")
 SCORECARD_TABLE = "scorecard/table.csv"
 SCORECARD_SUMMARY = "scorecard/summary.json"
+PREDICTIONS_ARTIFACT = "predictions/predictions.npz"  # per-image class ids (augmix_lab/evaluation/predictions.py)
 SCORECARD_STEP = 0  # final metrics carry step 0; per-epoch metrics use steps 1..epochs
 
 
@@ -125,8 +126,11 @@ class TrialLogger:
         self._last_epoch = epoch
         return True
 
-    def log_scorecard(self, summary: Mapping[str, Any], table: Any) -> None:
-        """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``."""
+    def log_scorecard(
+        self, summary: Mapping[str, Any], table: Any, predictions: Mapping[str, Any] | None = None
+    ) -> None:
+        """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``;
+        ``predictions`` (name -> per-image array) also goes to ``predictions/predictions.npz``."""
         from mlflow.entities import Metric
 
         self.check_owner()
@@ -139,6 +143,19 @@ class TrialLogger:
                           SCORECARD_SUMMARY)
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
+        if predictions:
+            self.log_arrays(predictions, PREDICTIONS_ARTIFACT)
+
+    def log_arrays(self, arrays: Mapping[str, Any], artifact: str) -> None:
+        """Numpy arrays as one compressed ``.npz`` artifact (``folder/name.npz``); read back by ``StoreReader.npz``."""
+        import numpy as np
+
+        self.check_owner()
+        folder, name = os.path.split(artifact)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+            call_with_retries(self.client.log_artifact, self.run_id, str(path), folder or None)
 
     def mark_evaluated(self, eval_key: str) -> None:
         """Record the evaluation settings (``augmix_lab.eval_key``) the run's scorecard now reflects."""

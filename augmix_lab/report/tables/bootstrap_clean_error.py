@@ -43,5 +43,10 @@ def bootstrap_table(res: Results, built: Sequence[Table] = (), n_resamples: int 
              f"[{format_number(r.low)}, {format_number(r.high)}]", format_p(r.p_value), str(r.n_images),
              str(r.n_seeds)]
         )  # fmt: skip
+        table.tidy = [*(table.tidy or []), {
+            "dataset": c.dataset, "model": c.model, "variant": c.label, "metric": "clean_error", "diff": r.diff,
+            "ci_low": r.low, "ci_high": r.high, "p": r.p_value, "n_images": r.n_images, "n_seeds": r.n_seeds,
+            "n_resamples": r.n_resamples,
+        }]  # fmt: skip
     return table if table.rows else None
 

@@ -8,7 +8,17 @@ from typing import Iterable
 
 from augmix_lab.evaluation.registry import key_title, spec_for_key, specs
 from augmix_lab.report.loading import Condition, StudyRuns, TrialRecord
-from augmix_lab.report.stats import MISSING, PairedComparison, SeedStats, format_stat, paired_t_test, summarize
+from augmix_lab.report.stats import (
+    FEW_PAIRS,
+    MIN_PAIRS_FOR_TEST,
+    MIN_SEEDS_FOR_INTERVAL,
+    MISSING,
+    PairedComparison,
+    SeedStats,
+    format_stat,
+    paired_t_test,
+    summarize,
+)
 
 DAGGER = "†"
 SOURCE_MARK = "‡"  # a -C/-P cell not computed on the released benchmark files
@@ -62,6 +72,17 @@ class Table:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     values: dict[tuple[str, ...], SeedStats] = field(default_factory=dict)
+    key_names: tuple[str, ...] = ()  # tidy CSV column names of the ``values`` keys
+    extras: dict[tuple[str, ...], dict[str, object]] = field(default_factory=dict)  # more tidy columns per key (p, …)
+    tidy: list[dict[str, object]] | None = None  # explicit tidy rows, for tables whose numbers are not SeedStats
+
+    def put(self, key: tuple[str, ...], stat: SeedStats | None, **extra: object) -> None:
+        """Records the statistics behind one cell (and its extra tidy columns) for tests and the tidy CSV."""
+        if stat is None:
+            return
+        self.values[key] = stat
+        if extra:
+            self.extras[key] = dict(extra)
 
 
 class Results:
@@ -120,6 +141,13 @@ class Results:
         found = sorted({t.sources.get(spec.benchmark, "unknown") for t in self.trials.get(c, [])})
         return None if found in ([], ["released"]) else (spec.benchmark, "+".join(found))
 
+    def tidy_extra(self, c: Condition, metric: str) -> dict[str, object]:
+        """The tidy columns beside a cell's statistics: the paired p against the baseline and the -C/-P source."""
+        comp = self.compare(c, metric)
+        src = self.source(c, metric)
+        return {"metric": metric, "p_vs_baseline": comp.p_value if comp else math.nan,
+                "source": src[1] if src else "released"}  # fmt: skip
+
     def released(self, c: Condition, metric: str) -> bool:
         return self.source(c, metric) is None
 
@@ -145,12 +173,21 @@ class Results:
             "Cells: mean ± half-width of the 95 % Student-t interval over seeds (n = number of seeds); "
             f"{MISSING} = no finished run. Errors and calibration errors in percent."
         ]
+        if self.few_seeds():
+            notes.append(
+                f"With fewer than {MIN_SEEDS_FOR_INTERVAL} seeds a cell shows mean [min–max] (n=k, range), not an "
+                f"interval; the paired t-test needs {MIN_PAIRS_FOR_TEST} seed pairs ('{FEW_PAIRS}' otherwise)."
+            )
         if self.runs.baseline:
             notes.append(
                 f"{DAGGER} p < 0.05, paired t-test over seeds against the baseline variant "
                 f"'{self.runs.baseline}' (runs matched by seed, dataset, model and grid axes)."
             )
         return notes
+
+    def few_seeds(self) -> bool:
+        """Whether any condition's metric has 2 seeds (shown as a range; one seed needs no note)."""
+        return any(1 < len(v) < MIN_SEEDS_FOR_INTERVAL for per in self.per_seed.values() for v in per.values())
 
 
 def plain(conditions: Iterable[Condition]) -> list[Condition]:

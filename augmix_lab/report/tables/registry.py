@@ -36,7 +36,8 @@ TABLES: Registry[TableSpec] = Registry("report table")
 def register_table(
     name: str, *, order: int, paper: str | None = None, paper_metrics: Sequence[str] = ()
 ) -> Callable[[TableBuilder], TableBuilder]:
-    """Decorator: ``@register_table("table4_ablation", order=30, paper="table4")`` on ``fn(res, built) -> Table|None``."""
+    """Decorator ``@register_table("table4_ablation", order=30, paper="table4")`` on ``fn(res, built) -> Table|None``;
+    ``paper_metrics`` are the summary keys the vs_paper table compares with ``paper_numbers`` for that paper table."""
 
     def decorator(fn: TableBuilder) -> TableBuilder:
         TABLES.add(name, TableSpec(name, fn, order, paper, tuple(paper_metrics)))

@@ -21,7 +21,8 @@ def architecture_table(
     columns = sorted({(c.variant, c.axes) for c in conds}, key=lambda k: (k[0] != res.runs.baseline, k[0], k[1]))
     col_labels = [Condition("", "", v, a).label for v, a in columns]
     lookup = {(c.dataset, c.model, c.variant, c.axes): c for c in conds}
-    table = Table(name, title, ["Block", "Architecture", *col_labels], [], res.legend())
+    table = Table(name, title, ["Block", "Architecture", *col_labels], [], res.legend(),
+                  key_names=("block", "model", "variant"))  # fmt: skip
     table.notes.append("Mean row: mean over the architectures of the per-architecture means (as in the paper).")
     for dataset in sorted({c.dataset for c in conds}):
         models = sorted({c.model for c in conds if c.dataset == dataset})
@@ -37,7 +38,8 @@ def architecture_table(
                     row.append(res.cell(c, metric, table.notes))
                     s = res.stat(c, metric) if c is not None else None
                     if s is not None:
-                        table.values[(block, model, label)] = s
+                        extra = res.tidy_extra(c, metric)  # type: ignore[arg-type]
+                        table.put((block, model, label), s, dataset=dataset, **extra)
                         means[label].append(s.mean)
                 table.rows.append(row)
             mean_row = [block, "Mean"]
@@ -60,12 +62,11 @@ def metric_columns_table(
     names.sort(key=lambda m: (rank.get(m, len(rank)), m))
     metrics = [first, *names, last]
     conds = [c for c in plain(res.conditions) if any(m in res.per_seed[c] for m in metrics[1:]) or not res.per_seed[c]]
-    table = Table(name, title, ["Dataset", "Model", "Variant", *(metric_title(m) for m in metrics)], [], res.legend())
+    table = Table(name, title, ["Dataset", "Model", "Variant", *(metric_title(m) for m in metrics)], [], res.legend(),
+                  key_names=("dataset", "model", "variant", "metric"))  # fmt: skip
     for c in conds:
         table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)])
         for m in metrics:
-            s = res.stat(c, m)
-            if s is not None:
-                table.values[(c.dataset, c.model, c.label, m)] = s
+            table.put((c.dataset, c.model, c.label, m), res.stat(c, m), **res.tidy_extra(c, m))
     return table
 

@@ -17,12 +17,11 @@ def summary_table(res: Results, built: Sequence[Table] = ()) -> Table:
         ["Dataset", "Model", "Variant", *(metric_title(m) for m in metrics)],
         [],
         res.legend(),
+        key_names=("dataset", "model", "variant", "metric"),
     )
     for c in res.conditions:
         table.rows.append([c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)])
         for m in metrics:
-            s = res.stat(c, m)
-            if s is not None:
-                table.values[(c.dataset, c.model, c.label, m)] = s
+            table.put((c.dataset, c.model, c.label, m), res.stat(c, m), **res.tidy_extra(c, m))
     return table
 

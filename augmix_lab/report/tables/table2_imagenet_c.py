@@ -11,7 +11,10 @@ from augmix_lab.report.tables.registry import register_table
 from augmix_lab.report.tables.shapes import metric_columns_table
 
 
-@register_table("table2_imagenet_c", order=70, paper="table2", paper_metrics=("clean_error", *(f"ce.{c}" for c in IMAGENET_CORRUPTIONS), "mce"))
+@register_table(
+    "table2_imagenet_c", order=70, paper="table2",
+    paper_metrics=("clean_error", *(f"ce.{c}" for c in IMAGENET_CORRUPTIONS), "mce"),
+)  # fmt: skip
 def table2(res: Results, built: Sequence[Table] = ()) -> Table | None:
     if not (res.has("mce") or any(spec_for_key(m) is METRICS.get("ce") for m in res.metrics)):
         return None

@@ -11,7 +11,10 @@ from augmix_lab.report.tables.registry import register_table
 from augmix_lab.report.tables.shapes import metric_columns_table
 
 
-@register_table("table3_imagenet_p", order=80, paper="table3", paper_metrics=("clean_error", *(f"fr.{p}" for p in IMAGENET_P_PERTURBATIONS), "mfr"))
+@register_table(
+    "table3_imagenet_p", order=80, paper="table3",
+    paper_metrics=("clean_error", *(f"fr.{p}" for p in IMAGENET_P_PERTURBATIONS), "mfr"),
+)  # fmt: skip
 def table3(res: Results, built: Sequence[Table] = ()) -> Table | None:
     if not (res.has("mfr") or any(spec_for_key(m) is METRICS.get("fr") for m in res.metrics)):
         return None

@@ -29,6 +29,7 @@ def ablation_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
         ["Model", "Variant", *datasets],
         [],
         res.legend(),
+        key_names=("model", "variant", "dataset"),
     )
     for model, variant, axes in row_keys:
         label = Condition("", model, variant, axes).label
@@ -37,7 +38,7 @@ def ablation_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
             c = lookup.get((model, variant, axes, d))
             row.append(res.cell(c, metric, table.notes))
             if c is not None:
-                table.values[(model, label, d)] = res.stat(c, metric)  # type: ignore[assignment]
+                table.put((model, label, d), res.stat(c, metric), **res.tidy_extra(c, metric))
         table.rows.append(row)
     return table
 

@@ -10,7 +10,9 @@ from augmix_lab.report.tables.registry import register_table
 from augmix_lab.report.tables.shapes import architecture_table
 
 
-@register_table("table5_calibration", order=50, paper="table5", paper_metrics=("clean_rms_calib_error", "c_rms_calib_error"))
+@register_table(
+    "table5_calibration", order=50, paper="table5", paper_metrics=("clean_rms_calib_error", "c_rms_calib_error")
+)
 def table5(res: Results, built: Sequence[Table] = ()) -> Table | None:
     if not (res.has("clean_rms_calib_error") or res.has("c_rms_calib_error")):
         return None

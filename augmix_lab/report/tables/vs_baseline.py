@@ -21,6 +21,7 @@ def baseline_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
         ["Dataset", "Model", "Variant", "Metric", "Δ mean ± CI95", "Pairs", "p (paired t)"],
         [],
         [f"{DAGGER} p < 0.05. {direction_note(metrics)}"],
+        key_names=("dataset", "model", "variant", "metric"),
     )
     for c in res.conditions:
         for m in metrics:
@@ -30,8 +31,9 @@ def baseline_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
             mark = (DAGGER if comp.significant else "") + res.source_mark(c, m, table.notes)
             table.rows.append(
                 [c.dataset, c.model, c.label, metric_title(m), format_stat(comp.diff, mark=mark),
-                 str(comp.diff.n), format_p(comp.p_value)]
+                 str(comp.diff.n), format_p(comp.p_value, comp.diff.n)]
             )  # fmt: skip
-            table.values[(c.dataset, c.model, c.label, m)] = comp.diff
+            src = res.source(c, m)
+            table.put((c.dataset, c.model, c.label, m), comp.diff, p=comp.p_value, source=src[1] if src else "released")
     return table if table.rows else None
 

@@ -19,6 +19,7 @@ def paper_comparison_table(res: Results, built: Sequence[Table] = ()) -> Table |
         ["Paper table", "Dataset", "Model", "Variant", "Metric", "Ours", "Paper", "Δ (ours − paper)"],
         [],
         ["Paper numbers from Hendrycks et al., ICLR 2020 (augmix_lab/report/paper_numbers.py cites each row)."],
+        key_names=("paper_table", "dataset", "model", "variant", "metric"),
     )
     skipped = False
     compared = paper_tables(built)
@@ -37,7 +38,7 @@ def paper_comparison_table(res: Results, built: Sequence[Table] = ()) -> Table |
                     [paper_table, c.dataset, c.model, c.label, metric_title(m), format_stat(s),
                      format_number(ref, 1), format_number(s.mean - ref)]
                 )  # fmt: skip
-                table.values[(paper_table, c.dataset, c.model, c.label, m)] = s
+                table.put((paper_table, c.dataset, c.model, c.label, m), s, paper=ref, diff_vs_paper=s.mean - ref)
     if skipped:
         table.notes.append(f"Left out: -C/-P numbers not computed on the released benchmark files ({SOURCE_MARK} "
                            "in the other tables).")
