@@ -102,8 +102,12 @@ def test_the_bootstrap_table_reads_the_artifact_of_a_single_seed_study(store: tu
                                                                        tmp_path: Path) -> None:  # fmt: skip
     uri, run_ids = store
     runs = load_study_runs(uri, "preds")
-    assert set(runs.predictions) == set(run_ids.values())
+    assert set(runs.predictions) == set(run_ids.values()) == set(runs.c_predictions)
+    assert all(list(cells) == ["c.gaussian_noise.3"] for cells in runs.c_predictions.values())
     table = write_report(runs, tmp_path, ["csv"]).table("bootstrap_clean_error")
     (row,) = table.rows
     assert row[2] == "augmix" and row[6] == "64" and row[7] == "1"
     assert (tmp_path / "tables" / "bootstrap_clean_error.csv").is_file()
+    assert (tmp_path / "tables" / "bootstrap_clean_error.tidy.csv").is_file()
+    (c_row,) = write_report(runs, tmp_path / "md", ["md"]).table("bootstrap_corruption_error").rows
+    assert c_row[2] == "augmix" and c_row[6] == "64" and c_row[5] != "n<3"  # one seed pair still gets a p-value

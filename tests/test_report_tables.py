@@ -54,7 +54,8 @@ def fixture_runs() -> StudyRuns:
         for t in trials
         if t.status == "FINISHED" and t.condition.dataset == "cifar10"
     }
-    return StudyRuns("sqlite:///unused.db", "tables", "tables", "standard", trials, {}, predictions)
+    c_predictions = {r: {f"c.fog.{s}": rng.random(200) > 0.5 for s in (1, 5)} for r in predictions}
+    return StudyRuns("sqlite:///unused.db", "tables", "tables", "standard", trials, {}, predictions, c_predictions)
 
 
 @pytest.fixture(scope="module")

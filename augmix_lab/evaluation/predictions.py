@@ -46,6 +46,11 @@ def c_cell(corruption: str, severity: int) -> str:
     return f"c.{corruption}.{severity}"
 
 
+def c_cells(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The stored -C cells (``c.<corruption>.<severity>``)."""
+    return sorted(k for k in arrays if k.startswith("c."))
+
+
 def correctness(arrays: dict[str, np.ndarray], cell: str = "clean") -> np.ndarray | None:
     """Per-image correctness (bool) of one cell, or None when the cell was not stored."""
     if cell not in arrays:

@@ -95,12 +95,13 @@ def paired_bootstrap(
 ) -> BootstrapResult:
     """Resamples test images (the same indices for both models and every seed pair) and averages over seeds.
 
-    Each array is one seed's per-image correctness (bool, length = test images); seed pairs are aligned by position.
+    Each array is one seed's per-image correctness (bool, or a fraction in [0, 1] such as the mean over -C cells;
+    length = test images); seed pairs are aligned by position.
     """
     if not method_correct or len(method_correct) != len(baseline_correct):
         raise ValueError("need the same positive number of seed arrays for method and baseline")
-    a = np.stack([np.asarray(x, dtype=bool) for x in method_correct]).astype(np.float64)
-    b = np.stack([np.asarray(x, dtype=bool) for x in baseline_correct]).astype(np.float64)
+    a = np.stack([np.asarray(x, dtype=np.float64) for x in method_correct])
+    b = np.stack([np.asarray(x, dtype=np.float64) for x in baseline_correct])
     if a.shape != b.shape:
         raise ValueError(f"per-image arrays differ in shape: {a.shape} vs {b.shape}")
     # error difference per image, averaged over seeds: 100 * (wrong_method - wrong_baseline)
