@@ -43,6 +43,14 @@ class SeedStats:
         return float(sps.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1) * self.std / math.sqrt(self.n))
 
 
+    @property
+    def bar(self) -> float:
+        """Plot error-bar half-width, as in the cells: the t-interval from 3 seeds, half the min–max range at 2."""
+        if self.n >= MIN_SEEDS_FOR_INTERVAL:
+            return self.ci95
+        return (max(self.values) - min(self.values)) / 2 if self.n == 2 else math.nan
+
+
 def summarize(values: Sequence[float]) -> SeedStats:
     return SeedStats(tuple(float(v) for v in values if v is not None and math.isfinite(float(v))))
 
