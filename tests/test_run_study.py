@@ -63,7 +63,10 @@ def test_smoke_study_runs_end_to_end(smoke_run) -> None:
 
     from augmix_lab.tracking import TRACKING_TAGS
 
-    parent = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}").get_run(runs[0].data.tags["mlflow.parentRunId"])
+    client = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}")
+    for run in runs:  # per-image predictions for the report's paired bootstrap, logged by the Tune trainable
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "predictions")] == ["predictions/predictions.npz"]
+    parent = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
     assert parent.data.tags[TRACKING_TAGS.baseline] == "standard"  # the study's `baseline:`, for the report
     client = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}")
     assert client.get_experiment(runs[0].info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"

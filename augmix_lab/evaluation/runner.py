@@ -23,6 +23,7 @@ from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_cor
 from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
+from augmix_lab.evaluation.predictions import PredictionRecorder
 from augmix_lab.evaluation.registry import SummaryContext, summarize_table
 from augmix_lab.training.device import resolve_device
 
@@ -37,6 +38,7 @@ class Scorecard:
     summary: dict[str, float]
     table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE_COLUMNS))
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # artifact path -> array (e.g. fourier/error.npy)
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # per-image class ids (evaluation/predictions.py)
 
 
 class _Predictor:
@@ -174,10 +176,12 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     calib = eval_cfg.calibration
     rows: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
+    recorder = PredictionRecorder()  # per-image class ids for the report's paired bootstrap
     try:
         if eval_cfg.clean:
-            scores = M.classification_scores(predictor(dataset.test_images), np.asarray(dataset.test_labels),
-                                             calibration=calib)
+            clean_logits, clean_labels = predictor(dataset.test_images), np.asarray(dataset.test_labels)
+            recorder.add("clean", clean_logits, clean_labels)
+            scores = M.classification_scores(clean_logits, clean_labels, calibration=calib)
             rows.append(_row("clean", "clean", 0, scores, "test"))
         ccfg = eval_cfg.corruptions
         if ccfg.enabled:
@@ -188,6 +192,7 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             source = _c_source(dataset, ccfg, root, names)
             for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
                                                     ccfg.severities, profile, predictor):
+                recorder.add_c(name, s, logits, labels)
                 rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib), source))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
@@ -209,4 +214,5 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # the summary is derived from the tidy rows by the metric registry (evaluation/registry.py), never by hand
     ctx = SummaryContext(dataset_kind=dataset.kind, alexnet_flip_probs=alexnet_flip_probs, alexnet_t5d=alexnet_t5d)
-    return Scorecard(summary=summarize_table(table, ctx), table=table, arrays=arrays)
+    return Scorecard(summary=summarize_table(table, ctx), table=table, arrays=arrays,
+                     predictions=recorder.arrays())

@@ -44,7 +44,7 @@ def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: st
     torch.set_num_threads(cfg.train.threads or max(1, int(cpus_per_trial)))  # as a trial: no oversubscription
     logger = TrialLogger(uri, run_id)
     card = evaluate_checkpoint(cfg, local_checkpoint(logger, Path(out_dir), key), data_root=data_root)
-    logger.log_scorecard(card.summary, card.table, card.arrays)
+    logger.log_scorecard(card.summary, card.table, card.arrays, card.predictions)
     logger.log_datasets(dataset_records(cfg, card.table))
     logger.mark_evaluated(eval_key, worker=f"{socket.gethostname()}:{os.getpid()}")
     return dict(card.summary)

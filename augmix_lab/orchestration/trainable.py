@@ -180,7 +180,7 @@ def train_trial(
         _report({**metrics, "epoch": epoch}, Path(checkpoint).parent if checkpoint is not None else None)
 
     def on_evaluated(scorecard: Any) -> None:
-        logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays)
+        logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays, scorecard.predictions)
         logger.log_datasets(dataset_records(cfg, scorecard.table))
 
     monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable

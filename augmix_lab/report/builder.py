@@ -14,6 +14,7 @@ from augmix_lab.report.loading import StudyRuns, load_study_runs
 from augmix_lab.report.plots import Plot, build_plots
 from augmix_lab.report.render import to_markdown, write_index, write_table
 from augmix_lab.report.tables import Results, Table, build_tables, tidy_statistics
+from augmix_lab.report.tidy import write_tidy
 
 FORMATS = ("md", "csv", "tex", "html")
 
@@ -65,6 +66,8 @@ def write_report(runs: StudyRuns, out_dir: Path, formats: Sequence[str] = FORMAT
     table_files = [(t, write_table(t, out_dir, formats)) for t in tables]
     for _, files in table_files:
         report.files += [out_dir / p for p in files.values()]
+    if "csv" in formats:  # the numbers behind every table, for pandas (issue 16)
+        report.files += [write_tidy(t, out_dir) for t in tables]
     if "csv" in formats:
         path = out_dir / "tables" / "statistics.csv"
         rows = tidy_statistics(res)

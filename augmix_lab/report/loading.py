@@ -99,6 +99,7 @@ class StudyRuns:
     trials: list[TrialRecord]
     histories: dict[str, dict[str, list[tuple[int, float]]]]  # run_id -> metric -> [(step, value)]
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # run_id -> per-image correctness (clean)
+    c_predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # run_id -> -C cell -> correctness
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -202,8 +203,9 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
             points = reader.history(t.run_id, name)
             if points:
                 histories[t.run_id][name] = points
-    predictions = _load_predictions(reader, trials) if with_predictions and baseline else {}
-    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions)
+    c_predictions: dict[str, dict[str, np.ndarray]] = {}
+    predictions = _load_predictions(reader, trials, c_predictions) if with_predictions and baseline else {}
+    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, c_predictions)
 
 
 def benchmark_sources(table: Any) -> dict[str, str]:
@@ -256,15 +258,28 @@ def _trial_order(t: TrialRecord) -> tuple:
 
 
 PREDICTIONS_DIR = "predictions"
+PREDICTIONS_NPZ = "predictions.npz"  # written by every evaluation (augmix_lab/evaluation/predictions.py)
 
 
-def _load_predictions(reader: StoreReader, trials: list[TrialRecord]) -> dict[str, np.ndarray]:
-    """Per-image clean correctness from ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
+def _load_predictions(reader: StoreReader, trials: list[TrialRecord],
+                      c_out: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+    """Per-image clean correctness from ``predictions/predictions.npz`` (class ids + labels), and each -C cell's into
+    ``c_out``; older stores: ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
+    from augmix_lab.evaluation.predictions import c_cells, correctness
+
     out: dict[str, np.ndarray] = {}
     for t in trials:
         if t.status != "FINISHED":
             continue
         names = reader.artifact_names(t.run_id, PREDICTIONS_DIR)
+        if names and PREDICTIONS_NPZ in names:
+            stored = reader.npz(t.run_id, f"{PREDICTIONS_DIR}/{PREDICTIONS_NPZ}")
+            clean = correctness(stored, "clean") if stored else None
+            if clean is not None:
+                out[t.run_id] = clean
+            if stored and c_out is not None and c_cells(stored):
+                c_out[t.run_id] = {k: correctness(stored, k) for k in c_cells(stored)}  # type: ignore[misc]
+            continue
         if not names or "clean.npy" not in names:
             continue
         arrays = reader.arrays(t.run_id, PREDICTIONS_DIR, ("clean.npy", "labels.npy"))

@@ -80,8 +80,9 @@ def _save(fig: Figure, out_dir: Path, name: str, caption: str) -> Plot:
 
 
 def _err(cis: Sequence[float], means: Sequence[float], metric: str) -> np.ndarray:
-    """(2, n) error bar extents: the 95 % interval, cut to the metric's registered range ([0, 100] % unless
-    AlexNet-normalized), so two seeds' wide t-intervals never draw impossible errors below 0 or above 100."""
+    """(2, n) error bar extents: the 95 % interval (``SeedStats.bar``; half the min–max range at 2 seeds), cut to the
+    metric's registered range ([0, 100] % unless AlexNet-normalized), so no bar draws an impossible error below 0 or
+    above 100."""
     spec = spec_for_key(metric) or (METRICS.get(metric) if metric in METRICS else None)
     upper_bound = spec.upper if spec is not None else 100.0
     ci = np.array([v if math.isfinite(v) else 0.0 for v in cis])
@@ -164,7 +165,7 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 i = styles.get(label, styles.get(variant, 0))
                 xs = [position[k] for k, _ in points]
                 means = [s.mean for _, (_, s, _) in points]
-                ax.errorbar(xs, means, yerr=_err([s.ci95 for _, (_, s, _) in points], means, metric),
+                ax.errorbar(xs, means, yerr=_err([s.bar for _, (_, s, _) in points], means, metric),
                             capsize=3, label=label, **_style(i))  # fmt: skip
                 for k, (v, s, is_base) in points:
                     if is_base:
@@ -177,7 +178,7 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 ax.set_xticks([position[k] for k, _ in ordered], [str(v) for _, v in ordered])
             _source_legend(ax, notes)
             ax.legend(fontsize=8)
-        fig.suptitle(f"Sensitivity to {knob} (mean ± 95 % CI over seeds)")
+        fig.suptitle(f"Sensitivity to {knob} (mean ± 95 % CI over seeds; ± half the range with 2)")
         plots.append(_save(fig, out_dir, f"sensitivity_{_safe(knob)}", f"Hyperparameter sensitivity: {knob}"))
     return plots
 
@@ -234,7 +235,7 @@ def bar_plots(res: Results, out_dir: Path, spec: MetricSpec) -> list[Plot]:
             keys = [f"{spec.prefix}{n}" for n in names]
             stats = [res.stat(c, k) for k in keys]
             means = [s.mean if s else np.nan for s in stats]
-            errs = _err([s.ci95 if s else np.nan for s in stats], means, spec.name)
+            errs = _err([s.bar if s else np.nan for s in stats], means, spec.name)
             label = _series_label(res, c, [k for k in keys if k in res.per_seed[c]], notes)
             ax.bar(x + (j - (len(conds) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=label,
                    color=COLORS[i % len(COLORS)], edgecolor="black", linewidth=0.6,
@@ -268,12 +269,12 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 points = []
                 s0 = res.stat(c, clean_metric)
                 if s0 is not None:
-                    points.append((0, s0.mean, s0.ci95))
+                    points.append((0, s0.mean, s0.bar))
                 severity_keys = [m for m in res.per_seed[c] if m.startswith(prefix) and m[len(prefix) :].isdigit()]
                 for m in severity_keys:
                         s = res.stat(c, m)
                         assert s is not None
-                        points.append((int(m[len(prefix) :]), s.mean, s.ci95))
+                        points.append((int(m[len(prefix) :]), s.mean, s.bar))
                 if not points:
                     continue
                 xs, ys, es = zip(*sorted(points))
@@ -310,7 +311,7 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
             stats = [summarize(curves[c][s]) for s in steps]
             means = np.array([s.mean for s in stats])
             ax.plot(steps, means, label=c.label, markevery=max(1, len(steps) // 10), **_style(i))
-            below, above = _err([s.ci95 for s in stats], means, "test_error")
+            below, above = _err([s.bar for s in stats], means, "test_error")
             if np.any(below + above > 0):
                 color = COLORS[i % len(COLORS)]
                 ax.fill_between(steps, means - below, means + above, color=color, alpha=0.15, linewidth=0)

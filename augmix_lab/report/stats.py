@@ -12,6 +12,9 @@ from scipy import stats as sps
 CONFIDENCE = 0.95  # two-sided 95 % intervals throughout the report
 SIGNIFICANCE = 0.05  # p below this earns the dagger mark in tables
 MISSING = "—"  # an absent cell; never 0
+MIN_SEEDS_FOR_INTERVAL = 3  # below this a t-interval (t = 12.7 at n = 2) says nothing: cells show min–max instead
+MIN_PAIRS_FOR_TEST = 3  # below this the paired t-test has no power to state significance; no p-value is printed
+FEW_PAIRS = f"n<{MIN_PAIRS_FOR_TEST}"  # the p cell when there are too few seed pairs
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,14 @@ class SeedStats:
         return float(sps.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1) * self.std / math.sqrt(self.n))
 
 
+    @property
+    def bar(self) -> float:
+        """Plot error-bar half-width, as in the cells: the t-interval from 3 seeds, half the min–max range at 2."""
+        if self.n >= MIN_SEEDS_FOR_INTERVAL:
+            return self.ci95
+        return (max(self.values) - min(self.values)) / 2 if self.n == 2 else math.nan
+
+
 def summarize(values: Sequence[float]) -> SeedStats:
     return SeedStats(tuple(float(v) for v in values if v is not None and math.isfinite(float(v))))
 
@@ -57,7 +68,7 @@ class PairedComparison:
 
 
 def paired_t_test(method: Mapping[int, float], baseline: Mapping[int, float]) -> PairedComparison | None:
-    """Pairs runs by seed; None when no seed is shared. p is NaN below two pairs or with constant differences."""
+    """Pairs runs by seed; None when no seed is shared. p is NaN below three pairs or with constant differences."""
     seeds = sorted(set(method) & set(baseline))
     if not seeds:
         return None
@@ -65,7 +76,7 @@ def paired_t_test(method: Mapping[int, float], baseline: Mapping[int, float]) ->
     b = np.array([baseline[s] for s in seeds], dtype=float)
     diff = summarize(a - b)
     p = math.nan
-    if len(seeds) >= 2 and np.ptp(a - b) > 0:
+    if len(seeds) >= MIN_PAIRS_FOR_TEST and np.ptp(a - b) > 0:
         p = float(sps.ttest_rel(a, b).pvalue)
     return PairedComparison(diff, p)
 
@@ -92,12 +103,13 @@ def paired_bootstrap(
 ) -> BootstrapResult:
     """Resamples test images (the same indices for both models and every seed pair) and averages over seeds.
 
-    Each array is one seed's per-image correctness (bool, length = test images); seed pairs are aligned by position.
+    Each array is one seed's per-image correctness (bool, or a fraction in [0, 1] such as the mean over -C cells;
+    length = test images); seed pairs are aligned by position.
     """
     if not method_correct or len(method_correct) != len(baseline_correct):
         raise ValueError("need the same positive number of seed arrays for method and baseline")
-    a = np.stack([np.asarray(x, dtype=bool) for x in method_correct]).astype(np.float64)
-    b = np.stack([np.asarray(x, dtype=bool) for x in baseline_correct]).astype(np.float64)
+    a = np.stack([np.asarray(x, dtype=np.float64) for x in method_correct])
+    b = np.stack([np.asarray(x, dtype=np.float64) for x in baseline_correct])
     if a.shape != b.shape:
         raise ValueError(f"per-image arrays differ in shape: {a.shape} vs {b.shape}")
     # error difference per image, averaged over seeds: 100 * (wrong_method - wrong_baseline)
@@ -121,15 +133,21 @@ def format_number(value: float | None, digits: int = 2) -> str:
 
 
 def format_stat(s: SeedStats | None, digits: int = 2, mark: str = "") -> str:
-    """``mean ± CI95 (n=k)``; ``mean (n=1)`` for one seed; the missing sign when there is nothing."""
+    """``mean ± CI95 (n=k)`` from 3 seeds; ``mean [min–max] (n=2, range)``; ``mean (n=1)``; the missing sign."""
     if s is None or s.n == 0:
         return MISSING
     if s.n == 1:
         return f"{format_number(s.mean, digits)}{mark} (n=1)"
+    if s.n < MIN_SEEDS_FOR_INTERVAL:
+        low, high = format_number(min(s.values), digits), format_number(max(s.values), digits)
+        return f"{format_number(s.mean, digits)}{mark} [{low}–{high}] (n={s.n}, range)"
     return f"{format_number(s.mean, digits)}{mark} ± {format_number(s.ci95, digits)} (n={s.n})"
 
 
-def format_p(p: float) -> str:
+def format_p(p: float, n_pairs: int | None = None) -> str:
+    """The p cell; ``n<3`` when ``n_pairs`` is too small for the paired test, ``n/a`` when p is undefined."""
+    if n_pairs is not None and n_pairs < MIN_PAIRS_FOR_TEST:
+        return FEW_PAIRS
     if not math.isfinite(p):
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -99,6 +99,16 @@ class StoreReader:
             return {n: np.load(local / n, allow_pickle=False) for n in names if (local / n).is_file()}
 
 
+    def npz(self, run_id: str, path: str) -> dict[str, np.ndarray] | None:
+        """The arrays of one ``.npz`` artifact (no pickles), or None when it is missing or unreadable."""
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                with np.load(self.client.download_artifacts(run_id, path, tmp), allow_pickle=False) as data:
+                    return {k: data[k] for k in data.files}
+        except Exception:  # noqa: BLE001 - runs from before predictions were stored have none
+            return None
+
+
 def _row(run: Any) -> RunRow:
     metrics = {k: float(v) for k, v in run.data.metrics.items() if v is not None and math.isfinite(float(v))}
     return RunRow(run.info.run_id, run.info.status, run.info.start_time or 0, dict(run.data.tags),

@@ -32,6 +32,7 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_KINDS = ("final", "last")
 SCORECARD_TABLE = "scorecard/table.csv"
 SCORECARD_SUMMARY = "scorecard/summary.json"
+PREDICTIONS_ARTIFACT = "predictions/predictions.npz"  # per-image class ids (augmix_lab/evaluation/predictions.py)
 SCORECARD_STEP = 0  # final metrics carry step 0; per-epoch metrics use steps 1..epochs
 
 
@@ -125,9 +126,11 @@ class TrialLogger:
         self._last_epoch = epoch
         return True
 
-    def log_scorecard(self, summary: Mapping[str, Any], table: Any, arrays: Mapping[str, Any] | None = None) -> None:
+    def log_scorecard(self, summary: Mapping[str, Any], table: Any, arrays: Mapping[str, Any] | None = None,
+                      predictions: Mapping[str, Any] | None = None) -> None:
         """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``;
-        ``arrays`` (artifact path ``folder/name.npy`` -> array, e.g. the Fourier heat map) go through ``log_arrays``."""
+        ``arrays`` (artifact path ``folder/name.npy`` -> array, e.g. the Fourier heat map) go through ``log_arrays``,
+        ``predictions`` (name -> per-image class ids) to one ``predictions/predictions.npz``."""
         from mlflow.entities import Metric
 
         self.check_owner()
@@ -142,6 +145,19 @@ class TrialLogger:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
         if arrays:
             self.log_arrays(arrays)
+        if predictions:
+            self.log_npz(predictions, PREDICTIONS_ARTIFACT)
+
+    def log_npz(self, arrays: Mapping[str, Any], artifact: str) -> None:
+        """Numpy arrays as one compressed ``.npz`` artifact (``folder/name.npz``); read back by ``StoreReader.npz``."""
+        import numpy as np
+
+        self.check_owner()
+        folder, name = os.path.split(artifact)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+            call_with_retries(self.client.log_artifact, self.run_id, str(path), folder or None)
 
     def log_table(self, table: Any, path: str) -> None:
         """A DataFrame as the CSV artifact ``path`` (e.g. a study analysis on the parent run)."""
