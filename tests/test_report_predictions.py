@@ -81,7 +81,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]
         )  # fmt: skip
         card = run_trial(cfg, root / variant).scorecard
         logger = TrialLogger(uri, run_id)
-        logger.log_scorecard(card.summary, card.table, card.predictions)
+        logger.log_scorecard(card.summary, card.table, predictions=card.predictions)
         logger.set_status("FINISHED")
         run_ids[variant] = run_id
     tracker.finish_study(parent)
