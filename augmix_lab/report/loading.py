@@ -99,6 +99,7 @@ class StudyRuns:
     trials: list[TrialRecord]
     histories: dict[str, dict[str, list[tuple[int, float]]]]  # run_id -> metric -> [(step, value)]
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # run_id -> per-image correctness (clean)
+    soups: list[dict[str, Any]] = field(default_factory=list)  # finished soup runs (tracking.soups.soup_results)
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -203,7 +204,10 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
             if points:
                 histories[t.run_id][name] = points
     predictions = _load_predictions(reader, trials) if with_predictions and baseline else {}
-    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions)
+    from augmix_lab.tracking.soups import soup_results  # role=soup runs: their own table, never trial rows
+
+    soups = soup_results(tracking_uri, experiment, study if parent is not None else None)
+    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, soups)
 
 
 def benchmark_sources(table: Any) -> dict[str, str]:

@@ -459,6 +459,9 @@ def build_tables(res: Results) -> list[Table]:
         )  # fmt: skip
     add(paper_comparison_table(res, made))
     add(bootstrap_table(res))
+    from augmix_lab.report.soups import soup_table  # soups imports this module
+
+    add(soup_table(res))
     tables.append(failed_table(res))
     return tables
 
