@@ -28,13 +28,6 @@ def _runs_of(source: Results | StudyRuns) -> StudyRuns:
     return source.runs if isinstance(source, Results) else source
 
 
-def load_soups(runs: StudyRuns) -> list[dict[str, Any]]:
-    """The study's finished soups from its store (``tracking.soups.soup_results``)."""
-    from augmix_lab.tracking.soups import soup_results
-
-    return soup_results(runs.tracking_uri, runs.experiment, runs.study)
-
-
 def _soups_of(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
     if soups is not None:
         return list(soups)
