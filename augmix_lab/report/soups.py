@@ -114,6 +114,8 @@ def soup_table(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | No
         "Held-out accuracy on the held-out split of the training data (dataset.holdout), which chose the greedy "
         "soup and the best single member; other columns on the test set, errors in percent. "
         "Members' mean: mean ± sd over the group's members (n = members). Soup cells are single runs.",
+        "A soup's BatchNorm statistics are re-estimated on training images after averaging, so a one-member soup "
+        "can differ from that member on the test set.",
     ]
     return table
 
