@@ -100,6 +100,7 @@ class StudyRuns:
     histories: dict[str, dict[str, list[tuple[int, float]]]]  # run_id -> metric -> [(step, value)]
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # run_id -> per-image correctness (clean)
     c_predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # run_id -> -C cell -> correctness
+    soups: list[dict[str, Any]] = field(default_factory=list)  # finished soup runs (tracking.soups.soup_results)
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -205,7 +206,10 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
                 histories[t.run_id][name] = points
     c_predictions: dict[str, dict[str, np.ndarray]] = {}
     predictions = _load_predictions(reader, trials, c_predictions) if with_predictions and baseline else {}
-    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, c_predictions)
+    from augmix_lab.tracking.soups import soup_results  # role=soup runs: their own table, never trial rows
+
+    soups = soup_results(tracking_uri, experiment, study if parent is not None else None)
+    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, c_predictions, soups)
 
 
 def benchmark_sources(table: Any) -> dict[str, str]:

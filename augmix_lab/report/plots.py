@@ -326,6 +326,8 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
 
 
 def build_plots(res: Results, out_dir: Path) -> list[Plot]:
+    from augmix_lab.report.soups import soup_plots  # soups imports this module
+
     bars = [s for s in specs() if s.bars is not None]
     with matplotlib.rc_context(RC):
         return [
@@ -334,4 +336,5 @@ def build_plots(res: Results, out_dir: Path) -> list[Plot]:
             *severity_plots(res, out_dir),
             *(p for s in bars if s.per != "corruption" for p in bar_plots(res, out_dir, s)),
             *training_curve_plots(res, out_dir),
+            *soup_plots(res, out_dir),
         ]
