@@ -40,7 +40,7 @@ def _record(dataset: str, model: str, variant: str, seed: int, offset: float, st
 
 
 def fixture_runs() -> StudyRuns:
-    """CIFAR and ImageNet conditions, a baseline, per-image predictions and a failed trial: every table applies."""
+    """CIFAR and ImageNet conditions, a baseline, per-image predictions, soups and a failed trial: every table applies."""
     trials = [
         _record(dataset, model, variant, seed, offset)
         for dataset, model in (("cifar10", "wrn40_2"), ("imagenet", "resnet50"))
@@ -55,7 +55,14 @@ def fixture_runs() -> StudyRuns:
         if t.status == "FINISHED" and t.condition.dataset == "cifar10"
     }
     c_predictions = {r: {f"c.fog.{s}": rng.random(200) > 0.5 for s in (1, 5)} for r in predictions}
-    return StudyRuns("sqlite:///unused.db", "tables", "tables", "standard", trials, {}, predictions, c_predictions)
+    members = [t.trial_key for t in trials if t.status == "FINISHED" and t.condition.dataset == "cifar10"][:3]
+    soups = [{"kind": kind, "group": "g", "init": "init-key", "soup_key": f"soup-{kind}", "members": chosen,
+              "candidates": members, "member_heldout_accuracy": {k: 0.8 + 0.01 * i for i, k in enumerate(members)},
+              "history": [], "metrics": {"heldout_accuracy": 0.83, "clean_error": 5.5, "mean_corruption_error": 25.0,
+                                         "clean_rms_calib_error": 4.0, "c_rms_calib_error": 15.0}, "run_id": f"r-{kind}"}
+             for kind, chosen in (("uniform", members), ("greedy", members[-1:]))]
+    return StudyRuns("sqlite:///unused.db", "tables", "tables", "standard", trials, {}, predictions, c_predictions,
+                     soups)
 
 
 @pytest.fixture(scope="module")
