@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from augmix_lab.augment import sampling
-from augmix_lab.augment.ops import OPS, Op, apply_ops_sorted
+from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.ops import OPS, Op, apply_ops_masked, apply_ops_sorted
 from augmix_lab.errors import UserError
 
 # augmentations.py `augmentations` (the paper's ops) and `augmentations_all` (--all-ops adds 4 -C-overlapping ops)
@@ -118,6 +119,8 @@ class AugmentAndMix:
         all_ops: add color, contrast, brightness, sharpness (reference --all-ops; off in the paper).
         ops: explicit op names instead (overrides all_ops).
         mean, std: normalization of the output views (CIFAR reference: 0.5s).
+        engine: op engine, "auto" | "sorted" | "masked" (None: ``augment.ops.ENGINE``); "masked" reads nothing
+            back to the host, "auto" takes it on CUDA and "sorted" on CPU. Outputs are bit-identical across engines.
     """
 
     def __init__(
@@ -130,7 +133,11 @@ class AugmentAndMix:
         ops: Sequence[str] | None = None,
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
+        engine: str | None = None,
     ) -> None:
+        if engine is not None and engine not in ops_module.ENGINES:
+            raise UserError(f"augmix engine must be one of {', '.join(ops_module.ENGINES)}, got {engine!r}")
+        self.engine = engine
         if not isinstance(width, int) or width < 1:
             raise UserError(f"augmix width must be an integer >= 1, got {width!r}")
         if not isinstance(depth, int) or depth == 0 or depth < -1:
@@ -194,10 +201,18 @@ class AugmentAndMix:
     def _chains_and_original(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
         """uint8 (N, k+1, C, H, W): [:, 0] the original, [:, 1 + i] chain i, all ops applied.
 
-        Rows stay grouped by op between steps (``apply_ops_sorted``); one scatter restores their order at the end.
+        Sorted engine: rows stay grouped by op between steps (``apply_ops_sorted``); one scatter restores their order
+        at the end. Masked engine (``apply_ops_masked``): rows keep their order and nothing is read to the host.
         """
         n, c, h, w = images.shape
         k = self.width
+        if ops_module.resolve_engine(self.engine, images.device) == "masked":
+            rows = images
+            source: Tensor | None = torch.arange(n * (k + 1), device=images.device) // (k + 1)
+            for step in range(op_ids.shape[1]):
+                rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], self.ops, source_rows=source)
+                source = None
+            return rows.view(n, k + 1, c, h, w)
         row_ids = torch.arange(n * (k + 1), device=images.device)
         rows, source = images, row_ids // (k + 1)  # row r starts as image r // (k+1): the first gather repeats it
         for step in range(op_ids.shape[1]):
