@@ -16,6 +16,7 @@ from torch import Tensor
 
 from augmix_lab.augment import sampling
 from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.functional import device_constant
 from augmix_lab.augment.ops import OPS, Op, apply_ops_masked, apply_ops_sorted
 from augmix_lab.errors import UserError
 
@@ -248,8 +249,9 @@ class AugmentAndMix:
         n, c, h, w = images.shape
         k = self.width
         out = torch.empty((n, c, h, w), dtype=torch.float32, device=images.device)
-        scale = torch.tensor([1 / (255.0 * s) for s in self.std], device=images.device).reshape(1, c, 1)
-        shift = torch.tensor([-mu / s for mu, s in zip(self.mean, self.std)], device=images.device).reshape(1, c, 1)
+        # cached off the CPU (a fresh host->device copy would sync the step)
+        scale = device_constant(tuple(1 / (255.0 * s) for s in self.std), images.device).reshape(1, c, 1)
+        shift = device_constant(tuple(-mu / s for mu, s in zip(self.mean, self.std)), images.device).reshape(1, c, 1)
         self._image_size = w
         op_ids, arguments = self._step_table(params, images.device)
         m = params.mix.to(images.device).reshape(-1, 1)
