@@ -31,7 +31,8 @@ def test_masked_and_sorted_engines_give_identical_views_and_chains(images: torch
 
 @pytest.mark.parametrize("arity", [2, 3])
 def test_jsd_views_are_identical_across_engines(images: torch.Tensor, arity: int) -> None:
-    views = [AugmentAndMix(engine=e).views(images, arity, torch.Generator().manual_seed(7)) for e in ("sorted", "masked")]
+    engines = ("sorted", "masked")
+    views = [AugmentAndMix(engine=e).views(images, arity, torch.Generator().manual_seed(7)) for e in engines]
     assert all(torch.equal(a, b) for a, b in zip(*views))
 
 

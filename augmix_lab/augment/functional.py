@@ -42,7 +42,7 @@ _DEVICE_CONSTANTS: dict[tuple[tuple[float, ...], torch.dtype, str], Tensor] = {}
 
 
 def device_constant(values: tuple[float, ...], device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``torch.tensor(values, dtype, device)``, cached off the CPU: a fresh one there is a host->device copy (a sync)."""
+    """``torch.tensor(values, dtype, device)``, cached off the CPU: a fresh one is a host->device copy (a sync)."""
     if device.type == "cpu":
         return torch.tensor(values, dtype=dtype)
     key = (tuple(values), dtype, str(device))
