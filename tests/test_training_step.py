@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from augmix_lab.augment import AUGMENTATIONS, MethodSpec
+from augmix_lab.augment import augmix as augmix_module
+from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.ops import apply_ops_sorted as real_sorted
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
@@ -92,16 +95,15 @@ class HostReadCounter:
 
 
 # cutmix reads its one per-batch box on the host by design (the box slices need Python ints).
-# AugMix: augment/ops.py apply_ops_sorted groups images by op with one bincount().tolist() per chain step (that
-# module is optimised elsewhere); strict xfail, so removing that sync turns this into a failure to update here.
-AUGMIX_SYNC = pytest.mark.xfail(strict=True, reason="augment/ops.py apply_ops_sorted: bincount().tolist() per call")
+# AugMix runs with the sync-free masked op engine (augment/ops.py apply_ops_masked; "auto" picks it on CUDA).
 SYNC_FREE = [("standard", 1), ("adversarial", 1), ("cutout", 1), ("patch_gaussian", 1), ("mixup", 1),
-             pytest.param("augmix", 1, marks=AUGMIX_SYNC), pytest.param("augmix", 3, marks=AUGMIX_SYNC)]
+             ("augmix", 1), ("augmix", 3)]
 
 
 @pytest.mark.parametrize(("method", "arity"), SYNC_FREE)
 def test_a_training_step_reads_nothing_back_to_the_host(monkeypatch: pytest.MonkeyPatch, method: str,
                                                         arity: int) -> None:
+    monkeypatch.setattr(ops_module, "ENGINE", "masked")
     step, images, labels = small_step(method, arity)
     step(images, labels)  # warm-up outside the count (lazy init)
     counter = HostReadCounter(monkeypatch)
@@ -111,6 +113,19 @@ def test_a_training_step_reads_nothing_back_to_the_host(monkeypatch: pytest.Monk
     assert counter.calls == [], f"host reads inside the step: {sorted(set(counter.calls))}"
     assert out.loss.dim() == 0 and out.logits.shape == (8, 10)
     assert bool(torch.isfinite(out.loss))  # the counter does see a host read outside the step
+
+
+def test_the_sorted_augmix_engine_reads_once_per_chain_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU's default ("auto" -> sorted) engine is allowed ONE read per apply_ops_sorted call (its group sizes)."""
+    monkeypatch.setattr(ops_module, "ENGINE", "sorted")
+    step, images, labels = small_step("augmix", 1)
+    step(images, labels)
+    calls = []
+    monkeypatch.setattr(augmix_module, "apply_ops_sorted", lambda *a, **k: calls.append(1) or real_sorted(*a, **k))
+    counter = HostReadCounter(monkeypatch)
+    with counter:
+        step(images, labels)
+    assert calls and counter.calls == ["tolist"] * len(calls)
 
 
 def test_the_counter_sees_a_host_read(monkeypatch: pytest.MonkeyPatch) -> None:

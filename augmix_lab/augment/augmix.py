@@ -15,7 +15,9 @@ import torch
 from torch import Tensor
 
 from augmix_lab.augment import sampling
-from augmix_lab.augment.ops import OPS, Op, apply_ops_sorted
+from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.functional import device_constant
+from augmix_lab.augment.ops import OPS, Op, apply_ops_masked, apply_ops_sorted
 from augmix_lab.errors import UserError
 
 # augmentations.py `augmentations` (the paper's ops) and `augmentations_all` (--all-ops adds 4 -C-overlapping ops)
@@ -118,6 +120,8 @@ class AugmentAndMix:
         all_ops: add color, contrast, brightness, sharpness (reference --all-ops; off in the paper).
         ops: explicit op names instead (overrides all_ops).
         mean, std: normalization of the output views (CIFAR reference: 0.5s).
+        engine: op engine, "auto" | "sorted" | "masked" (None: ``augment.ops.ENGINE``); "masked" reads nothing
+            back to the host, "auto" takes it on CUDA and "sorted" on CPU. Outputs are bit-identical across engines.
     """
 
     def __init__(
@@ -130,7 +134,11 @@ class AugmentAndMix:
         ops: Sequence[str] | None = None,
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
+        engine: str | None = None,
     ) -> None:
+        if engine is not None and engine not in ops_module.ENGINES:
+            raise UserError(f"augmix engine must be one of {', '.join(ops_module.ENGINES)}, got {engine!r}")
+        self.engine = engine
         if not isinstance(width, int) or width < 1:
             raise UserError(f"augmix width must be an integer >= 1, got {width!r}")
         if not isinstance(depth, int) or depth == 0 or depth < -1:
@@ -194,10 +202,18 @@ class AugmentAndMix:
     def _chains_and_original(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
         """uint8 (N, k+1, C, H, W): [:, 0] the original, [:, 1 + i] chain i, all ops applied.
 
-        Rows stay grouped by op between steps (``apply_ops_sorted``); one scatter restores their order at the end.
+        Sorted engine: rows stay grouped by op between steps (``apply_ops_sorted``); one scatter restores their order
+        at the end. Masked engine (``apply_ops_masked``): rows keep their order and nothing is read to the host.
         """
         n, c, h, w = images.shape
         k = self.width
+        if ops_module.resolve_engine(self.engine, images.device) == "masked":
+            rows = images
+            source: Tensor | None = torch.arange(n * (k + 1), device=images.device) // (k + 1)
+            for step in range(op_ids.shape[1]):
+                rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], self.ops, source_rows=source)
+                source = None
+            return rows.view(n, k + 1, c, h, w)
         row_ids = torch.arange(n * (k + 1), device=images.device)
         rows, source = images, row_ids // (k + 1)  # row r starts as image r // (k+1): the first gather repeats it
         for step in range(op_ids.shape[1]):
@@ -233,8 +249,9 @@ class AugmentAndMix:
         n, c, h, w = images.shape
         k = self.width
         out = torch.empty((n, c, h, w), dtype=torch.float32, device=images.device)
-        scale = torch.tensor([1 / (255.0 * s) for s in self.std], device=images.device).reshape(1, c, 1)
-        shift = torch.tensor([-mu / s for mu, s in zip(self.mean, self.std)], device=images.device).reshape(1, c, 1)
+        # cached off the CPU (a fresh host->device copy would sync the step)
+        scale = device_constant(tuple(1 / (255.0 * s) for s in self.std), images.device).reshape(1, c, 1)
+        shift = device_constant(tuple(-mu / s for mu, s in zip(self.mean, self.std)), images.device).reshape(1, c, 1)
         self._image_size = w
         op_ids, arguments = self._step_table(params, images.device)
         m = params.mix.to(images.device).reshape(-1, 1)

@@ -38,6 +38,19 @@ __all__ = [
 ]
 
 
+_DEVICE_CONSTANTS: dict[tuple[tuple[float, ...], torch.dtype, str], Tensor] = {}
+
+
+def device_constant(values: tuple[float, ...], device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``torch.tensor(values, dtype, device)``, cached off the CPU: a fresh one is a host->device copy (a sync)."""
+    if device.type == "cpu":
+        return torch.tensor(values, dtype=dtype)
+    key = (tuple(values), dtype, str(device))
+    if key not in _DEVICE_CONSTANTS:
+        _DEVICE_CONSTANTS[key] = torch.tensor(values, dtype=dtype).to(device)
+    return _DEVICE_CONSTANTS[key]
+
+
 def _per_image(values: Tensor, images: Tensor, dtype: torch.dtype) -> Tensor:
     """(N,) parameters as an (N,1,1,1) tensor that broadcasts over one image each."""
     return values.to(device=images.device, dtype=dtype).reshape(-1, 1, 1, 1)
@@ -84,7 +97,11 @@ def channel_histograms(images: Tensor, flat_indices: Tensor | None = None) -> Te
     """Per image and channel 256-bin histograms, int64 (N, C, 256), in one bincount over the whole batch."""
     n, c = images.shape[:2]
     index = _flat_indices(images) if flat_indices is None else flat_indices
-    return torch.bincount(index, minlength=n * c * 256).reshape(n, c, 256)
+    if images.device.type == "cpu":
+        return torch.bincount(index, minlength=n * c * 256).reshape(n, c, 256)
+    # CUDA's bincount reads the max index back to size its output: an index_add_ of known size never syncs
+    hist = torch.zeros(n * c * 256, dtype=torch.int64, device=images.device)
+    return hist.index_add_(0, index, torch.ones_like(index, dtype=torch.int64)).reshape(n, c, 256)
 
 
 def equalize(images: Tensor) -> Tensor:
@@ -204,7 +221,7 @@ def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") ->
     outside = valid.logical_not_().view(n, 1, h, w)
     if interpolation == "nearest":
         grid.floor_().add_(0.5)  # PIL takes pixel floor(xin): aim at that pixel's centre so rounding cannot differ
-    scale = 2.0 / torch.tensor([w, h], device=images.device, dtype=torch.float32)  # float32 2/W, 2/H as before
+    scale = 2.0 / device_constant((w, h), images.device)  # float32 2/W, 2/H as before
     gx.mul_(scale[0])
     gy.mul_(scale[1])
     grid.sub_(1.0)  # grid_sample's normalized coordinates (align_corners=False)
@@ -324,8 +341,8 @@ def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
     if images.dtype != torch.uint8:
         raise TypeError(f"normalize expects uint8 images, got {images.dtype}")
     c = images.shape[1]
-    m = torch.tensor(mean, dtype=torch.float32, device=images.device).reshape(1, c, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=images.device).reshape(1, c, 1, 1)
+    m = device_constant(tuple(mean), images.device).reshape(1, c, 1, 1)
+    s = device_constant(tuple(std), images.device).reshape(1, c, 1, 1)
     return images.float().div_(255).sub_(m).div_(s)
 
 

@@ -1,0 +1,57 @@
+"""The two AugMix op engines (augment/ops.py): the sync-free masked engine equals the sorted one bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from augmix_lab.augment import ALL_OPS, AugmentAndMix
+from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.ops import OPS, apply_ops_masked, apply_ops_sorted, resolve_engine
+from augmix_lab.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8, generator=g)
+
+
+@pytest.mark.parametrize(("width", "depth", "all_ops"), [(1, 1, False), (3, -1, False), (2, 3, True), (4, -1, True)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_masked_and_sorted_engines_give_identical_views_and_chains(images: torch.Tensor, width: int, depth: int,
+                                                                   all_ops: bool, seed: int) -> None:
+    results = []
+    for engine in ("sorted", "masked"):
+        aug = AugmentAndMix(width=width, depth=depth, all_ops=all_ops, engine=engine)
+        params = aug.make_params(images.shape[0], torch.Generator().manual_seed(seed))
+        results.append((aug.apply(images, params), aug.augment_chains(images, params)))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("arity", [2, 3])
+def test_jsd_views_are_identical_across_engines(images: torch.Tensor, arity: int) -> None:
+    engines = ("sorted", "masked")
+    views = [AugmentAndMix(engine=e).views(images, arity, torch.Generator().manual_seed(7)) for e in engines]
+    assert all(torch.equal(a, b) for a, b in zip(*views))
+
+
+def test_every_single_op_and_no_op_agree_row_by_row(images: torch.Tensor) -> None:
+    ops = [OPS[name] for name in ALL_OPS]
+    g = torch.Generator().manual_seed(11)
+    op_ids = torch.randint(-1, len(ops), (images.shape[0],), generator=g)
+    arguments = torch.rand(images.shape[0], generator=g, dtype=torch.float64) * 4 + 1  # valid for every op
+    sorted_out, order = apply_ops_sorted(images, op_ids, arguments, ops)
+    restored = torch.empty_like(sorted_out).index_copy_(0, order, sorted_out)
+    assert torch.equal(apply_ops_masked(images, op_ids, arguments, ops), restored)
+    assert torch.equal(apply_ops_masked(images, op_ids, arguments, ops)[op_ids == -1], images[op_ids == -1])
+
+
+def test_engine_resolution_by_device_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_engine("auto", cpu) == "sorted" and resolve_engine("auto", cuda) == "masked"
+    assert resolve_engine("masked", cpu) == "masked" and resolve_engine("sorted", cuda) == "sorted"
+    monkeypatch.setattr(ops_module, "ENGINE", "masked")
+    assert resolve_engine(None, cpu) == "masked"
+    with pytest.raises(UserError, match="engine"):
+        AugmentAndMix(engine="fast")
