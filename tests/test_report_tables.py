@@ -65,9 +65,23 @@ def fixture_runs() -> StudyRuns:
                      soups)
 
 
+def fixture_results() -> Results:
+    """The fixture runs plus the store-only analysis inputs (an affinity/diversity table) every table needs."""
+    import pandas as pd
+
+    from augmix_lab.report.analyses import AnalysisInputs
+
+    res = Results(fixture_runs())
+    rows = [{"dataset": t.condition.dataset, "model": t.condition.model, "label": t.condition.label,
+             "method": t.variant, "heldout": "test[:200]", "affinity": 1.0 if t.variant == "standard" else 0.8,
+             "diversity": 1.0 if t.variant == "standard" else 2.0, "run_id": t.run_id} for t in res.runs.finished]
+    res.analysis = AnalysisInputs(affinity=pd.DataFrame(rows))
+    return res
+
+
 @pytest.fixture(scope="module")
 def built() -> dict[str, Table]:
-    return {t.name: t for t in build_tables(Results(fixture_runs()))}
+    return {t.name: t for t in build_tables(fixture_results())}
 
 
 def test_tables_come_in_registry_order(built: dict[str, Table]) -> None:

@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 
 from augmix_lab.analysis.affinity import affinity, diversity
+from augmix_lab.tracking.tags import AFFINITY_ARTIFACT
 
-AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"
 AFFINITY_IMAGES = 1000  # held-out images per measurement (the test split's first N when no held-out split exists)
 COLUMNS = ["dataset", "model", "variant", "label", "method", "seed", "run_id", "heldout", "n_images", "clean_acc",
            "augmented_acc", "affinity", "train_loss", "baseline_train_loss", "diversity"]

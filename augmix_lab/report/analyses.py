@@ -20,12 +20,12 @@ from matplotlib.figure import Figure
 
 from augmix_lab.analysis.effective_robustness import TrendFit, effective_robustness, fit_trend
 from augmix_lab.analysis.fourier import FourierHeatMap
-from augmix_lab.orchestration.analyses import AFFINITY_ARTIFACT
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_map_from_arrays
 from augmix_lab.report.loading import Condition, StudyRuns
 from augmix_lab.report.stats import MISSING, SeedStats, format_stat, summarize
 from augmix_lab.report.tables import Results, Table
+from augmix_lab.tracking.tags import AFFINITY_ARTIFACT
 
 CLEAN, SHIFTED = "clean_error", "mean_corruption_error"  # percent errors -> accuracies = 1 - error / 100
 EXTRA_ROLES = ("soup",)  # run roles drawn beside the trials (model soups, logged by the soups driver)
@@ -60,8 +60,11 @@ def load_analysis_inputs(runs: StudyRuns) -> AnalysisInputs:
     """Heat maps of finished trials, the study run's affinity table and soup runs; an unreadable store gives empty
     inputs (the tables then say what is missing)."""
     from augmix_lab.tracking.reader import StoreReader
+    from augmix_lab.tracking.store import is_sqlite_uri, sqlite_path
 
     out = AnalysisInputs()
+    if is_sqlite_uri(runs.tracking_uri) and not Path(sqlite_path(runs.tracking_uri)).is_file():
+        return out  # synthetic results: opening a missing SQLite store would create it
     try:
         reader = StoreReader(runs.tracking_uri)
         exp_id = reader.experiment_id(runs.experiment)
@@ -334,10 +337,6 @@ def affinity_plots(res: Results, inputs: AnalysisInputs, out_dir: Path) -> list:
 
 
 # ---- entry points (builder.write_report) -----------------------------------------------------------------------------
-def analysis_tables(res: Results, inputs: AnalysisInputs) -> list[Table]:
-    return [t for t in (effective_robustness_table(res, inputs), affinity_table(res, inputs)) if t is not None]
-
-
 def analysis_plots(res: Results, inputs: AnalysisInputs, out_dir: Path) -> list:
     import matplotlib
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from augmix_lab.errors import UserError
-from augmix_lab.report.analyses import analysis_plots, analysis_tables, load_analysis_inputs
+from augmix_lab.report.analyses import analysis_plots
 from augmix_lab.report.loading import StudyRuns, load_study_runs
 from augmix_lab.report.plots import Plot, build_plots
 from augmix_lab.report.render import to_markdown, write_index, write_table
@@ -59,9 +59,7 @@ def write_report(runs: StudyRuns, out_dir: Path, formats: Sequence[str] = FORMAT
     res = Results(runs)
     tables = build_tables(res)
     plots = build_plots(res, out_dir)
-    inputs = load_analysis_inputs(runs)  # analyses beyond the paper (report/analyses.py), before the failed-runs table
-    tables[-1:-1] = analysis_tables(res, inputs)
-    plots += analysis_plots(res, inputs, out_dir)
+    plots += analysis_plots(res, res.analysis, out_dir)  # analyses beyond the paper (report/analyses.py)
     report = Report(out_dir, tables, plots)
     table_files = [(t, write_table(t, out_dir, formats)) for t in tables]
     for _, files in table_files:

@@ -56,3 +56,5 @@ ROLE_TRIAL = "trial"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"
 # MLflow >= 3.5's UI also keeps a global workflow switch ("genai" by default); this URL value opens the ML pages
 UI_WORKFLOW_TYPE = "machine_learning"
+# artifact on the study's parent run: the study-level affinity/diversity table (orchestration/analyses.py)
+AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"

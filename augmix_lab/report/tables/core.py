@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from augmix_lab.evaluation.registry import key_title, spec_for_key, specs
 from augmix_lab.report.loading import Condition, StudyRuns, TrialRecord
@@ -106,6 +107,13 @@ class Results:
             self.per_seed.setdefault(c, {})
         self.conditions = sorted(self.params, key=self.order)
         self.metrics = sorted({m for per_metric in self.per_seed.values() for m in per_metric})
+
+    @functools.cached_property
+    def analysis(self) -> Any:
+        """``report.analyses.AnalysisInputs`` (heat maps, affinity table, soups) read from the store once, on first use."""
+        from augmix_lab.report.analyses import load_analysis_inputs
+
+        return load_analysis_inputs(self.runs)
 
     def order(self, c: Condition) -> tuple:
         """Datasets, models, then the baseline variant first, then variants by name, then axis values."""
