@@ -103,7 +103,7 @@ def _on_trend(clean_acc: float, above: float = 0.0) -> tuple[float, float]:
 
 def _record(variant: str, seed: int, errors: tuple[float, float], i: int) -> TrialRecord:
     return TrialRecord(run_id=f"r{i}", trial_key=f"k{i}", status="FINISHED", variant=variant, seed=seed, axes={},
-                       params={"dataset.name": "cifar10", "model": "wrn40_2"},
+                       params={"dataset.name": "cifar10", "model": "wrn40_2", "method": variant},
                        metrics={"clean_error": errors[0], "mean_corruption_error": errors[1]}, error=None,
                        start_time=i)
 
@@ -126,6 +126,18 @@ def test_effective_robustness_is_zero_on_the_trend_and_the_offset_above_it() -> 
     assert er["greedy soup"].mean == pytest.approx(2.0, abs=1e-9)
     assert [r[3] for r in table.rows] == ["baseline", "trial", "trial", "soup"]
     assert "1.200 · logit(clean acc.) + -0.800" in table.notes[0]
+
+
+def test_the_trend_spans_every_run_trained_with_the_baseline_method() -> None:
+    recs = [_record("standard", s, _on_trend(acc), s) for s, acc in enumerate((0.95, 0.85))]
+    short = _record("standard_2ep", 0, _on_trend(0.7), 5)  # another variant, same (baseline) method
+    short.params["method"] = "standard"
+    recs += [short, _record("augmix", 0, _on_trend(0.9, 0.05), 10)]
+    table = effective_robustness_table(Results(_runs(recs)), AnalysisInputs())
+    assert table is not None and "over 3 run(s) trained with the baseline's method 'standard'" in table.notes[0]
+    er = {key[2]: s for key, s in table.values.items()}
+    assert er["augmix"].mean == pytest.approx(5.0, abs=1e-9)
+    assert [r[3] for r in table.rows if r[2] == "standard_2ep"] == ["baseline"]
 
 
 def test_effective_robustness_table_says_why_without_three_baseline_runs() -> None:

@@ -115,17 +115,23 @@ def _acc(error_pct: float) -> float:
     return min(1.0, max(0.0, 1.0 - error_pct / 100.0))
 
 
+def baseline_method(res: Results) -> str | None:
+    """The training method of the study's baseline variant (e.g. 'standard'); None without a baseline."""
+    return next((t.params.get("method") for t in res.runs.trials if t.variant == res.runs.baseline), None)
+
+
 def baseline_trends(res: Results) -> dict[str, TrendFit | str]:
-    """Per dataset: the trend fitted over every finished baseline-variant run (seeds, architectures, epochs), or the
-    reason there is none."""
+    """Per dataset: the trend fitted over every finished run trained with the baseline's method (Taori et al.'s
+    "standard models": seeds, architectures, epochs), or the reason there is none."""
     out: dict[str, TrendFit | str] = {}
     datasets = sorted({c.dataset for c in res.conditions})
+    method = baseline_method(res)
     for d in datasets:
-        if not res.runs.baseline:
+        if not res.runs.baseline or method is None:
             out[d] = "the study declares no baseline variant"
             continue
         pts = [(t.metrics[CLEAN], t.metrics[SHIFTED]) for t in res.runs.finished
-               if t.condition.dataset == d and t.variant == res.runs.baseline and CLEAN in t.metrics
+               if t.condition.dataset == d and t.params.get("method") == method and CLEAN in t.metrics
                and SHIFTED in t.metrics]
         try:
             out[d] = fit_trend([_acc(c) for c, _ in pts], [_acc(s) for _, s in pts])
@@ -149,7 +155,8 @@ def effective_robustness_table(res: Results, inputs: AnalysisInputs) -> Table | 
     for d, fit in trends.items():
         if isinstance(fit, TrendFit):
             table.notes.append(f"{d}: logit(-C acc.) = {fit.slope:.3f} · logit(clean acc.) + {fit.intercept:.3f}, "
-                               f"least squares over {fit.n_points} run(s) of baseline '{res.runs.baseline}'.")
+                               f"least squares over {fit.n_points} run(s) trained with the baseline's method "
+                               f"'{baseline_method(res)}'.")
         else:
             table.notes.append(f"{d}: no trend, so no effective robustness: {fit}")
     table.notes.append("Accuracies are means over seeds; effective robustness is per run, then mean ± 95 % CI "
@@ -157,7 +164,7 @@ def effective_robustness_table(res: Results, inputs: AnalysisInputs) -> Table | 
     for c in res.conditions:
         pairs = [(t.metrics[CLEAN], t.metrics[SHIFTED]) for t in res.trials.get(c, [])
                  if CLEAN in t.metrics and SHIFTED in t.metrics]
-        role = "baseline" if c.variant == res.runs.baseline else "trial"
+        role = "baseline" if res.params.get(c, {}).get("method") == baseline_method(res) else "trial"
         table.rows.append(_er_row(c.dataset, c.model, c.label, role, pairs, trends.get(c.dataset), table))
     for p in inputs.extra_points:
         table.rows.append(_er_row(p.dataset, p.model, p.label, p.role, [(p.clean_error, p.c_error)],
