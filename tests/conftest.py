@@ -106,6 +106,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  #
     cpu0, wall0 = _cpu_now(), time.perf_counter()
     yield  # setup + call + teardown: a module fixture's cost lands on its first test
     _CPU_ROWS.append((_cpu_now() - cpu0, time.perf_counter() - wall0, item.nodeid))
+    if log := os.environ.get("AUGMIX_LAB_CPU_TIMES_LOG"):  # rows survive a run that is cut off before its summary
+        with open(log, "a") as fh:
+            fh.write(f"{_CPU_ROWS[-1][0]:.2f}\t{_CPU_ROWS[-1][1]:.2f}\t{item.nodeid}\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001, ARG001
