@@ -54,3 +54,70 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
                 raise
     yield ray
     ray.shutdown()
+
+
+# --- opt-in per-test cost table: `python -m pytest -q --cpu-times[=N]` -------------------------------------------
+# Why: on a shared machine wall time is unreliable; process CPU (self + reaped children) is not. Ray workers are not
+# children of pytest's, so live descendants are added (work in a process that exits unreaped by pytest is missed).
+_CPU_ROWS: list[tuple[float, float, str]] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--cpu-times", action="store", nargs="?", const=30, type=int, default=0, metavar="N",
+                     help="list the N tests with the most process CPU time (self + children), with wall time")
+
+
+def _cpu_now() -> float:
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + _live_descendants_cpu()
+
+
+def _live_descendants_cpu() -> float:
+    """utime+stime of running descendants (the session Ray's raylet and workers), read from /proc (Linux only)."""
+    from pathlib import Path
+
+    parent, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid ... utime(12) stime(13)
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parent[pid], cpu[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    me, total = os.getpid(), 0
+    for pid in cpu:
+        p = parent.get(pid)
+        while p and p != me:
+            p = parent.get(p)
+        if p == me:
+            total += cpu[pid]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ARG001
+    if not item.config.getoption("--cpu-times"):
+        yield
+        return
+    import time
+
+    cpu0, wall0 = _cpu_now(), time.perf_counter()
+    yield  # setup + call + teardown: a module fixture's cost lands on its first test
+    _CPU_ROWS.append((_cpu_now() - cpu0, time.perf_counter() - wall0, item.nodeid))
+    if log := os.environ.get("AUGMIX_LAB_CPU_TIMES_LOG"):  # rows survive a run that is cut off before its summary
+        with open(log, "a") as fh:
+            fh.write(f"{_CPU_ROWS[-1][0]:.2f}\t{_CPU_ROWS[-1][1]:.2f}\t{item.nodeid}\n")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001, ARG001
+    n = config.getoption("--cpu-times")
+    if not n or not _CPU_ROWS:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", f"top {n} tests by process CPU (self + children)")
+    for cpu, wall, nodeid in sorted(_CPU_ROWS, reverse=True)[:n]:
+        tr.write_line(f"{cpu:8.2f}s cpu {wall:8.2f}s wall  {nodeid}")
+    tr.write_line(f"total: {sum(r[0] for r in _CPU_ROWS):.1f}s cpu, {sum(r[1] for r in _CPU_ROWS):.1f}s wall, "
+                  f"{len(_CPU_ROWS)} tests")

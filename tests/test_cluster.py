@@ -66,7 +66,7 @@ def wait_until(check, what: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"{what} did not come up in {START_TIMEOUT_S} s: {log.read_text()[-3000:]}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster_env() -> dict[str, str]:
     """The environment every cluster process shares: Ray's token authentication with one fresh token (the
     documented way to hand a cluster's token to its nodes and drivers), and no inherited RAY_ADDRESS."""
@@ -201,18 +201,25 @@ def assert_arrived_through_server(tracking_uri: str, out_dir: Path, tmp_path: Pa
     assert not (out_dir / "mlartifacts").exists()
 
 
-def test_smoke_study_on_a_ray_head_and_an_mlflow_server(tmp_path: Path, cluster_env: dict[str, str]) -> None:
-    with ray_head(tmp_path, cluster_env) as address, \
-            mlflow_server(tmp_path, f"sqlite:///{tmp_path / 'server.db'}") as url:
-        out_dir = run_smoke_on_cluster(tmp_path, cluster_env, address, url)
+@pytest.fixture(scope="module")
+def head_address(tmp_path_factory: pytest.TempPathFactory, cluster_env: dict[str, str]) -> Iterator[str]:
+    """One Ray head for both backends: its start-up is the costliest step, and the store under test is the server."""
+    with ray_head(tmp_path_factory.mktemp("ray-head"), cluster_env) as address:
+        yield address
+
+
+def test_smoke_study_on_a_ray_head_and_an_mlflow_server(tmp_path: Path, cluster_env: dict[str, str],
+                                                        head_address: str) -> None:
+    with mlflow_server(tmp_path, f"sqlite:///{tmp_path / 'server.db'}") as url:
+        out_dir = run_smoke_on_cluster(tmp_path, cluster_env, head_address, url)
         assert_arrived_through_server(url, out_dir, tmp_path)
 
 
 @pytest.mark.skipif(postgres_bin() is None, reason="Debian's postgresql server is not installed (CI installs it)")
-def test_smoke_study_with_a_postgresql_backed_mlflow_server(tmp_path: Path, cluster_env: dict[str, str]) -> None:
+def test_smoke_study_with_a_postgresql_backed_mlflow_server(tmp_path: Path, cluster_env: dict[str, str],
+                                                            head_address: str) -> None:
     import psycopg  # noqa: F401 - MLflow's PostgreSQL backend (SQLAlchemy 2) needs it; the test extra has it
 
-    with postgres_server(postgres_bin()) as db, ray_head(tmp_path, cluster_env) as address, \
-            mlflow_server(tmp_path, db) as url:
-        out_dir = run_smoke_on_cluster(tmp_path, cluster_env, address, url)
+    with postgres_server(postgres_bin()) as db, mlflow_server(tmp_path, db) as url:
+        out_dir = run_smoke_on_cluster(tmp_path, cluster_env, head_address, url)
         assert_arrived_through_server(url, out_dir, tmp_path)
