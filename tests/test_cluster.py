@@ -100,7 +100,7 @@ def ray_head(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
         wait_until(ready, "ray head", proc, log)
         yield address
     finally:
-        stop_group(proc)
+        stop_group(proc, grace_s=5)  # `ray start --block` sits out SIGTERM's whole grace: its processes are ours
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
