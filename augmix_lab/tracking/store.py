@@ -189,9 +189,12 @@ def prepare_sqlite_store(uri: str) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Errors worth retrying: SQLite lock contention (any store) and MLflow's TEMPORARILY_UNAVAILABLE."""
+    """Errors worth retrying: SQLite lock contention (any store), MLflow's TEMPORARILY_UNAVAILABLE, and two trials
+    registering the same dataset input at once (the loser's retry finds the row and links it)."""
     text = str(exc).lower()
     if "database is locked" in text or "database table is locked" in text or "sqlite_busy" in text:
+        return True
+    if "unique constraint" in text and "datasets" in text:  # MLflow's log_inputs checks, then inserts: a race
         return True
     return getattr(exc, "error_code", None) == "TEMPORARILY_UNAVAILABLE"
 
