@@ -25,13 +25,11 @@ from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_m
 from augmix_lab.report.loading import Condition, StudyRuns
 from augmix_lab.report.stats import MISSING, SeedStats, format_stat, summarize
 from augmix_lab.report.tables import Results, Table
+from augmix_lab.tracking.soups import SOUP_CANDIDATES_TAG, SOUP_GROUP_TAG, SOUP_KIND_TAG, SOUP_MEMBERS_TAG
 from augmix_lab.tracking.tags import AFFINITY_ARTIFACT
 
 CLEAN, SHIFTED = "clean_error", "mean_corruption_error"  # percent errors -> accuracies = 1 - error / 100
 EXTRA_ROLES = ("soup",)  # run roles drawn beside the trials (model soups, logged by the soups driver)
-# soup-run tags (defined by the soups driver's tracking/soups.py; repeated here so the report reads them as strings)
-SOUP_KIND_TAG, SOUP_GROUP_TAG = "augmix_lab.soup_kind", "augmix_lab.soup_group"
-SOUP_MEMBERS_TAG, SOUP_CANDIDATES_TAG = "augmix_lab.soup_members", "augmix_lab.soup_candidates"
 ER_METRIC = "effective_robustness"
 
 

@@ -11,16 +11,8 @@ import numpy as np
 
 from augmix_lab.errors import UserError
 from augmix_lab.tracking.reader import StoreReader
-from augmix_lab.tracking.records import TRACKING_TAGS
+from augmix_lab.tracking.tags import TRACKING_TAGS
 
-TAG_ROLE = TRACKING_TAGS.role
-TAG_STUDY = TRACKING_TAGS.study
-TAG_BASELINE = TRACKING_TAGS.baseline
-TAG_TRIAL_KEY = TRACKING_TAGS.trial_key
-TAG_VARIANT = TRACKING_TAGS.variant
-TAG_SEED = TRACKING_TAGS.seed
-TAG_AXES = TRACKING_TAGS.axes
-TAG_ERROR = TRACKING_TAGS.error
 
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
@@ -150,9 +142,9 @@ def _parse_axes(value: str | None, run_id: str) -> dict[str, Any]:
     try:
         axes = json.loads(value)
     except json.JSONDecodeError:
-        raise UserError(f"run {run_id}: tag {TAG_AXES} is not JSON: {value!r}") from None
+        raise UserError(f"run {run_id}: tag {TRACKING_TAGS.axes} is not JSON: {value!r}") from None
     if not isinstance(axes, dict):
-        raise UserError(f"run {run_id}: tag {TAG_AXES} must be a JSON object, got {value!r}")
+        raise UserError(f"run {run_id}: tag {TRACKING_TAGS.axes} must be a JSON object, got {value!r}")
     return axes
 
 
@@ -169,24 +161,24 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
     parents = reader.runs(experiment_id, "study")
     parents.sort(key=lambda r: (r.start_time, r.run_id))
     parent = parents[-1] if parents else None
-    study = parent.tags.get(TAG_STUDY, experiment) if parent else experiment
+    study = parent.tags.get(TRACKING_TAGS.study, experiment) if parent else experiment
     baseline = _baseline(reader, parent) if parent else None
 
     by_key: dict[str, TrialRecord] = {}
     for run in reader.runs(experiment_id, "trial"):
         tags = run.tags
-        if parent is not None and tags.get(TAG_STUDY, study) != study:
+        if parent is not None and tags.get(TRACKING_TAGS.study, study) != study:
             continue  # another study logging into the same experiment
         record = TrialRecord(
             run_id=run.run_id,
-            trial_key=tags.get(TAG_TRIAL_KEY, run.run_id),
+            trial_key=tags.get(TRACKING_TAGS.trial_key, run.run_id),
             status=run.status,
-            variant=tags.get(TAG_VARIANT, "?"),
-            seed=_parse_seed(tags.get(TAG_SEED) or run.params.get("seed")),
-            axes=_parse_axes(tags.get(TAG_AXES), run.run_id),
+            variant=tags.get(TRACKING_TAGS.variant, "?"),
+            seed=_parse_seed(tags.get(TRACKING_TAGS.seed) or run.params.get("seed")),
+            axes=_parse_axes(tags.get(TRACKING_TAGS.axes), run.run_id),
             params=dict(run.params),
             metrics=dict(run.metrics),
-            error=tags.get(TAG_ERROR),
+            error=tags.get(TRACKING_TAGS.error),
             start_time=run.start_time,
         )
         kept = by_key.get(record.trial_key)
@@ -228,8 +220,8 @@ def benchmark_sources(table: Any) -> dict[str, str]:
 def _baseline(reader: StoreReader, parent: Any) -> str | None:
     """The parent run's ``augmix_lab.baseline`` tag (written by the driver); only stores written before the driver
     tagged it (no ``augmix_lab.baseline_tagged``) fall back to the study file stored on the parent run."""
-    if parent.tags.get(TAG_BASELINE):
-        return parent.tags[TAG_BASELINE]
+    if parent.tags.get(TRACKING_TAGS.baseline):
+        return parent.tags[TRACKING_TAGS.baseline]
     if parent.tags.get(TRACKING_TAGS.baseline_tagged) == "true":
         return None  # the study has no baseline
     return _baseline_from_study_file(reader, parent.run_id)
