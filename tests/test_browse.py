@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+
+from ui_wait import wait_for_ui
 
 from augmix_lab import results
 from augmix_lab.cli.main import main
@@ -178,7 +179,6 @@ def test_system_metrics_are_sampled_into_a_running_trial(filled: Filled, monkeyp
 
 
 # ---- the MLflow UI in a real browser --------------------------------------------------------------------------------
-_SERVER_START_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -188,21 +188,8 @@ def ui_url(filled: Filled) -> Iterator[str]:
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "augmix_lab.cli.main", "ui", "--study", str(filled.out_dir),
                                  "--port", "0"], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    import requests
-
     try:
-        deadline = time.monotonic() + _SERVER_START_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            found = re.search(r"(http://127\.0\.0\.1:\d+)(/#\S*)", log.read_text())
-            if found:
-                try:
-                    if requests.get(f"{found.group(1)}/health", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"augmix-lab ui did not come up: {log.read_text()[-2000:]!r}")
+        found = wait_for_ui(proc, log, r"http://127\.0\.0\.1:\d+/#\S*")
         yield found.group(0)
     finally:
         if proc.poll() is None:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -24,10 +22,11 @@ import requests
 import torch
 from mlflow import MlflowClient
 
+from ui_wait import wait_for_ui
+
 from augmix_lab.paths import default_tracking_uri
 from augmix_lab.tracking import TRACKING_TAGS, StudyTracker, TrialLogger, metric_history, resolve_tracking
 
-_SERVER_START_S = 120  # `python -m mlflow server` imports for ~10-20 s on a 2-core machine
 
 
 def _error_percent(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -56,22 +55,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         proc = subprocess.Popen([sys.executable, "-m", "augmix_lab.cli.main", "ui", "--study", str(study),
                                  "--port", "0"], stdout=out, stderr=err, start_new_session=True)
     try:
-        url = None
-        deadline = time.monotonic() + _SERVER_START_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            if url is None:
-                found = re.search(r"http://127\.0\.0\.1:\d+", out_log.read_text())
-                url = found.group(0) if found else None
-            if url is not None:
-                try:
-                    if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"augmix-lab ui did not come up: rc={proc.poll()} out={out_log.read_text()!r} "
-                        f"err={err_log.read_text()[-2000:]!r}")
+        url = wait_for_ui(proc, out_log, detail=lambda: f"out={out_log.read_text()!r} "
+                                                       f"err={err_log.read_text()[-2000:]!r}").group(0)
         yield {"url": url, "study": study, "proc": proc}
     finally:
         if proc.poll() is None:
