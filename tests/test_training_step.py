@@ -12,7 +12,7 @@ import torch
 from augmix_lab.augment import AUGMENTATIONS, MethodSpec
 from augmix_lab.augment import augmix as augmix_module
 from augmix_lab.augment import ops as ops_module
-from augmix_lab.augment.ops import apply_ops_sorted as real_sorted
+from augmix_lab.augment.ops import apply_op_chains as real_chains
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
@@ -116,16 +116,21 @@ def test_a_training_step_reads_nothing_back_to_the_host(monkeypatch: pytest.Monk
 
 
 def test_the_sorted_augmix_engine_reads_once_per_chain_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CPU's default ("auto" -> sorted) engine is allowed ONE read per apply_ops_sorted call (its group sizes)."""
+    """CPU's default ("auto" -> sorted) engine is allowed ONE read per chain step (its group sizes)."""
     monkeypatch.setattr(ops_module, "ENGINE", "sorted")
     step, images, labels = small_step("augmix", 1)
     step(images, labels)
-    calls = []
-    monkeypatch.setattr(augmix_module, "apply_ops_sorted", lambda *a, **k: calls.append(1) or real_sorted(*a, **k))
+    steps: list[int] = []
+
+    def counted(images: torch.Tensor, op_ids: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        steps.append(op_ids.shape[1])
+        return real_chains(images, op_ids, *args, **kwargs)
+
+    monkeypatch.setattr(augmix_module, "apply_op_chains", counted)
     counter = HostReadCounter(monkeypatch)
     with counter:
         step(images, labels)
-    assert calls and counter.calls == ["tolist"] * len(calls)
+    assert steps and counter.calls == ["tolist"] * sum(steps)
 
 
 def test_the_counter_sees_a_host_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from torch import Tensor
 from augmix_lab.augment import sampling
 from augmix_lab.augment import ops as ops_module
 from augmix_lab.augment.functional import device_constant
-from augmix_lab.augment.ops import OPS, Op, apply_ops_masked, apply_ops_sorted
+from augmix_lab.augment.ops import OPS, Op, apply_op_chains, apply_ops_masked
 from augmix_lab.errors import UserError
 
 # augmentations.py `augmentations` (the paper's ops) and `augmentations_all` (--all-ops adds 4 -C-overlapping ops)
@@ -189,40 +189,29 @@ class AugmentAndMix:
         return max(1, CPU_CHUNK_PIXELS // (images.shape[2] * images.shape[3]))
 
     def _step_table(self, params: AugMixParams, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Per row of the (N·(k+1)) chain buffer and step: op id (-1 = none) and PIL argument."""
+        """Per chain row (image-major, N·k) and step: op id (-1 = none) and PIL argument."""
         n, k, steps = params.ops.shape
         ops = params.ops.to(device)
         arguments = augmix_arguments(self.op_names, ops, params.levels.to(device), params.signs.to(device),
                                      self._image_size)
-        no_op = torch.full((n, 1, steps), -1, dtype=ops.dtype, device=device)
-        op_ids = torch.cat([no_op, ops], dim=1).reshape(n * (k + 1), steps)
-        arguments = torch.cat([torch.zeros_like(arguments[:, :1]), arguments], dim=1).reshape(n * (k + 1), steps)
-        return op_ids, arguments
+        return ops.reshape(n * k, steps), arguments.reshape(n * k, steps)
 
-    def _chains_and_original(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
-        """uint8 (N, k+1, C, H, W): [:, 0] the original, [:, 1 + i] chain i, all ops applied.
+    def _chains(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
+        """uint8 (N, k, C, H, W): chain i of image n at [n, i], all its ops applied.
 
-        Sorted engine: rows stay grouped by op between steps (``apply_ops_sorted``); one scatter restores their order
-        at the end. Masked engine (``apply_ops_masked``): rows keep their order and nothing is read to the host.
+        Sorted engine (``apply_op_chains``): rows grouped by op per step, table ops on tables. Masked engine
+        (``apply_ops_masked``): rows keep their order and nothing is read to the host.
         """
         n, c, h, w = images.shape
-        k = self.width
+        source = torch.arange(n * self.width, device=images.device) // self.width
         if ops_module.resolve_engine(self.engine, images.device) == "masked":
-            rows = images
-            source: Tensor | None = torch.arange(n * (k + 1), device=images.device) // (k + 1)
+            rows: Tensor = images
             for step in range(op_ids.shape[1]):
-                rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], self.ops, source_rows=source)
-                source = None
-            return rows.view(n, k + 1, c, h, w)
-        row_ids = torch.arange(n * (k + 1), device=images.device)
-        rows, source = images, row_ids // (k + 1)  # row r starts as image r // (k+1): the first gather repeats it
-        for step in range(op_ids.shape[1]):
-            rows, order = apply_ops_sorted(rows, op_ids[row_ids, step], arguments[row_ids, step], self.ops,
-                                           source_rows=source)
-            row_ids, source = row_ids.index_select(0, order), None
-        position = torch.empty_like(row_ids)
-        position[row_ids] = torch.arange(row_ids.numel(), device=row_ids.device)
-        return rows.index_select(0, position).view(n, k + 1, c, h, w)
+                rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], self.ops,
+                                        source_rows=source if step == 0 else None)
+        else:
+            rows = apply_op_chains(images, op_ids, arguments, self.ops, source_rows=source)
+        return rows.view(n, self.width, c, h, w)
 
     def _check_params(self, images: Tensor, params: AugMixParams) -> None:
         _check_images(images)
@@ -236,7 +225,7 @@ class AugmentAndMix:
         self._check_params(images, params)
         self._image_size = images.shape[3]
         op_ids, arguments = self._step_table(params, images.device)
-        return self._chains_and_original(images, op_ids, arguments)[:, 1:].transpose(0, 1).contiguous()
+        return self._chains(images, op_ids, arguments).transpose(0, 1).contiguous()
 
     def apply(self, images: Tensor, params: AugMixParams) -> Tensor:
         """float32 (N, C, H, W): ``(1 - m)·norm(x) + m·Σ_i w_i·norm(chain_i(x))``.
@@ -264,13 +253,13 @@ class AugmentAndMix:
         mixed = torch.empty((min(n, piece), 1, c * h * w), dtype=torch.float32, device=images.device)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            rows = slice(start * (k + 1), stop * (k + 1))
-            buf = self._chains_and_original(images[start:stop], op_ids[rows], arguments[rows])
-            buf = buf.reshape(stop - start, k + 1, -1)
+            rows = slice(start * k, stop * k)
+            buf = self._chains(images[start:stop], op_ids[rows], arguments[rows]).reshape(stop - start, k, -1)
             for first in range(start, stop, piece):
                 last = min(stop, first + piece)
                 count = last - first
-                chains_f[:count].copy_(buf[first - start : last - start])  # uint8 -> float once
+                chains_f[:count, 0].copy_(images[first:last].reshape(count, -1))  # uint8 -> float once
+                chains_f[:count, 1:].copy_(buf[first - start : last - start])
                 torch.bmm(coefs[first:last], chains_f[:count], out=mixed[:count])  # (count, 1, C*H*W)
                 target = out[first:last].view(count, c, h * w)
                 torch.addcmul(shift, mixed[:count].reshape(count, c, h * w), scale, out=target)

@@ -1,11 +1,12 @@
-"""The op table: each augmentation op as a batched kernel taking its PIL argument, and ``apply_ops_``.
+"""The op table: each augmentation op as a batched kernel taking its PIL argument, and the two op engines.
 
 An op's *argument* is what the PIL call takes (posterize bits, solarize threshold, rotate degrees, shear, pixels,
 enhance factor). How a method turns its random level into that argument lives with the method (AugMix below in
-``augmix.py``, torchvision's bins in ``policies.py``). ``apply_ops_`` runs one op per image for a whole batch:
-images are grouped by op (one host sync per call for the group sizes) and every geometric op of the call goes
-through ONE batched affine resampling. ``apply_ops_masked`` is the sync-free engine: every op runs on every row and
-``torch.where`` keeps each row's own result (more FLOPs, no host read); ``resolve_engine`` picks one per device.
+``augmix.py``, torchvision's bins in ``policies.py``). ``apply_op_chains`` (the "sorted" engine, CPU's) runs a
+chain of ops per image for a whole batch: per step images are regrouped by op and every geometric op of a step
+goes through ONE batched affine resampling.
+``apply_ops_masked`` is the sync-free engine: every op runs on every row and ``torch.where`` keeps each row's own
+result (more FLOPs, no host read); ``resolve_engine`` picks one per device.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ OPS: dict[str, Op] = {
 Engine = Literal["auto", "sorted", "masked"]
 ENGINES: tuple[str, ...] = ("auto", "sorted", "masked")
 # Module-wide default for AugMix's op engine ("auto": masked on CUDA, where syncs stall the pipeline and extra FLOPs
-# are cheap; sorted on CPU, where compute dominates and the one bincount read per call costs nothing)
+# are cheap; sorted on CPU, where compute dominates and a few small host reads per step cost nothing)
 ENGINE: Engine = "auto"
 
 
@@ -72,76 +73,78 @@ def resolve_engine(engine: str | None, device: torch.device) -> str:
     return choice
 
 
-_GROUPING_CACHE: dict[tuple[tuple[str, ...], str], tuple[list[int], list[int], Tensor]] = {}
+_GROUPING_CACHE: dict[tuple[tuple[str, ...], str], tuple[list[int], Tensor]] = {}
 
 
-def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], list[int], Tensor]:
-    """Pixel and geometric op indices, and the sort key of each op id (+1; -1 = no op sorts last)."""
+def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], Tensor]:
+    """Op indices in processing order (pixel kernels, then geometric) and, per op id + 1 (0: no op), its rank in
+    that order (no op last)."""
     key = (tuple(op.name for op in ops), str(device))
     if key not in _GROUPING_CACHE:
-        pixel = [i for i, op in enumerate(ops) if not op.geometric]
-        geometric = [i for i, op in enumerate(ops) if op.geometric]
-        order = torch.empty(len(ops) + 1, dtype=torch.long)
-        order[torch.tensor(pixel + geometric, dtype=torch.long) + 1] = torch.arange(len(ops))
-        order[0] = len(ops)
-        _GROUPING_CACHE[key] = (pixel, geometric, order.to(device))
+        ranked = sorted(range(len(ops)), key=lambda i: ops[i].geometric)
+        rank = torch.empty(len(ops) + 1, dtype=torch.long)
+        rank[torch.tensor(ranked, dtype=torch.long) + 1] = torch.arange(len(ops))
+        rank[0] = len(ops)
+        _GROUPING_CACHE[key] = (ranked, rank.to(device))
     return _GROUPING_CACHE[key]
 
 
-def apply_ops_sorted(
+def apply_op_chains(
     images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
     source_rows: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """One op per image, rows regrouped by op: returns ``(out, order)`` with ``out[j] = op(images[order[j]])``.
+) -> Tensor:
+    """Row r becomes ``ops[op_ids[r, S-1]](... ops[op_ids[r, 0]](image r))``, each with its argument; -1 skips.
 
-    Regrouping costs one row gather; then every op works on a contiguous slice (no per-op gathers/scatters) and all
-    geometric rows share one ``F.affine`` call. Op id -1 means "no op" (the row is carried unchanged, sorted last).
-    ``source_rows``: row i is ``images[source_rows[i]]`` (e.g. an image repeated per chain) without materialising it.
+    The CPU engine ("sorted"). Per step the rows are regrouped by op with one row gather (one host read for the
+    group sizes; row gathers are cheap on CPU, row scatters are not), so every op runs on a contiguous slice in
+    place and all geometric rows of the step share ONE ``F.affine`` call; one gather restores the row order at the
+    end. ``source_rows``: row r starts as ``images[source_rows[r]]`` (e.g. an image repeated per chain) without
+    materialising the repeats first.
     """
     device = images.device
-    pixel, geometric, order_of_op = _grouping(tuple(ops), device)
-    keys = order_of_op[op_ids.to(device) + 1]
-    order = torch.argsort(keys, stable=True)
-    counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host sync per call
-    out = images.index_select(0, order if source_rows is None else source_rows.to(device).index_select(0, order))
-    args = arguments.to(device).index_select(0, order)
-    _, _, h, w = images.shape
-    start = 0
-    for rank, op_index in enumerate(pixel):
+    op_ids, arguments = op_ids.to(device), arguments.to(device)
+    ranked, rank_of_op = _grouping(tuple(ops), device)
+    position = torch.arange(op_ids.shape[0], device=device)  # the original index of each current row
+    source = position if source_rows is None else source_rows.to(device)
+    pixels = images
+    for step in range(op_ids.shape[1]):
+        keys = rank_of_op[op_ids[position, step] + 1]
+        order = torch.argsort(keys, stable=True)
+        counts = torch.bincount(keys, minlength=len(ops) + 1).tolist()  # the one host read per step
+        pixels = pixels.index_select(0, source.index_select(0, order) if step == 0 else order)
+        position = position.index_select(0, order)
+        _run_step(pixels, ranked, ops, counts, arguments[position, step], interpolation)
+    if op_ids.shape[1] == 0:
+        pixels = images.index_select(0, source)
+    return pixels.index_select(0, torch.argsort(position))
+
+
+def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list[int], args: Tensor,
+              interpolation: str) -> None:
+    """One step in place on regrouped rows: the op of rank r owns the r-th run of ``counts`` rows."""
+    _, _, h, w = pixels.shape
+    matrices, geometric_start, start = [], None, 0
+    for rank, op_index in enumerate(ranked):
         end = start + counts[rank]
-        if end > start:
-            out[start:end] = ops[op_index].kernel(out[start:end], args[start:end])  # type: ignore[misc]
-        start = end
-    geo_start = start
-    matrices = []
-    for rank, op_index in enumerate(geometric, start=len(pixel)):
-        end = start + counts[rank]
-        if end > start:
-            matrices.append(ops[op_index].matrix(args[start:end], h, w))  # type: ignore[misc]
+        op = ops[op_index]
+        if end > start and op.geometric:
+            geometric_start = start if geometric_start is None else geometric_start
+            matrices.append(op.matrix(args[start:end], h, w))  # type: ignore[misc]
+        elif end > start:
+            pixels[start:end] = op.kernel(pixels[start:end], args[start:end])  # type: ignore[misc]
         start = end
     if matrices:
-        out[geo_start:start] = F.affine(out[geo_start:start], torch.cat(matrices), interpolation)
-    return out, order
-
-
-def apply_ops_(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear"
-) -> Tensor:
-    """In place: image i gets ``ops[op_ids[i]]`` with ``arguments[i]``; op id -1 leaves the image unchanged."""
-    if images.shape[0] == 0:
-        return images
-    out, order = apply_ops_sorted(images, op_ids, arguments, ops, interpolation)
-    return images.index_copy_(0, order, out)
+        pixels[geometric_start:start] = F.affine(pixels[geometric_start:start], torch.cat(matrices), interpolation)
 
 
 def apply_ops_masked(
     images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
     source_rows: Tensor | None = None,
 ) -> Tensor:
-    """Sync-free: ``out[i] = ops[op_ids[i]](images[i])`` (op id -1: unchanged), rows kept in order.
+    """Sync-free: ``out[i] = ops[op_ids[i]](images[i])`` (op id -1: unchanged), rows kept in order (one step).
 
     Every op in ``ops`` runs on every row and ``torch.where`` keeps each row's own result, so no group size is read
-    back to the host. Kernels are row-independent, so a row's result equals ``apply_ops_sorted``'s bit for bit. Rows
+    back to the host. Kernels are row-independent, so a row's result equals ``apply_op_chains``' bit for bit. Rows
     of other ops get argument 0 (valid for every op) so no kernel sees an out-of-range value. All geometric rows share
     one ``F.affine`` call on the whole batch (identity matrix for the others, whose result is discarded).
     ``source_rows``: row i is ``images[source_rows[i]]``.

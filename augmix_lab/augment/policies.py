@@ -22,7 +22,7 @@ from torch import Tensor
 
 from augmix_lab.augment import sampling
 from augmix_lab.augment.augmix import PAPER_OPS, augmix_arguments
-from augmix_lab.augment.ops import OPS, Op, apply_ops_
+from augmix_lab.augment.ops import OPS, Op, apply_op_chains
 
 # AugMix paper Sec. 3: "we remove the contrast, color, brightness, sharpness, and Cutout operations"
 OVERLAPPING_OPS = ("contrast", "color", "brightness", "sharpness")
@@ -151,10 +151,7 @@ class OpSequence:
         self.interpolation = interpolation
 
     def apply(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
-        out = images.clone()
-        for slot in range(op_ids.shape[1]):
-            apply_ops_(out, op_ids[:, slot], arguments[:, slot], self.ops, self.interpolation)
-        return out
+        return apply_op_chains(images, op_ids, arguments, self.ops, self.interpolation)
 
 
 def randaugment(images: Tensor, generator: torch.Generator, num_ops: int = 2, magnitude: int = 9,

@@ -63,7 +63,7 @@ def render_gallery(image, severities, augmix_severity, samples, seed, all_ops, m
     import torch
 
     from augmix_lab.augment.augmix import ALL_OPS, AUGMIX_ARGUMENTS, PAPER_OPS, AugmentAndMix
-    from augmix_lab.augment.ops import OPS, apply_ops_
+    from augmix_lab.augment.ops import OPS, apply_op_chains
 
     names = ALL_OPS if all_ops else PAPER_OPS
     size = image.shape[3]
@@ -84,7 +84,7 @@ def render_gallery(image, severities, augmix_severity, samples, seed, all_ops, m
         for c, severity in enumerate(severities, start=1):
             level = torch.tensor([float(severity)], dtype=torch.float64)  # the top of U(0.1, severity)
             argument = AUGMIX_ARGUMENTS[name](level, torch.ones_like(level), size)
-            out = apply_ops_(image.clone(), torch.zeros(1, dtype=torch.long), argument, [OPS[name]])
+            out = apply_op_chains(image, torch.zeros((1, 1), dtype=torch.long), argument.view(1, 1), [OPS[name]])
             show(axes[r, c], out, f"severity {severity}" if r == 0 else None)
     augmix = AugmentAndMix(severity=augmix_severity, all_ops=all_ops, mean=mean, std=std)
     mixed = augmix(image.repeat(samples, 1, 1, 1), torch.Generator().manual_seed(seed))
