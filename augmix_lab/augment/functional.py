@@ -216,8 +216,8 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
         if interpolation == "nearest":  # PIL takes pixel floor(xin): aim at that pixel's centre
             u.add_(1.0).mul_(size / 2).floor_().add_(0.5).mul_(step).sub_(1.0)
         inside = u.clamp(step / 2 - 1.0, 1.0 - step / 2)
-        far = u.sub_(inside).mul_(size / 2).add_(0.5).floor_()  # 0 inside, a nonzero integer outside
-        u.copy_(inside.add_(far, alpha=4.0))
+        u.sub_(inside).mul_(size / 2).add_(0.5).floor_()  # 0 inside, a nonzero integer outside
+        torch.add(inside, u, alpha=4.0, out=u)
     return uv.transpose(1, 2).contiguous().view(n, height, width, 2)
 
 
