@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from augmix_lab.analysis import fourier_basis, fourier_heat_map, fourier_summary
+from augmix_lab.analysis.fourier import fourier_grid_problem
 from augmix_lab.errors import UserError
 
 
@@ -99,3 +100,11 @@ def test_bad_heat_map_options_are_refused():
         fourier_heat_map(lambda x: x, images, labels, norm=1.0, stride=0)
     with pytest.raises(UserError, match="norm"):
         fourier_heat_map(lambda x: x, images, labels, norm=0.0)
+
+
+def test_a_stride_whose_grid_empties_a_band_is_named_with_the_largest_allowed() -> None:
+    assert fourier_grid_problem(32, 32, 1) is None and fourier_grid_problem(32, 32, 8) is None
+    problem = fourier_grid_problem(32, 32, 17)
+    assert problem and "stride 17" in problem and "32×32" in problem
+    largest = int(problem.rsplit("<= ", 1)[1])
+    assert fourier_grid_problem(32, 32, largest) is None and fourier_grid_problem(32, 32, largest + 1)

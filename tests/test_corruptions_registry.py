@@ -70,6 +70,7 @@ def _study(tmp_path: Path, eval_yaml: str, dataset: str = SHAPES) -> Path:
     ("{corruptions: {names: [fogg]}}", "eval.corruptions.names", "fogg"),
     ("{corruptions: {severities: [1, 6]}}", "eval.corruptions.severities", "6"),
     ("{corruptions: {source: released}}", "eval.corruptions.source", "released"),
+    ("{fourier: {enabled: true, stride: 17}}", "eval.fourier.stride", "stride 17"),  # an empty band, found before training
 ])
 @pytest.mark.parametrize("command", ["plan", "run"])
 def test_plan_and_run_refuse_bad_eval_options_with_exit_2(tmp_path, capsys, eval_yaml, field, value, command):

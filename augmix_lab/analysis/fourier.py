@@ -139,6 +139,32 @@ def fourier_heat_map(
     return FourierHeatMap(grid, np.array(ky), np.array(kx), h, w, float(norm), n, clean_wrong / n)
 
 
+def _radius(fy: np.ndarray, fx: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Each grid frequency's radius relative to Nyquist: sqrt((u / (H/2))^2 + (v / (W/2))^2)."""
+    return np.sqrt((fy[:, None] / (h / 2)) ** 2 + (fx[None, :] / (w / 2)) ** 2)
+
+
+def _bands(fy: np.ndarray, fx: np.ndarray, h: int, w: int, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    rho = _radius(fy, fx, h, w)
+    return rho <= cutoff, rho > cutoff
+
+
+def fourier_grid_problem(height: int, width: int, stride: int, cutoff: float = 0.5) -> str | None:
+    """Why the stride grid of an H×W image cannot give both band means of ``fourier_summary`` (None if it can).
+
+    Checked when a study is planned, so a coarse stride fails before training rather than at evaluation."""
+    def empty(s: int) -> bool:
+        low, high = _bands(np.array(_offsets(height, s)), np.array(_offsets(width, s)), height, width, cutoff)
+        return not low.any() or not high.any()
+
+    if stride < 1 or not empty(stride):
+        return None
+    largest = max((s for s in range(1, stride) if not empty(s)), default=None)
+    allowed = f"a stride <= {largest}" if largest else "no stride on this image size"
+    return (f"stride {stride} on {height}×{width} images leaves the high-frequency band (radius > {cutoff} of "
+            f"Nyquist) with no grid frequency; allowed: {allowed}")
+
+
 def fourier_summary(heat_map: FourierHeatMap | np.ndarray, cutoff: float = 0.5) -> dict[str, float]:
     """Mean error at low / high frequency. A frequency is low when its radius relative to Nyquist,
     sqrt((u / (H/2))^2 + (v / (W/2))^2), is <= ``cutoff`` (default 0.5: the inner half of the band), else high.
@@ -151,9 +177,9 @@ def fourier_summary(heat_map: FourierHeatMap | np.ndarray, cutoff: float = 0.5) 
             raise UserError(f"fourier_summary: grid of shape {err.shape}; allowed: 2-D")
         h, w = err.shape
         fy, fx = np.arange(h) - h // 2, np.arange(w) - w // 2
-    rho = np.sqrt((fy[:, None] / (h / 2)) ** 2 + (fx[None, :] / (w / 2)) ** 2)
-    low, high = rho <= cutoff, rho > cutoff
+    low, high = _bands(fy, fx, h, w, cutoff)
     if not low.any() or not high.any():
+        rho = _radius(fy, fx, h, w)
         raise UserError(f"fourier_summary: cutoff={cutoff} leaves an empty band on this grid; allowed: a cutoff "
                         f"between {rho.min():.3g} and {rho.max():.3g} (exclusive above)")
     return {"low_freq_error": float(err[low].mean()), "high_freq_error": float(err[high].mean())}

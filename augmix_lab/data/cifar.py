@@ -255,6 +255,6 @@ for _layout, _loader, _title in ((CIFAR10, load_cifar10, "CIFAR-10"), (CIFAR100,
         ),
     )
     DATASETS.add(
-        _layout.name, _loader, description=f"{_title}, 32×32", download=_layout.name,
+        _layout.name, _loader, description=f"{_title}, 32×32", download=_layout.name, image_size=32,
         spec_version=f"{_layout.name}-archive-md5:{_layout.archive.md5}",
     )

@@ -305,5 +305,6 @@ def load_imagenet(root: Path) -> ImageDataset:
 
 DATASETS.add(
     "imagenet", load_imagenet, description="ImageNet ImageFolder (manual download), decoded lazily", download=None,
+    image_size=EVAL_CROP,
     spec_version="imagenet-ilsvrc2012-folder",
 )

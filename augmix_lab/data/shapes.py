@@ -229,5 +229,6 @@ def _write_cache(cache: Path, arrays: dict[str, torch.Tensor]) -> None:
 
 
 DATASETS.add(
-    "shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None, spec_version=shapes_version
+    "shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None,
+    spec_version=shapes_version, image_size=IMAGE_SIZE,
 )

@@ -78,9 +78,12 @@ def method_produces_views(method: str) -> bool:
 
 
 def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
-    """Corruption / perturbation names and severities, read from the corruptions registry (the same check as eval)."""
+    """Corruption / perturbation names and severities (read from the corruptions registry, the same check as eval)
+    and the Fourier heat map's grid on the dataset's image size."""
+    from augmix_lab.analysis.fourier import fourier_grid_problem
     from augmix_lab.corruptions.registry import SEVERITIES, check_corruption_names, check_perturbation_names
     from augmix_lab.corruptions.sources import download_name
+    from augmix_lab.data import DATASETS
 
     for dotted, check, names in (("eval.corruptions.names", check_corruption_names, cfg.eval.corruptions.names),
                                  ("eval.perturbations.names", check_perturbation_names, cfg.eval.perturbations.names)):
@@ -94,6 +97,11 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
             raise UserError(f"{where(dotted)}: field '{dotted}': 'released' does not exist for dataset "
                             f"{cfg.dataset.name!r} (no released {cfg.dataset.name}-{kind}); allowed: auto, generated, "
                             f"on_the_fly")
+    fourier = cfg.eval.fourier
+    size = DATASETS.meta(cfg.dataset.name).get("image_size") if cfg.dataset.name in DATASETS else None
+    problem = fourier_grid_problem(size, size, fourier.stride) if fourier.enabled and size else None
+    if problem:  # the band means are computed after training: refuse the stride now
+        raise UserError(f"{where('eval.fourier.stride')}: field 'eval.fourier.stride': {problem}")
     for s in cfg.eval.corruptions.severities:
         if s not in SEVERITIES:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
             raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
