@@ -195,30 +195,33 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
     """``grid_sample``'s (N, H, W, 2) grid for PIL's affine sampling, outside points sent where zero padding reads 0.
 
     PIL's input point of output pixel (x, y) is xin = a(x+.5) + b(y+.5) + c (and yin); it is computed directly in
-    normalized units (align_corners=False: u = 2·xin/W - 1) as one matrix product with the pixel centres. Inside
+    normalized units (align_corners=False: u = 2·xin/W - 1) as one batched product with the pixel centres. Inside
     ([0, W) × [0, H)) PIL clamps the bilinear neighbours to the image, which equals clamping the point to the pixel
     centres' box [1/W - 1, 1 - 1/W]. The clamp's residual is in [-1/W, 1/W) exactly for inside points, so
     floor(residual·W/2 + .5) is 0 inside and a nonzero integer outside; adding it times 4 moves outside points past
-    every tap (no comparison or mask passes). Scalar ops on each axis: broadcasting a length-2 tensor is slow on CPU.
+    every tap (no comparison or mask passes). Scalar ops only: broadcasting a length-2 tensor is slow on CPU.
     """
     key = (height, width, str(device))
     if key not in _PIXEL_CENTRES:
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
-        centres = torch.stack([xs.reshape(-1) + 0.5, ys.reshape(-1) + 0.5, torch.ones(height * width)])
-        _PIXEL_CENTRES[key] = centres.float().to(device)  # (3, H·W): x + .5, y + .5, 1
+        centres = torch.stack([xs.reshape(-1) + 0.5, ys.reshape(-1) + 0.5, torch.ones(height * width)], dim=1)
+        _PIXEL_CENTRES[key] = centres.float().to(device)  # (H·W, 3): x + .5, y + .5, 1
     scale = torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64, device=matrices.device)
     coef = matrices.to(torch.float64).view(n, 2, 3) * scale.view(1, 2, 1)  # rows: u = 2·xin/W - 1, v likewise
     coef[:, :, 2] -= 1.0
-    uv = torch.mm(coef.view(n * 2, 3).to(device=device, dtype=torch.float32), _PIXEL_CENTRES[key]).view(n, 2, -1)
-    for axis, size in enumerate((width, height)):
-        u, step = uv[:, axis], 2.0 / size
+    coef = coef.transpose(1, 2).to(device=device, dtype=torch.float32)  # (N, 3, 2)
+    grid = torch.einsum("pk,nkj->npj", _PIXEL_CENTRES[key], coef)  # (N, H·W, 2), each image's points
+    # a square image shares its constants between the axes: scalar ops on the whole grid (no strided passes)
+    axes = [(grid, width)] if width == height else [(grid[..., 0], width), (grid[..., 1], height)]
+    for u, size in axes:
+        step = 2.0 / size
         if interpolation == "nearest":  # PIL takes pixel floor(xin): aim at that pixel's centre
             u.add_(1.0).mul_(size / 2).floor_().add_(0.5).mul_(step).sub_(1.0)
         inside = u.clamp(step / 2 - 1.0, 1.0 - step / 2)
         u.sub_(inside).mul_(size / 2).add_(0.5).floor_()  # 0 inside, a nonzero integer outside
         torch.add(inside, u, alpha=4.0, out=u)
-    return uv.transpose(1, 2).contiguous().view(n, height, width, 2)
+    return grid.view(n, height, width, 2)
 
 
 _PIXEL_CENTRES: dict[tuple[int, int, str], Tensor] = {}
