@@ -4,10 +4,11 @@ Compares (a) ``AugmentAndMix`` on whole batches (128 and 512), (b) the per-image
 (``augmix_lab.augment.reference``: google-research/augmix ops + ToTensor/Normalize mixing), (c) torchvision's
 ``transforms.v2.AugMix`` called per image (configured like the reference: severity 3, width 3, depth -1,
 all_ops=False, bilinear) followed by normalization, and (d) timm's AugMix if timm is installed. Each for single
-views and for the JSD triple (clean + 2 AugMix views). Rounds are interleaved and the best round of each is kept;
+views and for the JSD triple (clean + 2 AugMix views). Rounds are interleaved; the best round of each is kept and
+the summary adds the median of the ratio measured within each round;
 throughput is measured on process CPU time (robust to other processes sharing the machine) and wall time.
 
-    python benchmarks/augment_throughput.py [--threads 1] [--rounds 3]
+    python benchmarks/augment_throughput.py [--threads 1] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def measure(fn: Callable[[], int]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best of each, median ratio)")
     parser.add_argument("--batched-images", type=int, default=2048, help="images per batched measurement")
     parser.add_argument("--per-image", type=int, default=256, help="images per per-image measurement")
     args = parser.parse_args()
@@ -112,9 +113,12 @@ def main() -> None:
         candidates[f"{label} | ours batched, batch 512"] = batched(512, views)
         candidates[f"{label} | torchvision v2.AugMix batched call*"] = torchvision_batched(views)
     best: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in candidates}
+    rounds: list[dict[str, float]] = []  # CPU-time images/s per round: ratios within a round share the machine state
     for _ in range(args.rounds):
+        rounds.append({})
         for name, fn in candidates.items():
             cpu, wall = measure(fn)
+            rounds[-1][name] = cpu
             best[name] = (max(best[name][0], cpu), max(best[name][1], wall))
 
     print(f"augmix-lab AugMix throughput: 32x32 {source}; torch {torch.__version__}, threads={args.threads}, "
@@ -130,11 +134,16 @@ def main() -> None:
         for name, (cpu, wall) in best.items():
             if name.startswith(label):
                 print(f"  {name.split(' | ')[1]:42s} {cpu:9.0f} | {wall:9.0f} | {cpu / ref_cpu:6.2f}x")
-    print(f"\nSUMMARY threads={args.threads}: ours (best batch) / reference PIL per image, CPU time (issue 14 target >= 20x)")
+    print(f"\nSUMMARY threads={args.threads}: ours (best batch) / reference PIL per image, CPU time (issue 14 target >= 20x);"
+          f" median over {args.rounds} rounds of the ratio within a round (this machine's speed drifts between rounds)")
     for label in ("single view", "JSD triple"):
         ref_cpu = best[f"{label} | reference PIL per image"][0]
         ours = max(best[f"{label} | ours batched, batch {b}"][0] for b in (128, 512))
-        print(f"  {label:12s} {ours:9.0f} / {ref_cpu:6.0f} img/s = {ours / ref_cpu:6.2f}x")
+        per_round = sorted(max(r[f"{label} | ours batched, batch {b}"] for b in (128, 512))
+                           / r[f"{label} | reference PIL per image"] for r in rounds)
+        median = per_round[len(per_round) // 2]
+        print(f"  {label:12s} best {ours:9.0f} / {ref_cpu:6.0f} img/s = {ours / ref_cpu:6.2f}x; median ratio {median:6.2f}x "
+              f"(rounds: {', '.join(f'{x:.1f}' for x in per_round)})")
     print("\n* torchvision's batched call samples ONE op chain, severity and depth for the whole batch: all images "
           "then share the same ops, so it is not per-image AugMix (shown for scale only).")
 
