@@ -197,9 +197,9 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
     PIL's input point of output pixel (x, y) is xin = a(x+.5) + b(y+.5) + c (and yin); it is computed directly in
     normalized units (align_corners=False: u = 2·xin/W - 1) as one batched product with the pixel centres. Inside
     ([0, W) × [0, H)) PIL clamps the bilinear neighbours to the image, which equals clamping the point to the pixel
-    centres' box [1/W - 1, 1 - 1/W]. The clamp's residual is in [-1/W, 1/W) exactly for inside points, so
-    floor(residual·W/2 + .5) is 0 inside and a nonzero integer outside; adding it times 4 moves outside points past
-    every tap (no comparison or mask passes). Scalar ops only: broadcasting a length-2 tensor is slow on CPU.
+    centres' box [1/W - 1, 1 - 1/W]. floor(xin / W) = floor(u/2 + 1/2) is 0 inside and a nonzero integer outside;
+    adding it times 4 to the clamped point moves outside points past every tap (no comparison or mask passes).
+    Scalar ops only: broadcasting a length-2 tensor is slow on CPU.
     """
     key = (height, width, str(device))
     if key not in _PIXEL_CENTRES:
@@ -219,7 +219,7 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
         if interpolation == "nearest":  # PIL takes pixel floor(xin): aim at that pixel's centre
             u.add_(1.0).mul_(size / 2).floor_().add_(0.5).mul_(step).sub_(1.0)
         inside = u.clamp(step / 2 - 1.0, 1.0 - step / 2)
-        u.sub_(inside).mul_(size / 2).add_(0.5).floor_()  # 0 inside, a nonzero integer outside
+        u.mul_(0.5).add_(0.5).floor_()  # floor(xin / W): 0 inside [0, W), a nonzero integer outside
         torch.add(inside, u, alpha=4.0, out=u)
     return grid.view(n, height, width, 2)
 
@@ -249,10 +249,9 @@ def affine(images: Tensor, matrices: Tensor, interpolation: str = "bilinear") ->
         raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
     n, c, h, w = images.shape
     grid = _sample_grid(matrices, n, h, w, interpolation, images.device)
-    out = torch.nn.functional.grid_sample(images.float(), grid, mode=interpolation, padding_mode="zeros",
-                                          align_corners=False)
-    if interpolation == "bilinear":
-        out.add_(_TRUNCATION_GUARD)
+    # bilinear: the guard rides on the input (one fused uint8 -> float pass); inside points' weights sum to 1
+    source = images + _TRUNCATION_GUARD if interpolation == "bilinear" else images.float()
+    out = torch.nn.functional.grid_sample(source, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
     return to_uint8(out)
 
 
