@@ -44,3 +44,14 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.strip()
+
+
+def test_augment_draws_a_png_gallery_of_every_op_and_refuses_bad_severities(tmp_path, capsys) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    out = tmp_path / "gallery.png"
+    assert main(["augment", "--out", str(out), "--severities", "1", "10", "--samples", "2", "--all-ops"]) == 0
+    with Image.open(out) as png:  # one row per op (13 with --all-ops) plus the AugMix row
+        assert png.format == "PNG" and png.size[1] > 13 * 100
+    assert main(["augment", "--out", str(out), "--severities", "11"]) == 2
+    assert "allowed: integers 1..10" in capsys.readouterr().err
