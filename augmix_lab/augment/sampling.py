@@ -1,8 +1,7 @@
 """Seeded samplers on a ``torch.Generator``: uniform, integers, signs, Gamma -> Dirichlet / Beta.
 
 ``torch.distributions`` cannot take a generator, so Gamma uses Marsaglia & Tsang's (2000) rejection method with a
-fixed number of vectorised proposals (no data-dependent loop, so no host round-trip on CUDA); Gamma(1), AugMix's
-default, is drawn directly as an exponential (one uniform per sample).
+fixed number of vectorised proposals (no data-dependent loop, so no host round-trip on CUDA).
 """
 
 from __future__ import annotations
@@ -37,9 +36,6 @@ def gamma(shape: tuple[int, ...], alpha: float, generator: torch.Generator) -> T
     if not alpha > 0:
         raise ValueError(f"gamma alpha must be > 0, got {alpha}")
     device = generator.device
-    if alpha == 1.0:  # Gamma(1) = Exponential(1) = -log(1 - U), as numpy's gamma(1.0) draws it (AugMix's alpha)
-        u = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
-        return torch.log1p(u.neg_()).neg_()
     boosted = alpha < 1
     a = alpha + 1.0 if boosted else alpha
     d = a - 1.0 / 3.0
