@@ -94,6 +94,18 @@ def test_relative_sqlite_path_is_made_absolute_for_workers(tmp_path: Path, monke
     assert uri == f"sqlite:///{tmp_path.resolve() / 'sub' / 'store.db'}"
 
 
+def test_a_sqlite_study_without_an_artifact_location_keeps_artifacts_beside_its_database(tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'db' / 'mlflow.db'}", "no-location")
+    parent = tracker.start_study("s", "h", "name: s\n")
+    run = MlflowClient(tracking_uri=tracker.uri).get_run(parent)
+    assert run.info.artifact_uri.startswith((tmp_path / "db" / "mlartifacts").resolve().as_uri())
+    assert not (cwd / "mlruns").exists(), "MLflow's default would have put it in the working directory"
+
+
 @pytest.mark.parametrize("bad, expected", [
     ("file:///tmp/mlruns", "file store"),
     ("./mlruns", "file store"),

@@ -6,6 +6,7 @@ import json
 from typing import Any, Iterable, Mapping
 
 from augmix_lab.errors import UserError
+from augmix_lab.paths import default_artifact_location
 from augmix_lab.tracking.records import (
     MAX_PARAMS_TAGS_PER_BATCH,
     TERMINAL_STATUSES,
@@ -16,7 +17,7 @@ from augmix_lab.tracking.records import (
     limit_tag,
 )
 from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
-from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store
+from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store, sqlite_path
 from augmix_lab.tracking.tags import EXPERIMENT_KIND_TRAINING, ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
 from augmix_lab.tracking.trial import clear_failure
 
@@ -35,6 +36,8 @@ class StudyTracker:
         if is_sqlite_uri(uri):
             prepare_sqlite_store(uri)
         self.client = make_client(uri)
+        if artifact_location is None and is_sqlite_uri(uri):  # MLflow's default would be ./mlruns of the cwd
+            artifact_location = default_artifact_location(sqlite_path(uri).parent)
         self.experiment_id = self._get_or_create_experiment(artifact_location)
 
     def __repr__(self) -> str:
