@@ -146,3 +146,25 @@ def test_dependency_waves_and_failed_parent_fails_children(tmp_path: Path) -> No
     run = client.get_run(run_ids[child.key])
     assert run.info.status == "FAILED" and "parent trial base" in run.data.tags["augmix_lab.error"]
     assert plan.todo == trials  # restored for the caller
+
+
+def test_a_child_on_a_node_without_the_drivers_disk_fetches_the_parents_checkpoint_from_mlflow(tmp_path: Path) -> None:
+    from augmix_lab.orchestration.trainable import _fetch_parent_checkpoint
+    from augmix_lab.tracking import StudyTracker, TrialLogger
+
+    parent = Trainer(_cfg(), tmp_path / "parent").build()
+    final = parent.save_final()
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "two")
+    study_run = tracker.start_study("two", "h", "name: two\n")
+    parent_run, _ = tracker.trial_run(study_run, "parent-key", study="two", variant="base", seed=0, axes={},
+                                      params={}, config_yaml="{}\n", eval_key="e")
+    TrialLogger(tracker.uri, parent_run).log_checkpoint(final, "final")
+    elsewhere = str(tmp_path / "driver-only" / "final.pt")  # the driver's path, absent on this node
+    child = _cfg(checkpoint=elsewhere).model_copy(update={"init": _cfg(checkpoint=elsewhere).init.model_copy(
+        update={"parent_key": "parent-key"})})
+    fetched = _fetch_parent_checkpoint(child, parent_run, tracker.uri, tmp_path / "worker")
+    assert Path(fetched.init.checkpoint).is_file() and fetched.fingerprint("v") == child.fingerprint("v")
+    loaded = Trainer(fetched, tmp_path / "child").build()
+    for a, b in zip(parent.model.state_dict().values(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert _fetch_parent_checkpoint(child, None, tracker.uri, tmp_path / "w2") is child  # no run: the trainer says why

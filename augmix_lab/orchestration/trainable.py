@@ -137,6 +137,22 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None
         tune.report(numeric)
 
 
+def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracking_uri: str,
+                             workdir: Path) -> TrialConfig:
+    """A child trial on a node without the driver's disk: the parent's final.pt from its MLflow run, kept locally.
+
+    The driver resolved ``init.checkpoint`` to a path on its own disk; the trial's key depends on the parent's key,
+    not on that path, so pointing the config at the downloaded copy changes nothing else.
+    """
+    init = cfg.init
+    if init.parent_key is None or init.checkpoint is None or Path(init.checkpoint).is_file() or not parent_run_id:
+        return cfg
+    from augmix_lab.tracking import TrialLogger
+
+    got = TrialLogger(tracking_uri, parent_run_id).download_checkpoint("final", workdir / "parent")
+    return cfg.model_copy(update={"init": init.model_copy(update={"checkpoint": str(got)})})
+
+
 def train_trial(
     config: dict[str, Any],
     *,
@@ -149,8 +165,9 @@ def train_trial(
     inject_oom: str | None = None,
 ) -> None:
     """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id,
-    "launch": the driver's launch id}``; ``gpus_per_trial``: this round's GPU fraction (decides OOM re-pack vs
-    failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as the driver read it."""
+    "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run}``; ``gpus_per_trial``: this
+    round's GPU fraction (decides OOM re-pack vs failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as
+    the driver read it."""
     import torch
 
     from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
@@ -167,6 +184,7 @@ def train_trial(
     workdir = worker_workdir(out_dir, key)
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
+    cfg = _fetch_parent_checkpoint(cfg, spec.get("parent_run_id"), tracking_uri, workdir)
     logger.set_status("RUNNING")
     logger.log_datasets(dataset_records(cfg))
     already_logged = logger.last_logged_epoch() or 0
