@@ -226,3 +226,33 @@ def pil_box_resize_axis(v: torch.Tensor, out_size: int, dim: int) -> torch.Tenso
     acc.mul_(torch.as_tensor(k[:, 0], dtype=torch.int32, device=v.device).reshape(shape))
     acc.add_(1 << (_PIL_PRECISION_BITS - 1))
     return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
+
+
+@functools.lru_cache(maxsize=64)
+def _box_down_rows(in_size: int, out_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_box_taps_np`` as tensors on ``device`` for ``pil_box_down_rows``: padding taps read row ``in_size``."""
+    idx, k = _box_taps_np(in_size, out_size)
+    idx = np.where(k > 0, idx, in_size)
+    return torch.as_tensor(idx, device=device), torch.as_tensor(k[:, 0], dtype=torch.int32, device=device)
+
+
+def pil_box_down_rows(vz: torch.Tensor, in_size: int, out_size: int) -> torch.Tensor:
+    """Pillow's 8-bit BOX pass along dim -2 of integer pixels ``vz`` whose row ``in_size`` is zeros (int32 result).
+
+    Same arithmetic as ``pil_box_resize_axis`` (tap sum times the row's fixed-point weight, rounded and shifted), but
+    the caller provides the zero row (written with the data, no padding copy) and each tap is a gather of whole rows.
+    """
+    idx, k = _box_down_rows(in_size, out_size, str(vz.device))
+    acc = vz.index_select(-2, idx[:, 0]).to(torch.int32)
+    for t in range(1, idx.shape[1]):
+        acc += vz.index_select(-2, idx[:, t])
+    acc.mul_(k[:, None]).add_(1 << (_PIL_PRECISION_BITS - 1))
+    return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
+
+
+@functools.lru_cache(maxsize=64)
+def box_up_index(in_size: int, out_size: int, device: str) -> torch.Tensor:
+    """Source index of each output of Pillow's BOX up-scaling (one tap of weight 1: a gather)."""
+    idx, k = _box_taps_np(in_size, out_size)
+    assert idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all(), "not an up-scaling"
+    return torch.as_tensor(idx[:, 0], device=device)

@@ -519,13 +519,28 @@ def pixelate(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.
     h, w = x.shape[-2:]
     sh, sw = int(h * c.factor), int(w * c.factor)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
     # Pillow's 8-bit BOX resize, horizontal pass then vertical, each rounded to 8 bits (libImaging/Resample.c). The
-    # up-scaling passes are pure gathers, which commute with the other axis' pass, so both width passes run first on
-    # the transposed image: every pass is then a gather of whole rows (contiguous copies)
-    v = torch.round(x * 255).to(torch.int32).transpose(-1, -2).contiguous()
-    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sw, -2), w, -2)
-    v = v.transpose(-1, -2).contiguous()
-    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sh, -2), h, -2)
-    return v.to(torch.uint8)  # 8-bit like PIL's result; ``corrupt`` passes it through
+    # up-scaling passes are pure gathers, which commute with the other axis' pass, so both down passes run first. Each
+    # down pass is a gather of whole rows (filters.pil_box_down_rows): the width pass runs on the transposed image,
+    # written as int16 once into a buffer with the zero row that rows with fewer taps read
+    if sh >= h or sw >= w:  # factor >= 1 (not a -C constant): the generic per-axis path
+        v = torch.round(x * 255).to(torch.int32)
+        v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sw, -1), w, -1)
+        return filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sh, -2), h, -2).to(torch.uint8)
+    return pixelate_pixels(torch.mul(x, 255).round_(), sh, sw)
+
+
+def pixelate_pixels(v: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
+    """``pixelate`` on 8-bit pixel values ``v`` (uint8, or float integers) with down sizes sh < h, sw < w: uint8."""
+    b, ch, h, w = v.shape
+    vz = torch.zeros(b, ch, w + 1, h, dtype=torch.int16, device=v.device)
+    vz[..., :w, :].copy_(v.transpose(-1, -2))
+    v = filters.pil_box_down_rows(vz, w, sw)  # (B, C, sw, h): width reduced
+    vz = torch.zeros(b, ch, h + 1, sw, dtype=torch.int32, device=v.device)
+    vz[..., :h, :].copy_(v.transpose(-1, -2))
+    v = filters.pil_box_down_rows(vz, h, sh).to(torch.uint8)  # (B, C, sh, sw)
+    dev = str(v.device)
+    v = v.index_select(-2, filters.box_up_index(sh, h, dev))
+    return v.index_select(-1, filters.box_up_index(sw, w, dev))  # 8-bit like PIL's result
 
 
 def _elastic_sample(x: torch.Tensor, c: Elastic, g: torch.Generator | None, profile: str) -> Params:
@@ -605,6 +620,10 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     spec = CORRUPTIONS.get(name)
     if images.shape[0] == 0:
         return images.clone()
+    if name == "pixelate" and int(images.shape[-2] * c.factor) < images.shape[-2] \
+            and int(images.shape[-1] * c.factor) < images.shape[-1]:
+        # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
+        return _pixelate_uint8(images, c.factor)
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
     n = _chunk_images(x)
@@ -614,6 +633,18 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     for i in range(0, x.shape[0], n):
         rows = slice(i, i + n)
         out[rows] = _as_uint8(spec.apply(x[rows], c, _slice_params(params, rows), profile))
+    return out
+
+
+def _pixelate_uint8(images: torch.Tensor, factor: float) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    sh, sw = int(h * factor), int(w * factor)
+    n = _chunk_images(images)
+    if n >= images.shape[0]:
+        return pixelate_pixels(images, sh, sw)
+    out = torch.empty_like(images)
+    for i in range(0, images.shape[0], n):
+        out[i : i + n] = pixelate_pixels(images[i : i + n], sh, sw)
     return out
 
 
