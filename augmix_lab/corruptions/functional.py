@@ -196,7 +196,7 @@ def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torc
 @corruption("gaussian_noise", family="noise", benchmark=True, order=0,
             cifar=_records(Sigma, 0.04, 0.06, 0.08, 0.09, 0.10),  # make_cifar_c.py gaussian_noise
             imagenet=_records(Sigma, 0.08, 0.12, 0.18, 0.26, 0.38),  # make_imagenet_c.py gaussian_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
 def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + params["noise"]
 
@@ -223,7 +223,7 @@ def impulse_noise(x: torch.Tensor, c: Amount, params: Params, profile: str) -> t
 @corruption("speckle_noise", family="noise", benchmark=False, order=15,
             cifar=_records(Sigma, 0.06, 0.1, 0.12, 0.16, 0.2),  # make_cifar_c.py speckle_noise
             imagenet=_records(Sigma, 0.15, 0.2, 0.35, 0.45, 0.6),  # make_imagenet_c.py speckle_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
 def speckle_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + x * params["noise"]
 
@@ -326,7 +326,7 @@ def zoom_blur(x: torch.Tensor, c: Zoom, params: Params, profile: str) -> torch.T
 # ---- weather ---------------------------------------------------------------------------------------------------------
 def _snow_sample(x: torch.Tensor, c: Snow, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    layer = c.loc + c.scale * _randn(x, g, (b, 1, h, w))
+    layer = _randn(x, g, (b, 1, h, w)).mul_(c.scale).add_(c.loc)  # in place: no second batch-sized tensor
     return {"layer": layer, "angle": _uniform(x, g, -135, -45)}  # make_cifar_c.py snow: angle ~ U(-135, -45)
 
 
@@ -412,7 +412,7 @@ def brightness(x: torch.Tensor, c: Shift, params: Params, profile: str) -> torch
 
 def _spatter_sample(x: torch.Tensor, c: Spatter, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    return {"liquid": c.loc + c.scale * _randn(x, g, (b, 1, h, w))}
+    return {"liquid": _randn(x, g, (b, 1, h, w)).mul_(c.scale).add_(c.loc)}
 
 
 def spatter_water_mask(liquid: np.ndarray, intensity: float) -> np.ndarray:
@@ -547,8 +547,8 @@ def _elastic_sample(x: torch.Tensor, c: Elastic, g: torch.Generator | None, prof
     b, _, h, w = x.shape
     return {
         "affine_jitter": torch.rand(b, 3, 2, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
-        "dx": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
-        "dy": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
+        "dx": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64).mul_(2).sub_(1),
+        "dy": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64).mul_(2).sub_(1),
     }
 
 

@@ -71,7 +71,7 @@ def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
     n = 1
     while n <= mapsize // 2:  # one level per stepsize mapsize, mapsize/2, ..., 2
         for _ in range(3):  # square step, then the two diamond steps
-            draws.append(torch.rand((batch, n, n), generator=generator, device=device, dtype=torch.float64) * 2 - 1)
+            draws.append(torch.rand((batch, n, n), generator=generator, device=device, dtype=torch.float64).mul_(2).sub_(1))
         n *= 2
     return tuple(draws)
 
