@@ -486,21 +486,28 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return torch.mul(x, 255).add_(1e-3).clamp_(0, 255).to(torch.int32).to(torch.uint8)
 
 
+def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, one image at a time.
+
+    cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
+    save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image.
+    cv2.merge / cv2.split: SIMD plane <-> interleaved copies (a torch permute of uint8 is ~10x slower).
+    """
+    planes = images.numpy()
+    flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    out = np.empty(planes.shape, np.uint8)
+    for img, dst in zip(planes, out):
+        bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
+        dst[2], dst[1], dst[0] = cv2.split(bgr)
+    return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
+
+
 @corruption("jpeg_compression", family="digital", benchmark=True, order=14,
             cifar=_records(Quality, 80, 65, 58, 50, 40),  # make_cifar_c.py jpeg_compression
             imagenet=_records(Quality, 25, 18, 15, 10, 7))  # make_imagenet_c.py jpeg_compression
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     if x.device.type == "cpu":
-        # cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
-        # save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image
-        # cv2.merge / cv2.split: SIMD plane <-> interleaved copies (a torch permute of uint8 is ~10x slower)
-        planes = _to_uint8(x).numpy()
-        flags = [cv2.IMWRITE_JPEG_QUALITY, int(c.quality)]
-        out = np.empty(planes.shape, np.uint8)
-        for img, dst in zip(planes, out):
-            bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
-            dst[2], dst[1], dst[0] = cv2.split(bgr)
-        return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
+        return jpeg_cpu(_to_uint8(x), int(c.quality))
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
@@ -624,6 +631,9 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
             and int(images.shape[-1] * c.factor) < images.shape[-1]:
         # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
         return _pixelate_uint8(images, c.factor)
+    if name == "jpeg_compression" and images.device.type == "cpu":
+        # libjpeg works on the uint8 pixels: images / 255 -> uint8 would give them back unchanged (1e-3 guard)
+        return jpeg_cpu(images.contiguous(), int(c.quality))
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
     n = _chunk_images(x)
