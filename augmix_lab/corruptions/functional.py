@@ -213,9 +213,11 @@ def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> t
 @corruption("shot_noise", family="noise", benchmark=True, order=1,
             cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
             imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
-            sample=lambda x, c, g, p: {"u": torch.rand(x.shape, generator=g, device=x.device, dtype=torch.float64)})
+            sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)})
 def shot_noise(x: torch.Tensor, c: Photons, params: Params, profile: str) -> torch.Tensor:
-    return _poisson_of_pixels(x, c.photons, params["u"]) / c.photons
+    # u in [0, 1) from the 32-bit integer uniforms (exact in float64): the alias method's column and branch draw
+    u = params["u"].to(torch.float64).add_(2**31).mul_(2**-32)
+    return _poisson_of_pixels(x, c.photons, u) / c.photons
 
 
 @corruption("impulse_noise", family="noise", benchmark=True, order=2,
