@@ -395,7 +395,8 @@ def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tens
 
 def _fog_sample(x: torch.Tensor, c: Fog, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    return {"draws": plasma_draws(b, _fog_mapsize(profile, h, w), g, x.device)}
+    # the draws come pre-multiplied by their level's wibble (in place; the same values plasma_fractal forms)
+    return {"draws": plasma_draws(b, _fog_mapsize(profile, h, w), g, x.device, wibbledecay=c.wibbledecay)}
 
 
 def _fog_mapsize(profile: str, h: int, w: int) -> int:
@@ -407,7 +408,8 @@ def _fog_mapsize(profile: str, h: int, w: int) -> int:
             imagenet=_records(Fog, (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)))  # make_imagenet_c.py fog
 def fog(x: torch.Tensor, c: Fog, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
-    plasma = plasma_from_draws(params["draws"], _fog_mapsize(profile, h, w), c.wibbledecay)[:, None, :h, :w]
+    plasma = plasma_from_draws(params["draws"], _fog_mapsize(profile, h, w), c.wibbledecay, prescaled=True)
+    plasma = plasma[:, None, :h, :w]
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)
     x = x + c.strength * plasma.to(x.dtype)
     return x * max_val / (max_val + c.strength)
