@@ -17,6 +17,8 @@ make_imagenet_c.py per image; where we deliberately differ:
   torchvision.io elsewhere; pixelate is Pillow's 8-bit fixed-point BOX resize (bit-identical to PIL).
 - shot_noise draws Poisson counts by per-pixel-value alias tables (same distribution, different stream than
   torch.poisson).
+- impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
+  distributions to 2^-32, a different stream than torch.rand.
 - outputs are truncated to uint8 like the reference's ``np.uint8(...)`` (with a 1e-3 guard so exact integers survive).
 """
 
