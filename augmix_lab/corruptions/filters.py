@@ -57,9 +57,32 @@ def filter1d(x: torch.Tensor, kernel: np.ndarray | torch.Tensor, dim: int, mode:
     small kernels of the -C constants (measured, benchmarks/corruption_throughput.py), and as fast for wide ones.
     """
     key = tuple(float(v) for v in np.asarray(torch.as_tensor(kernel).cpu(), dtype=np.float64).ravel())
+    if x.shape[dim] >= _BANDED_MIN_RATIO * len(key):
+        return _filter1d_taps(x, key, dim, mode)
     x = x.movedim(dim, -1)
     m = torch.as_tensor(_filter_matrix(key, x.shape[-1], mode), dtype=x.dtype, device=x.device)
     return (x @ m.T).movedim(-1, dim)
+
+
+# axes at least this many times longer than the kernel are filtered tap by tap: the (n, n) matmul's work grows with
+# n per pixel, the taps' with the kernel length (224 px, 15 taps: ~10x fewer operations; measured faster)
+_BANDED_MIN_RATIO = 6
+
+
+def _filter1d_taps(x: torch.Tensor, key: tuple[float, ...], dim: int, mode: str) -> torch.Tensor:
+    """``filter1d`` as a sum of shifted copies of the padded axis, one multiply-add pass per tap."""
+    dim = dim % x.ndim
+    n = x.shape[dim]
+    radius = (len(key) - 1) // 2
+    if mode == "constant":
+        pad = [0, 0] * (x.ndim - 1 - dim) + [radius, radius]
+        padded = F.pad(x, pad)
+    else:
+        padded = x.index_select(dim, pad_index(n, radius, mode, x.device))
+    out = padded.narrow(dim, 0, n) * key[0]
+    for t in range(1, len(key)):
+        out.add_(padded.narrow(dim, t, n), alpha=key[t])
+    return out
 
 
 def gaussian_filter(x: torch.Tensor, sigma: float, mode: str = "edge", truncate: float = 4.0) -> torch.Tensor:
@@ -127,6 +150,8 @@ def motion_blur(x: torch.Tensor, radius: float, sigma: float, angles_deg: torch.
     """
     b, c, h, w = x.shape
     k = motion_blur_kernel(radius, sigma)
+    if x.device.type == "cpu" and angles_deg.device.type == "cpu":
+        return _motion_blur_slices(x, k, angles_deg)
     a = torch.deg2rad(angles_deg.to(torch.float64))
     rows0 = torch.arange(h, device=x.device)
     cols0 = torch.arange(w, device=x.device)
@@ -139,6 +164,28 @@ def motion_blur(x: torch.Tensor, radius: float, sigma: float, angles_deg: torch.
         shifted = x.gather(2, rows[:, None, :, None].expand(b, c, h, w))
         shifted = shifted.gather(3, cols[:, None, None, :].expand(b, c, h, w))
         out.add_(shifted, alpha=float(weight))
+    return out
+
+
+def _motion_blur_slices(x: torch.Tensor, k: np.ndarray, angles_deg: torch.Tensor) -> torch.Tensor:
+    """CPU ``motion_blur``: each tap of each image is a shifted window of the edge-padded image (a view, no gather).
+
+    Same offsets, weights and summation order as the gather path, so the same values; per image because every image
+    has its own angle (the gathers of whole batches cost ~20x more on CPU, measured).
+    """
+    b, c, h, w = x.shape
+    a = torch.deg2rad(angles_deg.to(torch.float64))
+    taps = torch.arange(len(k), dtype=torch.float64)
+    ox = torch.ceil(taps[:, None] * torch.cos(a)[None, :] - 0.5).long().tolist()  # (taps, B)
+    oy = torch.ceil(taps[:, None] * torch.sin(a)[None, :] - 0.5).long().tolist()
+    r = len(k) - 1
+    padded = F.pad(x, (r, r, r, r), mode="replicate")  # clamped coordinates = edge pixels repeated
+    out = torch.zeros_like(x)
+    for j in range(b):
+        dst, src = out[j], padded[j]
+        for i, weight in enumerate(k):
+            top, left = r + oy[i][j], r + ox[i][j]
+            dst.add_(src[:, top : top + h, left : left + w], alpha=float(weight))
     return out
 
 
@@ -226,3 +273,33 @@ def pil_box_resize_axis(v: torch.Tensor, out_size: int, dim: int) -> torch.Tenso
     acc.mul_(torch.as_tensor(k[:, 0], dtype=torch.int32, device=v.device).reshape(shape))
     acc.add_(1 << (_PIL_PRECISION_BITS - 1))
     return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
+
+
+@functools.lru_cache(maxsize=64)
+def _box_down_rows(in_size: int, out_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_box_taps_np`` as tensors on ``device`` for ``pil_box_down_rows``: padding taps read row ``in_size``."""
+    idx, k = _box_taps_np(in_size, out_size)
+    idx = np.where(k > 0, idx, in_size)
+    return torch.as_tensor(idx, device=device), torch.as_tensor(k[:, 0], dtype=torch.int32, device=device)
+
+
+def pil_box_down_rows(vz: torch.Tensor, in_size: int, out_size: int) -> torch.Tensor:
+    """Pillow's 8-bit BOX pass along dim -2 of integer pixels ``vz`` whose row ``in_size`` is zeros (int32 result).
+
+    Same arithmetic as ``pil_box_resize_axis`` (tap sum times the row's fixed-point weight, rounded and shifted), but
+    the caller provides the zero row (written with the data, no padding copy) and each tap is a gather of whole rows.
+    """
+    idx, k = _box_down_rows(in_size, out_size, str(vz.device))
+    acc = vz.index_select(-2, idx[:, 0]).to(torch.int32)
+    for t in range(1, idx.shape[1]):
+        acc += vz.index_select(-2, idx[:, t])
+    acc.mul_(k[:, None]).add_(1 << (_PIL_PRECISION_BITS - 1))
+    return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
+
+
+@functools.lru_cache(maxsize=64)
+def box_up_index(in_size: int, out_size: int, device: str) -> torch.Tensor:
+    """Source index of each output of Pillow's BOX up-scaling (one tap of weight 1: a gather)."""
+    idx, k = _box_taps_np(in_size, out_size)
+    assert idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all(), "not an up-scaling"
+    return torch.as_tensor(idx[:, 0], device=device)

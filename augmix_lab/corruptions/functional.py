@@ -17,6 +17,8 @@ make_imagenet_c.py per image; where we deliberately differ:
   torchvision.io elsewhere; pixelate is Pillow's 8-bit fixed-point BOX resize (bit-identical to PIL).
 - shot_noise draws Poisson counts by per-pixel-value alias tables (same distribution, different stream than
   torch.poisson).
+- impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
+  distributions to 2^-32, a different stream than torch.rand.
 - outputs are truncated to uint8 like the reference's ``np.uint8(...)`` (with a 1e-3 guard so exact integers survive).
 """
 
@@ -140,6 +142,15 @@ def _rand(x: torch.Tensor, g: torch.Generator | None, shape: tuple | None = None
     return torch.rand(shape or x.shape, generator=g, device=x.device, dtype=x.dtype)
 
 
+def _uniform_bits32(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+    """Uniform int32 over [-2^31, 2^31) per element of ``x`` (batch-first), two per 64-bit draw: half the
+    generator calls of ``torch.rand`` (which spends one 32-bit draw per float32 value)."""
+    b = x.shape[0]
+    per_image = x[0].numel()
+    words = torch.randint(-2**63, 2**63 - 1, (b, (per_image + 1) // 2), generator=g, device=x.device, dtype=torch.int64)
+    return words.view(torch.int32)[:, :per_image].reshape(x.shape)
+
+
 def _uniform(x: torch.Tensor, g: torch.Generator | None, low: float, high: float) -> torch.Tensor:
     return low + (high - low) * torch.rand(x.shape[0], generator=g, device=x.device, dtype=torch.float64)
 
@@ -196,7 +207,7 @@ def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torc
 @corruption("gaussian_noise", family="noise", benchmark=True, order=0,
             cifar=_records(Sigma, 0.04, 0.06, 0.08, 0.09, 0.10),  # make_cifar_c.py gaussian_noise
             imagenet=_records(Sigma, 0.08, 0.12, 0.18, 0.26, 0.38),  # make_imagenet_c.py gaussian_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
 def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + params["noise"]
 
@@ -204,26 +215,30 @@ def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> t
 @corruption("shot_noise", family="noise", benchmark=True, order=1,
             cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
             imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
-            sample=lambda x, c, g, p: {"u": torch.rand(x.shape, generator=g, device=x.device, dtype=torch.float64)})
+            sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)})
 def shot_noise(x: torch.Tensor, c: Photons, params: Params, profile: str) -> torch.Tensor:
-    return _poisson_of_pixels(x, c.photons, params["u"]) / c.photons
+    # u in [0, 1) from the 32-bit integer uniforms (exact in float64): the alias method's column and branch draw
+    u = params["u"].to(torch.float64).add_(2**31).mul_(2**-32)
+    return _poisson_of_pixels(x, c.photons, u) / c.photons
 
 
 @corruption("impulse_noise", family="noise", benchmark=True, order=2,
             cifar=_records(Amount, 0.01, 0.02, 0.03, 0.05, 0.07),  # make_cifar_c.py impulse_noise
             imagenet=_records(Amount, 0.03, 0.06, 0.09, 0.17, 0.27),  # make_imagenet_c.py impulse_noise
-            sample=lambda x, c, g, p: {"u": _rand(x, g)})
+            sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)})
 def impulse_noise(x: torch.Tensor, c: Amount, params: Params, profile: str) -> torch.Tensor:
     # skimage.util.random_noise(mode='s&p', amount=c, salt_vs_pepper=0.5), per value (channel) like skimage. One
-    # uniform decides both: u < amount flips (P = amount), and given a flip u < amount / 2 is salt (P = 1/2)
+    # uniform decides both: u < amount flips (P = amount), and given a flip u < amount / 2 is salt (P = 1/2). u is
+    # a 32-bit integer uniform, compared with the probabilities scaled to 2^32 (finer than float32's 2^-24 steps)
     u = params["u"]
-    return torch.where(u < c.amount, (u < c.amount / 2).to(x.dtype), x)
+    flip, salt = (math.floor(p * 2**32) - 2**31 for p in (c.amount, c.amount / 2))
+    return torch.where(u < flip, (u < salt).to(x.dtype), x)
 
 
 @corruption("speckle_noise", family="noise", benchmark=False, order=15,
             cifar=_records(Sigma, 0.06, 0.1, 0.12, 0.16, 0.2),  # make_cifar_c.py speckle_noise
             imagenet=_records(Sigma, 0.15, 0.2, 0.35, 0.45, 0.6),  # make_imagenet_c.py speckle_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g) * c.sigma})
+            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
 def speckle_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + x * params["noise"]
 
@@ -326,7 +341,7 @@ def zoom_blur(x: torch.Tensor, c: Zoom, params: Params, profile: str) -> torch.T
 # ---- weather ---------------------------------------------------------------------------------------------------------
 def _snow_sample(x: torch.Tensor, c: Snow, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    layer = c.loc + c.scale * _randn(x, g, (b, 1, h, w))
+    layer = _randn(x, g, (b, 1, h, w)).mul_(c.scale).add_(c.loc)  # in place: no second batch-sized tensor
     return {"layer": layer, "angle": _uniform(x, g, -135, -45)}  # make_cifar_c.py snow: angle ~ U(-135, -45)
 
 
@@ -382,7 +397,8 @@ def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tens
 
 def _fog_sample(x: torch.Tensor, c: Fog, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    return {"draws": plasma_draws(b, _fog_mapsize(profile, h, w), g, x.device)}
+    # the draws come pre-multiplied by their level's wibble (in place; the same values plasma_fractal forms)
+    return {"draws": plasma_draws(b, _fog_mapsize(profile, h, w), g, x.device, wibbledecay=c.wibbledecay)}
 
 
 def _fog_mapsize(profile: str, h: int, w: int) -> int:
@@ -394,7 +410,8 @@ def _fog_mapsize(profile: str, h: int, w: int) -> int:
             imagenet=_records(Fog, (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)))  # make_imagenet_c.py fog
 def fog(x: torch.Tensor, c: Fog, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
-    plasma = plasma_from_draws(params["draws"], _fog_mapsize(profile, h, w), c.wibbledecay)[:, None, :h, :w]
+    plasma = plasma_from_draws(params["draws"], _fog_mapsize(profile, h, w), c.wibbledecay, prescaled=True)
+    plasma = plasma[:, None, :h, :w]
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)
     x = x + c.strength * plasma.to(x.dtype)
     return x * max_val / (max_val + c.strength)
@@ -412,7 +429,7 @@ def brightness(x: torch.Tensor, c: Shift, params: Params, profile: str) -> torch
 
 def _spatter_sample(x: torch.Tensor, c: Spatter, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
-    return {"liquid": c.loc + c.scale * _randn(x, g, (b, 1, h, w))}
+    return {"liquid": _randn(x, g, (b, 1, h, w)).mul_(c.scale).add_(c.loc)}
 
 
 def spatter_water_mask(liquid: np.ndarray, intensity: float) -> np.ndarray:
@@ -479,11 +496,36 @@ def saturate(x: torch.Tensor, c: Saturate, params: Params, profile: str) -> torc
     return torch.where(chroma > 0, coloured, grey)
 
 
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+def _to_uint8(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     # = floor(clamp(x, 0, 1) * 255 + 1e-3): clamping after the affine map gives the same values, and the uint8 cast
     # truncates, which is floor on [0, 255]; one temporary instead of four. Via int32: torch's float -> uint8 cast
     # is ~3x slower than float -> int32 -> uint8 on CPU (measured)
-    return torch.mul(x, 255).add_(1e-3).clamp_(0, 255).to(torch.int32).to(torch.uint8)
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.numel() > _MAX_BUFFER_ELEMENTS:
+        y = torch.mul(x, 255).add_(1e-3).clamp_(0, 255).to(torch.int32).to(torch.uint8)
+        return y if out is None else out.copy_(y)
+    # on CPU the two temporaries are per-thread buffers reused across calls (a fresh chunk-sized tensor can cost
+    # more in first-touch page faults than the arithmetic); the same operations, so the same values
+    f = _scratch("to_uint8_f", x.numel(), torch.float32).view(x.shape)
+    i = _scratch("to_uint8_i", x.numel(), torch.int32).view(x.shape)
+    torch.mul(x, 255, out=f).add_(1e-3).clamp_(0, 255)
+    i.copy_(f)  # float -> int32 truncates, like .to(torch.int32)
+    return (torch.empty(x.shape, dtype=torch.uint8) if out is None else out).copy_(i)
+
+
+def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, one image at a time.
+
+    cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
+    save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image.
+    cv2.merge / cv2.split: SIMD plane <-> interleaved copies (a torch permute of uint8 is ~10x slower).
+    """
+    planes = images.numpy()
+    flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    out = np.empty(planes.shape, np.uint8)
+    for img, dst in zip(planes, out):
+        bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
+        dst[2], dst[1], dst[0] = cv2.split(bgr)
+    return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
 
 
 @corruption("jpeg_compression", family="digital", benchmark=True, order=14,
@@ -491,16 +533,7 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
             imagenet=_records(Quality, 25, 18, 15, 10, 7))  # make_imagenet_c.py jpeg_compression
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     if x.device.type == "cpu":
-        # cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
-        # save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image
-        # cv2.merge / cv2.split: SIMD plane <-> interleaved copies (a torch permute of uint8 is ~10x slower)
-        planes = _to_uint8(x).numpy()
-        flags = [cv2.IMWRITE_JPEG_QUALITY, int(c.quality)]
-        out = np.empty(planes.shape, np.uint8)
-        for img, dst in zip(planes, out):
-            bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
-            dst[2], dst[1], dst[0] = cv2.split(bgr)
-        return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
+        return jpeg_cpu(_to_uint8(x), int(c.quality))
     import warnings
 
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
@@ -519,21 +552,38 @@ def pixelate(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.
     h, w = x.shape[-2:]
     sh, sw = int(h * c.factor), int(w * c.factor)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
     # Pillow's 8-bit BOX resize, horizontal pass then vertical, each rounded to 8 bits (libImaging/Resample.c). The
-    # up-scaling passes are pure gathers, which commute with the other axis' pass, so both width passes run first on
-    # the transposed image: every pass is then a gather of whole rows (contiguous copies)
-    v = torch.round(x * 255).to(torch.int32).transpose(-1, -2).contiguous()
-    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sw, -2), w, -2)
-    v = v.transpose(-1, -2).contiguous()
-    v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sh, -2), h, -2)
-    return v.to(torch.uint8)  # 8-bit like PIL's result; ``corrupt`` passes it through
+    # up-scaling passes are pure gathers, which commute with the other axis' pass, so both down passes run first. Each
+    # down pass is a gather of whole rows (filters.pil_box_down_rows): the width pass runs on the transposed image,
+    # written as int16 once into a buffer with the zero row that rows with fewer taps read
+    if sh >= h or sw >= w:  # factor >= 1 (not a -C constant): the generic per-axis path
+        v = torch.round(x * 255).to(torch.int32)
+        v = filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sw, -1), w, -1)
+        return filters.pil_box_resize_axis(filters.pil_box_resize_axis(v, sh, -2), h, -2).to(torch.uint8)
+    return pixelate_pixels(torch.mul(x, 255).round_(), sh, sw).contiguous()
+
+
+def pixelate_pixels(v: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
+    """``pixelate`` on 8-bit pixel values ``v`` (uint8, or float integers) with down sizes sh < h, sw < w: uint8."""
+    b, ch, h, w = v.shape
+    vz = torch.zeros(b, ch, w + 1, h, dtype=torch.int16, device=v.device)
+    vz[..., :w, :].copy_(v.transpose(-1, -2))
+    v = filters.pil_box_down_rows(vz, w, sw)  # (B, C, sw, h): width reduced
+    vz = torch.zeros(b, ch, h + 1, sw, dtype=torch.int32, device=v.device)
+    vz[..., :h, :].copy_(v.transpose(-1, -2))
+    v = filters.pil_box_down_rows(vz, h, sh).to(torch.uint8)  # (B, C, sh, sw)
+    dev = str(v.device)
+    # both up passes as row gathers: the height pass, then the width pass on the transposed (small) image; the
+    # result is returned as a transposed view (a gather along the last dim is ~2x slower than the transposing copy)
+    v = v.index_select(-2, filters.box_up_index(sh, h, dev)).transpose(-1, -2).contiguous()  # (B, C, sw, h)
+    return v.index_select(-2, filters.box_up_index(sw, w, dev)).transpose(-1, -2)  # 8-bit like PIL's result
 
 
 def _elastic_sample(x: torch.Tensor, c: Elastic, g: torch.Generator | None, profile: str) -> Params:
     b, _, h, w = x.shape
     return {
         "affine_jitter": torch.rand(b, 3, 2, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
-        "dx": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
-        "dy": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64) * 2 - 1,
+        "dx": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64).mul_(2).sub_(1),
+        "dy": torch.rand(b, 1, h, w, generator=g, device=x.device, dtype=torch.float64).mul_(2).sub_(1),
     }
 
 
@@ -605,6 +655,13 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     spec = CORRUPTIONS.get(name)
     if images.shape[0] == 0:
         return images.clone()
+    if name == "pixelate" and int(images.shape[-2] * c.factor) < images.shape[-2] \
+            and int(images.shape[-1] * c.factor) < images.shape[-1]:
+        # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
+        return _pixelate_uint8(images, c.factor)
+    if name == "jpeg_compression" and images.device.type == "cpu":
+        # libjpeg works on the uint8 pixels: images / 255 -> uint8 would give them back unchanged (1e-3 guard)
+        return jpeg_cpu(images.contiguous(), int(c.quality))
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
     n = _chunk_images(x)
@@ -613,13 +670,27 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     out = torch.empty_like(images)
     for i in range(0, x.shape[0], n):
         rows = slice(i, i + n)
-        out[rows] = _as_uint8(spec.apply(x[rows], c, _slice_params(params, rows), profile))
+        _as_uint8(spec.apply(x[rows], c, _slice_params(params, rows), profile), out[rows])
     return out
 
 
-def _as_uint8(y: torch.Tensor) -> torch.Tensor:
+def _pixelate_uint8(images: torch.Tensor, factor: float) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    sh, sw = int(h * factor), int(w * factor)
+    n = _chunk_images(images)
+    if n >= images.shape[0]:
+        return pixelate_pixels(images, sh, sw).contiguous()
+    out = torch.empty_like(images)
+    for i in range(0, images.shape[0], n):
+        out[i : i + n] = pixelate_pixels(images[i : i + n], sh, sw)
+    return out
+
+
+def _as_uint8(y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     # kernels whose result is already 8-bit (jpeg, pixelate) may return uint8: no float round trip
-    return y if y.dtype == torch.uint8 else _to_uint8(y)
+    if y.dtype == torch.uint8:
+        return y if out is None else out.copy_(y)
+    return _to_uint8(y, out)
 
 
 # images per kernel call on CPU: ~2 MB of float32 per chunk, so temporaries stay in cache and in the malloc heap
@@ -641,6 +712,15 @@ def _float_images(images: torch.Tensor) -> torch.Tensor:
     if buf is None or buf.numel() < n:
         buf = _BUFFERS.x = torch.empty(n)
     return buf[:n].view(images.shape).copy_(images).div_(255)
+
+
+def _scratch(key: str, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """A per-thread CPU buffer of at least ``n`` elements, reused across calls (contents undefined)."""
+    buf = getattr(_BUFFERS, key, None)
+    if buf is None or buf.numel() < n:
+        buf = torch.empty(n, dtype=dtype)
+        setattr(_BUFFERS, key, buf)
+    return buf[:n]
 
 
 def _chunk_images(x: torch.Tensor) -> int:
