@@ -4,7 +4,7 @@ An op's *argument* is what the PIL call takes (posterize bits, solarize threshol
 enhance factor). How a method turns its random level into that argument lives with the method (AugMix below in
 ``augmix.py``, torchvision's bins in ``policies.py``). ``apply_op_chains`` (the "sorted" engine, CPU's) runs a
 chain of ops per image for a whole batch: per step images are regrouped by op and every geometric op of a step
-goes through ONE batched affine resampling.
+without a kernel of its own (rotate; shears have bilinear 1-D kernels) goes through ONE batched affine resampling.
 ``apply_ops_masked`` is the sync-free engine: every op runs on every row and ``torch.where`` keeps each row's own
 result (more FLOPs, no host read); ``resolve_engine`` picks one per device.
 """
@@ -22,15 +22,24 @@ from augmix_lab.augment import functional as F
 
 @dataclass(frozen=True)
 class Op:
-    """One op: a pixel kernel ``(images, argument) -> images`` or an affine ``(argument, h, w) -> (M, 6)``."""
+    """One op: a pixel kernel ``(images, argument) -> images`` or an affine ``(argument, h, w) -> (M, 6)``.
+
+    ``bilinear``: an optional kernel that does the affine's bilinear resampling itself, faster than the shared
+    ``F.affine`` (shears: a 1-D lerp per line); both engines run it in place of the matrix when bilinear.
+    """
 
     name: str
     kernel: Callable[[Tensor, Tensor], Tensor] | None = None
     matrix: Callable[[Tensor, int, int], Tensor] | None = None
+    bilinear: Callable[[Tensor, Tensor], Tensor] | None = None
 
     @property
     def geometric(self) -> bool:
         return self.matrix is not None
+
+    def pixel_kernel(self, interpolation: str) -> Callable[[Tensor, Tensor], Tensor] | None:
+        """The kernel that runs this op on its own rows under ``interpolation``, or None: it joins ``F.affine``."""
+        return self.bilinear if self.geometric and interpolation == "bilinear" else self.kernel
 
 
 OPS: dict[str, Op] = {
@@ -47,8 +56,8 @@ OPS: dict[str, Op] = {
         Op("brightness", kernel=F.brightness),
         Op("sharpness", kernel=F.sharpness),
         Op("rotate", matrix=lambda a, h, w: F.rotation_matrices(a, h, w)),
-        Op("shear_x", matrix=lambda a, h, w: F.shear_x_matrices(a)),
-        Op("shear_y", matrix=lambda a, h, w: F.shear_y_matrices(a)),
+        Op("shear_x", matrix=lambda a, h, w: F.shear_x_matrices(a), bilinear=F.shear_x),
+        Op("shear_y", matrix=lambda a, h, w: F.shear_y_matrices(a), bilinear=F.shear_y),
         # Whole-pixel shifts (AugMix's int_parameter; torchvision's int(magnitude)): a gather, exactly PIL's affine
         Op("translate_x", kernel=lambda x, a: F.shift_x(x, a.trunc())),
         Op("translate_y", kernel=lambda x, a: F.shift_y(x, a.trunc())),
@@ -73,15 +82,15 @@ def resolve_engine(engine: str | None, device: torch.device) -> str:
     return choice
 
 
-_GROUPING_CACHE: dict[tuple[tuple[str, ...], str], tuple[list[int], Tensor]] = {}
+_GROUPING_CACHE: dict[tuple[tuple[str, ...], str, str], tuple[list[int], Tensor]] = {}
 
 
-def _grouping(ops: tuple[Op, ...], device: torch.device) -> tuple[list[int], Tensor]:
-    """Op indices in processing order (pixel kernels, then geometric) and, per op id + 1 (0: no op), its rank in
-    that order (no op last)."""
-    key = (tuple(op.name for op in ops), str(device))
+def _grouping(ops: tuple[Op, ...], interpolation: str, device: torch.device) -> tuple[list[int], Tensor]:
+    """Op indices in processing order (pixel kernels, then those sharing ``F.affine``) and, per op id + 1 (0: no op),
+    its rank in that order (no op last)."""
+    key = (tuple(op.name for op in ops), interpolation, str(device))
     if key not in _GROUPING_CACHE:
-        ranked = sorted(range(len(ops)), key=lambda i: ops[i].geometric)
+        ranked = sorted(range(len(ops)), key=lambda i: ops[i].pixel_kernel(interpolation) is None)
         rank = torch.empty(len(ops) + 1, dtype=torch.long)
         rank[torch.tensor(ranked, dtype=torch.long) + 1] = torch.arange(len(ops))
         rank[0] = len(ops)
@@ -103,7 +112,7 @@ def apply_op_chains(
     """
     device = images.device
     op_ids, arguments = op_ids.to(device), arguments.to(device)
-    ranked, rank_of_op = _grouping(tuple(ops), device)
+    ranked, rank_of_op = _grouping(tuple(ops), interpolation, device)
     position = torch.arange(op_ids.shape[0], device=device)  # the original index of each current row
     source = position if source_rows is None else source_rows.to(device)
     pixels = images
@@ -127,11 +136,12 @@ def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list
     for rank, op_index in enumerate(ranked):
         end = start + counts[rank]
         op = ops[op_index]
-        if end > start and op.geometric:
+        kernel = op.pixel_kernel(interpolation)
+        if end > start and kernel is None:
             geometric_start = start if geometric_start is None else geometric_start
             matrices.append(op.matrix(args[start:end], h, w))  # type: ignore[misc]
         elif end > start:
-            pixels[start:end] = op.kernel(pixels[start:end], args[start:end])  # type: ignore[misc]
+            pixels[start:end] = kernel(pixels[start:end], args[start:end])
         start = end
     if matrices:
         pixels[geometric_start:start] = F.affine(pixels[geometric_start:start], torch.cat(matrices), interpolation)
@@ -160,7 +170,8 @@ def apply_ops_masked(
     for op_index, op in enumerate(ops):
         rows = op_ids == op_index
         args = torch.where(rows, arguments, torch.zeros_like(arguments))
-        if op.geometric:
+        kernel = op.pixel_kernel(interpolation)
+        if kernel is None:
             m = op.matrix(args, h, w)  # type: ignore[misc]
             if matrices is None:
                 matrices = F.translate_matrices(torch.zeros_like(args), torch.zeros_like(args)).to(m.dtype)
@@ -169,7 +180,7 @@ def apply_ops_masked(
                 geometric_rows = geometric_rows | rows  # type: ignore[operator]
             matrices = torch.where(rows.view(n, 1), m, matrices)
         else:
-            result = torch.where(rows.view(n, 1, 1, 1), op.kernel(out, args), result)  # type: ignore[misc]
+            result = torch.where(rows.view(n, 1, 1, 1), kernel(out, args), result)
     if matrices is not None:
         warped = F.affine(out, matrices, interpolation)
         result = torch.where(geometric_rows.view(n, 1, 1, 1), warped, result)  # type: ignore[union-attr]
