@@ -203,17 +203,10 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
     adding it times 4 to the clamped point moves outside points past every tap (no comparison or mask passes).
     Scalar ops only: broadcasting a length-2 tensor is slow on CPU.
     """
-    key = (height, width, str(device))
-    if key not in _PIXEL_CENTRES:
-        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                                indexing="ij")
-        centres = torch.stack([xs.reshape(-1) + 0.5, ys.reshape(-1) + 0.5, torch.ones(height * width)], dim=1)
-        _PIXEL_CENTRES[key] = centres.float().to(device)  # (H·W, 3): x + .5, y + .5, 1
-    scale = torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64, device=matrices.device)
-    coef = matrices.to(torch.float64).view(n, 2, 3) * scale.view(1, 2, 1)  # rows: u = 2·xin/W - 1, v likewise
-    coef[:, :, 2] -= 1.0
+    centres, scale, shift = _grid_constants(height, width, str(matrices.device), device)
+    coef = torch.addcmul(shift, matrices.to(torch.float64).view(n, 2, 3), scale)  # rows: u = 2·xin/W - 1, v too
     coef = coef.transpose(1, 2).to(device=device, dtype=torch.float32)  # (N, 3, 2)
-    grid = torch.einsum("pk,nkj->npj", _PIXEL_CENTRES[key], coef)  # (N, H·W, 2), each image's points
+    grid = torch.matmul(centres, coef)  # (N, H·W, 2), each image's points (matmul: no einsum parsing per call)
     # a square image shares its constants between the axes: scalar ops on the whole grid (no strided passes)
     axes = [(grid, width)] if width == height else [(grid[..., 0], width), (grid[..., 1], height)]
     for u, size in axes:
@@ -226,7 +219,21 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
     return grid.view(n, height, width, 2)
 
 
-_PIXEL_CENTRES: dict[tuple[int, int, str], Tensor] = {}
+_GRID_CONSTANTS: dict[tuple[int, int, str, str], tuple[Tensor, Tensor, Tensor]] = {}
+
+
+def _grid_constants(height: int, width: int, matrix_device: str, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Cached per size and device: the (H·W, 3) pixel centres (x + .5, y + .5, 1) and the float64 (1, 2, 3)
+    scale and shift taking PIL's coefficient rows to normalized units (u = 2·xin/W - 1)."""
+    key = (height, width, matrix_device, str(device))
+    if key not in _GRID_CONSTANTS:
+        ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                                indexing="ij")
+        centres = torch.stack([xs.reshape(-1) + 0.5, ys.reshape(-1) + 0.5, torch.ones(height * width)], dim=1)
+        scale = torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64).view(1, 2, 1).expand(1, 2, 3)
+        shift = torch.tensor([[0.0, 0.0, -1.0]] * 2, dtype=torch.float64).view(1, 2, 3)
+        _GRID_CONSTANTS[key] = (centres.float().to(device), scale.to(matrix_device), shift.to(matrix_device))
+    return _GRID_CONSTANTS[key]
 
 
 # grid_sample sums 4 weighted corners; in a flat region the weights' float32 sum can fall a hair below 1 and
@@ -304,20 +311,32 @@ def _shear_lines(lines: Tensor, shear: Tensor) -> tuple[Tensor, Tensor]:
     (N, 1, J, L) mask of points inside [0, L) (PIL fills the others with 0).
     """
     n, c, j, length = lines.shape
-    device = lines.device
-    o = shear.to(device=device, dtype=torch.float64).view(n, 1) * (
-        torch.arange(j, device=device, dtype=torch.float64) + 0.5)  # (N, J)
+    centres, taps_at, positions = _line_constants(j, length, lines.device)
+    o = shear.to(device=lines.device, dtype=torch.float64).view(n, 1) * centres  # (N, J)
     start = o.floor()
     weight = (o - start).float().view(n, 1, j, 1)
-    pos = torch.arange(length + 1, device=device)
-    index = (pos.view(1, 1, -1) + start.long().unsqueeze(2)).clamp_(0, length - 1)  # (N, J, L + 1)
+    index = (taps_at + start.long().unsqueeze(2)).clamp_(0, length - 1)  # (N, J, L + 1)
     taps = torch.gather(lines, 3, index.unsqueeze(1).expand(n, c, j, length + 1)).float()
     values = torch.lerp(taps[..., :length], taps[..., 1:], weight)  # one pass; PIL agreement measured the same
-    # inside: 0 <= i + .5 + o < L  <=>  ceil(-.5 - o) <= i < ceil(L - .5 - o), for integer i
+    # inside: 0 <= i + .5 + o < L  <=>  ceil(-.5 - o) <= i < ceil(L - .5 - o), for integer i (each bound rounded
+    # on its own, as PIL compares; ceil(L - .5 - o) = L + ceil(-.5 - o) fails on points exactly on the border)
     lo = (-0.5 - o).ceil_().to(torch.int32).unsqueeze(2)
     hi = (length - 0.5 - o).ceil_().to(torch.int32).unsqueeze(2)
-    i = pos[:length].to(torch.int32).view(1, 1, -1)
-    return values, ((i >= lo) & (i < hi)).unsqueeze(1)
+    return values, ((positions >= lo) & (positions < hi)).unsqueeze(1)
+
+
+_LINE_CONSTANTS: dict[tuple[int, int, str], tuple[Tensor, Tensor, Tensor]] = {}
+
+
+def _line_constants(lines: int, length: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Cached per size and device: line centres j + .5 (float64), tap offsets 0..L and int32 positions 0..L-1."""
+    key = (lines, length, str(device))
+    if key not in _LINE_CONSTANTS:
+        centres = torch.arange(lines, dtype=torch.float64).add_(0.5).view(1, lines)
+        taps_at = torch.arange(length + 1).view(1, 1, length + 1)
+        positions = torch.arange(length, dtype=torch.int32).view(1, 1, length)
+        _LINE_CONSTANTS[key] = (centres.to(device), taps_at.to(device), positions.to(device))
+    return _LINE_CONSTANTS[key]
 
 
 def shear_x(images: Tensor, shear: Tensor) -> Tensor:
