@@ -154,7 +154,8 @@ def test_kernels_keep_shape_dtype_and_do_not_modify_input(images: torch.Tensor) 
     outs = [F.autocontrast(images), F.equalize(images), F.posterize(images, ones.long() * 3),
             F.solarize(images, ones * 100), F.color(images, ones * 0.5), F.contrast(images, ones * 0.5),
             F.brightness(images, ones * 0.5), F.sharpness(images, ones * 1.5),
-            F.affine(images, F.shear_x_matrices(ones * 0.1)), F.shear_x(images, ones * 0.1), F.shear_y(images, ones * 0.1)]
+            F.affine(images, F.shear_x_matrices(ones * 0.1)), F.shear_x(images, ones * 0.1),
+            F.shear_y(images, ones * 0.1)]
     for out in outs:
         assert out.shape == images.shape and out.dtype == torch.uint8
     assert torch.equal(images, before)
