@@ -2,17 +2,21 @@
 
 A study file (``augmix_lab.study``) expands into many of these; ``augmix-lab train --config`` reads one directly.
 Fields marked ``evaluation`` only change how a trained model is scored, never how it is trained, so they are left
-out of the training fingerprint (train once, evaluate many).
+out of the training fingerprint (train once, evaluate many). Method options are not fields here: each method and
+training hook owns its ``Params`` (``method_params.<name>``); old files' ``augmix:`` / ``adversarial:`` blocks go
+through the one translation at the end of this module ("v1 study files"). This module imports no other package of
+``augmix_lab`` but ``errors`` (docs/architecture.md "layering").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from augmix_lab.errors import UserError
 
@@ -38,7 +42,8 @@ class TrainConfig(StrictModel):
     lr: float = Field(0.1, gt=0)  # reference cifar.py --learning-rate
     momentum: float = Field(0.9, ge=0, lt=1)  # reference cifar.py --momentum
     nesterov: bool = True  # reference cifar.py: SGD(nesterov=True)
-    weight_decay: float | None = Field(None, ge=0, description="None: 5e-4, or 1e-4 with mixup (paper Sec. 4.1)")
+    weight_decay: float | None = Field(None, ge=0, description="None: the method's own (mixup: 1e-4, paper Sec. 4.1), "
+                                       "else 5e-4 (reference cifar.py)")
     schedule: Literal["cosine", "step"] = "cosine"  # reference cifar.py: cosine annealing per iteration
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up (ImageNet option)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
@@ -49,30 +54,9 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None = trial's CPU allotment")
 
 
-class AugMixConfig(StrictModel):
-    width: int = Field(3, ge=1)  # reference cifar.py --mixture-width
-    depth: int = Field(-1, description="chain depth 1..N, or -1 for random in 1..3 (reference --mixture-depth)")
-    severity: int = Field(3, ge=1, le=10)  # reference cifar.py --aug-severity
-    alpha: float = Field(1.0, gt=0)  # reference cifar.py: Dirichlet([1]*k), Beta(1, 1)
-    all_ops: bool = False  # reference cifar.py --all-ops (off: colour ops overlap the -C corruptions)
-
-    @field_validator("depth")
-    @classmethod
-    def _depth(cls, v: int) -> int:
-        if v == 0 or v < -1:
-            raise ValueError("depth must be -1 (random in 1..3) or a positive chain length")
-        return v
-
-
 class JSDConfig(StrictModel):
     arity: int = Field(3, ge=1, le=4, description="1 = no JSD; n = clean + n-1 augmented views")
     weight: float = Field(12.0, ge=0)  # reference cifar.py: loss += 12 * JSD
-
-
-class AdversarialConfig(StrictModel):
-    epsilon: float = Field(8 / 255, ge=0, description="L-inf radius in [0,1] pixel units")
-    step_size: float = Field(2 / 255, gt=0)
-    iterations: int = Field(7, ge=1)
 
 
 class CorruptionEvalConfig(StrictModel):
@@ -111,6 +95,27 @@ class EvalConfig(StrictModel):
     seed: int = 0
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The file's sha256 (hex); cached by (path, size, mtime) since keys are computed often."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or "
+                        "state-dict file")
+    st = p.stat()
+    cache_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if cache_key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(chunk)
+        _SHA_CACHE[cache_key] = h.hexdigest()
+    return _SHA_CACHE[cache_key]
+
+
 class InitConfig(StrictModel):
     """Start training from another trial's final weights (two-stage studies); model weights only, fresh optimizer."""
 
@@ -132,8 +137,6 @@ class InitConfig(StrictModel):
             raise UserError(f"field 'init.from_variant': {self.from_variant!r} names a variant of a study; it is only "
                             "allowed in a study file (use init.checkpoint for a single trial)")
         if self.sha256 is None:
-            from augmix_lab.training.init import file_sha256
-
             return {"sha256": file_sha256(self.checkpoint)}  # type: ignore[arg-type]
         return {"sha256": self.sha256}
 
@@ -146,30 +149,50 @@ class TrialConfig(StrictModel):
     epochs: int = Field(10, ge=0)
     seed: int = 0
     method: str = Field("standard", description="augmentation method, or 'a+b' for a composition")
-    augmix: AugMixConfig = Field(default_factory=AugMixConfig)
     jsd: JSDConfig = Field(default_factory=lambda: JSDConfig(arity=1))
-    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
-    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method options")
+    method_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-method options: method or training-hook name -> its Params fields "
+                                          "(e.g. method_params.augmix.width, method_params.adversarial.epsilon)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     init: InitConfig = Field(default_factory=InitConfig)
+    legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
+                                                          "(filled by the v1 translation; do not set)")
 
     @field_validator("dataset", mode="before")
     @classmethod
     def _dataset_from_name(cls, v: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
 
-    def effective_weight_decay(self) -> float:
-        if self.train.weight_decay is not None:
-            return self.train.weight_decay
-        from augmix_lab.augment.spec import MethodSpec
+    @model_validator(mode="before")
+    @classmethod
+    def _translate_v1(cls, data: Any) -> Any:
+        return translate_v1(data)
 
-        return 1e-4 if "mixup" in MethodSpec.parse(self.method) else 5e-4  # paper Sec. 4.1: Mixup uses 1e-4
+    def method_options(self) -> dict[str, dict[str, Any]]:
+        """Each method part's options as its ``Params`` reads them: ``method_params.<part>`` over the values an old
+        file's v1 block gives that part (``V1_READERS``). Parts without options are absent."""
+        out = {name: dict(options) for name, options in self.method_params.items()}
+        parts = {p.strip() for p in self.method.split("+")}  # syntax errors are reported by training.MethodSpec
+        for block, readers in V1_READERS.items():
+            values = getattr(self.legacy, block) if self.legacy is not None else None
+            for part, names in readers.items():
+                if values is not None and part in parts:
+                    out[part] = {**{n: getattr(values, n) for n in names}, **out.get(part, {})}
+        return out
+
+    def v1_dict(self) -> dict[str, Any]:
+        """The config in the v1 layout (``augmix`` / ``adversarial`` blocks, ``method_params`` without their knobs):
+        the layout of trial keys, MLflow params and ``plan``'s columns, the same for old and new files."""
+        d = self.model_dump(mode="json")
+        d.pop("legacy")
+        d.update(v1_blocks(self.method_params, self.legacy))
+        return d
 
     def training_dict(self) -> dict[str, Any]:
-        """The config without evaluation-only and placement fields: what the trained weights depend on."""
-        d = self.model_dump(mode="json")
+        """The config without evaluation-only and placement fields: what the trained weights depend on (v1 layout)."""
+        d = self.v1_dict()
         d.pop("eval")
         d.pop("device")
         d["dataset"].pop("root")
@@ -208,12 +231,122 @@ def load_trial_config(path: str | Path) -> TrialConfig:
         raise UserError(f"{path}: {format_validation_error(exc)}") from None
 
 
+def field_loc(loc: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    """A validation error's location as the user wrote it (an old block lives under ``legacy``, written without)."""
+    loc = tuple(loc)
+    return loc[1:] if loc[:1] == ("legacy",) and len(loc) > 1 else loc
+
+
 def format_validation_error(exc: Any) -> str:
     """One line per problem: dotted field path, what was given, what is allowed."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        loc = ".".join(str(p) for p in field_loc(err["loc"])) or "<root>"
         given = err.get("input")
         given_s = "" if isinstance(given, dict) else f" (got {given!r})"
         parts.append(f"field '{loc}': {err['msg']}{given_s}")
     return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------------ v1 study files
+# Before methods owned their options (issue 23) a trial config had two privileged blocks, ``augmix:`` (AugMix's knobs,
+# whose ``severity`` random_autoaugment_star read too) and ``adversarial:`` (PGD). Old files keep working, and keep
+# their trial keys, through this one translation:
+# 1. reading (``translate_v1``): a top-level ``augmix:`` / ``adversarial:`` mapping moves, as written, under
+#    ``legacy`` and is validated by its frozen v1 model; no method or hook reads ``legacy``;
+# 2. using (``TrialConfig.method_options``): each part of the method gets the v1 block's values it used to read
+#    (``V1_READERS``), overridden by its own ``method_params.<part>``;
+# 3. keys (``v1_blocks``): trial keys and MLflow params are written in the v1 layout — ``augmix`` / ``adversarial``
+#    blocks = v1 defaults ⊕ the old block ⊕ the knobs set in ``method_params.augmix`` / ``.adversarial``, and
+#    ``method_params`` without those knobs — so ``augmix: {width: 1}`` and ``method_params: {augmix: {width: 1}}``
+#    are the same trial, and every key computed before the translation existed is unchanged (tests/test_config.py).
+# The v1 models are frozen copies of the old blocks: never change them (the methods' Params own the defaults now;
+# a test checks both agree).
+
+
+class V1AugMix(StrictModel):
+    """The v1 ``augmix:`` block (frozen)."""
+
+    width: int = Field(3, ge=1)  # reference cifar.py --mixture-width
+    depth: int = Field(-1, description="chain depth 1..N, or -1 for random in 1..3 (reference --mixture-depth)")
+    severity: int = Field(3, ge=1, le=10)  # reference cifar.py --aug-severity
+    alpha: float = Field(1.0, gt=0)  # reference cifar.py: Dirichlet([1]*k), Beta(1, 1)
+    all_ops: bool = False  # reference cifar.py --all-ops
+
+    @field_validator("depth")
+    @classmethod
+    def _depth(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError("depth must be -1 (random in 1..3) or a positive chain length")
+        return v
+
+
+class V1Adversarial(StrictModel):
+    """The v1 ``adversarial:`` block (frozen)."""
+
+    epsilon: float = Field(8 / 255, ge=0, description="L-inf radius in [0,1] pixel units")
+    step_size: float = Field(2 / 255, gt=0)
+    iterations: int = Field(7, ge=1)
+
+
+class LegacyBlocks(StrictModel):
+    """An old file's blocks as written (validated); ``None`` where the file had none."""
+
+    augmix: V1AugMix | None = None
+    adversarial: V1Adversarial | None = None
+
+
+V1_MODELS: dict[str, type[StrictModel]] = {"augmix": V1AugMix, "adversarial": V1Adversarial}
+# v1 block -> {method part that read it: the fields it read} (what the code did before the translation)
+V1_READERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "augmix": {"augmix": tuple(V1AugMix.model_fields), "random_autoaugment_star": ("severity",)},
+    "adversarial": {"adversarial": tuple(V1Adversarial.model_fields)},
+}
+
+
+def translate_v1(data: Any) -> Any:
+    """Step 1: a mapping's top-level ``augmix`` / ``adversarial`` blocks moved under ``legacy``."""
+    if not isinstance(data, dict) or not any(block in data for block in V1_MODELS):
+        return data
+    data = dict(data)
+    legacy = data.get("legacy") or {}
+    legacy = legacy.model_dump(exclude_none=True) if isinstance(legacy, BaseModel) else dict(legacy)
+    for block in V1_MODELS:
+        if block in data:
+            legacy[block] = data.pop(block)
+    data["legacy"] = legacy
+    return data
+
+
+def v1_blocks(method_params: dict[str, dict[str, Any]], legacy: LegacyBlocks | None) -> dict[str, Any]:
+    """Step 3: ``augmix``, ``adversarial`` and ``method_params`` of the v1 layout (JSON values)."""
+    from pydantic import ValidationError
+
+    out: dict[str, Any] = {}
+    rest = {name: dict(options) for name, options in method_params.items()}
+    for block, model in V1_MODELS.items():  # the knobs of a block live in method_params.<block> (same name)
+        old = getattr(legacy, block) if legacy is not None else None
+        knobs = {k: v for k, v in rest.get(block, {}).items() if k in model.model_fields}
+        try:
+            out[block] = model.model_validate({**(old.model_dump() if old else {}), **knobs}).model_dump(mode="json")
+        except ValidationError as exc:
+            raise UserError(f"method_params.{block}: {format_validation_error(exc)}") from None
+        if knobs:
+            rest[block] = {k: v for k, v in rest[block].items() if k not in knobs}
+            if not rest[block]:
+                del rest[block]  # only knobs: the entry is the v1 block now
+    out["method_params"] = rest
+    return out
+
+
+def v1_path(dotted: str) -> str:
+    """A dotted config path in the v1 layout (``method_params.augmix.width`` -> ``augmix.width``), for matching a
+    path as written against ``v1_dict()`` or MLflow params."""
+    parts = dotted.split(".")
+    if parts[0] == "legacy":
+        return ".".join(parts[1:])
+    if len(parts) == 3 and parts[0] == "method_params" and parts[1] in V1_MODELS \
+            and parts[2] in V1_MODELS[parts[1]].model_fields:
+        return ".".join(parts[1:])
+    return dotted
+TrialConfig.model_rebuild()  # LegacyBlocks is defined after TrialConfig

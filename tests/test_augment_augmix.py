@@ -193,7 +193,8 @@ def test_batched_augmix_runs_on_the_images_device_without_changing_results_by_ch
         (lambda: create_augmentation("augmix", jsd_arity=5), "1..4"),
         (lambda: create_augmentation("augmx"), "Allowed:"),
         (lambda: create_augmentation("mixup", jsd_arity=3), "view-producing method: augmix"),
-        (lambda: create_augmentation("augmix", augmix={"width": 0}), "width"),
+        (lambda: create_augmentation("augmix", params={"augmix": {"width": 0}}), "augmix.width: got 0; allowed: an integer >= 1"),
+        (lambda: create_augmentation("augmix", params={"augmix": {"depth": 0}}), "-1 (random chain depth"),
         (lambda: create_augmentation("cutout", params={"cutout": {"size": 0}}), "allowed: an integer >= 1"),
     ],
 )

@@ -13,16 +13,19 @@ def test_fingerprint_ignores_evaluation_and_placement_but_not_training() -> None
     same = TrialConfig(method="augmix", device="cpu", eval={"batch_size": 17, "corruptions": {"severities": [5]}})
     assert base.fingerprint("v1") == same.fingerprint("v1")
     assert base.fingerprint("v1") != TrialConfig(method="augmix", seed=1).fingerprint("v1")
-    assert base.fingerprint("v1") != TrialConfig(method="augmix", augmix={"width": 4}).fingerprint("v1")
+    assert base.fingerprint("v1") != TrialConfig(method="augmix", method_params={"augmix": {"width": 4}}).fingerprint("v1")
     assert base.fingerprint("v1") != base.fingerprint("v2")  # data version is part of the identity
 
 
 def test_dataset_may_be_given_by_name_and_weight_decay_follows_the_paper() -> None:
+    from augmix_lab.training.step import weight_decay
+
     cfg = TrialConfig(dataset="cifar10", method="mixup")
     assert cfg.dataset.name == "cifar10"
-    assert cfg.effective_weight_decay() == pytest.approx(1e-4)
-    assert TrialConfig(method="augmix").effective_weight_decay() == pytest.approx(5e-4)
-    assert TrialConfig(train={"weight_decay": 0.0}).effective_weight_decay() == 0.0
+    assert weight_decay(cfg) == pytest.approx(1e-4)  # declared by the mixup method (paper Sec. 4.1)
+    assert weight_decay(TrialConfig(method="augmix+mixup")) == pytest.approx(1e-4)
+    assert weight_decay(TrialConfig(method="augmix")) == pytest.approx(5e-4)
+    assert weight_decay(TrialConfig(method="mixup", train={"weight_decay": 0.0})) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_dotted_keys_in_the_file_are_overridden_in_place(tmp_path: Path) -> None
     f = tmp_path / "s.yaml"
     f.write_text("name: s\nbase: {augmix.width: 2, dataset: shapes, epochs: 1}\n")
     cfg = expand_study(read_study(f, ["base.augmix.width=1", "base.dataset.options.n_train=64"]))[0].config
-    assert cfg.augmix.width == 1 and cfg.dataset.name == "shapes" and cfg.dataset.options == {"n_train": 64}
+    assert cfg.v1_dict()["augmix"]["width"] == 1 and cfg.dataset.name == "shapes" and cfg.dataset.options == {"n_train": 64}
 
 
 def test_overrides_change_the_hash_and_are_tagged() -> None:

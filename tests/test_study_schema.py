@@ -13,6 +13,7 @@ import pytest
 from augmix_lab.cli.main import main
 from augmix_lab.study import differing_params, expand_study, read_study
 from augmix_lab.study.manifest import read_manifest, verdict, write_manifest
+from augmix_lab.training.step import weight_decay
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
@@ -54,7 +55,7 @@ def test_shipped_paper_studies_use_the_paper_settings() -> None:
     methods = expand_study(read_study(ROOT / "studies" / "methods.yaml"))
     epochs = {(t.config.model, t.config.dataset.name): t.config.epochs for t in methods}
     assert epochs[("densenet_bc_100_12", "cifar100")] == 200 and epochs[("wrn40_2", "cifar10")] == 100
-    assert all(t.config.effective_weight_decay() == 1e-4 for t in methods if t.config.model == "densenet_bc_100_12")
+    assert all(weight_decay(t.config) == 1e-4 for t in methods if t.config.model == "densenet_bc_100_12")
     assert all(t.config.eval.perturbations.enabled == (t.config.dataset.name == "cifar10") for t in methods)
 
 
@@ -87,7 +88,8 @@ seeds: 2
 """)
     trials = expand_study(read_study(path))
     assert len(trials) == (1 + 2 + 1 + 1) * 2
-    points = {(t.config.augmix.width, t.config.augmix.alpha, t.config.epochs) for t in trials}
+    knobs = [t.config.method_options()["augmix"] for t in trials]
+    points = {(k["width"], k["alpha"], t.config.epochs) for k, t in zip(knobs, trials)}
     assert points == {(3, 1.0, 1), (1, 1.0, 1), (5, 1.0, 1), (3, 0.5, 1), (3, 1.0, 2)}
     assert sorted({t.axes["sweep"] for t in trials}) == ["augmix.alpha", "augmix.width", "base", "epochs"]
 

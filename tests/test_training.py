@@ -163,7 +163,7 @@ def test_jsd_arity_needs_a_view_producing_method(tmp_path: Path) -> None:
 
 
 def test_adversarial_training_runs_on_pgd_examples(tmp_path: Path) -> None:
-    cfg = tiny_config(method="adversarial", jsd={"arity": 1}, epochs=1, adversarial={"iterations": 2})
+    cfg = tiny_config(method="adversarial", jsd={"arity": 1}, epochs=1, method_params={"adversarial": {"iterations": 2}})
     result = run_trial(cfg, tmp_path)
     assert math.isfinite(result.history[0]["train_loss"])
 

@@ -9,16 +9,16 @@ from typing import Any, Iterator
 import pytest
 import torch
 
-from augmix_lab.augment import AUGMENTATIONS, MethodSpec
+from augmix_lab.augment import AUGMENTATIONS
 from augmix_lab.augment import augmix as augmix_module
 from augmix_lab.augment import ops as ops_module
 from augmix_lab.augment.ops import apply_op_chains as real_chains
 from augmix_lab.config import TrialConfig
+from augmix_lab.device import resolve_device, switch
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
-from augmix_lab.training import TRAINING_HOOKS, Trainer, build_train_step
+from augmix_lab.training import TRAINING_HOOKS, MethodSpec, Trainer, build_train_step
 from augmix_lab.training import step as step_module
-from augmix_lab.training.device import resolve_device, switch
 
 # Every Tensor method that copies a device value to the host (a sync on CUDA).
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
@@ -44,8 +44,15 @@ def trial_config(**overrides: Any) -> TrialConfig:
     return TrialConfig.model_validate(base)
 
 
+FAST_PARAMS = {"adversarial": {"iterations": 1}}  # one PGD step keeps these tests fast
+
+
+def fast_params(method: str) -> dict[str, Any]:
+    return {method: FAST_PARAMS[method]} if method in FAST_PARAMS else {}
+
+
 def small_step(method: str, arity: int, device: str = "cpu") -> Any:
-    cfg = trial_config(method=method, jsd={"arity": arity}, adversarial={"iterations": 1})
+    cfg = trial_config(method=method, jsd={"arity": arity}, method_params=fast_params(method))
     dev = torch.device(device)
     model = create_model("small_cnn", 10).to(dev, memory_format=torch.channels_last)
     step = build_train_step(cfg, model, num_classes=10, mean=(0.5,) * 3, std=(0.5,) * 3, kind="cifar",
@@ -186,8 +193,8 @@ def test_every_registered_method_trains_through_the_shared_step(method: str) -> 
 def test_every_registered_training_hook_parses_trains_and_has_a_cost(tmp_path: Path, name: str) -> None:
     spec = MethodSpec.parse(name).check()
     assert spec.hooks == (name,) and spec.augmentation == TRAINING_HOOKS.get(name).augmentation
-    cfg = trial_config(method=name, jsd={"arity": 1}, adversarial={"iterations": 1})
-    assert TRAINING_HOOKS.get(name).cost_factor(cfg) >= 1
+    cfg = trial_config(method=name, jsd={"arity": 1}, method_params=fast_params(name))
+    assert TRAINING_HOOKS.get(name).cost_factor(spec.parse_params(cfg.method_options())[name]) >= 1
     result = Trainer(cfg, tmp_path).run()
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
 

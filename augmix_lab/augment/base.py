@@ -1,8 +1,13 @@
-"""The method registry ``AUGMENTATIONS`` and the base every registered augmentation method builds on.
+"""The method registry ``AUGMENTATIONS``, the ``Params`` contract every method and training hook follows, and the
+syntax of method strings.
 
-A method class declares its options as one pydantic model (``Params``), so each method validates its own
-``method_params`` entry: unknown keys and bad values raise ``UserError`` naming the field, the value and what is
-allowed (each field's ``description``). View producers set ``produces_views``; batch transforms do not.
+**The Params contract** (augmentation methods here, training hooks in ``training/hooks.py``, plugins alike): a class
+declares its options as one pydantic model ``Params`` (a ``MethodParams`` subclass: strict types, unknown keys
+rejected, frozen), each field with its default, constraints and a ``description`` saying what is allowed; the trial's
+``method_params.<name>`` mapping is validated against it (``ParamsOwner.parse_params``), so a bad key or value is a
+``UserError`` naming the field, the value and what is allowed — at study validation, before anything runs. A method
+whose paper prescribes its own weight decay declares ``weight_decay`` (used when ``train.weight_decay`` is unset).
+View producers set ``produces_views``; batch transforms do not.
 """
 
 from __future__ import annotations
@@ -29,18 +34,34 @@ class AugmentedBatch:
 
 @dataclass
 class Context:
-    """What a method needs to know about the data it augments."""
+    """What a method needs to know about the data it augments (its own options come from its ``Params``)."""
 
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     kind: str
     image_size: int
-    augmix: Any  # AugMixConfig-like (width, depth, severity, alpha, all_ops)
+
+
+SEPARATOR = "+"  # "a+b" composes methods in the order written
+
+
+def split_method(method: object) -> tuple[str, ...]:
+    """The parts of a method string (``"augmix + mixup"`` -> ``("augmix", "mixup")``): syntax only, no registry
+    lookup (``training.MethodSpec`` checks the names against both registries)."""
+    if not isinstance(method, str) or not method.strip():
+        raise UserError(f"method must be a name or 'a+b', got {method!r}")
+    parts = tuple(part.strip() for part in method.split(SEPARATOR))
+    if any(not part for part in parts):
+        raise UserError(f"method {method!r}: an empty name around '+'")
+    if len(set(parts)) != len(parts):
+        raise UserError(f"method {method!r}: a method appears twice")
+    return parts
 
 
 class MethodParams(BaseModel):
-    """Base of a method's options: strict types (2.0 is not an integer), unknown keys rejected."""
+    """Base of a method's (or training hook's) options: strict types (2.0 is not an integer), unknown keys rejected,
+    frozen. Subclass it with one field per option: a default, constraints and a ``description`` of what is allowed."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -62,15 +83,30 @@ def validate_params(name: str, model: type[MethodParams], params: Mapping[str, A
         raise UserError(f"{where}: got {err.get('input')!r}; allowed: {allowed}") from None
 
 
-class Method:
-    """Base of registered methods. ``Params`` lists the accepted options with their defaults and constraints."""
+class ParamsOwner:
+    """What augmentation methods and training hooks share: their ``Params`` model and the training defaults their
+    paper prescribes."""
 
     Params: ClassVar[type[MethodParams]] = MethodParams
+    weight_decay: ClassVar[float | None] = None  # None: the trainer's default (train.weight_decay unset)
+
+    @classmethod
+    def parse_params(cls, name: str, options: Mapping[str, Any] | None) -> MethodParams:
+        """``method_params.<name>`` validated against ``Params`` (``UserError`` naming field, value, allowed)."""
+        if options is not None and not isinstance(options, Mapping):
+            raise UserError(f"method_params.{name} must be a mapping of options, got {options!r}")
+        return validate_params(name, cls.Params, options or {})
+
+
+class Method(ParamsOwner):
+    """Base of registered augmentation methods. ``Params`` lists the accepted options with their defaults and
+    constraints; ``setup()`` prepares what depends on the data (``ctx``)."""
+
     produces_views: ClassVar[bool] = False
 
     def __init__(self, name: str, params: Mapping[str, Any], ctx: Context) -> None:
         self.name = name
-        self.options = validate_params(name, self.Params, params)
+        self.options = self.parse_params(name, params)
         self.params: dict[str, Any] = self.options.model_dump()
         self.ctx = ctx
         self.setup()

@@ -75,6 +75,7 @@ class MixupMethod(Method):
     """Mixup (Zhang et al. 2018): one λ ~ Beta(α, α) per batch, a permuted partner, soft targets."""
 
     Params = MixupParams
+    weight_decay = 1e-4  # paper Sec. 4.1: Mixup uses 1e-4 (facebookresearch/mixup-cifar10 train.py --decay 1e-4)
 
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]

@@ -13,9 +13,8 @@ from torch import Tensor
 
 from augmix_lab.augment import functional as F
 from augmix_lab.augment.augmix import MAX_JSD_ARITY
-from augmix_lab.augment.base import AUGMENTATIONS, AugmentedBatch, Context, Method
+from augmix_lab.augment.base import AUGMENTATIONS, AugmentedBatch, Context, Method, split_method
 from augmix_lab.augment.crop import StandardMethod, standard_crop_flip
-from augmix_lab.augment.spec import MethodSpec
 from augmix_lab.errors import UserError
 
 
@@ -58,49 +57,30 @@ class Augmentation:
         return AugmentedBatch(views=views, targets=targets)
 
 
-def create_augmentation(method: str | MethodSpec, params: Mapping[str, Mapping[str, Any]] | None = None, augmix: Any = None,
+def create_augmentation(method: str, params: Mapping[str, Mapping[str, Any]] | None = None,
                         jsd_arity: int = 1, num_classes: int = 10, mean: Sequence[float] = (0.5, 0.5, 0.5),
                         std: Sequence[float] = (0.5, 0.5, 0.5), kind: str = "cifar",
                         image_size: int = 32, crop_flip: bool = True) -> Augmentation:
-    """Build method ``method`` ("name" or "a+b"); ``params`` maps method name -> its options; ``augmix`` is an
-    ``AugMixConfig`` (or a dict of its fields, or None for the defaults). ``crop_flip=False`` leaves out the
+    """Build method ``method`` ("name" or "a+b"); ``params`` maps method name -> its options (validated by the
+    method's ``Params``; a trial's are ``TrialConfig.method_options()``). ``crop_flip=False`` leaves out the
     dataset's standard crop + flip because the loader already did it (images arrive at ``image_size``)."""
-    from augmix_lab.config import AugMixConfig
-
-    if not isinstance(method, (str, MethodSpec)) or not str(method).strip():
+    if not isinstance(method, str) or not method.strip():
         raise UserError(f"method must be a name or 'a+b'; allowed: {', '.join(AUGMENTATIONS.names())}")
-    names = list(MethodSpec.parse(method).parts)
+    names = list(split_method(method))
     for name in names:
         AUGMENTATIONS.get(name)  # UserError listing the allowed names
-    method = str(method)
     params = dict(params or {})
     stray = sorted(set(params) - set(names))
     if stray:
         raise UserError(f"method_params has options for {', '.join(map(repr, stray))}, which method {method!r} "
                         f"does not use; its parts: {', '.join(names)}")
-    if augmix is None:
-        augmix = AugMixConfig()
-    elif isinstance(augmix, Mapping):
-        from pydantic import ValidationError
-
-        from augmix_lab.config import format_validation_error
-
-        try:
-            augmix = AugMixConfig.model_validate(dict(augmix))
-        except ValidationError as exc:
-            raise UserError(f"augmix: {format_validation_error(exc)}") from None
     if kind not in ("cifar", "imagenet"):
         raise UserError(f"dataset kind {kind!r}: allowed: cifar, imagenet")
     if not isinstance(jsd_arity, int) or not 1 <= jsd_arity <= MAX_JSD_ARITY:
         raise UserError(f"jsd arity must be an integer in 1..{MAX_JSD_ARITY}, got {jsd_arity!r}")
     ctx = Context(num_classes=int(num_classes), mean=tuple(float(m) for m in mean),
-                  std=tuple(float(s) for s in std), kind=kind, image_size=int(image_size), augmix=augmix)
-    parts = []
-    for name in names:
-        options = params.get(name) or {}
-        if not isinstance(options, Mapping):
-            raise UserError(f"method_params.{name} must be a mapping of options, got {options!r}")
-        parts.append(AUGMENTATIONS.get(name)(name, options, ctx))
+                  std=tuple(float(s) for s in std), kind=kind, image_size=int(image_size))
+    parts = [AUGMENTATIONS.get(name)(name, params.get(name), ctx) for name in names]
     producers = [p.name for p in parts if p.produces_views]
     if len(producers) > 1:
         raise UserError(f"method {method!r} combines view-producing methods {', '.join(producers)}; "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor
 
 from augmix_lab.augment import functional as F
@@ -31,20 +31,36 @@ class ViewMethod(Method):
 
 
 class AugMixParams(MethodParams):
-    ops: list[str] | None = Field(None, description="a list of AugMix op names, or null for the trial's op set")
+    """AugMix's knobs (``method_params.augmix``); defaults are the reference cifar.py flags."""
+
+    width: int = Field(3, ge=1, description="an integer >= 1 (chains mixed)")  # reference cifar.py --mixture-width
+    depth: int = Field(-1, description="-1 (random chain depth in 1..3, reference --mixture-depth) or an integer >= 1")
+    severity: int = Field(3, ge=1, le=10, description="an integer in 1..10")  # reference cifar.py --aug-severity
+    alpha: float = Field(1.0, gt=0, description="> 0")  # reference cifar.py: Dirichlet([1]*k), Beta(1, 1)
+    # reference cifar.py --all-ops (off: colour ops overlap the -C corruptions)
+    all_ops: bool = Field(False, description="true or false (add color, contrast, brightness, sharpness)")
+    ops: list[str] | None = Field(None, description="a list of AugMix op names, or null for the paper's ops "
+                                                    "(all_ops adds four)")
+
+    @field_validator("depth")
+    @classmethod
+    def _depth(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError("depth must be -1 (random in 1..3) or a positive chain length")
+        return v
 
 
 @AUGMENTATIONS.register("augmix")
 class AugMixMethod(Method):
-    """AugMix (``AugmentAndMix``) with the trial's ``augmix`` knobs; ``ops`` overrides the op list."""
+    """AugMix (``AugmentAndMix``) with its ``AugMixParams``; ``ops`` overrides the op list."""
 
     Params = AugMixParams
     produces_views = True
 
     def setup(self) -> None:
-        cfg = self.ctx.augmix
-        self.augmix = AugmentAndMix(width=cfg.width, depth=cfg.depth, severity=cfg.severity, alpha=cfg.alpha,
-                                    all_ops=cfg.all_ops, ops=self.params["ops"], mean=self.ctx.mean, std=self.ctx.std)
+        p = self.params
+        self.augmix = AugmentAndMix(width=p["width"], depth=p["depth"], severity=p["severity"], alpha=p["alpha"],
+                                    all_ops=p["all_ops"], ops=p["ops"], mean=self.ctx.mean, std=self.ctx.std)
 
     def view(self, images: Tensor, generator: torch.Generator) -> Tensor:
         return self.augmix(images, generator)
@@ -101,16 +117,12 @@ class AutoAugmentStarMethod(ViewMethod):
 
 class RandomAutoAugmentStarParams(MethodParams):
     num_ops: int = Field(2, ge=1, description="an integer >= 1")  # 2 ops like an AutoAugment sub-policy
-    severity: int | None = Field(None, ge=1, le=10, description="an integer in 1..10")  # None: the augmix severity
+    severity: int = Field(3, ge=1, le=10, description="an integer in 1..10")  # AugMix's op levels (cifar.py default 3)
 
 
 @AUGMENTATIONS.register("random_autoaugment_star")
 class RandomAutoAugmentStarMethod(ViewMethod):
     Params = RandomAutoAugmentStarParams
-
-    def setup(self) -> None:
-        if self.params["severity"] is None:
-            self.params["severity"] = self.ctx.augmix.severity
 
     def augment(self, images: Tensor, generator: torch.Generator) -> Tensor:
         return policies.random_autoaugment_star(images, generator, self.params["num_ops"], self.params["severity"])

@@ -21,11 +21,11 @@ from augmix_lab.augment import normalize
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
 from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
+from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
 from augmix_lab.evaluation.predictions import PredictionRecorder
 from augmix_lab.evaluation.registry import SummaryContext, summarize_table
-from augmix_lab.training.device import resolve_device
 
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
                  "flip_prob", "t5d", "source"]  # fmt: skip

@@ -73,7 +73,7 @@ def _baseline_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root:
     from augmix_lab.orchestration.reevaluate import local_checkpoint
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training.checkpoint import load_checkpoint
-    from augmix_lab.training.device import resolve_device
+    from augmix_lab.device import resolve_device
     from augmix_lab.training.trainer import load_trial_dataset
 
     cfg = trial.config
@@ -108,7 +108,8 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
     """The affinity/diversity table of a study plan's finished trials (None: no baseline variant or no finished
     baseline run). Each variant trial is paired with the baseline run of the same dataset, model and seed."""
     from augmix_lab.augment import create_augmentation
-    from augmix_lab.augment.spec import MethodSpec
+    from augmix_lab.training.spec import MethodSpec
+    from augmix_lab.training.step import augmentation_options
 
     baseline = plan.study.spec.baseline
     done = [t for t in plan.trials if t.key in plan.complete]
@@ -126,8 +127,9 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
             cfg = t.config
             if (cfg.dataset.name, cfg.model, t.seed) != (dataset, model_name, seed):
                 continue
-            aug = create_augmentation(MethodSpec.parse(cfg.method).augmentation, cfg.method_params, cfg.augmix,
-                                      jsd_arity=1, num_classes=ds.num_classes, mean=ds.mean, std=ds.std,
+            spec = MethodSpec.parse(cfg.method)
+            aug = create_augmentation(spec.augmentation, augmentation_options(cfg, spec), jsd_arity=1,
+                                      num_classes=ds.num_classes, mean=ds.mean, std=ds.std,
                                       kind=ds.kind, image_size=ds.image_size)
             clean_acc, aug_acc = augmentation_accuracies(model, images, labels, aug, mean=ds.mean, std=ds.std,
                                                          seed=seed)

@@ -9,6 +9,7 @@ trainer's loss (JSD) and data pipeline differ slightly from the timed step.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,8 @@ def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[s
         cfg = t.config
         n_train, n_test, classes, size = dataset_sizes(cfg, data_root)
         kind = "imagenet" if size > 64 else "cifar"
-        sig = (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity, cfg.augmix.model_dump_json(), classes, size)
+        sig = (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity,
+               json.dumps(cfg.method_options(), sort_keys=True, default=str), classes, size)
         if sig not in measured:
             measured[sig] = measure_step_cached(cfg, classes, size, kind,
                                                 batch=4 if size > 64 else min(32, cfg.train.batch_size))

@@ -48,11 +48,12 @@ def device_name(device: str) -> str:
 
 def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str, batch: int, device: str) -> str:
     """Content key of one measurement: what the timed step builds and runs, and where."""
+    v1 = cfg.v1_dict()  # the method's options in the layout older cache entries were keyed by
     payload = {
         "v": CACHE_VERSION, "torch": torch.__version__, "device": device, "hardware": device_name(device),
         "threads": cfg.train.threads or torch.get_num_threads(), "model": cfg.model, "method": cfg.method,
-        "jsd_arity": cfg.jsd.arity, "augmix": cfg.augmix.model_dump(mode="json"), "method_params": cfg.method_params,
-        "adversarial": cfg.adversarial.model_dump(mode="json"), "amp": cfg.train.amp,
+        "jsd_arity": cfg.jsd.arity, "augmix": v1["augmix"], "method_params": v1["method_params"],
+        "adversarial": v1["adversarial"], "amp": cfg.train.amp,
         "channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "classes": classes,
         "image_size": image_size, "kind": kind, "batch": batch,
     }

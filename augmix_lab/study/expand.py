@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig
+from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
 from augmix_lab.study.init import resolve_inits
 from augmix_lab.study.soups import check_soups
@@ -72,9 +72,24 @@ def dataset_version(ds: DatasetConfig) -> str:
 
 def method_produces_views(method: str) -> bool:
     """Whether the method yields several stochastic views of each image (needed for JSD arity > 1)."""
-    from augmix_lab.augment import MethodSpec
+    from augmix_lab.training import MethodSpec
 
     return MethodSpec.parse(method).produces_views
+
+
+def check_method(cfg: TrialConfig, where: Callable[[str], str]) -> None:
+    """Method names (both registries) and each part's options against its own ``Params``."""
+    from augmix_lab.training import MethodSpec
+
+    try:  # the one method parser: syntax, registered augmentations and training hooks
+        spec = MethodSpec.parse(cfg.method).check()
+    except UserError as exc:
+        raise UserError(f"{where('method')}: field 'method': {exc}") from None
+    try:
+        spec.parse_params(cfg.method_options())
+    except UserError as exc:  # messages start with the dotted field, e.g. "method_params.augmix.width: got 0; ..."
+        dotted = str(exc).split(":")[0].split(" ")[0]
+        raise UserError(f"{where(dotted)}: {exc}") from None
 
 
 def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
@@ -110,14 +125,10 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
 
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
-    from augmix_lab.augment import MethodSpec
     from augmix_lab.data import DATASETS, dataset_options
     from augmix_lab.models import MODELS
 
-    try:  # the one method parser: syntax, registered augmentations and training hooks
-        MethodSpec.parse(cfg.method).check()
-    except UserError as exc:
-        raise UserError(f"{where('method')}: field 'method': {exc}") from None
+    check_method(cfg, where)
     for dotted, reg, value in (("model", MODELS, cfg.model), ("dataset.name", DATASETS, cfg.dataset.name)):
         if value not in reg:
             raise UserError(f"{where(dotted)}: field '{dotted}': {reg.unknown_message(value)}")
@@ -208,7 +219,7 @@ def _build(study: Study, point: _Point) -> TrialConfig:
         cfg = TrialConfig.model_validate(point.partial)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        loc = field_loc(err["loc"])  # an old `augmix:` block is validated under `legacy`
         dotted = ".".join(str(p) for p in loc)
         raise study.error(point.origin(study, dotted), describe_validation_error(err, TrialConfig, loc)) from None
     check_names(cfg, lambda dotted: study.lines.where(*point.origin(study, dotted)))
@@ -217,6 +228,7 @@ def _build(study: Study, point: _Point) -> TrialConfig:
 
 def _matches(row: dict[str, Any], point: _Point, cfg_flat: dict[str, Any]) -> bool:
     for key, want in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})).items():
+        key = v1_path(key)  # `cfg_flat` is the v1 layout: method_params.augmix.width is augmix.width there
         if key not in cfg_flat or cfg_flat[key] != want:
             return False
     if "variant" in row and row["variant"] != point.variant:
@@ -224,8 +236,8 @@ def _matches(row: dict[str, Any], point: _Point, cfg_flat: dict[str, Any]) -> bo
     return True
 
 
-def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = dataset_version) -> list[Trial]:
-    """All trials of a study, in a stable order (variant, grid point, sweep point, seed); raises UserError on bad input."""
+def _variant_rows(study: Study) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """``(name, index, base merged with the variant)`` per variant (or the base alone); names checked."""
     spec = study.spec
     base = normalize_partial(spec.base)
     names: dict[str, int] = {}
@@ -237,15 +249,20 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
             raise study.error([("variants", i, "name")], f"field 'variants.{i}.name': duplicate variant name {name!r} "
                                                         f"(first used by variants.{names[name]})")
         names[name] = i
-    variant_rows: list[tuple[str, int | None, dict[str, Any]]] = (
+    rows: list[tuple[str, int | None, dict[str, Any]]] = (
         [(v["name"], i, deep_merge(base, normalize_partial({k: x for k, x in v.items() if k != "name"})))
          for i, v in enumerate(spec.variants)]
         or [("base", None, base)]
     )
-    if spec.baseline is not None and spec.baseline not in {n for n, _, _ in variant_rows}:
+    if spec.baseline is not None and spec.baseline not in {n for n, _, _ in rows}:
         raise study.error([("baseline",)], f"field 'baseline': unknown variant {spec.baseline!r}; "
-                                           f"allowed: {', '.join(n for n, _, _ in variant_rows)}")
+                                           f"allowed: {', '.join(n for n, _, _ in rows)}")
+    return rows
 
+
+def _axis_points(study: Study) -> tuple[list[list[tuple[str, int, Any]]], list[tuple[str, int, Any] | None]]:
+    """The grid's cartesian points and the sweep's points (None = the base point), as (path, index, value)."""
+    spec = study.spec
     grid_points: list[list[tuple[str, int, Any]]] = [[]]
     if spec.grid is not None:
         _check_axis_paths(study, "grid", spec.grid)
@@ -255,10 +272,14 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     if spec.sweep is not None:
         _check_axis_paths(study, "sweep", spec.sweep)
         sweep_points += [(path, j, value) for path, values in spec.sweep.items() for j, value in enumerate(values)]
+    return grid_points, sweep_points
 
-    seeds = spec.seed_list()
+
+def _grid_points(study: Study, rows: list[tuple[str, int | None, dict[str, Any]]]) -> list[_Point]:
+    """variants × grid × sweep × seeds, in that order."""
+    grid_points, sweep_points = _axis_points(study)
     points: list[_Point] = []
-    for (vname, vi, vpartial), gpoint, spoint in itertools.product(variant_rows, grid_points, sweep_points):
+    for (vname, vi, vpartial), gpoint, spoint in itertools.product(rows, grid_points, sweep_points):
         partial = vpartial
         axes: dict[str, Any] = {}
         axis_paths: dict[str, tuple[Any, ...]] = {}
@@ -266,40 +287,52 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
             partial = set_dotted(deep_merge(partial, {}), path, value)
             axes[path] = value
             axis_paths[path] = ("grid", path, j)
-        if spec.sweep is not None:
+        if study.spec.sweep is not None:
             axes["sweep"] = "base" if spoint is None else spoint[0]
             if spoint is not None:
                 path, j, value = spoint
                 partial = set_dotted(deep_merge(partial, {}), path, value)
                 axes[path] = value
                 axis_paths[path] = ("sweep", path, j)
-        for seed in seeds:
+        for seed in study.spec.seed_list():
             points.append(_Point(vname, vi, seed, set_dotted(deep_merge(partial, {}), "seed", seed), dict(axes), axis_paths))
+    return points
 
-    for r, row in enumerate(spec.include):
-        targets = [t for t in variant_rows if row.get("variant") in (None, t[0])]
+
+def _include_points(study: Study, rows: list[tuple[str, int | None, dict[str, Any]]]) -> list[_Point]:
+    """One point per ``include`` row × matching variant × seed."""
+    points: list[_Point] = []
+    for r, row in enumerate(study.spec.include):
+        targets = [t for t in rows if row.get("variant") in (None, t[0])]
         if not targets:
             raise study.error([("include", r, "variant")], f"field 'include.{r}.variant': unknown variant {row.get('variant')!r}; "
-                                                          f"allowed: {', '.join(n for n, _, _ in variant_rows)}")
+                                                          f"allowed: {', '.join(n for n, _, _ in rows)}")
         overrides = normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})
         flat = flatten(overrides)
         for vname, vi, vpartial in targets:
-            for seed in seeds:
+            for seed in study.spec.seed_list():
                 partial = set_dotted(deep_merge(vpartial, overrides), "seed", seed)
                 points.append(_Point(vname, vi, seed, partial, dict(flat),
                                      {d: ("include", r, d.split(".")[0]) for d in flat}))
+    return points
 
-    built: list[tuple[_Point, TrialConfig]] = [(p, _build(study, p)) for p in points]
 
-    for r, row in enumerate(spec.exclude):
+def _apply_excludes(study: Study, built: list[tuple[_Point, TrialConfig]]) -> list[tuple[_Point, TrialConfig]]:
+    """Drop the points every ``exclude`` row matches (paths compared in the v1 layout, ``config.v1_path``)."""
+    known = flatten(TrialConfig().v1_dict())
+    for r, row in enumerate(study.spec.exclude):
         for key in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})):
-            if key not in flatten(TrialConfig().model_dump(mode="json")) and not key.startswith(("method_params.", "dataset.options.")):
+            if v1_path(key) not in known and not key.startswith(("method_params.", "dataset.options.")):
                 raise study.error([("exclude", r)], f"field 'exclude.{r}': unknown setting {key!r} (use dotted TrialConfig "
-                                                    f"paths such as dataset.name, model, augmix.width, or 'variant')")
-        built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.model_dump(mode="json")))]
+                                                    f"paths such as dataset.name, model, method_params.augmix.width, or "
+                                                    f"'variant')")
+        built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.v1_dict()))]
+    return built
 
-    built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
 
+def _keyed_trials(study: Study, built: list[tuple[_Point, TrialConfig]],
+                  version_of: Callable[[DatasetConfig], str]) -> list[Trial]:
+    """One ``Trial`` per distinct training; two variants resolving to the same training are an error."""
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
     for point, cfg in built:
@@ -319,12 +352,24 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
         trials.append(trial)
     if not trials:
         raise study.error([("exclude",), ("base",)], "the study expands to no trials (everything was excluded)")
+    return trials
+
+
+def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = dataset_version) -> list[Trial]:
+    """All trials of a study, in a stable order (variant, grid point, sweep point, seed), then ``include`` rows,
+    minus ``exclude`` rows; raises UserError on bad input."""
+    rows = _variant_rows(study)
+    points = _grid_points(study, rows) + _include_points(study, rows)
+    built = _apply_excludes(study, [(p, _build(study, p)) for p in points])
+    built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
+    trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
     return trials
 
 
 def differing_params(trials: list[Trial]) -> list[str]:
-    """Dotted config fields whose values differ across trials (the columns worth showing), seed excluded."""
-    flats = [flatten(t.config.model_dump(mode="json")) for t in trials]
+    """Dotted config fields (v1 layout, like the MLflow params) whose values differ across trials (the columns worth
+    showing), seed excluded."""
+    flats = [flatten(t.config.v1_dict()) for t in trials]
     keys = sorted(set().union(*flats)) if flats else []
     return [k for k in keys if k != "seed" and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from augmix_lab.config import DatasetConfig, TrialConfig
+from augmix_lab.config import DatasetConfig, TrialConfig, file_sha256
 from augmix_lab.errors import UserError
 from augmix_lab.study.schema import Study
 
@@ -34,74 +34,84 @@ def resolve_inits(study: Study, built: list[tuple[Any, TrialConfig]],
     """
     if not any(cfg.init.is_set() for _, cfg in built):
         return built
-    variants = sorted({p.variant for p, _ in built})
-    out: list[TrialConfig | None] = [None] * len(built)
-    keys: dict[int, str] = {}
-    visiting: set[int] = set()
+    resolver = _InitResolver(study, built, version_of)
+    return [(built[i][0], resolver.resolve(i)) for i in range(len(built))]
 
-    def where(i: int, dotted: str) -> str:
-        point = built[i][0]
-        return study.lines.where(*point.origin(study, dotted))
 
-    def resolve(i: int) -> TrialConfig:
-        if out[i] is not None:
-            return out[i]  # type: ignore[return-value]
-        point, cfg = built[i]
+class _InitResolver:
+    """Resolves the inits of ``built`` (memoised, depth first through parents, cycles detected)."""
+
+    def __init__(self, study: Study, built: list[tuple[Any, TrialConfig]],
+                 version_of: Callable[[DatasetConfig], str]) -> None:
+        self.study, self.built, self.version_of = study, built, version_of
+        self.variants = sorted({p.variant for p, _ in built})
+        self.out: list[TrialConfig | None] = [None] * len(built)
+        self.keys: dict[int, str] = {}
+        self.visiting: set[int] = set()
+
+    def where(self, i: int, dotted: str) -> str:
+        return self.study.lines.where(*self.built[i][0].origin(self.study, dotted))
+
+    def error(self, i: int, dotted: str, message: str) -> UserError:
+        return UserError(f"{self.where(i, dotted)}: field '{dotted}': {message}")
+
+    def resolve(self, i: int) -> TrialConfig:
+        if self.out[i] is None:
+            self.out[i] = self._resolve(i)
+        return self.out[i]  # type: ignore[return-value]
+
+    def _resolve(self, i: int) -> TrialConfig:
+        cfg = self.built[i][1]
         init = cfg.init
         if init.from_variant is not None and init.checkpoint is not None:
-            raise UserError(f"{where(i, 'init')}: field 'init': give one of from_variant or checkpoint, not both")
+            raise self.error(i, "init", "give one of from_variant or checkpoint, not both")
         if init.parent_key is not None or init.sha256 is not None:
-            raise UserError(f"{where(i, 'init')}: field 'init': parent_key and sha256 are filled in by the study; "
-                            "allowed: from_variant or checkpoint")
+            raise self.error(i, "init", "parent_key and sha256 are filled in by the study; allowed: from_variant or "
+                                        "checkpoint")
         if init.checkpoint is not None:
             path = Path(init.checkpoint).expanduser()
-            path = path if path.is_absolute() else (study.path.resolve().parent / path)
+            path = path if path.is_absolute() else (self.study.path.resolve().parent / path)
             if not path.is_file():
-                raise UserError(f"{where(i, 'init.checkpoint')}: field 'init.checkpoint': no such file {str(path)!r}; "
-                                "allowed: an existing final.pt or state-dict file (relative to the study file)")
-            from augmix_lab.training.init import file_sha256
+                raise self.error(i, "init.checkpoint", f"no such file {str(path)!r}; allowed: an existing final.pt "
+                                                       "or state-dict file (relative to the study file)")
+            return _with_init(cfg, checkpoint=str(path), sha256=file_sha256(path))
+        if init.from_variant is not None:
+            return _with_init(cfg, parent_key=self.parent_key(i))
+        return cfg
 
-            resolved = _with_init(cfg, checkpoint=str(path), sha256=file_sha256(path))
-        elif init.from_variant is not None:
-            resolved = _with_init(cfg, parent_key=_parent_key(i))
-        else:
-            resolved = cfg
-        out[i] = resolved
-        return resolved
-
-    def _parent_key(i: int) -> str:
-        point, cfg = built[i]
-        name = cfg.init.from_variant
-        if name not in variants:
-            raise UserError(f"{where(i, 'init.from_variant')}: field 'init.from_variant': unknown variant {name!r}; "
-                            f"allowed: {', '.join(v for v in variants if v != point.variant)}")
+    def parent_index(self, i: int) -> int:
+        """The one trial of the named variant with this trial's seed, model and training data."""
+        point, cfg = self.built[i]
+        name, dotted = cfg.init.from_variant, "init.from_variant"
+        if name not in self.variants:
+            raise self.error(i, dotted, f"unknown variant {name!r}; allowed: "
+                                        f"{', '.join(v for v in self.variants if v != point.variant)}")
         if name == point.variant:
-            raise UserError(f"{where(i, 'init.from_variant')}: field 'init.from_variant': variant {name!r} cannot "
-                            "start from itself")
+            raise self.error(i, dotted, f"variant {name!r} cannot start from itself")
         want = match_key(cfg)
-        cands = [j for j, (q, c) in enumerate(built) if q.variant == name and match_key(c) == want]
+        cands = [j for j, (q, c) in enumerate(self.built) if q.variant == name and match_key(c) == want]
         if not cands:
-            raise UserError(f"{where(i, 'init.from_variant')}: field 'init.from_variant': variant {name!r} has no "
-                            f"trial with seed {cfg.seed}, model {cfg.model!r} and the same training data "
-                            f"(dataset {cfg.dataset.name!r}, options, train_subset, holdout) as {point.variant!r}")
+            raise self.error(i, dotted, f"variant {name!r} has no trial with seed {cfg.seed}, model {cfg.model!r} "
+                                        f"and the same training data (dataset {cfg.dataset.name!r}, options, "
+                                        f"train_subset, holdout) as {point.variant!r}")
         if len(cands) > 1:
-            raise UserError(f"{where(i, 'init.from_variant')}: field 'init.from_variant': variant {name!r} has "
-                            f"{len(cands)} trials with seed {cfg.seed} and this dataset/model (a grid or sweep applies "
-                            "to it too); allowed: exactly one parent, e.g. list the fine-tuning points as variants")
-        j = cands[0]
-        if j in visiting:
-            raise UserError(f"{where(i, 'init.from_variant')}: field 'init.from_variant': variants form a cycle "
-                            f"through {name!r}")
-        if j not in keys:
-            visiting.add(j)
-            try:
-                parent = resolve(j)
-            finally:
-                visiting.discard(j)
-            keys[j] = parent.fingerprint(version_of(parent.dataset))
-        return keys[j]
+            raise self.error(i, dotted, f"variant {name!r} has {len(cands)} trials with seed {cfg.seed} and this "
+                                        "dataset/model (a grid or sweep applies to it too); allowed: exactly one "
+                                        "parent, e.g. list the fine-tuning points as variants")
+        return cands[0]
 
-    return [(built[i][0], resolve(i)) for i in range(len(built))]
+    def parent_key(self, i: int) -> str:
+        j = self.parent_index(i)
+        if j in self.visiting:
+            raise self.error(i, "init.from_variant", f"variants form a cycle through {self.built[j][0].variant!r}")
+        if j not in self.keys:
+            self.visiting.add(j)
+            try:
+                parent = self.resolve(j)
+            finally:
+                self.visiting.discard(j)
+            self.keys[j] = parent.fingerprint(self.version_of(parent.dataset))
+        return self.keys[j]
 
 
 def parent_of(cfg: TrialConfig) -> str | None:

@@ -1,11 +1,13 @@
-"""Training: losses (CE + JSD), training hooks (PGD adversarial training), checkpoints, the shared training step
-(``TrainStep``/``build_train_step``) and the one-trial ``Trainer`` (``run_trial`` is its one-call wrapper)."""
+"""Training: losses (CE + JSD), training hooks (PGD adversarial training), the method-string parser ``MethodSpec``,
+checkpoints, the shared training step (``TrainStep``/``build_train_step``) and the one-trial ``Trainer``
+(``run_trial`` is its one-call wrapper)."""
 
+from augmix_lab.device import resolve_device
 from augmix_lab.training import adversarial  # noqa: F401  (importing registers the "adversarial" training hook)
 from augmix_lab.training.checkpoint import FINAL_CHECKPOINT, LAST_CHECKPOINT, checkpoint_paths
-from augmix_lab.training.device import resolve_device
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 from augmix_lab.training.losses import augmix_loss, cross_entropy, jsd_consistency
+from augmix_lab.training.spec import MethodSpec
 from augmix_lab.training.step import StepOutput, TrainStep, build_train_step
 from augmix_lab.training.trainer import (
     Trainer,
@@ -18,6 +20,7 @@ from augmix_lab.training.trainer import (
 __all__ = [
     "FINAL_CHECKPOINT",
     "LAST_CHECKPOINT",
+    "MethodSpec",
     "TRAINING_HOOKS",
     "StepOutput",
     "TrainStep",

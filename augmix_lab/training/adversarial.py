@@ -10,13 +10,15 @@ attack's forward passes (momentum 0) so that only the training step's forward up
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
+from augmix_lab.augment.base import MethodParams
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 
 
@@ -76,21 +78,32 @@ def pgd_attack(
     return x.detach()
 
 
+class AdversarialParams(MethodParams):
+    """PGD knobs (``method_params.adversarial``); defaults are Madry et al.'s CIFAR-10 challenge recipe."""
+
+    epsilon: float = Field(8 / 255, ge=0, description="a number >= 0: the L-inf radius in [0, 1] pixel units")
+    step_size: float = Field(2 / 255, gt=0, description="a number > 0, in [0, 1] pixel units")
+    iterations: int = Field(7, ge=1, description="an integer >= 1")
+
+
 @TRAINING_HOOKS.register("adversarial")
 class AdversarialTraining(TrainingHook):
-    """Madry et al. PGD training: the first view is replaced by its PGD example (``cfg.adversarial`` knobs)."""
+    """Madry et al. PGD training: the first view is replaced by its PGD example (``AdversarialParams``)."""
 
+    Params = AdversarialParams
     augmentation = "standard"  # architecture.md: adversarial training runs on the standard crop/flip
 
     @classmethod
-    def cost_factor(cls, cfg: Any) -> float:
-        return 1.0 + cfg.adversarial.iterations  # each PGD iteration is one more forward+backward
+    def cost_factor(cls, options: MethodParams) -> float:
+        assert isinstance(options, AdversarialParams)
+        return 1.0 + options.iterations  # each PGD iteration is one more forward+backward
 
     def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
                        generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
-        adv_cfg, mean, std = self.cfg.adversarial, self.mean, self.std
+        opts, mean, std = self.options, self.mean, self.std
+        assert isinstance(opts, AdversarialParams)
         images01 = views[0] * std + mean  # attack in [0,1] pixel space
-        adv = pgd_attack(model, images01, targets, mean=self.mean_values, std=self.std_values, epsilon=adv_cfg.epsilon,
-                         step_size=adv_cfg.step_size, iterations=adv_cfg.iterations, generator=generators["attack"],
+        adv = pgd_attack(model, images01, targets, mean=self.mean_values, std=self.std_values, epsilon=opts.epsilon,
+                         step_size=opts.step_size, iterations=opts.iterations, generator=generators["attack"],
                          autocast_dtype=autocast_dtype)
         return [(adv - mean) / std, *views[1:]]

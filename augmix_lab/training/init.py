@@ -6,7 +6,6 @@ training run that happens to begin at a trained point, as in the model-soups rec
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,28 +13,8 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from augmix_lab.config import file_sha256
 from augmix_lab.errors import UserError
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The file's sha256 (hex); cached by (path, size, mtime) since keys are computed often."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UserError(f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or "
-                        "state-dict file")
-    st = p.stat()
-    cache_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if cache_key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                h.update(chunk)
-        _SHA_CACHE[cache_key] = h.hexdigest()
-    return _SHA_CACHE[cache_key]
-
 
 def read_init_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(model state dict, metadata) from a final.pt of this tool or a plain state-dict file; loads weights only."""

@@ -19,10 +19,10 @@ import torch
 
 from augmix_lab.analysis.soups import SoupMember, check_compatible, greedy_soup, recompute_batchnorm, uniform_soup
 from augmix_lab.config import TrialConfig
+from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import load_checkpoint
-from augmix_lab.training.device import resolve_device
 
 HELDOUT_BATCH = 500
 

@@ -14,10 +14,11 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from augmix_lab.augment.spec import MethodSpec
-from augmix_lab.training.device import switch
+from augmix_lab.augment.base import split_method
+from augmix_lab.device import switch
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 from augmix_lab.training.losses import augmix_loss, split_views
+from augmix_lab.training.spec import MethodSpec
 
 
 @dataclass
@@ -94,15 +95,29 @@ class TrainStep:
 
 def create_hooks(cfg: Any, spec: MethodSpec, mean: Sequence[float], std: Sequence[float],
                  device: torch.device) -> list[TrainingHook]:
-    return [TRAINING_HOOKS.get(name)(cfg, mean, std, device) for name in spec.hooks]
+    options = cfg.method_options()
+    return [TRAINING_HOOKS.get(name)(name, options.get(name), mean, std, device) for name in spec.hooks]
 
 
 def hooks_cost_factor(cfg: Any) -> float:
     """Cost of one step with the method's training hooks relative to the step without them."""
+    spec = MethodSpec.parse(cfg.method)
+    params = spec.parse_params(cfg.method_options())
     factor = 1.0
-    for name in MethodSpec.parse(cfg.method).hooks:
-        factor *= TRAINING_HOOKS.get(name).cost_factor(cfg)
+    for name in spec.hooks:
+        factor *= TRAINING_HOOKS.get(name).cost_factor(params[name])
     return factor
+
+
+def augmentation_options(cfg: Any, spec: MethodSpec | None = None) -> dict[str, Any]:
+    """The options of the augmentation parts of the trial's method (its hooks' options go to the hooks)."""
+    names = split_method((spec or MethodSpec.parse(cfg.method)).augmentation)
+    return {name: opts for name, opts in cfg.method_options().items() if name in names}
+
+
+def weight_decay(cfg: Any) -> float:
+    """The trial's SGD weight decay: ``train.weight_decay``, else its method's (``MethodSpec.weight_decay``)."""
+    return MethodSpec.parse(cfg.method).weight_decay(cfg.train.weight_decay)
 
 
 def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequence[float], std: Sequence[float],
@@ -120,12 +135,12 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
 
     spec = MethodSpec.parse(cfg.method).check()
     augmentation = create_augmentation(
-        method=spec.augmentation, params=cfg.method_params, augmix=cfg.augmix, jsd_arity=cfg.jsd.arity,
+        method=spec.augmentation, params=augmentation_options(cfg, spec), jsd_arity=cfg.jsd.arity,
         num_classes=num_classes, mean=mean, std=std, kind=kind, image_size=image_size, crop_flip=crop_flip,
     )
     if optimizer is None:
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
-                                    nesterov=cfg.train.nesterov, weight_decay=cfg.effective_weight_decay())
+                                    nesterov=cfg.train.nesterov, weight_decay=weight_decay(cfg))
     if generators is None:
         generators = {name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
                       for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}

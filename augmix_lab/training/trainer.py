@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from augmix_lab.config import TrialConfig
+from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import (
@@ -32,9 +33,8 @@ from augmix_lab.training.checkpoint import (
     restore_rng_state,
     save_atomic,
 )
-from augmix_lab.training.device import resolve_device
 from augmix_lab.training.init import load_init_weights
-from augmix_lab.training.step import TrainStep, build_train_step, memory_format_for
+from augmix_lab.training.step import TrainStep, build_train_step, memory_format_for, weight_decay
 from augmix_lab.training.step import amp_dtype as _amp_dtype
 
 COSINE_FINAL_LR = 1e-6  # reference cifar.py: get_lr(step, total, 1, 1e-6 / lr)
@@ -228,7 +228,7 @@ class Trainer:
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         optimizer = torch.optim.SGD(
             model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
-            weight_decay=cfg.effective_weight_decay(),
+            weight_decay=weight_decay(cfg),
         )
         self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
         total_steps = max(1, cfg.epochs * self.steps_per_epoch)
@@ -259,8 +259,8 @@ class Trainer:
 
         The method ``none`` (no crop/flip at all) keeps the plain index batches.
         """
-        from augmix_lab.augment import MethodSpec
         from augmix_lab.data.imagenet import ImageNetLoader, LazyImageFolder
+        from augmix_lab.training.spec import MethodSpec
 
         if ds.kind != "imagenet" or not isinstance(ds.train_images, LazyImageFolder):
             return None

@@ -1,4 +1,7 @@
-"""Device resolution, defined once for training, evaluation and the cost estimate."""
+"""Device resolution, defined once below every package that places tensors (evaluation, training, the estimate).
+
+A top-level module, not part of ``training``: evaluation and the analyses resolve devices too, and must not import
+the trainer for it (docs/architecture.md "layering")."""
 
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""``MethodSpec``: a trial's ``method`` string ("augmix", "augmix+mixup", "adversarial") parsed once, typed.
+
+Each part is either an augmentation method (``augment.AUGMENTATIONS``) or a training-time method registered as a
+training hook (``TRAINING_HOOKS``, e.g. ``adversarial``), which names the augmentation it trains on. Every consumer
+(trainer, study validation, cost estimate, analyses) reads this one parser; the syntax itself is
+``augment.split_method``. It lives in ``training`` because it needs both registries and ``training`` is the lowest
+package that sees both (``augment`` never imports ``training``: docs/architecture.md "layering").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from augmix_lab.augment.base import AUGMENTATIONS, SEPARATOR, MethodParams, ParamsOwner, split_method
+from augmix_lab.errors import UserError
+from augmix_lab.training.hooks import TRAINING_HOOKS
+
+DEFAULT_WEIGHT_DECAY = 5e-4  # reference cifar.py --decay 0.0005 (paper Sec. 4.1)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """The parts of a method string, stripped, in order; ``str(spec)`` gives the canonical string back."""
+
+    parts: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, method: object) -> "MethodSpec":
+        """Split on ``+`` (syntax only: non-empty names, none twice); ``check()`` looks the names up."""
+        if isinstance(method, MethodSpec):
+            return method
+        return cls(split_method(method))
+
+    def __str__(self) -> str:
+        return SEPARATOR.join(self.parts)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.parts
+
+    def unknown(self) -> list[str]:
+        """Parts registered neither as augmentation methods nor as training hooks."""
+        return [p for p in self.parts if p not in AUGMENTATIONS and p not in TRAINING_HOOKS]
+
+    def check(self) -> "MethodSpec":
+        """Every part is registered; else a ``UserError`` with a suggestion and every allowed name."""
+        for part in self.unknown():
+            close = AUGMENTATIONS.unknown_message(part).split(" Allowed:")[0]
+            raise UserError(f"{close} Allowed: {', '.join(self.allowed())} (or a+b).")
+        return self
+
+    @staticmethod
+    def allowed() -> list[str]:
+        return sorted(set(AUGMENTATIONS.names()) | set(TRAINING_HOOKS.names()))
+
+    def owner(self, part: str) -> type[ParamsOwner]:
+        """The registered class of a part: its augmentation method, else its training hook."""
+        return AUGMENTATIONS.get(part) if part in AUGMENTATIONS else TRAINING_HOOKS.get(part)
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        """The training-time parts (registered training hooks), in order."""
+        return tuple(p for p in self.parts if p in TRAINING_HOOKS)
+
+    @property
+    def augmentation(self) -> str:
+        """The augmentation to build: each training hook replaced by the augmentation it trains on."""
+        return SEPARATOR.join(TRAINING_HOOKS.get(p).augmentation if p in TRAINING_HOOKS else p for p in self.parts)
+
+    @property
+    def produces_views(self) -> bool:
+        """Whether a part yields several stochastic views per image (needed for JSD arity > 1)."""
+        return any(p in AUGMENTATIONS and AUGMENTATIONS.get(p).produces_views for p in self.parts)
+
+    def parse_params(self, options: Mapping[str, Any]) -> dict[str, MethodParams]:
+        """Each part's options validated by its own ``Params`` (``options``: name -> mapping, e.g. a trial's
+        ``method_options()``); the augmentation a hook trains on takes options too. Options for a method the
+        string lacks are an error, not silently ignored."""
+        names = list(dict.fromkeys(self.check().parts + split_method(self.augmentation)))
+        stray = sorted(set(options) - set(names))
+        if stray:
+            raise UserError(f"method_params has options for {', '.join(map(repr, stray))}, which method "
+                            f"{str(self)!r} does not use; its parts: {', '.join(self.parts)}")
+        return {n: self.owner(n).parse_params(n, options.get(n)) for n in names}
+
+    def weight_decay(self, configured: float | None) -> float:
+        """``train.weight_decay`` when set, else the smallest a part's paper prescribes (mixup: 1e-4), else 5e-4."""
+        if configured is not None:
+            return configured
+        declared = [self.owner(p).weight_decay for p in self.check().parts]
+        return min((wd for wd in declared if wd is not None), default=DEFAULT_WEIGHT_DECAY)
