@@ -32,7 +32,6 @@ from augmix_lab.orchestration.plan import experiment_for, load_plan
 from augmix_lab.orchestration.trainable import dataset_records
 from augmix_lab.report.loading import load_study_runs
 from augmix_lab.tracking import TRACKING_TAGS, StudyTracker, TrialLogger, resolve_tracking
-from augmix_lab.tracking.inputs import CONTEXT_TAG
 from augmix_lab.tracking.system import start_system_metrics, stop_system_metrics
 from augmix_lab.tracking.tags import EXPERIMENT_KIND_TRAINING
 
@@ -114,7 +113,7 @@ def test_training_set_and_benchmark_are_run_inputs_found_by_mlflow_search(filled
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
     assert sorted(inputs) == ["shapes", "shapes-C"]  # logged twice (start, evaluation): kept once
     train = inputs["shapes"]
-    assert {t.key: t.value for t in train.tags} == {CONTEXT_TAG: "train"}
+    assert {t.key: t.value for t in train.tags} == {TRACKING_TAGS.data_context: "train"}
     version = dataset_records(load_plan(filled.study, str(filled.out_dir)).trials[0].config)[0].version
     assert train.dataset.digest == hashlib.sha256(version.encode()).hexdigest()[:12]
     assert json.loads(train.dataset.source)["options"] == {"n_train": 256, "n_test": 128}

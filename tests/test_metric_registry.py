@@ -3,6 +3,7 @@ metric added with one decorator in a temporary module reaches the evaluation sum
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import sys
@@ -13,7 +14,18 @@ import pandas as pd
 import pytest
 
 from augmix_lab.evaluation import metrics as M
-from augmix_lab.evaluation.registry import METRICS, SummaryContext, spec_for_key, summarize_table
+from augmix_lab.evaluation.registry import (
+    CLEAN_ERROR,
+    MEAN_CORRUPTION_ERROR,
+    METRICS,
+    SummaryContext,
+    epoch_line,
+    headline_specs,
+    headline_text,
+    spec_for_key,
+    specs,
+    summarize_table,
+)
 from augmix_lab.evaluation.runner import TABLE_COLUMNS, _row
 
 FOLDER_KINDS = ("cifar", "folder")
@@ -66,6 +78,45 @@ def test_every_metric_has_metadata(name: str) -> None:
     assert spec.aggregate and spec.benchmark in (None, "clean", "C", "P", "fourier")
     assert (spec.per is None) == (spec.prefix is None)
     assert spec.summary is None or spec.per is None, "a summary-table column is one scalar"
+    assert (spec.kind == "summary") == (spec.benchmark is not None), "summary metrics read the tidy table, no other"
+    assert spec.headline is None or (spec.kind == "summary" and spec.per is None)
+    assert spec.line is None or spec.kind == "history"
+
+
+# a literal equal to a metric name that is not the metric: (file under augmix_lab/, literal) -> what it is
+NOT_METRIC_NAMES = {
+    ("evaluation/runner.py", "flip_prob"): "a column of the tidy table scorecard/table.csv",
+    ("evaluation/runner.py", "t5d"): "a column of the tidy table scorecard/table.csv",
+    ("results.py", "flip_prob"): "a column of the tidy table scorecard/table.csv",
+    ("results.py", "t5d"): "a column of the tidy table scorecard/table.csv",
+    ("analysis/fourier.py", "clean_error"): "a field of the fourier/meta.npy artifact",
+    ("orchestration/analyses.py", "train_loss"): "a column of the analyses/affinity_diversity.csv artifact",
+}
+
+
+def test_metric_names_are_spelled_only_in_the_registry() -> None:
+    """Code names a metric through the registry's constants or queries, never by a hand-written string."""
+    package = Path(__file__).resolve().parent.parent / "augmix_lab"
+    names = set(METRICS.names()) | {s.prefix for s in specs() if s.prefix}
+    found = set()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "evaluation/registry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                found.add((rel, node.value, node.lineno))
+    assert {(f, v) for f, v, _ in found} <= set(NOT_METRIC_NAMES), sorted(found)
+
+
+def test_headline_metrics_make_the_one_line_summaries() -> None:
+    heads = [s.name for s in headline_specs()]
+    assert heads[:2] == [CLEAN_ERROR, MEAN_CORRUPTION_ERROR] and len(set(heads)) == len(heads)
+    assert headline_text({CLEAN_ERROR: 12.5, MEAN_CORRUPTION_ERROR: 20.0, "other": 1.0}) == "clean 12.50%  mCE 20.00%"
+    assert headline_text({}) == ""
+    epoch = {"train_loss": 0.5, "train_error": 10.0, "test_error": 12.0, "lr": 0.1, "images_per_s": 12345.6,
+             "epoch_time_s": 3.21}
+    assert epoch_line(epoch) == "train_loss 0.5000  train_error 10.00%  test_error 12.00%  lr 1.00e-01  12,346 img/s  3.2 s"
 
 
 @pytest.mark.parametrize("kind", FOLDER_KINDS)

@@ -10,7 +10,9 @@ import pytest
 from augmix_lab.cli.main import main
 from augmix_lab.errors import UserError
 from augmix_lab.study import expand_study, read_study
-from augmix_lab.study.overrides import OVERRIDES_TAG, Override, override_tags
+from augmix_lab.orchestration.runner import override_tags
+from augmix_lab.study.overrides import Override
+from augmix_lab.tracking.tags import TRACKING_TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "studies" / "quickstart.yaml"
@@ -73,4 +75,4 @@ def test_overrides_change_the_hash_and_are_tagged() -> None:
     plain, same = read_study(QUICKSTART), read_study(QUICKSTART, [])
     over = read_study(QUICKSTART, ["seeds=3"])
     assert plain.hash == same.hash != over.hash != read_study(QUICKSTART, ["seeds=4"]).hash
-    assert override_tags(plain) == {} and override_tags(over) == {OVERRIDES_TAG: '["seeds=3"]'}
+    assert override_tags(plain) == {} and override_tags(over) == {TRACKING_TAGS.overrides: '["seeds=3"]'}

@@ -284,3 +284,31 @@ def test_finished_trials_carry_the_eval_key_a_re_evaluation_updates(store) -> No
     found = finished_trials(tracker.uri, "no-such-experiment", ["lookup-k", "other"])  # read-only: creates nothing
     assert {k: (f.run_id, f.eval_key) for k, f in found.items()} == {"lookup-k": (run_id, "e1")}
     assert tracker.client.get_experiment_by_name("no-such-experiment") is None
+
+
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # "mlflow.note.content": its parent is not a package
+        return False
+
+
+def test_every_tag_name_is_defined_in_tags_py() -> None:
+    """A string that looks like a tag ("augmix_lab.x", "mlflow.x") and is not a module path lives in tracking/tags.py."""
+    import ast
+    import re
+
+    package = Path(__file__).resolve().parent.parent / "augmix_lab"
+    tag_like = re.compile(r"^(augmix_lab|mlflow)\.[A-Za-z_][A-Za-z0-9_.]*$")
+    stray = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "tracking" / "tags.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and tag_like.match(node.value) \
+                    and not _is_module(node.value.rstrip(".")):
+                stray.append(f"{path.relative_to(package)}:{node.lineno}: {node.value}")
+    assert not stray, "tag names belong in tracking/tags.py (TRACKING_TAGS):\n" + "\n".join(stray)
+    assert len(set(TRACKING_TAGS.as_dict().values())) == len(TRACKING_TAGS.as_dict()), "each tag named once"

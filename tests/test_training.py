@@ -80,6 +80,14 @@ def reference_trial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any
     return workdir, run_trial(tiny_config(), workdir, data_root=data_root)
 
 
+def test_the_trainer_logs_exactly_the_registered_history_metrics(reference_trial: tuple[Path, Any]) -> None:
+    from augmix_lab.evaluation.registry import metric_names
+
+    gpu = set(metric_names("history", group="gpu"))  # CUDA only (tracking.gpu_epoch_stats)
+    for epoch in reference_trial[1].history:
+        assert set(epoch) - {"epoch"} == set(metric_names("history")) - gpu
+
+
 def test_same_seed_gives_identical_trials_and_another_seed_does_not(reference_trial: tuple[Path, Any],
                                                                     tmp_path: Path) -> None:
     _, first = reference_trial

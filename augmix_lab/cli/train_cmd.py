@@ -15,9 +15,6 @@ from typing import Any
 
 from augmix_lab.errors import UserError
 
-SUMMARY_KEYS = ("clean_error", "mean_corruption_error", "mce", "clean_rms_calib_error", "c_rms_calib_error",
-                "clean_ece", "clean_nll", "clean_brier", "mfp")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="TRIAL_YAML", help="one trial's settings (TrialConfig YAML)")
@@ -124,10 +121,9 @@ class _Progress:
         self.progress.update(self.batch_task, completed=batch, speed=f"{speed:,.0f} img/s")
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        line = (f"epoch {epoch}: train_loss {metrics['train_loss']:.4f}  train_error {metrics['train_error']:.2f}%  "
-                f"test_error {metrics['test_error']:.2f}%  lr {metrics['lr']:.2e}  {metrics['images_per_s']:,.0f} img/s  "
-                f"{metrics['epoch_time_s']:.1f} s")
-        self.console.print(line)
+        from augmix_lab.evaluation.registry import epoch_line
+
+        self.console.print(f"epoch {epoch}: {epoch_line(metrics)}")  # the registered history metrics
         if self.progress is not None:
             self.progress.update(self.epoch_task, completed=epoch)
 
@@ -135,10 +131,13 @@ class _Progress:
 def summary_table(summary: dict[str, float]) -> Any:
     from rich.table import Table
 
+    from augmix_lab.evaluation.registry import headline_specs
+
     table = Table(title="scorecard")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    keys = [k for k in SUMMARY_KEYS if k in summary] + sorted(k for k in summary if k not in SUMMARY_KEYS)
+    headline = [s.name for s in headline_specs()]  # the registry's headline metrics first, then the rest by name
+    keys = [k for k in headline if k in summary] + sorted(k for k in summary if k not in headline)
     for key in keys:
         value = summary[key]
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) and math.isfinite(value) else str(value))

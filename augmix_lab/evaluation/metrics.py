@@ -242,11 +242,3 @@ def classification_scores(logits, labels, *, calibration: bool = True, rms_refer
             brier=brier_score(p, y),
         )
     return out
-
-
-__all__ = [
-    "ALEXNET_CLEAN_ERR", "ALEXNET_ERR", "brier_score", "classification_scores",
-    "corruption_errors_imagenet", "error_rate", "expected_calibration_error", "flip_probability", "flip_rates",
-    "mce", "mean_corruption_error", "mean_over", "mfr", "mt5d", "negative_log_likelihood", "relative_mce",
-    "rms_calibration_error", "softmax", "top5_distance",
-]  # fmt: skip

@@ -1,16 +1,24 @@
-"""The metric registry: every summary metric is one function + one ``@register_metric`` decorator.
+"""The metric registry: the one list of metric names. Every metric the store holds is registered here (or by a
+plugin through the same functions), each name spelled once; code refers to a metric by the constants below or by
+asking the registry (``headline_specs``, ``metric_names``), never by a hand-written list.
 
-A registered function turns the tidy per-cell table (``Scorecard.table``, logged as ``scorecard/table.csv``) into a
-summary value: a float (key = the metric's name), a dict suffix -> float for a per-name family (keys
-``<prefix><suffix>``, e.g. ``corruption_error.fog``), or None when it does not apply. The report reads titles, units,
-ranges, the "better" direction, summary-table columns and plot axes from the same ``MetricSpec``.
+Three kinds, one ``MetricSpec`` each:
+- ``summary``: one function + one ``@register_metric`` decorator. It turns the tidy per-cell table
+  (``Scorecard.table``, logged as ``scorecard/table.csv``) into a summary value: a float (key = the metric's name), a
+  dict suffix -> float for a per-name family (keys ``<prefix><suffix>``, e.g. ``corruption_error.fog``), or None when
+  it does not apply.
+- ``history``: logged per epoch (step = epoch) by the trainer (``register_logged_metric(..., kind="history")``).
+- ``soup``: logged on model-soup runs by the soups driver (``kind="soup"``).
+The report reads titles, units, ranges, the "better" direction, summary-table columns and plot axes from the spec;
+``headline`` metrics are the short list every one-line summary shows (console lines, ``train``'s scorecard, the
+soups table).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,6 +27,34 @@ from augmix_lab.evaluation import metrics as M
 from augmix_lab.registry import Registry
 
 Value = float | dict[str, float] | None
+Kind = Literal["summary", "history", "soup"]
+
+# ---- names the code refers to: each spelled once, here (the registrations below use them) ---------------------------
+CLEAN_ERROR = "clean_error"
+CLEAN_RMS_CALIB_ERROR = "clean_rms_calib_error"
+CLEAN_ECE = "clean_ece"
+MEAN_CORRUPTION_ERROR = "mean_corruption_error"
+C_RMS_CALIB_ERROR = "c_rms_calib_error"
+CE = "ce"
+MCE = "mce"
+MFP = "mfp"
+FR = "fr"
+MFR = "mfr"
+TRAIN_LOSS = "train_loss"
+TRAIN_ERROR = "train_error"
+TEST_ERROR = "test_error"
+LR = "lr"
+EPOCH_TIME_S = "epoch_time_s"
+IMAGES_PER_S = "images_per_s"
+GPU_MEM_PEAK_ALLOCATED_MB = "gpu_mem_peak_allocated_mb"
+GPU_MEM_PEAK_RESERVED_MB = "gpu_mem_peak_reserved_mb"
+GPU_UTILIZATION_PCT = "gpu_utilization_pct"
+GPU_MEM_USED_PCT = "gpu_mem_used_pct"
+HELDOUT_ACCURACY = "heldout_accuracy"
+HELDOUT_ACCURACY_BEST_MEMBER = "heldout_accuracy.best_member"
+HELDOUT_ACCURACY_MEMBERS_MEAN = "heldout_accuracy.members_mean"
+SOUP_SIZE = "soup_size"
+SOUP_CANDIDATES = "soup_candidates"
 
 
 @dataclass(frozen=True)
@@ -38,7 +74,11 @@ class MetricSpec:
     ``benchmark``: the tidy rows it reads ("clean", "C", "P"; None = per-epoch history, not from the table);
     ``summary``: column position in the report's summary table (None = not a column); ``sensitivity``: priority as
     the sensitivity plots' metric (lower first); ``clean``: the clean metric drawn at severity 0 for a severity family;
-    ``bars``: (plot-name prefix, caption) of a per-name grouped bar plot."""
+    ``bars``: (plot-name prefix, caption) of a per-name grouped bar plot; ``kind``: "summary" (from the tidy table),
+    "history" (per epoch) or "soup"; ``headline``: position among the metrics one-line summaries show (None = not
+    one); ``short``: its label in console lines (e.g. "mCE"); ``line``: a history metric's format in the trainer's
+    per-epoch console line (``str.format`` of the value); ``curve``: the report loads its per-epoch history;
+    ``group``: a family of logged metrics read together (e.g. "gpu")."""
 
     name: str
     fn: Callable[[pd.DataFrame, SummaryContext], Value] = field(repr=False)
@@ -54,6 +94,12 @@ class MetricSpec:
     sensitivity: int | None = None
     clean: str | None = None
     bars: tuple[str, str] | None = None
+    kind: Kind = "summary"
+    headline: int | None = None
+    short: str | None = None
+    line: str | None = None
+    curve: bool = False
+    group: str | None = None
 
     def key_title(self, key: str) -> str:
         """Display title of a summary key of this metric (a family member gets its suffix)."""
@@ -77,16 +123,35 @@ def register_metric(name: str, *, title: str, unit: str = "%", higher_is_better:
                     range: tuple[float, float | None] = (0.0, 100.0), aggregate: str, benchmark: str | None,
                     per: str | None = None, prefix: str | None = None, summary: int | None = None,
                     sensitivity: int | None = None, clean: str | None = None,
-                    bars: tuple[str, str] | None = None) -> Callable[[Callable], Callable]:
-    """Decorator: ``@register_metric("mfp", title="mFP", aggregate="mean over perturbations", benchmark="P")``."""
+                    bars: tuple[str, str] | None = None, headline: int | None = None,
+                    short: str | None = None) -> Callable[[Callable], Callable]:
+    """Decorator of a summary metric (a function of the tidy rows of ``benchmark``):
+    ``@register_metric("mfp", title="mFP", aggregate="mean over perturbations", benchmark="P")``."""
 
     def decorator(fn: Callable[[pd.DataFrame, SummaryContext], Value]) -> Callable:
         pre = (prefix if prefix is not None else f"{name}.") if per else None
         METRICS.add(name, MetricSpec(name, fn, title, unit, higher_is_better, range, aggregate, benchmark, per, pre,
-                                     summary, sensitivity, clean, bars))
+                                     summary, sensitivity, clean, bars, "summary", headline, short))
         return fn
 
     return decorator
+
+
+def _not_from_the_table(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return None  # logged by the code that measures it (trainer, soups driver), not computed from the tidy rows
+
+
+def register_logged_metric(name: str, *, kind: Kind, title: str, aggregate: str, unit: str = "%",
+                           higher_is_better: bool = False, range: tuple[float, float | None] = (0.0, 100.0),
+                           sensitivity: int | None = None, line: str | None = None, curve: bool = False,
+                           group: str | None = None) -> str:
+    """Register a metric that code logs itself: ``kind="history"`` (per epoch, step = epoch: the trainer or a
+    training hook) or ``kind="soup"`` (soup runs). Returns the name, so a module may keep it as a constant."""
+    if kind == "summary":
+        raise ValueError("summary metrics are computed from the tidy table: use @register_metric")
+    METRICS.add(name, MetricSpec(name, _not_from_the_table, title, unit, higher_is_better, range, aggregate, None,
+                                 sensitivity=sensitivity, kind=kind, line=line, curve=curve, group=group))
+    return name
 
 
 def specs() -> list[MetricSpec]:
@@ -105,6 +170,34 @@ def spec_for_key(key: str) -> MetricSpec | None:
 def key_title(key: str) -> str:
     spec = spec_for_key(key)
     return spec.key_title(key) if spec else key
+
+
+def family_key(name: str, member: str) -> str:
+    """The summary key of one member of a registered family: ``family_key(CE, "fog")`` -> ``"ce.fog"``."""
+    return f"{METRICS.get(name).prefix}{member}"
+
+
+def metric_names(kind: Kind | None = None, *, group: str | None = None, curve: bool | None = None) -> tuple[str, ...]:
+    """Registered names, in registration order, filtered by kind / group / ``curve``."""
+    return tuple(s.name for s in specs() if (kind is None or s.kind == kind) and (group is None or s.group == group)
+                 and (curve is None or s.curve == curve))
+
+
+def headline_specs() -> list[MetricSpec]:
+    """The headline metrics in ``headline`` order."""
+    return sorted((s for s in specs() if s.headline is not None), key=lambda s: s.headline)  # type: ignore[arg-type,return-value]
+
+
+def headline_text(values: Mapping[str, Any], sep: str = "  ") -> str:
+    """``"clean 12.50%  mCE 20.00%"``: the headline metrics with a console label that ``values`` holds."""
+    shown = [s for s in headline_specs() if s.short and isinstance(values.get(s.name), (int, float))]
+    return sep.join(f"{s.short} {float(values[s.name]):.2f}{s.unit}" for s in shown)
+
+
+def epoch_line(values: Mapping[str, Any], sep: str = "  ") -> str:
+    """The trainer's per-epoch console line: each history metric with a ``line`` format that ``values`` holds."""
+    return sep.join(s.line.format(values[s.name]) for s in specs()  # type: ignore[union-attr]
+                    if s.kind == "history" and s.line and s.name in values)
 
 
 def summarize_table(table: pd.DataFrame, ctx: SummaryContext = SummaryContext()) -> dict[str, float]:
@@ -148,12 +241,12 @@ def _imagenet_errors(rows: pd.DataFrame, ctx: SummaryContext) -> dict[str, float
 
 
 # ---- clean -----------------------------------------------------------------------------------------------------------
-register_metric("clean_error", title="Clean error", aggregate="top-1 error on the clean test set", benchmark="clean",
-                summary=0, sensitivity=2)(_clean("error"))
-register_metric("clean_rms_calib_error", title="Clean RMS calib.", aggregate="RMS calibration error, clean test set",
-                benchmark="clean", summary=3)(_clean("rms_calib_error"))
-register_metric("clean_ece", title="Clean ECE", aggregate="ECE (15 bins), clean test set",
-                benchmark="clean")(_clean("ece"))
+register_metric(CLEAN_ERROR, title="Clean error", aggregate="top-1 error on the clean test set", benchmark="clean",
+                summary=0, sensitivity=2, headline=0, short="clean")(_clean("error"))
+register_metric(CLEAN_RMS_CALIB_ERROR, title="Clean RMS calib.", aggregate="RMS calibration error, clean test set",
+                benchmark="clean", summary=3, headline=3)(_clean("rms_calib_error"))
+register_metric(CLEAN_ECE, title="Clean ECE", aggregate="ECE (15 bins), clean test set",
+                benchmark="clean", headline=4)(_clean("ece"))
 register_metric("clean_brier", title="Clean Brier", unit="", range=(0.0, 2.0), aggregate="Brier score, clean test set",
                 benchmark="clean")(_clean("brier"))
 register_metric("clean_nll", title="Clean NLL", unit="nats", range=(0.0, None), aggregate="NLL, clean test set",
@@ -161,8 +254,8 @@ register_metric("clean_nll", title="Clean NLL", unit="nats", range=(0.0, None), 
 
 
 # ---- -C --------------------------------------------------------------------------------------------------------------
-@register_metric("mean_corruption_error", title="-C error", benchmark="C", summary=1, sensitivity=1,
-                 aggregate="mean error over corruptions x severities (CIFAR 'mCE', unnormalised)")
+@register_metric(MEAN_CORRUPTION_ERROR, title="-C error", benchmark="C", summary=1, sensitivity=1, headline=1,
+                 short="mCE", aggregate="mean error over corruptions x severities (CIFAR 'mCE', unnormalised)")
 def _mean_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     if not _has(rows, "error"):
         return None
@@ -176,19 +269,19 @@ def _corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
 
 
 @register_metric("corruption_error_by_severity", title="Error", per="severity", prefix="corruption_error.severity_",
-                 benchmark="C", aggregate="mean over corruptions", clean="clean_error")
+                 benchmark="C", aggregate="mean over corruptions", clean=CLEAN_ERROR)
 def _corruption_error_by_severity(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _by(rows, "severity", "error")
 
 
 @register_metric("c_rms_calib_error_by_severity", title="RMS calibration error", per="severity",
                  prefix="c_rms_calib_error.severity_", benchmark="C", aggregate="mean over corruptions",
-                 clean="clean_rms_calib_error")
+                 clean=CLEAN_RMS_CALIB_ERROR)
 def _c_rms_by_severity(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _by(rows, "severity", "rms_calib_error")
 
 
-@register_metric("c_rms_calib_error", title="-C RMS calib.", benchmark="C", summary=4,
+@register_metric(C_RMS_CALIB_ERROR, title="-C RMS calib.", benchmark="C", summary=4, headline=5,
                  aggregate="mean RMS calibration error over corruptions x severities")
 def _c_rms(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return float(rows.rms_calib_error.mean()) if _has(rows, "rms_calib_error") else None
@@ -199,14 +292,14 @@ def _c_ece(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return float(rows.ece.mean()) if _has(rows, "ece") else None
 
 
-@register_metric("ce", title="CE", per="corruption", range=(0.0, None), benchmark="C",
+@register_metric(CE, title="CE", per="corruption", range=(0.0, None), benchmark="C",
                  aggregate="mean over severities / AlexNet's (ImageNet CE_c)")
 def _ce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     per = _imagenet_errors(rows, ctx)
     return M.corruption_errors_imagenet(per) if per else None
 
 
-@register_metric("mce", title="mCE", range=(0.0, None), benchmark="C", summary=2, sensitivity=0,
+@register_metric(MCE, title="mCE", range=(0.0, None), benchmark="C", summary=2, sensitivity=0, headline=2,
                  aggregate="mean over corruptions of AlexNet-normalised CE_c (ImageNet mCE)")
 def _mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     per = _imagenet_errors(rows, ctx)
@@ -234,7 +327,7 @@ def _t5d(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _by(rows, "corruption", "t5d")
 
 
-@register_metric("mfp", title="mFP", benchmark="P", summary=5, aggregate="mean flip probability over perturbations")
+@register_metric(MFP, title="mFP", benchmark="P", summary=5, aggregate="mean flip probability over perturbations")
 def _mfp(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     fps = _by(rows, "corruption", "flip_prob")
     return M.mean_over(fps) if fps else None
@@ -247,13 +340,13 @@ def _alexnet_rates(rows: pd.DataFrame, ctx: SummaryContext) -> dict[str, float] 
     return M.flip_rates(fps, {k: v for k, v in ctx.alexnet_flip_probs.items() if k in fps})
 
 
-@register_metric("fr", title="FR", per="perturbation", range=(0.0, None), benchmark="P",
+@register_metric(FR, title="FR", per="perturbation", range=(0.0, None), benchmark="P",
                  aggregate="flip probability / AlexNet's per perturbation")
 def _fr(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _alexnet_rates(rows, ctx)
 
 
-@register_metric("mfr", title="mFR", range=(0.0, None), benchmark="P", summary=6,
+@register_metric(MFR, title="mFR", range=(0.0, None), benchmark="P", summary=6,
                  aggregate="mean over perturbations of AlexNet-normalised flip rates (ImageNet mFR)")
 def _mfr(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     fr = _alexnet_rates(rows, ctx)
@@ -281,7 +374,38 @@ register_metric("fourier_high_freq_error", title="Fourier high-freq. error", ben
                 aggregate="mean heat-map error over frequencies beyond half the Nyquist radius")(_band("high_freq"))
 
 
-# ---- per-epoch history (logged by the trainer, not computed from the tidy table) -------------------------------------
-register_metric("test_error", title="Test error", aggregate="clean test error after each epoch", benchmark=None,
-                sensitivity=3)(lambda rows, ctx: None)
+# ---- per-epoch history (logged by the trainer, step = epoch; not computed from the tidy table) -----------------------
+# `line`: the format in `augmix-lab train`'s per-epoch console line, in registration order
+register_logged_metric(TRAIN_LOSS, kind="history", title="Train loss", unit="", range=(0.0, None), curve=True,
+                       aggregate="mean training loss over the epoch's images", line="train_loss {:.4f}")
+register_logged_metric(TRAIN_ERROR, kind="history", title="Train error", line="train_error {:.2f}%",
+                       aggregate="top-1 error on the epoch's augmented training batches (clean view)")
+register_logged_metric(TEST_ERROR, kind="history", title="Test error", sensitivity=3, curve=True,
+                       aggregate="clean test error after each epoch", line="test_error {:.2f}%")
+register_logged_metric(LR, kind="history", title="Learning rate", unit="", range=(0.0, None), line="lr {:.2e}",
+                       aggregate="the learning rate after the epoch's last step")
+register_logged_metric(IMAGES_PER_S, kind="history", title="Training throughput", unit="img/s", range=(0.0, None),
+                       higher_is_better=True, line="{:,.0f} img/s", aggregate="training images per second")
+register_logged_metric(EPOCH_TIME_S, kind="history", title="Epoch time", unit="s", range=(0.0, None),
+                       line="{:.1f} s", aggregate="wall time of the epoch (training and its test pass)")
+# per epoch on CUDA only (tracking/gpu.py: torch.cuda peaks of this process, NVML for the whole device)
+register_logged_metric(GPU_MEM_PEAK_ALLOCATED_MB, kind="history", group="gpu", title="GPU memory peak allocated",
+                       unit="MB", range=(0.0, None), aggregate="torch.cuda.max_memory_allocated since the last epoch")
+register_logged_metric(GPU_MEM_PEAK_RESERVED_MB, kind="history", group="gpu", title="GPU memory peak reserved",
+                       unit="MB", range=(0.0, None), aggregate="torch.cuda.max_memory_reserved since the last epoch")
+register_logged_metric(GPU_UTILIZATION_PCT, kind="history", group="gpu", title="GPU utilisation",
+                       aggregate="NVML: % of the sample period a kernel ran (whole device)")
+register_logged_metric(GPU_MEM_USED_PCT, kind="history", group="gpu", title="GPU memory in use",
+                       aggregate="NVML: device memory used by every process, % of its total")
 
+# ---- model soups (logged on soup runs by the soups driver; accuracies are fractions) --------------------------------
+register_logged_metric(HELDOUT_ACCURACY, kind="soup", title="Held-out accuracy", unit="", range=(0.0, 1.0),
+                       higher_is_better=True, aggregate="the soup's accuracy on the held-out training split")
+register_logged_metric(HELDOUT_ACCURACY_BEST_MEMBER, kind="soup", title="Best member held-out accuracy", unit="",
+                       range=(0.0, 1.0), higher_is_better=True, aggregate="the best candidate's held-out accuracy")
+register_logged_metric(HELDOUT_ACCURACY_MEMBERS_MEAN, kind="soup", title="Members' mean held-out accuracy", unit="",
+                       range=(0.0, 1.0), higher_is_better=True, aggregate="mean held-out accuracy of the candidates")
+register_logged_metric(SOUP_SIZE, kind="soup", title="Soup size", unit="", range=(1.0, None),
+                       aggregate="models averaged into the soup")
+register_logged_metric(SOUP_CANDIDATES, kind="soup", title="Soup candidates", unit="", range=(1.0, None),
+                       aggregate="models of the group the soup chose from")

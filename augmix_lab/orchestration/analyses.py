@@ -61,9 +61,10 @@ def affinity_diversity_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 # ---- driver side -----------------------------------------------------------------------------------------------------
 def _final_train_loss(uri: str, run_id: str) -> float:
+    from augmix_lab.evaluation.registry import TRAIN_LOSS
     from augmix_lab.tracking import metric_history
 
-    history = [v for step, v in metric_history(uri, run_id, "train_loss") if step >= 1]
+    history = [v for step, v in metric_history(uri, run_id, TRAIN_LOSS) if step >= 1]
     return float(history[-1]) if history else math.nan
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from augmix_lab.console import make_console
+from augmix_lab.evaluation.registry import EPOCH_TIME_S, TEST_ERROR, headline_text
 from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, OOM_METRIC
 
 PIPED_EVERY = 5  # epochs between a trial's progress lines when piped
@@ -158,9 +159,9 @@ class StudyProgress(tune.Callback):
         self.running.add(key)
         state = self._state(key)
         state.epoch = int(result["epoch"])
-        if result.get("test_error") is not None:
-            state.test_error = float(result["test_error"])
-        seconds = result.get("epoch_time_s", result.get("time_this_iter_s"))
+        if result.get(TEST_ERROR) is not None:
+            state.test_error = float(result[TEST_ERROR])
+        seconds = result.get(EPOCH_TIME_S, result.get("time_this_iter_s"))
         if seconds is not None:
             state.epoch_times.append(float(seconds))
         if self.live:
@@ -191,8 +192,8 @@ class StudyProgress(tune.Callback):
             self._print(f"[yellow]OUT OF GPU MEMORY[/yellow] {label}")
         else:
             self.done.add(key)
-            mce = result.get("mean_corruption_error")
-            extra = f"  clean {result.get('clean_error', float('nan')):.2f}%  mCE {mce:.2f}%" if mce is not None else ""
+            headline = headline_text(result)  # e.g. "clean 12.50%  mCE 20.00%" (the registry's headline metrics)
+            extra = f"  {headline}" if headline else ""
             if not result.get(DONE_METRIC):
                 extra = "  (stopped early by the scheduler)"
             self._print(f"[green]FINISHED[/green] {label}{extra}")

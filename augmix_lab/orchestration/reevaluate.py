@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+from augmix_lab.evaluation.registry import headline_text
 from augmix_lab.orchestration.plan import StudyPlan
 
 
@@ -88,8 +89,7 @@ def reevaluate(plan: StudyPlan, uri: str, console: Console, data_root: str | Non
         try:
             summary = ray.get(ready[0])
             plan.complete[key] = plan.reevaluate[key]
-            console.print(f"[cyan]RE-EVALUATED[/cyan] {labels[key]}  "
-                          f"mCE {summary.get('mean_corruption_error', float('nan')):.2f}%")
+            console.print(f"[cyan]RE-EVALUATED[/cyan] {labels[key]}  {headline_text(summary)}")
         except Exception as exc:  # noqa: BLE001 - one bad checkpoint must not stop the study
             failed.append(key)
             console.print(f"[red]RE-EVALUATION FAILED[/red] {labels[key]}: {_reason(exc)}")

@@ -13,6 +13,7 @@ Ray), ``reevaluate`` (re-score stored checkpoints), ``tune_driver`` (the Tuner);
 
 from __future__ import annotations
 
+import json
 import uuid
 from contextlib import nullcontext
 from pathlib import Path
@@ -52,9 +53,16 @@ def create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> d
     return run_ids
 
 
+def override_tags(study: Any) -> dict[str, str]:
+    """Tags for the study's parent run: the ``--set`` overrides of this invocation (none: no tag)."""
+    from augmix_lab.tracking.tags import TRACKING_TAGS
+
+    overrides = list(getattr(study, "overrides", ()) or ())
+    return {TRACKING_TAGS.overrides: json.dumps(overrides)} if overrides else {}
+
+
 def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
     """The store's URI, the study's tracker and its parent run id (tagged with the study file and baseline)."""
-    from augmix_lab.study.overrides import override_tags
     from augmix_lab.tracking import TRACKING_TAGS, StudyTracker, check_reachable, resolve_tracking
 
     uri, artifact_location = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from augmix_lab.evaluation.registry import headline_text
 from augmix_lab.study.soups import SoupsSpec, init_identity, soup_groups
 
 
@@ -60,10 +61,8 @@ def run_soups(plan: Any, uri: str, tracker: Any, parent_id: str, console: Any, d
                      heldout_accuracy=soup.heldout_accuracy, history=soup.history, summary=soup.scorecard.summary,
                      table=soup.scorecard.table, checkpoint=ckpt)
             best = max(soup.member_heldout.values())
-            card = soup.scorecard.summary
-            mce, clean = card.get("mean_corruption_error", float("nan")), card.get("clean_error", float("nan"))
             console.print(f"[green]SOUP[/green] {soup.kind} {group.name}: {len(soup.members)}/{len(candidates)} "
                           f"members ({', '.join(labels[k] for k in soup.members)}), held-out acc "
-                          f"{soup.heldout_accuracy:.4f} (best member {best:.4f}), clean error {clean:.2f}%, "
-                          f"mCE {mce:.2f}%")
+                          f"{soup.heldout_accuracy:.4f} (best member {best:.4f}), "
+                          f"{headline_text(soup.scorecard.summary, sep=', ')}")
     return ok

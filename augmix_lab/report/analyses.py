@@ -22,14 +22,14 @@ from augmix_lab.analysis.effective_robustness import TrendFit, effective_robustn
 from augmix_lab.analysis.fourier import FourierHeatMap
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_map_from_arrays
+from augmix_lab.evaluation.registry import CLEAN_ERROR, MEAN_CORRUPTION_ERROR
 from augmix_lab.report.loading import Condition, StudyRuns
 from augmix_lab.report.stats import MISSING, SeedStats, format_stat, summarize
 from augmix_lab.report.tables import Results, Table
-from augmix_lab.tracking.soups import SOUP_CANDIDATES_TAG, SOUP_GROUP_TAG, SOUP_KIND_TAG, SOUP_MEMBERS_TAG
-from augmix_lab.tracking.tags import AFFINITY_ARTIFACT
+from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
 
-CLEAN, SHIFTED = "clean_error", "mean_corruption_error"  # percent errors -> accuracies = 1 - error / 100
-EXTRA_ROLES = ("soup",)  # run roles drawn beside the trials (model soups, logged by the soups driver)
+CLEAN, SHIFTED = CLEAN_ERROR, MEAN_CORRUPTION_ERROR  # percent errors -> accuracies = 1 - error / 100
+EXTRA_ROLES = (ROLE_SOUP,)  # run roles drawn beside the trials (model soups, logged by the soups driver)
 ER_METRIC = "effective_robustness"
 
 
@@ -84,12 +84,12 @@ def load_analysis_inputs(runs: StudyRuns) -> AnalysisInputs:
         for r in reader.runs(exp_id, role):
             if r.status != "FINISHED" or CLEAN not in r.metrics or SHIFTED not in r.metrics:
                 continue
-            if r.tags.get("augmix_lab.study", runs.study) != runs.study:
+            if r.tags.get(TRACKING_TAGS.study, runs.study) != runs.study:
                 continue  # another study's soup in the same experiment
             dataset, model = _extra_dataset_model(r, by_key)
-            kind = r.tags.get(SOUP_KIND_TAG)
-            label = f"{kind} soup" if kind else (r.tags.get("mlflow.runName") or r.run_id[:8])
-            group = r.tags.get(SOUP_GROUP_TAG)
+            kind = r.tags.get(TRACKING_TAGS.soup_kind)
+            label = f"{kind} soup" if kind else (r.tags.get(TRACKING_TAGS.run_name) or r.run_id[:8])
+            group = r.tags.get(TRACKING_TAGS.soup_group)
             out.extra_points.append(ExtraPoint(dataset, model, f"{label} ({group})" if group else label, role,
                                                r.metrics[CLEAN], r.metrics[SHIFTED]))
     out.extra_points.sort(key=lambda p: (p.dataset, p.model, p.role, p.label))
@@ -101,7 +101,8 @@ def _extra_dataset_model(run: Any, by_key: dict[str, Any]) -> tuple[str, str]:
     if "dataset.name" in run.params:
         return run.params["dataset.name"], run.params.get("model", "?")
     try:
-        keys = json.loads(run.tags.get(SOUP_MEMBERS_TAG) or run.tags.get(SOUP_CANDIDATES_TAG) or "[]")
+        tags = run.tags
+        keys = json.loads(tags.get(TRACKING_TAGS.soup_members) or tags.get(TRACKING_TAGS.soup_candidates) or "[]")
     except json.JSONDecodeError:
         keys = []
     members = [by_key[k].condition for k in keys if k in by_key]
@@ -286,13 +287,13 @@ def _affinity_groups(res: Results, inputs: AnalysisInputs) -> list[dict[str, Any
     df = inputs.affinity
     if df is None or not len(df):
         return []
-    mce = {t.run_id: t.metrics.get(SHIFTED, math.nan) for t in res.runs.finished}
+    shifted = {t.run_id: t.metrics.get(SHIFTED, math.nan) for t in res.runs.finished}
     out = []
     for (d, m, label), g in df.groupby(["dataset", "model", "label"], sort=True):
         out.append({"dataset": d, "model": m, "label": label, "method": str(g["method"].iloc[0]),
                     "heldout": ", ".join(sorted({str(h) for h in g["heldout"]})),
                     "affinity": summarize(list(g["affinity"])), "diversity": summarize(list(g["diversity"])),
-                    "mce": summarize([mce.get(str(r), math.nan) for r in g["run_id"]])})
+                    "c_error": summarize([shifted.get(str(r), math.nan) for r in g["run_id"]])})
     return out
 
 
@@ -310,7 +311,7 @@ def affinity_table(res: Results, inputs: AnalysisInputs) -> Table | None:
                    "declared)."])
     for g in groups:
         table.rows.append([g["dataset"], g["model"], g["label"], g["method"], format_stat(g["affinity"], 3),
-                           format_stat(g["diversity"], 3), format_stat(g["mce"]), g["heldout"]])
+                           format_stat(g["diversity"], 3), format_stat(g["c_error"]), g["heldout"]])
         table.values[(g["dataset"], g["model"], g["label"], "affinity")] = g["affinity"]
         table.values[(g["dataset"], g["model"], g["label"], "diversity")] = g["diversity"]
     return table
@@ -327,7 +328,7 @@ def affinity_plots(res: Results, inputs: AnalysisInputs, out_dir: Path) -> list:
         ax = fig.subplots()
         x = [g["affinity"].mean if g["affinity"].n else math.nan for g in gs]
         y = [g["diversity"].mean if g["diversity"].n else math.nan for g in gs]
-        c = [g["mce"].mean if g["mce"].n else math.nan for g in gs]
+        c = [g["c_error"].mean if g["c_error"].n else math.nan for g in gs]
         sc = ax.scatter(x, y, c=c, cmap="viridis", edgecolors="black", s=60, plotnonfinite=True)
         for g, xi, yi in zip(gs, x, y):
             if math.isfinite(xi) and math.isfinite(yi):

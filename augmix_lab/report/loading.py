@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from augmix_lab.errors import UserError
+from augmix_lab.evaluation.registry import metric_names
 from augmix_lab.tracking.reader import StoreReader
 from augmix_lab.tracking.tags import TRACKING_TAGS
 
@@ -17,7 +18,6 @@ from augmix_lab.tracking.tags import TRACKING_TAGS
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)
-HISTORY_METRICS = ("test_error", "train_loss")  # per-epoch curves drawn in the report
 # axes that are shown as their own columns (dataset, model) or are bookkeeping, never part of a row label
 _NON_LABEL_AXES = {"variant", "seed", "sweep", "dataset.name", "model"}
 
@@ -192,7 +192,7 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
     histories: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for t in trials:
         histories[t.run_id] = {}
-        for name in HISTORY_METRICS:
+        for name in metric_names("history", curve=True):  # per-epoch curves the report draws (registry: curve=True)
             points = reader.history(t.run_id, name)
             if points:
                 histories[t.run_id][name] = points

@@ -14,6 +14,19 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from augmix_lab.evaluation.registry import (
+    C_RMS_CALIB_ERROR,
+    CE,
+    CLEAN_ERROR,
+    CLEAN_RMS_CALIB_ERROR,
+    FR,
+    MCE,
+    MEAN_CORRUPTION_ERROR,
+    MFP,
+    MFR,
+    family_key,
+)
+
 CIFAR_MODELS = ("allconv", "densenet_bc_100_12", "wrn40_2", "resnext29_32x4d", "mean")  # paper row order
 IMAGENET_CORRUPTIONS = (  # paper Table 2 column order (= the benchmark order)
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -108,29 +121,29 @@ def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
     for dataset, rows in _T1.items():
         for model, row in zip(CIFAR_MODELS, rows):
             for method, v in zip(_T1_METHODS, row):
-                put(("table1", dataset, model, method), "mean_corruption_error", v)
+                put(("table1", dataset, model, method), MEAN_CORRUPTION_ERROR, v)
     for metric, rows in (
-        ("clean_rms_calib_error", _T5_CLEAN),
-        ("c_rms_calib_error", _T5_C),
+        (CLEAN_RMS_CALIB_ERROR, _T5_CLEAN),
+        (C_RMS_CALIB_ERROR, _T5_C),
     ):
         for model, row in zip(CIFAR_MODELS, rows):
             for method, v in zip(_T56_METHODS, row):
                 put(("table5", "cifar10", model, method), metric, v)
-    for metric, rows in (("clean_error", _T6_CLEAN), ("mfp", _T6_MFP)):
+    for metric, rows in ((CLEAN_ERROR, _T6_CLEAN), (MFP, _T6_MFP)):
         for model, row in zip(CIFAR_MODELS, rows):
             for method, v in zip(_T56_METHODS, row):
                 put(("table6", "cifar10", model, method), metric, v)
     for method, row in _T2.items():
-        names = ("clean_error", *(f"ce.{c}" for c in IMAGENET_CORRUPTIONS), "mce")
+        names = (CLEAN_ERROR, *(family_key(CE, c) for c in IMAGENET_CORRUPTIONS), MCE)
         for metric, v in zip(names, row, strict=True):
             put(("table2", "imagenet", "resnet50", method), metric, v)
     for method, row in _T3.items():
-        names = ("clean_error", *(f"fr.{p}" for p in IMAGENET_P_PERTURBATIONS), "mfr")
+        names = (CLEAN_ERROR, *(family_key(FR, p) for p in IMAGENET_P_PERTURBATIONS), MFR)
         for metric, v in zip(names, row, strict=True):
             put(("table3", "imagenet", "resnet50", method), metric, v)
     for method, (c10, c100) in _T4.items():
-        put(("table4", "cifar10", "wrn40_2", method), "mean_corruption_error", c10)
-        put(("table4", "cifar100", "wrn40_2", method), "mean_corruption_error", c100)
+        put(("table4", "cifar10", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c10)
+        put(("table4", "cifar100", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c100)
     return numbers
 
 

@@ -18,10 +18,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from augmix_lab.config import v1_path
+from augmix_lab.evaluation.registry import CLEAN_ERROR, METRICS, TEST_ERROR, MetricSpec, spec_for_key, specs
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
 from augmix_lab.report.stats import SeedStats, summarize
-from augmix_lab.evaluation.registry import METRICS, MetricSpec, spec_for_key, specs
 from augmix_lab.report.tables import SOURCE_MARK, Results, metric_title
 
 # Okabe-Ito colour-blind-safe palette; grayscale readers rely on the markers, dashes and hatches below.
@@ -141,7 +142,7 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
         primary = next((m for m in _primary_metrics() if any(m in res.per_seed[c] for c in sweep_conds)), None)
         if primary is None:
             continue
-        panels = [primary] + (["clean_error"] if primary != "clean_error" and res.has("clean_error") else [])
+        panels = [primary] + ([CLEAN_ERROR] if primary != CLEAN_ERROR and res.has(CLEAN_ERROR) else [])
         fig = Figure(figsize=(5.2 * len(panels), 3.8))
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         values = {k: v for g in groups for m in panels for k, (v, _, _) in _sweep_points(res, g, knob, m).items()}
@@ -191,6 +192,7 @@ def _param_value(res: Results, group: tuple, knob: str) -> Any:
     """The knob's value in the un-swept run of a group (its resolved param), parsed as a number when it is one."""
     dataset, model, variant, grid = group
     params = res.params.get(Condition(dataset, model, variant, grid, None))
+    knob = knob if params is None or knob in params else v1_path(knob)  # params are logged in the v1 layout
     if params is None or knob not in params:
         return None
     raw = params[knob]
@@ -298,7 +300,7 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
     for t in res.runs.finished:
         if t.condition.sweep is not None:
             continue
-        for step, value in res.runs.histories.get(t.run_id, {}).get("test_error", []):
+        for step, value in res.runs.histories.get(t.run_id, {}).get(TEST_ERROR, []):
             curves.setdefault(t.condition, {}).setdefault(step, []).append(value)
     conds = sorted(curves, key=res.order)
     for (dataset, model), group in sorted(_by_dataset_model(res, conds).items()):
@@ -311,7 +313,7 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
             stats = [summarize(curves[c][s]) for s in steps]
             means = np.array([s.mean for s in stats])
             ax.plot(steps, means, label=c.label, markevery=max(1, len(steps) // 10), **_style(i))
-            below, above = _err([s.bar for s in stats], means, "test_error")
+            below, above = _err([s.bar for s in stats], means, TEST_ERROR)
             if np.any(below + above > 0):
                 color = COLORS[i % len(COLORS)]
                 ax.fill_between(steps, means - below, means + above, color=color, alpha=0.15, linewidth=0)

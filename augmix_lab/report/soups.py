@@ -13,14 +13,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from augmix_lab.evaluation.registry import HELDOUT_ACCURACY, MEAN_CORRUPTION_ERROR, headline_specs
 from augmix_lab.report.loading import StudyRuns, TrialRecord
 from augmix_lab.report.stats import MISSING, format_number, summarize
 from augmix_lab.report.tables.core import Results, Table, metric_title
 
-HELDOUT = "heldout_accuracy"  # fraction in [0, 1] on soup runs; shown in percent
-# metric columns when any row has them: clean, -C, mCE, then calibration
-METRIC_COLUMNS = ("clean_error", "mean_corruption_error", "mce", "clean_rms_calib_error", "clean_ece",
-                  "c_rms_calib_error")
+HELDOUT = HELDOUT_ACCURACY  # fraction in [0, 1] on soup runs; shown in percent
 KIND_ORDER = {"uniform": 0, "greedy": 1}
 
 
@@ -73,9 +71,10 @@ def soup_table(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | No
         return None
     runs = _runs_of(source)
     by_key = {t.trial_key: t for t in runs.finished}
-    present = {m for _, group, members, _ in groups for m in METRIC_COLUMNS
+    columns = [s.name for s in headline_specs()]  # when any row has them: clean, -C, mCE, then calibration
+    present = {m for _, group, members, _ in groups for m in columns
                if any(m in s.get("metrics", {}) for s in group) or any(m in t.metrics for t in members)}
-    metrics = [m for m in METRIC_COLUMNS if m in present]
+    metrics = [m for m in columns if m in present]
     header = ["Dataset", "Model", "Init", "Row", "Members", "Held-out acc. (%)", *(metric_title(m) for m in metrics)]
     table = Table("soups", "Model soups: soups vs best single member and members' mean", header, [])
     for (dataset, model, init), group, members, heldout in groups:
@@ -129,10 +128,10 @@ def soup_plots(source: Results | StudyRuns, out_dir: Path, soups: Sequence[dict[
     plots = []
     soup_markers = {"uniform": "s", "greedy": "*"}
     for (dataset, model, init), group, members, heldout in soup_groups(source, soups):
-        pts = [(heldout[t.trial_key], t.metrics["mean_corruption_error"]) for t in members
-               if t.trial_key in heldout and "mean_corruption_error" in t.metrics]
-        soup_pts = [(str(s.get("kind")), 100.0 * s["metrics"][HELDOUT], s["metrics"]["mean_corruption_error"])
-                    for s in group if {HELDOUT, "mean_corruption_error"} <= set(s.get("metrics", {}))]
+        pts = [(heldout[t.trial_key], t.metrics[MEAN_CORRUPTION_ERROR]) for t in members
+               if t.trial_key in heldout and MEAN_CORRUPTION_ERROR in t.metrics]
+        soup_pts = [(str(s.get("kind")), 100.0 * s["metrics"][HELDOUT], s["metrics"][MEAN_CORRUPTION_ERROR])
+                    for s in group if {HELDOUT, MEAN_CORRUPTION_ERROR} <= set(s.get("metrics", {}))]
         if not pts and not soup_pts:
             continue
         fig = Figure(figsize=(5.5, 4.0))
@@ -144,7 +143,7 @@ def soup_plots(source: Results | StudyRuns, out_dir: Path, soups: Sequence[dict[
             ax.scatter([acc], [err], marker=soup_markers.get(kind, MARKERS[(i + 1) % len(MARKERS)]), s=120,
                        color=COLORS[(i + 1) % len(COLORS)], edgecolors="black", label=f"{kind} soup", zorder=3)
         ax.set_xlabel("Held-out accuracy (%)")
-        ax.set_ylabel(f"{metric_title('mean_corruption_error')} (%)")
+        ax.set_ylabel(f"{metric_title(MEAN_CORRUPTION_ERROR)} (%)")
         ax.set_title(f"Model soups — {dataset}, {model}")
         ax.legend(fontsize=8)
         caption = f"Held-out accuracy vs -C error: soups and their members ({dataset}, {model})"

@@ -4,13 +4,13 @@ Keys address the study file as written: ``base.epochs=2``, ``seeds=3``, ``resour
 ``grid.augmix.width=[1,3]`` (``grid``/``sweep`` keys are dotted TrialConfig paths), ``variants.1.jsd.arity=1`` or
 ``variants.augmix.jsd.weight=6`` (a variant by index or by name). Values are YAML (``yaml.safe_load``), so ``[1,3]`` is
 a list and ``0.5`` a float. Validation errors about an overridden value name the override instead of a file line, the
-overrides are part of the study's hash, and the driver records them on the study's parent run (``OVERRIDES_TAG``).
+overrides are part of the study's hash, and the driver records them on the study's parent run (tag
+``TRACKING_TAGS.overrides``, ``orchestration/runner.py: override_tags``).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,7 +19,6 @@ import yaml
 from augmix_lab.errors import UserError
 from augmix_lab.study.schema import LineMap
 
-OVERRIDES_TAG = "augmix_lab.overrides"  # parent-run tag: the JSON list of --set overrides of this invocation
 _AXIS_SECTIONS = ("grid", "sweep")  # their keys are whole dotted TrialConfig paths
 _LIST_SECTIONS = ("variants", "include", "exclude")
 
@@ -155,12 +154,6 @@ def apply_overrides(data: Any, overrides: Sequence[str | Override], file: str,
 def hash_suffix(overrides: Sequence[str]) -> str:
     """What the overrides add to the study text before hashing (empty without overrides: hashes stay as they were)."""
     return "".join(f"\n# --set {o}" for o in overrides)
-
-
-def override_tags(study: Any) -> dict[str, str]:
-    """Tags for the study's parent run: the overrides of this invocation (none: no tag)."""
-    overrides = list(getattr(study, "overrides", ()) or ())
-    return {OVERRIDES_TAG: json.dumps(overrides)} if overrides else {}
 
 
 def add_set_argument(parser: Any) -> None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
+from augmix_lab.evaluation.registry import TEST_ERROR
 from augmix_lab.study.soups import SoupsSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -33,7 +34,7 @@ class TrackingSpec(StrictModel):
 
 
 class AshaSpec(StrictModel):
-    metric: str = "test_error"
+    metric: str = TEST_ERROR
     mode: Literal["min", "max"] = "min"
     grace_period: int = Field(1, ge=1, description="epochs before a trial may be stopped")
     reduction_factor: float = Field(4.0, gt=1)  # Ray Tune ASHAScheduler default

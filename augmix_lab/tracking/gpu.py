@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-GPU_METRICS = (
-    "gpu_mem_peak_allocated_mb",  # torch.cuda.max_memory_allocated: tensors this trial held at its peak
-    "gpu_mem_peak_reserved_mb",  # torch.cuda.max_memory_reserved: what the caching allocator took from the device
-    "gpu_utilization_pct",  # NVML: % of the sample period a kernel ran on the device (whole GPU, all its trials)
-    "gpu_mem_used_pct",  # NVML: device memory in use by every process on the GPU, % of its total
+from augmix_lab.evaluation.registry import (
+    GPU_MEM_PEAK_ALLOCATED_MB,
+    GPU_MEM_PEAK_RESERVED_MB,
+    GPU_MEM_USED_PCT,
+    GPU_UTILIZATION_PCT,
+    metric_names,
 )
+
+GPU_METRICS = metric_names("history", group="gpu")  # registered in evaluation/registry.py
 _MB = 1024.0 * 1024.0
 
 
@@ -33,8 +36,8 @@ def gpu_epoch_stats(torch_module: Any = None, nvml: Any = None) -> dict[str, flo
         return {}
     device = cuda.current_device()
     stats = {
-        GPU_METRICS[0]: cuda.max_memory_allocated(device) / _MB,
-        GPU_METRICS[1]: cuda.max_memory_reserved(device) / _MB,
+        GPU_MEM_PEAK_ALLOCATED_MB: cuda.max_memory_allocated(device) / _MB,  # tensors this trial held at its peak
+        GPU_MEM_PEAK_RESERVED_MB: cuda.max_memory_reserved(device) / _MB,  # what the caching allocator took
     }
     cuda.reset_peak_memory_stats(device)
     stats.update(_nvml_stats(device, nvml))
@@ -53,7 +56,7 @@ def _nvml_stats(device: int, nvml: Any = None) -> dict[str, float]:
         handle = nvml.nvmlDeviceGetHandleByIndex(_physical_index(device))
         util = nvml.nvmlDeviceGetUtilizationRates(handle)
         mem = nvml.nvmlDeviceGetMemoryInfo(handle)
-        return {GPU_METRICS[2]: float(util.gpu), GPU_METRICS[3]: 100.0 * float(mem.used) / max(1.0, float(mem.total))}
+        return {GPU_UTILIZATION_PCT: float(util.gpu), GPU_MEM_USED_PCT: 100.0 * float(mem.used) / max(1.0, float(mem.total))}
     except Exception:  # noqa: BLE001 - NVML missing from the driver / no permission: memory figures still count
         return {}
 

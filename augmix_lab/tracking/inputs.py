@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-CONTEXT_TAG = "mlflow.data.context"  # MLflow's input-tag key for a dataset's role (mlflow/utils/mlflow_tags.py)
+from augmix_lab.tracking.tags import TRACKING_TAGS
+
 CONTEXT_TRAIN = "train"
 CONTEXT_EVAL = "eval"
 SOURCE_TYPE = "augmix_lab"  # MLflow's column allows 36 chars; the UI shows the JSON source as text for unknown types
@@ -42,7 +43,7 @@ class DatasetRecord:
         dataset = Dataset(name=self.name, digest=self.digest, source_type=SOURCE_TYPE,
                           source=json.dumps(dict(self.source), sort_keys=True, default=str),
                           profile=json.dumps(dict(self.profile), sort_keys=True, default=str) if self.profile else None)
-        return DatasetInput(dataset=dataset, tags=[InputTag(key=CONTEXT_TAG, value=self.context)])
+        return DatasetInput(dataset=dataset, tags=[InputTag(key=TRACKING_TAGS.data_context, value=self.context)])
 
 
 def training_record(name: str, version: str, options: Mapping[str, Any] | None = None,

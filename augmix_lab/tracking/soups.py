@@ -12,21 +12,21 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from augmix_lab.evaluation.registry import (
+    HELDOUT_ACCURACY,
+    HELDOUT_ACCURACY_BEST_MEMBER,
+    HELDOUT_ACCURACY_MEMBERS_MEAN,
+    SOUP_CANDIDATES,
+    SOUP_SIZE,
+)
 from augmix_lab.tracking.records import TRACKING_TAGS, limit_tag
 from augmix_lab.tracking.store import call_with_retries, make_client
+from augmix_lab.tracking.tags import ROLE_SOUP
 from augmix_lab.tracking.trial import TrialLogger
 
-ROLE_SOUP = "soup"
-SOUP_KEY_TAG = "augmix_lab.soup_key"  # identity: kind, members, held-out/BN settings, eval settings
-SOUP_KIND_TAG = "augmix_lab.soup_kind"  # uniform | greedy
-SOUP_MEMBERS_TAG = "augmix_lab.soup_members"  # JSON list of the trial keys in the soup (greedy: in the order added)
-SOUP_CANDIDATES_TAG = "augmix_lab.soup_candidates"  # JSON list of every trial key of the group
-SOUP_GROUP_TAG = "augmix_lab.soup_group"  # dataset-model-init name of the group
-SOUP_INIT_TAG = "augmix_lab.soup_init"  # the members' shared init (parent trial key or checkpoint hash)
 HISTORY_ARTIFACT = "soup/history.json"
 MEMBERS_ARTIFACT = "soup/members.json"
 SOUP_CHECKPOINT_DIR = "checkpoints"
-HELDOUT_METRIC = "heldout_accuracy"  # fraction in [0, 1] on the held-out split of the training data
 
 
 def _filter(tag: str, value: str) -> str:
@@ -59,18 +59,19 @@ def finished_soups(uri: str, experiment: str, study: str) -> dict[str, str]:
     exp_id = _experiment_id(client, experiment)
     if exp_id is None:
         return {}
-    return {r.data.tags[SOUP_KEY_TAG]: r.info.run_id for r in _soup_runs(client, exp_id, study)
-            if r.info.status == "FINISHED" and SOUP_KEY_TAG in r.data.tags}
+    return {r.data.tags[TRACKING_TAGS.soup_key]: r.info.run_id for r in _soup_runs(client, exp_id, study)
+            if r.info.status == "FINISHED" and TRACKING_TAGS.soup_key in r.data.tags}
 
 
 def start_soup_run(uri: str, experiment_id: str, parent_id: str, *, study: str, soup_key: str, kind: str, group: str,
                    init: str, candidates: Sequence[str], eval_key: str) -> str:
     """Create the soup's run (driver side, like trial runs); an unfinished run of the same soup is reused."""
     client = make_client(uri)
-    tags = {TRACKING_TAGS.role: ROLE_SOUP, TRACKING_TAGS.study: study, SOUP_KEY_TAG: soup_key, SOUP_KIND_TAG: kind,
-            SOUP_GROUP_TAG: group, SOUP_INIT_TAG: init, TRACKING_TAGS.eval_key: eval_key,
-            SOUP_CANDIDATES_TAG: limit_tag(json.dumps(list(candidates))), TRACKING_TAGS.parent_run_id: parent_id}
-    old = [r for r in _soup_runs(client, experiment_id, study) if r.data.tags.get(SOUP_KEY_TAG) == soup_key
+    t = TRACKING_TAGS
+    tags = {t.role: ROLE_SOUP, t.study: study, t.soup_key: soup_key, t.soup_kind: kind, t.soup_group: group,
+            t.soup_init: init, t.eval_key: eval_key, t.soup_candidates: limit_tag(json.dumps(list(candidates))),
+            t.parent_run_id: parent_id}
+    old = [r for r in _soup_runs(client, experiment_id, study) if r.data.tags.get(TRACKING_TAGS.soup_key) == soup_key
            and r.info.status != "FINISHED"]
     if old:
         run_id = old[-1].info.run_id
@@ -88,10 +89,10 @@ def log_soup(uri: str, run_id: str, *, members: Sequence[str], member_heldout: M
     """Record a built soup: members, held-out accuracies, greedy history, scorecard; then mark the run FINISHED."""
     client = make_client(uri)
     accs = [float(member_heldout[k]) for k in member_heldout]
-    call_with_retries(client.set_tag, run_id, SOUP_MEMBERS_TAG, limit_tag(json.dumps(list(members))))
+    call_with_retries(client.set_tag, run_id, TRACKING_TAGS.soup_members, limit_tag(json.dumps(list(members))))
     logger = TrialLogger(uri, run_id)
-    extra = {HELDOUT_METRIC: heldout_accuracy, "soup_size": len(members), "soup_candidates": len(accs),
-             f"{HELDOUT_METRIC}.best_member": max(accs), f"{HELDOUT_METRIC}.members_mean": sum(accs) / len(accs)}
+    extra = {HELDOUT_ACCURACY: heldout_accuracy, SOUP_SIZE: len(members), SOUP_CANDIDATES: len(accs),
+             HELDOUT_ACCURACY_BEST_MEMBER: max(accs), HELDOUT_ACCURACY_MEMBERS_MEAN: sum(accs) / len(accs)}
     logger.log_scorecard({**summary, **extra}, table)
     call_with_retries(client.log_text, run_id, json.dumps([dict(h) for h in history], indent=1), HISTORY_ARTIFACT)
     call_with_retries(client.log_text, run_id, json.dumps({"members": list(members),
@@ -122,10 +123,11 @@ def soup_results(uri: str, experiment: str, study: str | None = None) -> list[di
         history = json.loads(_read_text(client, r.info.run_id, HISTORY_ARTIFACT) or "[]")
         members_doc = json.loads(_read_text(client, r.info.run_id, MEMBERS_ARTIFACT) or "{}")
         out.append({
-            "run_id": r.info.run_id, "study": tags.get(TRACKING_TAGS.study), "kind": tags.get(SOUP_KIND_TAG),
-            "group": tags.get(SOUP_GROUP_TAG), "init": tags.get(SOUP_INIT_TAG), "soup_key": tags.get(SOUP_KEY_TAG),
-            "members": json.loads(tags.get(SOUP_MEMBERS_TAG, "[]")),
-            "candidates": json.loads(tags.get(SOUP_CANDIDATES_TAG, "[]")),
+            "run_id": r.info.run_id, "study": tags.get(TRACKING_TAGS.study),
+            "kind": tags.get(TRACKING_TAGS.soup_kind), "group": tags.get(TRACKING_TAGS.soup_group),
+            "init": tags.get(TRACKING_TAGS.soup_init), "soup_key": tags.get(TRACKING_TAGS.soup_key),
+            "members": json.loads(tags.get(TRACKING_TAGS.soup_members, "[]")),
+            "candidates": json.loads(tags.get(TRACKING_TAGS.soup_candidates, "[]")),
             "member_heldout_accuracy": members_doc.get("member_heldout_accuracy", {}),
             "history": history, "metrics": dict(r.data.metrics),
         })

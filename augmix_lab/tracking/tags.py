@@ -16,6 +16,7 @@ class TrackingTags:
     # parent run: "true" when the driver wrote ``baseline`` (so an absent one means "none"); older stores lack it
     baseline_tagged: str = "augmix_lab.baseline_tagged"
     study_file: str = "augmix_lab.study_file"  # parent run: absolute path of the study file run last
+    overrides: str = "augmix_lab.overrides"  # parent run: JSON list of the --set overrides of the last invocation
     trial_key: str = "augmix_lab.trial_key"
     variant: str = "augmix_lab.variant"
     seed: str = "augmix_lab.seed"
@@ -35,10 +36,18 @@ class TrackingTags:
     gpus: str = "augmix_lab.gpus"
     version_prefix: str = "augmix_lab.version."  # + package name, e.g. augmix_lab.version.torch
     checkpoint_prefix: str = "augmix_lab.checkpoint."  # + kind -> artifact path
+    # soup runs (role "soup")
+    soup_key: str = "augmix_lab.soup_key"  # identity: kind, members, held-out/BN settings, eval settings
+    soup_kind: str = "augmix_lab.soup_kind"  # uniform | greedy
+    soup_members: str = "augmix_lab.soup_members"  # JSON list of the trial keys in the soup (greedy: in order added)
+    soup_candidates: str = "augmix_lab.soup_candidates"  # JSON list of every trial key of the group
+    soup_group: str = "augmix_lab.soup_group"  # dataset-model-init name of the group
+    soup_init: str = "augmix_lab.soup_init"  # the members' shared init (parent trial key or checkpoint hash)
     parent_run_id: str = "mlflow.parentRunId"  # MLflow's own nesting tag (mlflow/utils/mlflow_tags.py)
     run_name: str = "mlflow.runName"
     note: str = "mlflow.note.content"  # shown as the run's description in the MLflow UI
     source_git_commit: str = "mlflow.source.git.commit"
+    data_context: str = "mlflow.data.context"  # a run input's role (train/eval) (mlflow/utils/mlflow_tags.py)
     # experiment tag: which pages MLflow 3.x's UI shows (mlflow/server/js: ExperimentKind, "mlflow.experimentKind")
     experiment_kind: str = "mlflow.experimentKind"
 
@@ -52,6 +61,7 @@ class TrackingTags:
 TRACKING_TAGS = TrackingTags()
 ROLE_STUDY = "study"
 ROLE_TRIAL = "trial"
+ROLE_SOUP = "soup"
 # ExperimentKind.CUSTOM_MODEL_DEVELOPMENT of MLflow 3.x's UI (GENAI_DEVELOPMENT = "genai_development" opens on traces)
 EXPERIMENT_KIND_TRAINING = "custom_model_development"
 # MLflow >= 3.5's UI also keeps a global workflow switch ("genai" by default); this URL value opens the ML pages

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from augmix_lab.evaluation.registry import TRAIN_LOSS
 from augmix_lab.tracking.records import (
     MAX_METRICS_PER_BATCH,
     TERMINAL_STATUSES,
@@ -27,7 +28,7 @@ from augmix_lab.tracking.records import (
 from augmix_lab.tracking.store import call_with_retries, make_client
 from augmix_lab.tracking.tags import TRACKING_TAGS
 
-EPOCH_METRIC = "train_loss"  # every epoch logs it (docs/architecture.md "per epoch" metrics)
+EPOCH_METRIC = TRAIN_LOSS  # every epoch logs it (a registered history metric)
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_KINDS = ("final", "last")
 SCORECARD_TABLE = "scorecard/table.csv"

@@ -24,6 +24,7 @@ import torch.nn as nn
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
+from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_ERROR, TRAIN_ERROR, TRAIN_LOSS
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -349,13 +350,13 @@ class Trainer:
         train_time = time.perf_counter() - t0
         test_error = clean_test_error(self.model, self.ds, device, memory_format=self.memory_format,
                                       autocast_dtype=self.autocast_dtype)
-        return {
-            "train_loss": float(loss_sum) / max(1, seen),
-            "train_error": 100.0 * float(wrong) / max(1, seen),
-            "test_error": test_error,
-            "lr": float(step.scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
-            "epoch_time_s": time.perf_counter() - t0,
-            "images_per_s": seen / max(train_time, 1e-9),
+        return {  # the registered history metrics (evaluation/registry.py)
+            TRAIN_LOSS: float(loss_sum) / max(1, seen),
+            TRAIN_ERROR: 100.0 * float(wrong) / max(1, seen),
+            TEST_ERROR: test_error,
+            LR: float(step.scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
+            EPOCH_TIME_S: time.perf_counter() - t0,
+            IMAGES_PER_S: seen / max(train_time, 1e-9),
         }
 
     def train(self) -> None:

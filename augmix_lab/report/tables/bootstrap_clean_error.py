@@ -6,6 +6,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from augmix_lab.evaluation.registry import CLEAN_ERROR
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.stats import BootstrapResult, format_number, format_p, paired_bootstrap
 from augmix_lab.report.tables.core import DAGGER, Results, Table
@@ -58,5 +59,5 @@ def bootstrap_table(res: Results, built: Sequence[Table] = (), n_resamples: int 
         [],
         [f"{n_resamples} resamples of the test images (same images for both models), averaged over matched seeds."],
     )
-    bootstrap_rows(res, table, preds, lambda a, b: (preds[a], preds[b]), "clean_error", n_resamples)
+    bootstrap_rows(res, table, preds, lambda a, b: (preds[a], preds[b]), CLEAN_ERROR, n_resamples)
     return table if table.rows else None

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from augmix_lab.evaluation.registry import MEAN_CORRUPTION_ERROR
 from augmix_lab.report.tables.bootstrap_clean_error import bootstrap_rows
 from augmix_lab.report.tables.core import Results, Table
 from augmix_lab.report.tables.registry import register_table
@@ -32,5 +33,5 @@ def bootstrap_c_table(res: Results, built: Sequence[Table] = (), n_resamples: in
         [f"{n_resamples} resamples of the test images (same images for both models, each image's error averaged "
          "over the corruption × severity cells both runs scored), averaged over matched seeds."],
     )  # fmt: skip
-    bootstrap_rows(res, table, cells, pair, "mean_corruption_error", n_resamples)
+    bootstrap_rows(res, table, cells, pair, MEAN_CORRUPTION_ERROR, n_resamples)
     return table if table.rows else None

@@ -1,7 +1,7 @@
 """The report-table registry: every report table is one module under ``report/tables/`` and one ``@register_table``.
 
 ```python
-@register_table("my_table", order=65, paper="table7", paper_metrics=("clean_error",))
+@register_table("my_table", order=65, paper="table7", paper_metrics=(CLEAN_ERROR,))  # evaluation.registry names
 def my_table(res: Results, built: Sequence[Table]) -> Table | None:
     ...  # return None when the study's runs do not support the table
 ```

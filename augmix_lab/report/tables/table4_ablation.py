@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from augmix_lab.evaluation.registry import MEAN_CORRUPTION_ERROR
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.tables.core import Results, Table, plain
 from augmix_lab.report.tables.registry import register_table
 
 
-@register_table("table4_ablation", order=30, paper="table4", paper_metrics=("mean_corruption_error",))
+@register_table("table4_ablation", order=30, paper="table4", paper_metrics=(MEAN_CORRUPTION_ERROR,))
 def ablation_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
     """Paper Table 4: rows variants, columns datasets, cells mean corruption error."""
-    metric = "mean_corruption_error"
+    metric = MEAN_CORRUPTION_ERROR
     if not res.has(metric):
         return None
     conds = [c for c in plain(res.conditions) if metric in res.per_seed[c] or not res.per_seed[c]]
