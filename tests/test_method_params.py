@@ -18,6 +18,7 @@ from augmix_lab.models import create_model
 from augmix_lab.study import expand_study, read_study
 from augmix_lab.training import TRAINING_HOOKS, MethodSpec, build_train_step
 from augmix_lab.training.adversarial import AdversarialParams
+from augmix_lab.training.step import augmentation_options as step_options
 from augmix_lab.training.step import weight_decay
 
 ALL_METHODS = AUGMENTATIONS.names() + TRAINING_HOOKS.names()
@@ -90,8 +91,9 @@ def test_bad_knobs_are_named_in_either_spelling(tmp_path: Path) -> None:
         load_trial_config(path)
     with pytest.raises(UserError, match=r"^method_params\.augmix\.width: got 0; allowed: an integer >= 1"):
         MethodSpec.parse("augmix").parse_params({"augmix": {"width": 0}})
-    with pytest.raises(UserError, match=r"method_params has options for 'mixup', which method 'augmix' does not use"):
-        MethodSpec.parse("augmix").parse_params({"mixup": {}})
+    with pytest.raises(UserError, match=r"^method_params\.augmx: .*Did you mean 'augmix'"):
+        MethodSpec.parse("standard").parse_params({"augmx": {}})
+    assert set(MethodSpec.parse("augmix").parse_params({"mixup": {}})) == {"augmix", "mixup"}  # validated, unused
 
 
 STUDY = """\
@@ -100,20 +102,37 @@ base:
   dataset: {name: shapes, options: {n_train: 64, n_test: 32}}
   model: small_cnn
   epochs: 1
+  method_params: {augmix: {width: 2}}
 variants:
   - {name: standard, method: standard}
-  - {name: augmix, method: augmix, method_params: {augmix: {width: 0}}}
+  - {name: augmix, method: augmix, method_params: {augmix: {severity: 0}}}
 """
 
 
 def test_a_study_names_file_line_and_field_of_a_bad_option_before_anything_runs(tmp_path: Path) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(STUDY)
-    with pytest.raises(UserError, match=rf"^{path}:8: method_params\.augmix\.width: got 0; allowed: an integer >= 1"):
+    with pytest.raises(UserError, match=rf"^{path}:9: method_params\.augmix\.severity: got 0; allowed: an integer"):
         expand_study(read_study(path))
-    path.write_text(STUDY.replace("method_params: {augmix: {width: 0}}", "method_params: {mixup: {alpha: 1.0}}"))
-    with pytest.raises(UserError, match=rf"^{path}:8: method_params has options for 'mixup'"):
+    path.write_text(STUDY.replace("{augmix: {severity: 0}}", "{augmx: {}}"))
+    with pytest.raises(UserError, match=rf"^{path}:9: .*'augmx'.*Did you mean 'augmix'"):
         expand_study(read_study(path))
+    path.write_text(STUDY.replace("{augmix: {severity: 0}}", "{mixup: {alpha: -1.0}}"))
+    with pytest.raises(UserError, match=rf"^{path}:9: method_params\.mixup\.alpha: got -1\.0"):
+        expand_study(read_study(path))  # options of a method this variant does not use are still validated
+
+
+def test_a_study_s_shared_options_reach_only_the_variants_whose_method_uses_them(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    text = STUDY.replace("{augmix: {severity: 0}}", "{augmix: {severity: 1}}")
+    path.write_text(text)
+    trials = {t.variant: t for t in expand_study(read_study(path))}
+    assert trials["augmix"].config.method_options() == {"augmix": {"width": 2, "severity": 1}}
+    standard = trials["standard"].config
+    assert standard.method_options() == {"augmix": {"width": 2}}  # carried, validated, not used by `standard` ...
+    assert step_options(standard) == {}
+    old = TrialConfig.model_validate({**standard.model_dump(), "method_params": {}, "augmix": {"width": 2}})
+    assert standard.fingerprint("v") == old.fingerprint("v")  # ... and in its key, as an old `augmix:` block was
 
 
 def test_exclude_rows_match_either_spelling(tmp_path: Path) -> None:

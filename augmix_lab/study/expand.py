@@ -78,7 +78,7 @@ def method_produces_views(method: str) -> bool:
 
 
 def check_method(cfg: TrialConfig, where: Callable[[str], str]) -> None:
-    """Method names (both registries) and each part's options against its own ``Params``."""
+    """Method names (both registries) and every ``method_params`` entry against its own ``Params``."""
     from augmix_lab.training import MethodSpec
 
     try:  # the one method parser: syntax, registered augmentations and training hooks
@@ -88,8 +88,7 @@ def check_method(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     try:
         spec.parse_params(cfg.method_options())
     except UserError as exc:  # messages start with the dotted field, e.g. "method_params.augmix.width: got 0; ..."
-        dotted = str(exc).split(":")[0].split(" ")[0]
-        raise UserError(f"{where(dotted)}: {exc}") from None
+        raise UserError(f"{where(str(exc).split(':')[0])}: {exc}") from None
 
 
 def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
@@ -124,7 +123,8 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
 
 
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
-    """Registry names (method, model, dataset, corruptions, perturbations) and method/JSD combinations."""
+    """Registry names (method, model, dataset, corruptions, perturbations), method options and method/JSD
+    combinations."""
     from augmix_lab.data import DATASETS, dataset_options
     from augmix_lab.models import MODELS
 

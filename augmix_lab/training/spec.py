@@ -73,15 +73,20 @@ class MethodSpec:
         return any(p in AUGMENTATIONS and AUGMENTATIONS.get(p).produces_views for p in self.parts)
 
     def parse_params(self, options: Mapping[str, Any]) -> dict[str, MethodParams]:
-        """Each part's options validated by its own ``Params`` (``options``: name -> mapping, e.g. a trial's
-        ``method_options()``); the augmentation a hook trains on takes options too. Options for a method the
-        string lacks are an error, not silently ignored."""
+        """Every entry of ``options`` (name -> mapping, e.g. a trial's ``method_options()``) validated by its own
+        ``Params``, plus the defaults of parts without options; the augmentation a hook trains on takes options too.
+        Options for another registered method (a study's shared default) are validated and not used by this trial;
+        an unregistered name is an error."""
         names = list(dict.fromkeys(self.check().parts + split_method(self.augmentation)))
-        stray = sorted(set(options) - set(names))
-        if stray:
-            raise UserError(f"method_params has options for {', '.join(map(repr, stray))}, which method "
-                            f"{str(self)!r} does not use; its parts: {', '.join(self.parts)}")
-        return {n: self.owner(n).parse_params(n, options.get(n)) for n in names}
+        out = {n: self.owner(n).parse_params(n, options.get(n)) for n in names}
+        for name in options:
+            if name not in out:
+                try:
+                    other = MethodSpec.parse(name).check()
+                except UserError as exc:
+                    raise UserError(f"method_params.{name}: {exc}") from None
+                out[name] = other.owner(name).parse_params(name, options[name])
+        return out
 
     def weight_decay(self, configured: float | None) -> float:
         """``train.weight_decay`` when set, else the smallest a part's paper prescribes (mixup: 1e-4), else 5e-4."""
