@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augmix_lab.errors import UserError
 
@@ -171,8 +171,9 @@ class TrialConfig(StrictModel):
         return translate_v1(data)
 
     def method_options(self) -> dict[str, dict[str, Any]]:
-        """Each method part's options as its ``Params`` reads them: ``method_params.<part>`` over the values an old
-        file's v1 block gives that part (``V1_READERS``). Parts without options are absent."""
+        """Options per method name, as each ``Params`` reads them: ``method_params.<name>`` over the values an old
+        file's v1 block gives the trial's parts that read it (``V1_READERS``). The trial's parts use theirs; an
+        entry for another method is a study's shared default (validated, unused). Names without options are absent."""
         out = {name: dict(options) for name, options in self.method_params.items()}
         parts = {p.strip() for p in self.method.split("+")}  # syntax errors are reported by training.MethodSpec
         for block, readers in V1_READERS.items():
@@ -320,8 +321,6 @@ def translate_v1(data: Any) -> Any:
 
 def v1_blocks(method_params: dict[str, dict[str, Any]], legacy: LegacyBlocks | None) -> dict[str, Any]:
     """Step 3: ``augmix``, ``adversarial`` and ``method_params`` of the v1 layout (JSON values)."""
-    from pydantic import ValidationError
-
     out: dict[str, Any] = {}
     rest = {name: dict(options) for name, options in method_params.items()}
     for block, model in V1_MODELS.items():  # the knobs of a block live in method_params.<block> (same name)
