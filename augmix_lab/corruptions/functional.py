@@ -8,11 +8,13 @@ the severity's record (named fields) from the corruption's ``@corruption`` decor
 make_imagenet_c.py per image; where we deliberately differ:
 - motion_blur / snow: ImageMagick's MagickMotionBlurImage (via Wand) is replaced by ``filters.motion_blur``, the same
   one-sided Gaussian line kernel with edge pixels repeated, in float (ImageMagick rounds to 8 bits).
-- frost: synthetic textures (``textures.py``) instead of the frost photographs.
-- glass_blur: the reference swaps pixels one at a time in descending raster order. We group the loop positions into
-  residue classes modulo 2*delta+1, whose swaps are disjoint, and apply each class as one batched permutation in the
-  order the reference first reaches each class. Every swap happens with the reference's distribution; only the swap
-  order differs, so a pixel travels at most ~(2*delta+1) steps per iteration (tests pin the strength as bounded).
+- frost: the reference's photographs, from the imagecorruptions package; synthetic textures (weaker) only when that
+  package is absent, and then results are labelled (``textures.py``).
+- glass_blur is not a deviation but easy to misread: the reference's "swap" line ``x[h, w], x[h', w'] = x[h', w'],
+  x[h, w]`` runs on rows of a numpy array, whose right-hand side holds views, so it COPIES x[h', w'] into x[h, w] and
+  leaves x[h', w'] unchanged (pixels are duplicated, none is swapped), in descending raster order, so copies chain.
+  ``glass_sources`` resolves each pixel's final source per iteration without a per-pixel loop; equal to the per-image
+  port of the loop (``reference.glass_shuffle_loop``) on the same draws (tests).
 - jpeg_compression uses cv2's libjpeg-turbo on CPU (byte-identical to PIL's save/open at the same quality here) and
   torchvision.io elsewhere; pixelate is Pillow's 8-bit fixed-point BOX resize (bit-identical to PIL).
 - shot_noise draws Poisson counts by per-pixel-value alias tables (same distribution, different stream than
@@ -36,7 +38,7 @@ import torch.nn.functional as F
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
-from augmix_lab.corruptions.textures import frost_stack, frost_textures, plasma_draws, plasma_from_draws
+from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
 from augmix_lab.errors import UserError
 from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
@@ -260,30 +262,53 @@ def _glass_sample(x: torch.Tensor, c: Glass, g: torch.Generator | None, profile:
     return {"offsets": torch.randint(-delta, delta, shape, generator=g, device=x.device).movedim(2, 0)}
 
 
+def glass_sources(offsets: torch.Tensor, delta: int, sync_free: bool | None = None) -> torch.Tensor:
+    """Flat source index (B, H*W) of every pixel after one iteration of make_cifar_c.py's glass_blur loop.
+
+    ``offsets`` (B, 2, H, W): (dx, dy) drawn for each position. The reference visits (h, w) in descending raster order
+    over rows and columns delta+1 .. size-delta and runs ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on numpy rows,
+    which copies x[h', w'] into x[h, w] and leaves x[h', w'] as it was. So each visited pixel p is written once, with
+    the current value of q = p + (dy, dx): q's own new value when q was visited before p (inside the visited window
+    and later in raster order), else q's value from before the iteration. Following those links (pointer jumping,
+    O(log chain) gathers, no per-pixel loop) gives each pixel's final source; with delta = 1 no link exists
+    (dy, dx in {-1, 0}). ``sync_free`` (default: off the CPU) runs a fixed number of doublings instead of stopping
+    at convergence, so nothing is read back to the host.
+    """
+    b, _, h, w = offsets.shape
+    dev = offsets.device
+    rows = torch.arange(h, device=dev)[:, None]
+    cols = torch.arange(w, device=dev)[None, :]
+    pos = rows * w + cols
+
+    def window(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # reference: range(size - delta, delta, -1)
+        return (r > delta) & (r <= h - delta) & (c > delta) & (c <= w - delta)
+
+    dx, dy = offsets[:, 0], offsets[:, 1]
+    visited = window(rows, cols)
+    src = torch.where(visited, pos + dy * w + dx, pos)
+    if delta < 2 or min(h, w) <= 2 * delta:  # no link can exist (or nothing is visited)
+        return src.reshape(b, h * w)
+    linked = visited & window(rows + dy, cols + dx) & (src > pos)
+    nxt = torch.where(linked, src, pos).reshape(b, h * w)
+    sync_free = dev.type != "cpu" if sync_free is None else sync_free
+    for _ in range(max(1, (h * w).bit_length())):  # chains are shorter than H*W: this many doublings always suffice
+        jumped = nxt.gather(1, nxt)
+        if not sync_free and torch.equal(jumped, nxt):  # converged
+            break
+        nxt = jumped
+    return src.reshape(b, h * w).gather(1, nxt)
+
+
 def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.Tensor:
-    """Local pixel shuffle of make_cifar_c.py glass_blur, as residue-class batched permutations (see module doc)."""
+    """make_cifar_c.py / make_imagenet_c.py glass_blur's "locally shuffle pixels" loop on a batch (see module doc).
+
+    ``offsets`` (B, iterations, 2, H, W): per iteration (dx, dy) for every position (only the visited ones are used).
+    """
     b, ch, h, w = x.shape
-    s = 2 * delta + 1
     flat = x.reshape(b, ch, h * w)
-    identity = torch.arange(h * w, device=x.device).expand(b, h * w)
-    for it in range(offsets.shape[0]):
-        dx_all, dy_all = offsets[it, 0], offsets[it, 1]
-        for kh in range(s):
-            hs = torch.arange(h - delta - kh, delta, -s, device=x.device)  # reference: range(H - delta, delta, -1)
-            if hs.numel() == 0:
-                continue
-            for kw in range(s):
-                ws = torch.arange(w - delta - kw, delta, -s, device=x.device)
-                if ws.numel() == 0:
-                    continue
-                dy = dy_all[:, hs][:, :, ws]
-                dx = dx_all[:, hs][:, :, ws]
-                p = (hs[:, None] * w + ws[None, :]).expand(b, -1, -1)
-                q = p + dy * w + dx
-                perm = identity.clone()
-                perm.scatter_(1, p.reshape(b, -1), q.reshape(b, -1))
-                perm.scatter_(1, q.reshape(b, -1), p.reshape(b, -1))
-                flat = flat.gather(2, perm[:, None, :].expand(b, ch, h * w))
+    for it in range(offsets.shape[1]):
+        src = glass_sources(offsets[:, it], delta)
+        flat = flat.gather(2, src[:, None, :].expand(b, ch, h * w))
     return flat.reshape(b, ch, h, w)
 
 
@@ -295,7 +320,7 @@ def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.T
 def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch.Tensor:
     sigma, delta = c.sigma, c.delta
     x = torch.floor(filters.gaussian_filter(x, sigma, mode="edge") * 255) / 255  # reference: np.uint8(gaussian(...) * 255)
-    x = glass_shuffle(x, delta, params["offsets"].movedim(0, 2))
+    x = glass_shuffle(x, delta, params["offsets"])
     return filters.gaussian_filter(x, sigma, mode="edge")
 
 
@@ -371,9 +396,8 @@ def snow(x: torch.Tensor, c: Snow, params: Params, profile: str) -> torch.Tensor
 
 
 def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile: str) -> Params:
-    b, _, h, w = x.shape
-    textures = frost_textures(K.FROST_TEXTURE_SCALE[profile])
-    idx = torch.randint(0, len(textures), (b,), generator=g, device=x.device)  # reference: np.random.randint(5)
+    b = x.shape[0]
+    idx = torch.randint(0, FROST_DRAWN, (b,), generator=g, device=x.device)  # reference: np.random.randint(5)
     u = torch.rand(b, 2, generator=g, device=x.device, dtype=torch.float64)
     return {"index": idx, "unit_offset": u}
 
@@ -383,13 +407,14 @@ def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile:
             imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))  # make_imagenet_c.py
 def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
-    stack, sizes = frost_stack(K.FROST_TEXTURE_SCALE[profile], h, w, str(x.device))
+    stack, room = frost_stack(K.FROST_TEXTURE_SCALE[profile], h, w, str(x.device))
     idx = params["index"]
-    # reference: randint(0, tex_h - H), randint(0, tex_w - W)
-    corner = (params["unit_offset"] * (sizes[idx] - torch.tensor([h, w], dtype=sizes.dtype, device=x.device))).long()
-    crops = torch.empty(b, 3, h, w, dtype=torch.uint8, device=x.device)
-    for i, (t, (top, left)) in enumerate(zip(idx.tolist(), corner.tolist())):
-        crops[i] = stack[t, :, top : top + h, left : left + w]  # a strided copy, faster than an index gather
+    # reference: x_start, y_start = randint(0, tex_h - H), randint(0, tex_w - W), i.e. floor(u * room)
+    corner = (params["unit_offset"] * room[idx]).long()
+    rows = (corner[:, 0, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (corner[:, 1, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    channels = torch.arange(3, device=x.device)[None, :, None, None]
+    crops = stack[idx[:, None, None, None], channels, rows, cols]  # (B, 3, H, W): one gather on the device
     # the same roundings as image_weight * x + frost_weight * (crops / 255), in two temporaries instead of five
     crops = crops.to(x.dtype).div_(255).mul_(c.frost_weight)
     return torch.mul(x, c.image_weight).add_(crops)
