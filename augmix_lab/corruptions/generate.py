@@ -25,7 +25,7 @@ from augmix_lab.corruptions.registry import (
     perturbation_names,
 )
 
-GENERATOR_VERSION = "1"  # bump when kernels change what they produce
+GENERATOR_VERSION = "2"  # bump when kernels change what they produce (2: glass_blur copies, frost photographs)
 
 
 def stable_seed(*parts: object) -> int:
@@ -149,6 +149,10 @@ def _test_split(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _write_marker(target: Path, dataset, seed: int, profile: str, kind: str) -> None:
+    from augmix_lab.corruptions.textures import frost_origin
+
     info = {"dataset": dataset.name, "dataset_version": getattr(dataset, "version", ""), "seed": seed,
             "profile": profile, "kind": kind, "generator_version": GENERATOR_VERSION}
+    if kind == "C":
+        info["frost_textures"] = frost_origin()  # "synthetic": frost made without the photographs (labelled)
     (target / released.GENERATED_MARKER).write_text(json.dumps(info, indent=1, sort_keys=True))

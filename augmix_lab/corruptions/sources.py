@@ -1,9 +1,10 @@
 """Which files a -C / -P evaluation reads: released benchmark, our generated copy, or corruption on the fly.
 
 ``source: auto`` takes the first complete one in that order. Only released files are the paper's benchmark (the
-generated / on-the-fly kernels differ in documented ways, e.g. synthetic frost), so each evaluated cell carries the
-source it really used, and a fallback from ``auto`` for a dataset that has released files is warned about at
-``plan`` and ``run`` with the command that downloads them.
+generated / on-the-fly kernels differ in documented ways, e.g. motion blur without ImageMagick), so each evaluated
+cell carries the source it really used (frost from the synthetic fallback textures adds ``+synthetic_frost``), and a
+fallback from ``auto`` for a dataset that has released files is warned about at ``plan`` and ``run`` with the
+command that downloads them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,22 @@ def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path
     if source == "auto":
         return "released" if has_released else "generated" if has_generated else "on_the_fly"
     return source
+
+
+def c_cell_source(dataset: str, name: str, source: str, root: Path | str) -> str:
+    """The ``source`` label of one evaluated -C cell: ``source``, plus ``+synthetic_frost`` when frost came from the
+    synthetic fallback textures (on the fly without the photographs installed, or generated files whose marker says
+    so; markers older than the photographs, without the key, were made with the synthetic textures)."""
+    from augmix_lab.corruptions.textures import SYNTHETIC_FROST, frost_origin
+
+    if name != "frost" or source == "released":
+        return source
+    if source == "generated":
+        marker = released.read_generated_marker(released.generated_dir(root, dataset, "C"))
+        synthetic = marker.get("frost_textures", "synthetic") == "synthetic"
+    else:
+        synthetic = frost_origin() == "synthetic"
+    return f"{source}+{SYNTHETIC_FROST}" if synthetic else source
 
 
 def resolve_p_source(dataset: str, source: str, name: str, root: Path | str) -> str:

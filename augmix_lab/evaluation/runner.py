@@ -20,7 +20,7 @@ import torch
 from augmix_lab.augment import normalize
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
-from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
+from augmix_lab.corruptions.sources import c_cell_source, resolve_c_source, resolve_p_source
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
@@ -193,7 +193,8 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
                                                     ccfg.severities, profile, predictor):
                 recorder.add_c(name, s, logits, labels)
-                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib), source))
+                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib),
+                                 c_cell_source(dataset.name, name, source, root)))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
             pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
