@@ -236,6 +236,20 @@ def test_frost_equals_the_reference_formula_on_the_same_draws(profile, size):
 
 
 @pytest.mark.slow
+def test_frost_crops_by_device_gather_equal_the_strided_copies():
+    from augmix_lab.corruptions.functional import frost_crops
+    from augmix_lab.corruptions.textures import frost_stack
+
+    stack, room = frost_stack(0.2, 32, 32, "cpu")
+    g = _gen(4)
+    idx = torch.randint(0, 5, (9,), generator=g)
+    corner = (torch.rand(9, 2, generator=g, dtype=torch.float64) * room[idx]).long()
+    copies = frost_crops(stack, idx, corner, 32, 32, gather=False)
+    assert torch.equal(frost_crops(stack, idx, corner, 32, 32, gather=True), copies)
+    top, left = corner[3].tolist()
+    assert torch.equal(copies[3], stack[idx[3], :, top : top + 32, left : left + 32])
+
+
 @needs_photographs
 def test_frost_at_224_px_perturbs_within_10_percent_of_the_reference_with_the_photographs():
     """Independent draws on both sides: our batched frost vs the reference formula reading the photographs itself

@@ -411,13 +411,27 @@ def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tens
     idx = params["index"]
     # reference: x_start, y_start = randint(0, tex_h - H), randint(0, tex_w - W), i.e. floor(u * room)
     corner = (params["unit_offset"] * room[idx]).long()
-    rows = (corner[:, 0, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (corner[:, 1, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    channels = torch.arange(3, device=x.device)[None, :, None, None]
-    crops = stack[idx[:, None, None, None], channels, rows, cols]  # (B, 3, H, W): one gather on the device
+    crops = frost_crops(stack, idx, corner, h, w)
     # the same roundings as image_weight * x + frost_weight * (crops / 255), in two temporaries instead of five
     crops = crops.to(x.dtype).div_(255).mul_(c.frost_weight)
     return torch.mul(x, c.image_weight).add_(crops)
+
+
+def frost_crops(stack: torch.Tensor, idx: torch.Tensor, corner: torch.Tensor, h: int, w: int,
+                gather: bool | None = None) -> torch.Tensor:
+    """(B, 3, h, w) crops of ``stack`` (textures, 3, H, W) at ``corner`` (B, 2). ``gather`` (default: off the CPU) takes
+    them in one index gather on the device, no host round trip; on CPU strided copies are ~3x faster (measured) and
+    reading the corners costs no device sync."""
+    b = idx.shape[0]
+    if gather if gather is not None else stack.device.type != "cpu":
+        rows = (corner[:, 0, None] + torch.arange(h, device=stack.device))[:, None, :, None]
+        cols = (corner[:, 1, None] + torch.arange(w, device=stack.device))[:, None, None, :]
+        channels = torch.arange(3, device=stack.device)[None, :, None, None]
+        return stack[idx[:, None, None, None], channels, rows, cols]
+    crops = torch.empty(b, 3, h, w, dtype=stack.dtype)
+    for i, (t, (top, left)) in enumerate(zip(idx.tolist(), corner.tolist())):
+        crops[i] = stack[t, :, top : top + h, left : left + w]
+    return crops
 
 
 def _fog_sample(x: torch.Tensor, c: Fog, g: torch.Generator | None, profile: str) -> Params:
