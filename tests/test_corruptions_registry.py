@@ -7,6 +7,7 @@ import importlib.util
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -213,6 +214,11 @@ def test_frost_from_the_synthetic_fallback_is_labelled_in_rows_and_the_report(tm
         assert benchmark_sources(table) == {"C": "on_the_fly+synthetic_frost"}
         note = source_note("shapes", "C", "on_the_fly+synthetic_frost")
         assert "generated on the fly and with synthetic frost textures" in note
+        from augmix_lab.corruptions.sources import fallback_warnings
+
+        trial = SimpleNamespace(dataset=SimpleNamespace(name="shapes"), eval=cfg)
+        lines = fallback_warnings([trial, trial], tmp_path)
+        assert len(lines) == 1 and "pip install --no-deps -c constraints.txt imagecorruptions" in lines[0]
         # generated files remember which textures made them
         make_c(ds, None, corruptions=["frost"], data_root=tmp_path)
     finally:

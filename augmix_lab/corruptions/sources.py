@@ -101,6 +101,7 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
     ``configs``: TrialConfig-like objects (``.dataset.name``, ``.eval``). An explicit ``released`` / ``generated``
     source whose files are missing under the data root raises UserError now, not after training; so do unknown names.
     """
+    from augmix_lab.corruptions.textures import FROST_INSTALL, SYNTHETIC_FROST
     from augmix_lab.data import resolve_data_root
 
     root = resolve_data_root(data_root)
@@ -114,6 +115,12 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
             used = resolve_c_source(dataset, ev.corruptions.source, names, root)
             if ev.corruptions.source == "auto" and download_name(dataset, "C"):
                 checks.append(("C", used))
+            if "frost" in names and c_cell_source(dataset, "frost", used, root).endswith(SYNTHETIC_FROST) \
+                    and (dataset, "frost") not in seen:
+                seen.add((dataset, "frost"))
+                lines.append(f"warning: frost for dataset {dataset!r} uses the synthetic fallback textures (about half "
+                             f"as strong; results labelled {SYNTHETIC_FROST}): install the frost photographs with "
+                             f"'{FROST_INSTALL}'" + (", then regenerate with make-c" if used == "generated" else ""))
         if ev.perturbations.enabled:
             names = check_perturbation_names(ev.perturbations.names or None, "eval.perturbations.names")
             used_p = sorted({resolve_p_source(dataset, ev.perturbations.source, n, root) for n in names} - {"released"})
