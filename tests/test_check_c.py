@@ -87,6 +87,7 @@ def test_check_c_with_a_model_compares_errors(shapes_root, tmp_path, capsys):
     assert 0 <= row.error_ours <= 100 and 0 <= row.error_released <= 100
     assert row.error_diff_lo <= row.error_diff <= row.error_diff_hi
     assert row.error_diff == pytest.approx(row.error_ours - row.error_released)
+    assert row.error_verdict in ("close", "unclear", "weaker", "stronger") and row.strength_verdict != ""
     _final_checkpoint(ckpt, 3)
     assert main(args) == 2 and "a 3-class model" in capsys.readouterr().err
 

@@ -23,7 +23,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated corruption names (default: every one whose released files are present)")
     p.add_argument("--severities", default="1,2,3,4,5", metavar="1,3,5", help="severities to check (default 1-5)")
     p.add_argument("--limit", type=int, default=1000,
-                   help="the first N test images per cell (default 1000; 0 = all)")
+                   help="the first N test images per cell (default 1000; 0 = all: errors need ~10000 images to be "
+                        "told apart within about a point)")
     p.add_argument("--model", default=None, metavar="FINAL_PT",
                    help="a trial's checkpoints/final.pt: also compare its error on both sides")
     p.add_argument("--seed", type=int, default=0, help="seed of our generator (make-c's streams; default 0)")

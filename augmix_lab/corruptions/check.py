@@ -36,7 +36,7 @@ Z95 = 1.959964  # two-sided 95 % normal quantile
 JPEG_QUALITY = 85  # make_imagenet_c.py: Image.fromarray(...).save(path, quality=85, optimize=True)
 COLUMNS = ["corruption", "severity", "n", "mad_ours", "mad_released", "ratio", "ratio_lo", "ratio_hi", "psnr_ours",
            "psnr_released", "psnr_diff", "error_ours", "error_released", "error_diff", "error_diff_lo",
-           "error_diff_hi", "verdict"]  # fmt: skip
+           "error_diff_hi", "strength_verdict", "error_verdict", "verdict"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def compare_cell(name: str, severity: int, clean: np.ndarray, ours: np.ndarray, 
         row.update(error_ours=100.0 * wrong_o.mean(), error_released=100.0 * wrong_r.mean(), error_diff=diff,
                    error_diff_lo=dlo, error_diff_hi=dhi)
         error = equivalence(dlo, dhi, -settings.error_tolerance, settings.error_tolerance)
-    row["verdict"] = cell_verdict(strength, error)
+    row.update(strength_verdict=strength, error_verdict=error or "", verdict=cell_verdict(strength, error))
     return row
 
 
@@ -318,7 +318,9 @@ def format_table(table: pd.DataFrame) -> list[str]:
         if with_error:
             ci = f"{r.error_diff:+.1f} [{r.error_diff_lo:+.1f}, {r.error_diff_hi:+.1f}]"
             line += f" {r.error_ours:>8.1f} {r.error_released:>7.1f} {ci:>22}"
-        lines.append(line + f"  {r.verdict}")
+        detail = f" (|Δ| {r.strength_verdict}, error {r.error_verdict})" if with_error and \
+            r.strength_verdict != r.error_verdict else ""
+        lines.append(line + f"  {r.verdict}{detail}")
     counts = table["verdict"].value_counts()
     lines.append(", ".join(f"{counts[v]} {v}" for v in ("close", "weaker", "stronger", "mixed", "unclear")
                            if v in counts) + f" of {len(table)} cells")
