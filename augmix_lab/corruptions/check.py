@@ -283,7 +283,7 @@ def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
     from augmix_lab.evaluation.runner import _Predictor
     from augmix_lab.models import create_model
     from augmix_lab.training.checkpoint import load_checkpoint
-    from augmix_lab.training.device import resolve_device
+    from augmix_lab.device import resolve_device
 
     state = load_checkpoint(Path(path))
     if "config" not in state:
