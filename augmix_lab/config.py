@@ -27,6 +27,23 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class LabelledConfig(StrictModel):
+    """A class-balanced labelled subset (``fraction`` of each class, or ``per_class`` images); the rest of the training
+    split becomes the unlabelled pool, whose labels training never reads (``data/labelled.py``)."""
+
+    fraction: float | None = Field(None, gt=0, le=1, description="a number in (0, 1]: the share of each class kept "
+                                   "labelled (rounded per class)")
+    per_class: int | None = Field(None, ge=1, description="an integer >= 1: labelled images per class")
+    seed: int | None = Field(None, description="seed of the split; None = the trial's seed (one split per seed, as "
+                             "FixMatch's folds)")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "LabelledConfig":
+        if (self.fraction is None) == (self.per_class is None):
+            raise ValueError("give exactly one of fraction or per_class")
+        return self
+
+
 class DatasetConfig(StrictModel):
     name: str = "shapes"
     root: str | None = Field(None, description="data root; default --data-root, $AUGMIX_LAB_DATA or the user cache")
@@ -35,6 +52,8 @@ class DatasetConfig(StrictModel):
     test_subset: int | None = Field(None, ge=1, description="use only the first N test images (smoke runs)")
     holdout: int | None = Field(None, ge=1, description="hold out the last N training images (never trained on): "
                                 "the validation split model soups choose members on")
+    labelled: LabelledConfig | None = Field(None, description="keep labels for a seeded, class-balanced subset of the "
+                                            "training split; the rest is an unlabelled pool (self-training, FixMatch)")
 
 
 class TrainConfig(StrictModel):
@@ -123,6 +142,8 @@ class InitConfig(StrictModel):
     checkpoint: str | None = Field(None, description="a final.pt or a plain state-dict file")
     parent_key: str | None = Field(None, description="resolved by the study: the parent trial's key (do not set)")
     sha256: str | None = Field(None, description="resolved: the checkpoint file's content hash (do not set)")
+    same_data: bool = Field(True, description="false: from_variant's trial may train on other data (pre-training on "
+                            "another labelled source; matched by seed and model only)")
 
     def is_set(self) -> bool:
         return self.from_variant is not None or self.checkpoint is not None
@@ -141,6 +162,61 @@ class InitConfig(StrictModel):
         return {"sha256": self.sha256}
 
 
+class TeacherConfig(StrictModel):
+    """Self-training: a teacher variant labels this trial's unlabelled pool once, and this trial (the student) trains
+    on its labelled images plus the kept pseudo-labels (Noisy Student, Xie et al. CVPR 2020; code
+    google-research/noisystudent; Zoph et al. NeurIPS 2020). ``training/self_training.py`` implements it."""
+
+    from_variant: str | None = Field(None, description="the teacher: a variant of the same study (matched by seed and "
+                                                       "training data; by model too when several match)")
+    # noisystudent main.py: soft labels = teacher probabilities ** (1 / T) renormalised (train_offline.sh: T = 1);
+    # hard (--teacher_softmax_temp=-1) = one-hot of the argmax
+    labels: Literal["soft", "hard"] = Field("soft", description="soft (teacher probabilities) or hard (argmax)")
+    temperature: float = Field(1.0, gt=0, description="> 0: soft labels are softmax(logits / temperature)")
+    # noisystudent local_scripts/imagenet/filter_unlabel.sh --min_threshold=0.3 (max teacher probability, T = 1)
+    threshold: float = Field(0.3, ge=0, le=1, description="a number in [0, 1]: keep pool images whose top teacher "
+                                                          "probability is >= threshold")
+    # filter_unlabel.sh --num_image=130000 (ImageNet): class balancing; None keeps every image above the threshold
+    per_class: int | None = Field(None, ge=1, description="an integer >= 1: keep the N most confident images per "
+                                                          "predicted class (None: no balancing)")
+    upsample: bool = Field(True, description="with per_class: repeat the images of a class with fewer than N "
+                                             "(filter_unlabel.py --upsample=1)")
+    loss: Literal["ratio", "normalized"] = Field("ratio", description="ratio: L_labelled + ratio * L_pseudo (Noisy "
+                                                 "Student); normalized: Zoph et al.'s loss normalisation")
+    # train_offline.sh --unlabel_ratio=3 (EfficientNet-B1..B7; 1 for B0): pseudo-labelled images per labelled one
+    ratio: float = Field(3.0, gt=0, description="> 0: pseudo-labelled images per labelled image in each batch")
+    alpha: float = Field(1.0, gt=0, description="> 0: weight of the pseudo-label loss under loss: normalized")
+    rounds: int = Field(1, ge=1, description="an integer >= 1: each round's student is the next round's teacher")
+    round: int = Field(1, ge=1, description="filled by the study: this trial's round (do not set)")
+    parent_key: str | None = Field(None, description="resolved by the study: the teacher trial's key (do not set)")
+    labels_file: str | None = Field(None, description="set by the driver: the stored pseudo-label set (do not set)")
+
+    def is_set(self) -> bool:
+        return self.from_variant is not None or self.parent_key is not None
+
+    def labelling(self) -> dict[str, Any]:
+        """What the pseudo-label set depends on besides the teacher and the pool (its content address)."""
+        out: dict[str, Any] = {"labels": self.labels, "threshold": self.threshold, "per_class": self.per_class}
+        if self.labels == "soft":
+            out["temperature"] = self.temperature
+        if self.per_class is not None:
+            out["upsample"] = self.upsample
+        return out
+
+    def identity(self) -> dict[str, Any] | None:
+        """What the student's weights depend on: the teacher's key, the labelling and the loss (not the round count,
+        so adding rounds keeps the earlier rounds' keys)."""
+        if not self.is_set():
+            return None
+        if self.parent_key is None:
+            raise UserError(f"field 'teacher.from_variant': {self.from_variant!r} names a variant of a study; it is "
+                            "only allowed in a study file")
+        out = {"parent": self.parent_key, **self.labelling(), "loss": self.loss, "ratio": self.ratio}
+        if self.loss == "normalized":
+            out["alpha"] = self.alpha
+        return out
+
+
 class TrialConfig(StrictModel):
     """Everything that defines one trial. ``fingerprint()`` identifies what training it needs."""
 
@@ -157,6 +233,7 @@ class TrialConfig(StrictModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     init: InitConfig = Field(default_factory=InitConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
                                                           "(filled by the v1 translation; do not set)")
 
@@ -189,6 +266,8 @@ class TrialConfig(StrictModel):
         d = self.model_dump(mode="json")
         d.pop("legacy")
         d.update(v1_blocks(self.method_params, self.legacy))
+        if not self.teacher.is_set():
+            d.pop("teacher")  # only students carry a teacher block (plan's columns, exclude rows)
         return d
 
     def training_dict(self) -> dict[str, Any]:
@@ -202,8 +281,13 @@ class TrialConfig(StrictModel):
         d.pop("init")
         if self.init.is_set():  # absent when unset, so trials without an init keep their keys
             d["init"] = self.init.identity()
+        d.pop("teacher", None)
+        if self.teacher.is_set():  # likewise for self-training students
+            d["teacher"] = self.teacher.identity()
         if d["dataset"]["holdout"] is None:
             d["dataset"].pop("holdout")  # likewise: keys of trials without a held-out split are unchanged
+        if d["dataset"]["labelled"] is None:
+            d["dataset"].pop("labelled")  # and of trials that train on every label
         return d
 
     def fingerprint(self, data_version: str = "") -> str:

@@ -19,6 +19,7 @@ from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.models import create_model
 from augmix_lab.training import TRAINING_HOOKS, MethodSpec, Trainer, build_train_step
 from augmix_lab.training import step as step_module
+from augmix_lab.training.step import PoolBatch
 
 # Every Tensor method that copies a device value to the host (a sync on CUDA).
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
@@ -44,7 +45,7 @@ def trial_config(**overrides: Any) -> TrialConfig:
     return TrialConfig.model_validate(base)
 
 
-FAST_PARAMS = {"adversarial": {"iterations": 1}}  # one PGD step keeps these tests fast
+FAST_PARAMS = {"adversarial": {"iterations": 1}, "fixmatch": {"mu": 2}}  # one PGD step, μ = 2: fast tests
 
 
 def fast_params(method: str) -> dict[str, Any]:
@@ -183,8 +184,11 @@ def test_a_nan_at_a_known_batch_is_reported_with_that_epoch_and_batch(
 def test_every_registered_method_trains_through_the_shared_step(method: str) -> None:
     arity = 3 if method in AUGMENTATIONS and AUGMENTATIONS.get(method).produces_views else 1
     step, images, labels = small_step(method, arity)
+    pool = None
+    if MethodSpec.parse(method).needs_pool:  # a hook that learns from the unlabelled pool gets pool images
+        pool = PoolBatch(images=torch.randint(0, 256, (2 * 8, 3, 32, 32), dtype=torch.uint8))
     before = [p.detach().clone() for p in step.model.parameters()]
-    out = step(images, labels)
+    out = step(images, labels, pool)
     assert bool(torch.isfinite(out.loss)) and out.logits.shape == (8, 10)
     assert any(not torch.equal(a, b) for a, b in zip(before, step.model.parameters())), "the step updates weights"
 
@@ -194,6 +198,9 @@ def test_every_registered_training_hook_parses_trains_and_has_a_cost(tmp_path: P
     spec = MethodSpec.parse(name).check()
     assert spec.hooks == (name,) and spec.augmentation == TRAINING_HOOKS.get(name).augmentation
     cfg = trial_config(method=name, jsd={"arity": 1}, method_params=fast_params(name))
+    if spec.needs_pool:  # learns from the unlabelled pool: half the training images keep their labels
+        cfg = trial_config(method=name, jsd={"arity": 1}, method_params=fast_params(name),
+                           dataset={**cfg.dataset.model_dump(), "labelled": {"fraction": 0.5}})
     assert TRAINING_HOOKS.get(name).cost_factor(spec.parse_params(cfg.method_options())[name]) >= 1
     result = Trainer(cfg, tmp_path).run()
     assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))

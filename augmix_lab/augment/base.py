@@ -103,6 +103,7 @@ class Method(ParamsOwner):
     constraints; ``setup()`` prepares what depends on the data (``ctx``)."""
 
     produces_views: ClassVar[bool] = False
+    mixes_targets: ClassVar[bool] = False  # a batch transform that mixes images across labels (soft targets)
 
     def __init__(self, name: str, params: Mapping[str, Any], ctx: Context) -> None:
         self.name = name

@@ -75,6 +75,7 @@ class MixupMethod(Method):
     """Mixup (Zhang et al. 2018): one λ ~ Beta(α, α) per batch, a permuted partner, soft targets."""
 
     Params = MixupParams
+    mixes_targets = True
     weight_decay = 1e-4  # paper Sec. 4.1: Mixup uses 1e-4 (facebookresearch/mixup-cifar10 train.py --decay 1e-4)
 
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
@@ -94,6 +95,7 @@ class CutMixMethod(Method):
     """CutMix (Yun et al. 2019): λ ~ Beta(α, α), one box of area (1-λ)·HW per batch, λ set to the kept area."""
 
     Params = CutMixParams
+    mixes_targets = True
 
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
         n, _, h, w = views[0].shape

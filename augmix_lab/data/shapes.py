@@ -168,12 +168,23 @@ def balanced_labels(n: int, generator: torch.Generator) -> torch.Tensor:
     return labels[torch.randperm(n, generator=generator)]
 
 
+def _split_generator(seed: int, split: str) -> torch.Generator:
+    split_seed = int.from_bytes(hashlib.sha256(f"shapes:{seed}:{split}".encode()).digest()[:8], "little") >> 1
+    return torch.Generator().manual_seed(split_seed)
+
+
 def generate_split(n: int, seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and labels of one split; train and test use independent streams derived from (seed, split)."""
-    split_seed = int.from_bytes(hashlib.sha256(f"shapes:{seed}:{split}".encode()).digest()[:8], "little") >> 1
-    generator = torch.Generator().manual_seed(split_seed)
+    generator = _split_generator(seed, split)
     labels = balanced_labels(n, generator)
     return render_shapes(sample_shape_params(labels, generator)), labels
+
+
+def shapes_train_labels(*, n_train: int = 20000, n_test: int = 5000, seed: int = 0) -> tuple[torch.Tensor, int]:
+    """(the training labels these options generate, the class count), without rendering an image (plan-time checks
+    of ``dataset.labelled``): the labels are the split's first draw."""
+    shapes_version(n_train=n_train, n_test=n_test, seed=seed)  # validates the options
+    return balanced_labels(int(n_train), _split_generator(int(seed), "train")), len(CLASSES)
 
 
 def shapes_version(*, n_train: int = 20000, n_test: int = 5000, seed: int = 0) -> str:
@@ -230,5 +241,5 @@ def _write_cache(cache: Path, arrays: dict[str, torch.Tensor]) -> None:
 
 DATASETS.add(
     "shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None,
-    spec_version=shapes_version, image_size=IMAGE_SIZE,
+    spec_version=shapes_version, image_size=IMAGE_SIZE, train_labels=shapes_train_labels,
 )

@@ -9,6 +9,8 @@ Three kinds, one ``MetricSpec`` each:
   it does not apply.
 - ``history``: logged per epoch (step = epoch) by the trainer (``register_logged_metric(..., kind="history")``).
 - ``soup``: logged on model-soup runs by the soups driver (``kind="soup"``).
+- ``trial``: logged once per trial beside the scorecard by the trainer (``kind="trial"``: the labelled split, the
+  pseudo-labels a self-training student learnt from).
 The report reads titles, units, ranges, the "better" direction, summary-table columns and plot axes from the spec;
 ``headline`` metrics are the short list every one-line summary shows (console lines, ``train``'s scorecard, the
 soups table).
@@ -27,7 +29,7 @@ from augmix_lab.evaluation import metrics as M
 from augmix_lab.registry import Registry
 
 Value = float | dict[str, float] | None
-Kind = Literal["summary", "history", "soup"]
+Kind = Literal["summary", "history", "soup", "trial"]
 
 # ---- names the code refers to: each spelled once, here (the registrations below use them) ---------------------------
 CLEAN_ERROR = "clean_error"
@@ -55,6 +57,10 @@ HELDOUT_ACCURACY_BEST_MEMBER = "heldout_accuracy.best_member"
 HELDOUT_ACCURACY_MEMBERS_MEAN = "heldout_accuracy.members_mean"
 SOUP_SIZE = "soup_size"
 SOUP_CANDIDATES = "soup_candidates"
+FIXMATCH_MASK_RATE = "fixmatch_mask_rate"
+LABELLED_FRACTION = "labelled_fraction"
+PSEUDO_LABELS_KEPT = "pseudo_labels_kept"
+PSEUDO_LABEL_ACCURACY = "pseudo_label_accuracy"
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def register_logged_metric(name: str, *, kind: Kind, title: str, aggregate: str,
                            sensitivity: int | None = None, line: str | None = None, curve: bool = False,
                            group: str | None = None) -> str:
     """Register a metric that code logs itself: ``kind="history"`` (per epoch, step = epoch: the trainer or a
-    training hook) or ``kind="soup"`` (soup runs). Returns the name, so a module may keep it as a constant."""
+    training hook), ``kind="soup"`` (soup runs) or ``kind="trial"`` (once per trial, beside the scorecard). Returns
+    the name, so a module may keep it as a constant."""
     if kind == "summary":
         raise ValueError("summary metrics are computed from the tidy table: use @register_metric")
     METRICS.add(name, MetricSpec(name, _not_from_the_table, title, unit, higher_is_better, range, aggregate, None,
@@ -397,6 +404,19 @@ register_logged_metric(GPU_UTILIZATION_PCT, kind="history", group="gpu", title="
                        aggregate="NVML: % of the sample period a kernel ran (whole device)")
 register_logged_metric(GPU_MEM_USED_PCT, kind="history", group="gpu", title="GPU memory in use",
                        aggregate="NVML: device memory used by every process, % of its total")
+
+# per epoch, FixMatch's training hook (training/fixmatch.py): a fraction, not percent
+register_logged_metric(FIXMATCH_MASK_RATE, kind="history", title="FixMatch mask rate", unit="", range=(0.0, 1.0),
+                       line="mask {:.2f}", aggregate="share of the unlabelled images whose weak-view confidence "
+                       "reached the threshold, mean over the epoch's steps")
+
+# ---- self-training (once per trial beside the scorecard: training/trainer.py, training/self_training.py) ----------
+register_logged_metric(LABELLED_FRACTION, kind="trial", title="Labelled fraction", unit="", range=(0.0, 1.0),
+                       aggregate="labelled training images / training images (dataset.labelled; 1 without it)")
+register_logged_metric(PSEUDO_LABELS_KEPT, kind="trial", title="Pseudo-labels kept", unit="", range=(0.0, None),
+                       aggregate="distinct pool images the teacher's filter kept")
+register_logged_metric(PSEUDO_LABEL_ACCURACY, kind="trial", title="Pseudo-label accuracy", higher_is_better=True,
+                       aggregate="the kept pseudo-labels' argmax against the withheld labels, % of the distinct kept")
 
 # ---- model soups (logged on soup runs by the soups driver; accuracies are fractions) --------------------------------
 register_logged_metric(HELDOUT_ACCURACY, kind="soup", title="Held-out accuracy", unit="", range=(0.0, 1.0),

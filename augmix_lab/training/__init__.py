@@ -4,6 +4,7 @@ checkpoints, the shared training step (``TrainStep``/``build_train_step``) and t
 
 from augmix_lab.device import resolve_device
 from augmix_lab.training import adversarial  # noqa: F401  (importing registers the "adversarial" training hook)
+from augmix_lab.training import fixmatch  # noqa: F401  (registers the "fixmatch" training hook)
 from augmix_lab.training.checkpoint import FINAL_CHECKPOINT, LAST_CHECKPOINT, checkpoint_paths
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 from augmix_lab.training.losses import augmix_loss, cross_entropy, jsd_consistency

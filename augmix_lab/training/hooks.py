@@ -17,6 +17,10 @@ Add one (in the package or a plugin module imported before the study is read)::
             return [v * (1 - self.options.strength) for v in views]
 
 ``MethodSpec`` (``training/spec.py``) then accepts ``my_hook`` in ``method`` and validates ``method_params.my_hook``.
+
+A hook that learns from unlabelled images (FixMatch, ``training/fixmatch.py``) sets ``needs_pool`` (the trial must
+declare ``dataset.labelled``), asks for ``pool_batch(n)`` pool images per step, turns them into ``extra_views``
+that join the one forward pass, and adds ``extra_loss`` over their logits. The pool arrives without labels.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from augmix_lab.augment.base import MethodParams, ParamsOwner
+from augmix_lab.augment.base import Context, MethodParams, ParamsOwner
 from augmix_lab.registry import Registry
 
 
@@ -35,6 +39,7 @@ class TrainingHook(ParamsOwner):
     """Base: ``augmentation`` is the augmentation method the hook trains on; ``options`` its validated ``Params``."""
 
     augmentation: ClassVar[str] = "standard"
+    needs_pool: ClassVar[bool] = False  # trains on the unlabelled pool too (the trial needs dataset.labelled)
 
     def __init__(self, name: str, params: Mapping[str, Any] | None, mean: Sequence[float], std: Sequence[float],
                  device: torch.device) -> None:
@@ -54,6 +59,22 @@ class TrainingHook(ParamsOwner):
                        generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
         """The views the model trains on (default: unchanged)."""
         return views
+
+    def setup(self, ctx: Context, options: Mapping[str, Mapping[str, Any]]) -> None:
+        """Called once with the data context and every method's options (a hook that builds an augmentation)."""
+
+    def pool_batch(self, labelled: int) -> int:
+        """Unlabelled pool images this hook wants in a step with ``labelled`` labelled images (0: none)."""
+        return 0
+
+    def extra_views(self, pool: Tensor, generators: dict[str, torch.Generator]) -> list[Tensor]:
+        """Normalized views of the pool images (uint8) that join the step's forward pass."""
+        return []
+
+    def extra_loss(self, logits: list[Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss over the logits of ``extra_views`` (one tensor each), added to the step's loss, and per-step
+        values to average over the epoch (registered history metrics: name -> 0-dim device tensor)."""
+        raise NotImplementedError
 
 
 TRAINING_HOOKS: Registry[type[TrainingHook]] = Registry("training method")

@@ -68,6 +68,16 @@ class MethodSpec:
         return SEPARATOR.join(TRAINING_HOOKS.get(p).augmentation if p in TRAINING_HOOKS else p for p in self.parts)
 
     @property
+    def mixes_targets(self) -> bool:
+        """Whether a part mixes images across labels (mixup, cutmix): soft targets for every image."""
+        return any(p in AUGMENTATIONS and AUGMENTATIONS.get(p).mixes_targets for p in self.parts)
+
+    @property
+    def needs_pool(self) -> bool:
+        """Whether a training hook learns from the unlabelled pool (FixMatch): the trial needs dataset.labelled."""
+        return any(TRAINING_HOOKS.get(p).needs_pool for p in self.hooks)
+
+    @property
     def produces_views(self) -> bool:
         """Whether a part yields several stochastic views per image (needed for JSD arity > 1)."""
         return any(p in AUGMENTATIONS and AUGMENTATIONS.get(p).produces_views for p in self.parts)

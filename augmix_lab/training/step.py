@@ -14,20 +14,32 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from augmix_lab.augment.base import split_method
+from augmix_lab.augment.base import Context, split_method
 from augmix_lab.device import switch
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
-from augmix_lab.training.losses import augmix_loss, split_views
+from augmix_lab.training.losses import augmix_loss, jsd_consistency, split_views
 from augmix_lab.training.spec import MethodSpec
 
 
 @dataclass
 class StepOutput:
-    """Device tensors of one step: ``loss`` (0-dim, detached), clean-view ``logits`` (detached), ``targets``."""
+    """Device tensors of one step: ``loss`` (0-dim, detached), the labelled images' clean-view ``logits`` (detached)
+    and ``targets``; ``extras``: per-step values of registered history metrics (0-dim), averaged over the epoch."""
 
     loss: Tensor
     logits: Tensor
     targets: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class PoolBatch:
+    """What a step takes from the unlabelled pool, never its labels: pseudo-labelled images with the teacher's
+    ``targets`` (self-training students) and/or plain ``images`` for hooks that label online (FixMatch)."""
+
+    pseudo_images: Tensor | None = None
+    targets: Tensor | None = None
+    images: Tensor | None = None
 
 
 def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
@@ -60,6 +72,7 @@ class TrainStep:
     scheduler: Any = None  # stepped per iteration (reference cifar.py LambdaLR)
     compile: bool = False  # torch.compile of model forward + loss
     scaler: torch.amp.GradScaler | None = None
+    student_loss: Any = None  # training.self_training.StudentLoss: a self-training student's labelled + pseudo loss
     _forward_loss: Callable[..., tuple[Tensor, Tensor]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,34 +82,72 @@ class TrainStep:
         self._device_type = device_type
         self._forward_loss = torch.compile(self.forward_loss) if self.compile else self.forward_loss
 
-    def forward_loss(self, inputs: Tensor, targets: Tensor, num_views: int) -> tuple[Tensor, Tensor]:
-        """(loss, clean-view logits) of one forward over all views."""
+    def forward_loss(self, inputs: Tensor, targets: Tensor, num_views: int, labelled: int | None = None,
+                     pseudo_targets: Tensor | None = None, extra_sizes: Sequence[int] = (),
+                     extra_counts: Sequence[int] = ()) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """(loss, clean-view logits, extras) of one forward over all views, then the hooks' extra views
+        (``extra_sizes``: images per extra view; ``extra_counts``: extra views per hook, in hook order).
+
+        With ``pseudo_targets`` the views hold ``labelled`` labelled images, then the pseudo-labelled ones: their
+        cross-entropies combine by ``student_loss``; the JSD term spans every image of the batch."""
         with torch.autocast(self._device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             logits = self.model(inputs)
-        logits_views = split_views(logits.float(), num_views)
+        logits = logits.float()
+        extra = list(torch.split(logits[logits.shape[0] - sum(extra_sizes):], list(extra_sizes))) if extra_sizes \
+            else []
+        logits_views = split_views(logits[:logits.shape[0] - sum(extra_sizes)], num_views)
         weight = self.jsd_weight if num_views > 1 else 0.0
-        return augmix_loss(logits_views, targets, weight, label_smoothing=self.label_smoothing), logits_views[0]
+        if pseudo_targets is None:
+            loss = augmix_loss(logits_views, targets, weight, label_smoothing=self.label_smoothing)
+        else:
+            clean = logits_views[0]
+            loss = self.student_loss(clean[:labelled], targets[:labelled], clean[labelled:], pseudo_targets)
+            loss = loss + weight * jsd_consistency(logits_views) if weight > 0 else loss
+        extras: dict[str, Tensor] = {}
+        at = 0
+        for hook, count in zip(self.hooks, extra_counts):
+            if count:
+                hook_loss, values = hook.extra_loss(extra[at:at + count])
+                loss, at = loss + hook_loss, at + count
+                extras.update(values)
+        return loss, logits_views[0], extras
 
-    def __call__(self, images: Tensor, labels: Tensor) -> StepOutput:
+    def __call__(self, images: Tensor, labels: Tensor, pool: PoolBatch | None = None) -> StepOutput:
+        labelled = images.shape[0]
+        pseudo_targets = pool.targets if pool is not None and pool.pseudo_images is not None else None
+        if pseudo_targets is not None:  # one augmentation call over labelled + pseudo-labelled images (batched)
+            hard = pseudo_targets.argmax(1) if pseudo_targets.dtype.is_floating_point else pseudo_targets
+            images, labels = torch.cat([images, pool.pseudo_images]), torch.cat([labels, hard])  # type: ignore[list-item]
         out = self.augmentation(images, labels, self.generators["augment"])
         views, targets = list(out.views), out.targets
         for hook in self.hooks:
             views = hook.before_forward(self.model, views, targets, self.generators, self.autocast_dtype)
-        inputs = (torch.cat(views) if len(views) > 1 else views[0]).contiguous(memory_format=self.memory_format)
-        loss, logits = self._forward_loss(inputs, targets, len(views))
+        per_hook = [hook.extra_views(pool.images, self.generators)  # pool views (FixMatch's weak + strong) join
+                    if pool is not None and pool.images is not None and hook.pool_batch(labelled) else []
+                    for hook in self.hooks]  # the same forward pass
+        extra = [v for views_of in per_hook for v in views_of]
+        inputs = torch.cat(views + extra) if len(views) + len(extra) > 1 else views[0]
+        inputs = inputs.contiguous(memory_format=self.memory_format)
+        loss, logits, extras = self._forward_loss(inputs, targets, len(views), labelled, pseudo_targets,
+                                                  tuple(v.shape[0] for v in extra), tuple(map(len, per_hook)))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
-        return StepOutput(loss=loss.detach(), logits=logits.detach(), targets=targets)
+        return StepOutput(loss=loss.detach(), logits=logits[:labelled].detach(), targets=targets[:labelled],
+                          extras={k: v.detach() for k, v in extras.items()})
 
 
 def create_hooks(cfg: Any, spec: MethodSpec, mean: Sequence[float], std: Sequence[float],
-                 device: torch.device) -> list[TrainingHook]:
+                 device: torch.device, ctx: Context | None = None) -> list[TrainingHook]:
     options = cfg.method_options()
-    return [TRAINING_HOOKS.get(name)(name, options.get(name), mean, std, device) for name in spec.hooks]
+    hooks = [TRAINING_HOOKS.get(name)(name, options.get(name), mean, std, device) for name in spec.hooks]
+    if ctx is not None:
+        for hook in hooks:
+            hook.setup(ctx, options)
+    return hooks
 
 
 def hooks_cost_factor(cfg: Any) -> float:
@@ -144,10 +195,22 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
     if generators is None:
         generators = {name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
                       for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}
+    ctx = Context(num_classes=int(num_classes), mean=tuple(float(m) for m in mean),
+                  std=tuple(float(x) for x in std), kind=kind, image_size=int(image_size))
     return TrainStep(
         model=model, optimizer=optimizer, augmentation=augmentation, generators=generators,
-        hooks=create_hooks(cfg, spec, mean, std, device) if with_hooks else [], jsd_weight=cfg.jsd.weight,
+        hooks=create_hooks(cfg, spec, mean, std, device, ctx) if with_hooks else [], jsd_weight=cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
         autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
-        compile=switch(cfg.train.compile, device),
+        compile=switch(cfg.train.compile, device), student_loss=student_loss(cfg, device),
     )
+
+
+def student_loss(cfg: Any, device: torch.device) -> Any:
+    """A self-training student's loss (``TrialConfig.teacher``), else None."""
+    teacher = getattr(cfg, "teacher", None)
+    if teacher is None or not teacher.is_set():
+        return None
+    from augmix_lab.training.self_training import StudentLoss
+
+    return StudentLoss(teacher.loss, teacher.ratio, teacher.alpha, cfg.train.label_smoothing, device)

@@ -24,7 +24,15 @@ import torch.nn as nn
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
-from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_ERROR, TRAIN_ERROR, TRAIN_LOSS
+from augmix_lab.evaluation.registry import (
+    EPOCH_TIME_S,
+    IMAGES_PER_S,
+    LABELLED_FRACTION,
+    LR,
+    TEST_ERROR,
+    TRAIN_ERROR,
+    TRAIN_LOSS,
+)
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -35,7 +43,8 @@ from augmix_lab.training.checkpoint import (
     save_atomic,
 )
 from augmix_lab.training.init import load_init_weights
-from augmix_lab.training.step import TrainStep, build_train_step, memory_format_for, weight_decay
+from augmix_lab.training.self_training import IndexStream, PseudoLabelSet, load_student_set
+from augmix_lab.training.step import PoolBatch, TrainStep, build_train_step, memory_format_for, weight_decay
 from augmix_lab.training.step import amp_dtype as _amp_dtype
 
 COSINE_FINAL_LR = 1e-6  # reference cifar.py: get_lr(step, total, 1, 1e-6 / lr)
@@ -119,14 +128,26 @@ def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -
     return dataclasses.replace(ds, **changes)
 
 
-def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
+def load_trial_split(cfg: TrialConfig, data_root: str | Path | None) -> tuple[Any, Any, Any]:
+    """(the training split before ``dataset.labelled``, the labelled dataset, the unlabelled pool or None)."""
     from augmix_lab.data import load_dataset
-
     from augmix_lab.data.holdout import split_holdout
+    from augmix_lab.data.labelled import split_labelled
 
     ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
     ds = subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
-    return split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
+    ds = split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
+    labelled, pool = split_labelled(ds, cfg.dataset.labelled, cfg.seed)  # the pool comes without labels
+    return ds, labelled, pool
+
+
+def load_trial_data(cfg: TrialConfig, data_root: str | Path | None) -> tuple[Any, Any]:
+    """(the dataset the trial trains on: its labelled images, the unlabelled pool or None)."""
+    return load_trial_split(cfg, data_root)[1:]
+
+
+def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
+    return load_trial_data(cfg, data_root)[0]
 
 
 def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int, warmup_steps: int, schedule: str,
@@ -221,7 +242,8 @@ class Trainer:
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.seed)
-        self.ds = ds = load_trial_dataset(cfg, self.data_root)
+        ds, self.pool = load_trial_data(cfg, self.data_root)
+        self.ds = ds
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
         model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
@@ -244,6 +266,8 @@ class Trainer:
             "augment": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2),
             "attack": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 3),
         }
+        if cfg.dataset.labelled is not None:  # the pool's order (only trials with a pool: older checkpoints load)
+            self.generators["pool"] = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 4)
         self.loader = self._imagenet_loader(ds, device)
         self.step: TrainStep = build_train_step(
             cfg, model, num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
@@ -253,7 +277,53 @@ class Trainer:
         self.autocast_dtype = self.step.autocast_dtype
         self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
         self.train_labels = ds.train_labels.to(device)
+        self._build_pool()
         return self
+
+    def _build_pool(self) -> None:
+        """The unlabelled pool's streams: the teacher's pseudo-labels (a self-training student) and/or the plain pool
+        images of hooks that label online (FixMatch). Neither ever sees the pool's labels: the pool has none."""
+        cfg, device = self.cfg, self.device
+        self.pseudo: PseudoLabelSet | None = None
+        self.pool_hooks = [h for h in self.step.hooks if h.needs_pool]
+        self.trial_metrics: dict[str, float] = {}
+        if self.pool is not None:
+            total = len(self.ds.train_labels) + len(self.pool)
+            self.trial_metrics[LABELLED_FRACTION] = len(self.ds.train_labels) / max(1, total)
+        if not cfg.teacher.is_set() and not self.pool_hooks:
+            self.streams: dict[str, IndexStream] = {}
+            return
+        if self.pool is None or len(self.pool) == 0:
+            raise UserError("field 'dataset.labelled': a self-training student or FixMatch needs an unlabelled pool "
+                            "(dataset.labelled keeping fewer than all training images)")
+        if not isinstance(self.pool.images, torch.Tensor):
+            raise UserError(f"dataset {cfg.dataset.name!r}: self-training and FixMatch need in-memory images "
+                            "(a cifar-kind dataset), not a lazy image folder")
+        self.pool_images = self.pool.images.to(device)
+        self.streams = {}
+        if cfg.teacher.is_set():
+            self.pseudo = load_student_set(cfg, self.pool)
+            self.pseudo_indices = self.pseudo.indices.to(device)
+            self.pseudo_targets = self.pseudo.targets.to(device)
+            self.streams["pseudo"] = IndexStream(len(self.pseudo.indices), self.generators["pool"], device)
+            self.trial_metrics.update(self.pseudo.stats())
+        if self.pool_hooks:
+            self.streams["pool"] = IndexStream(len(self.pool), self.generators["pool"], device)
+
+    def _pool_batch(self, labelled: int) -> PoolBatch | None:
+        """The pool's share of a step with ``labelled`` labelled images (Noisy Student: ratio × B pseudo-labelled;
+        FixMatch: μ × B unlabelled)."""
+        if not self.streams:
+            return None
+        batch = PoolBatch()
+        if "pseudo" in self.streams:
+            pick = self.streams["pseudo"].take(max(1, round(self.cfg.teacher.ratio * labelled)))
+            batch.pseudo_images = self.pool_images[self.pseudo_indices[pick]]
+            batch.targets = self.pseudo_targets[pick]
+        if "pool" in self.streams:
+            want = max(h.pool_batch(labelled) for h in self.pool_hooks)
+            batch.images = self.pool_images[self.streams["pool"].take(want)]
+        return batch
 
     def _imagenet_loader(self, ds: Any, device: torch.device) -> Any:
         """An ``ImageNetLoader`` (parallel decode, RRC + flip on the device) for a lazy ImageNet folder, else None.
@@ -289,6 +359,10 @@ class Trainer:
         step.scheduler.load_state_dict(state["scheduler"])
         step.scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"], self.generators)
+        for name, stream in self.streams.items():
+            stream.load_state_dict(state["streams"][name])
+        if step.student_loss is not None:
+            step.student_loss.load_state_dict(state["student_loss"])
         self.start_epoch, self.history = int(state["epoch"]), list(state["history"])
         return self.start_epoch
 
@@ -300,6 +374,8 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
                 "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
                 "rng": capture_rng_state(self.generators), "history": self.history,
+                **({"streams": {name: st.state_dict() for name, st in self.streams.items()}} if self.streams else {}),
+                **({"student_loss": step.student_loss.state_dict()} if step.student_loss is not None else {}),
             },
             self.last_path,
         )
@@ -326,6 +402,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         wrong = torch.zeros((), device=device, dtype=torch.int64)
         guard = NonFiniteGuard(device)
+        extras: dict[str, torch.Tensor] = {}
         seen = 0
         batches = iter(self.loader) if self.loader is not None else iterate_batches(
             self.train_images, self.train_labels, cfg.train.batch_size, shuffle=True,
@@ -335,8 +412,10 @@ class Trainer:
                 break  # the lone trailing image (see _batches_per_epoch)
             images = torch.as_tensor(images).to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
-            out = step(images, labels)
+            out = step(images, labels, self._pool_batch(labels.shape[0]))
             guard.update(out.loss, batch_idx)
+            for name, value in out.extras.items():
+                extras[name] = extras[name] + value.double() if name in extras else value.double()
             batch_n = labels.shape[0]
             loss_sum += out.loss.double() * batch_n
             wrong += (out.logits.argmax(1) != _hard_labels(out.targets)).sum()
@@ -357,6 +436,7 @@ class Trainer:
             LR: float(step.scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
             EPOCH_TIME_S: time.perf_counter() - t0,
             IMAGES_PER_S: seen / max(train_time, 1e-9),
+            **{name: float(total) / max(1, batch_idx) for name, total in extras.items()},  # e.g. FixMatch's mask
         }
 
     def train(self) -> None:
@@ -375,6 +455,7 @@ class Trainer:
 
     def evaluate(self) -> Any:
         scorecard = _evaluate(self.model, self.ds, self.cfg, self.device, self.data_root)
+        scorecard.summary.update(self.trial_metrics)  # the labelled split and pseudo-labels (kind="trial" metrics)
         self.callbacks.on_evaluated(scorecard)
         return scorecard
 
