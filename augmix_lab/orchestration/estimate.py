@@ -143,6 +143,12 @@ def estimate_trials(trials: list[Trial], data_root: str | None = None) -> dict[s
             measured[sig] = measure_step_cached(cfg, classes, size, kind,
                                                 batch=4 if size > 64 else min(32, cfg.train.batch_size))
         train_s, eval_s = measured[sig]
+        labelled = cfg.dataset.labelled
+        if labelled is not None:  # an epoch is a pass over the labelled images
+            n_train = min(n_train, round(labelled.fraction * n_train) if labelled.fraction is not None
+                          else labelled.per_class * classes)
+        if cfg.teacher.is_set():  # a student's batch also holds ratio x as many pseudo-labelled images
+            train_s *= 1 + cfg.teacher.ratio
         out[t.key] = Estimate(train_s, eval_s, n_train, n_test * _eval_passes(cfg), cfg.epochs)
     return out
 

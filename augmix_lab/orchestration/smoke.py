@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +21,7 @@ from augmix_lab.config import TrialConfig
 from augmix_lab.orchestration.plan import StudyPlan
 from augmix_lab.orchestration.preflight import check_inputs
 from augmix_lab.study.expand import Trial, dataset_version, eval_key
+from augmix_lab.study.init import parents_of
 
 SMOKE_DIR = "smoke"  # <out>/smoke: the smoke run's own tracking store, manifest, trial dirs and Ray storage
 SMOKE_STEPS = 2  # training steps per trial
@@ -36,6 +38,8 @@ def smoke_config(cfg: TrialConfig) -> TrialConfig:
     d = cfg.model_dump(mode="json")
     ds = d["dataset"]
     n_train = cfg.train.batch_size * SMOKE_STEPS  # no max-steps setting: the subset bounds the steps (drop_last)
+    if cfg.dataset.labelled is not None and cfg.dataset.labelled.fraction is not None:
+        n_train = math.ceil(n_train / cfg.dataset.labelled.fraction)  # the labelled part keeps ~SMOKE_STEPS batches
     ds["train_subset"] = min(ds["train_subset"] or n_train, n_train)
     ds["test_subset"] = min(ds["test_subset"] or SMOKE_TEST_IMAGES, SMOKE_TEST_IMAGES)
     d["epochs"] = min(cfg.epochs, 1)
@@ -48,19 +52,31 @@ def smoke_config(cfg: TrialConfig) -> TrialConfig:
 
 
 def smoke_trials(trials: list[Trial]) -> list[Trial]:
-    """One shrunk trial per distinct training config up to the seed, keyed like any trial (in the smoke store)."""
+    """One shrunk trial per distinct training config up to the seed, keyed like any trial (in the smoke store);
+    a two-stage child or self-training student points at its shrunk parent (parents first)."""
+    from augmix_lab.orchestration.waves import dependency_waves
+
     out: list[Trial] = []
     seen: set[str] = set()
-    for t in trials:
+    smoke_key: dict[str, str] = {}  # study key -> smoke key
+    for t in [t for wave in dependency_waves(trials, set()) for t in wave]:
         sans_seed = t.config.model_dump(mode="json")
         sans_seed.pop("seed")
-        ident = json.dumps([t.variant, sans_seed], sort_keys=True, default=str)
-        if ident in seen:
+        for part in ("init", "teacher"):  # the parents' keys differ by seed too
+            sans_seed[part].pop("parent_key")
+        ident = json.dumps([t.variant, t.axes, sans_seed], sort_keys=True, default=str)
+        if ident in seen or not all(p in smoke_key for p in parents_of(t.config)):
             continue
         seen.add(ident)
         cfg = smoke_config(t.config)
-        out.append(Trial(key=cfg.fingerprint(dataset_version(cfg.dataset)), variant=t.variant, seed=t.seed,
-                         axes=t.axes, config=cfg, eval_key=eval_key(cfg.eval)))
+        for part in ("init", "teacher"):
+            block = getattr(cfg, part)
+            if block.parent_key is not None:
+                cfg = cfg.model_copy(update={part: block.model_copy(update={"parent_key": smoke_key[block.parent_key]})})
+        key = cfg.fingerprint(dataset_version(cfg.dataset))
+        smoke_key[t.key] = key
+        out.append(Trial(key=key, variant=t.variant, seed=t.seed, axes=t.axes, config=cfg,
+                         eval_key=eval_key(cfg.eval)))
     return out
 
 

@@ -153,6 +153,21 @@ def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracki
     return cfg.model_copy(update={"init": init.model_copy(update={"checkpoint": str(got)})})
 
 
+def _fetch_pseudo_labels(cfg: TrialConfig, teacher_run_id: str | None, tracking_uri: str,
+                         workdir: Path) -> TrialConfig:
+    """A student on a node without the driver's disk: its pseudo-label set from the teacher's MLflow run."""
+    path = cfg.teacher.labels_file
+    if path is None or Path(path).is_file() or not teacher_run_id:
+        return cfg
+    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.training.self_training import SET_DIR
+
+    got = TrialLogger(tracking_uri, teacher_run_id).download_file(f"{SET_DIR}/{Path(path).name}", workdir / SET_DIR)
+    if got is None:
+        return cfg  # the trainer says what is missing
+    return cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"labels_file": str(got)})})
+
+
 def train_trial(
     config: dict[str, Any],
     *,
@@ -165,7 +180,8 @@ def train_trial(
     inject_oom: str | None = None,
 ) -> None:
     """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id,
-    "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run}``; ``gpus_per_trial``: this
+    "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run, "teacher_run_id": a
+    self-training student's teacher run}``; ``gpus_per_trial``: this
     round's GPU fraction (decides OOM re-pack vs failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as
     the driver read it."""
     import torch
@@ -185,6 +201,7 @@ def train_trial(
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
     cfg = _fetch_parent_checkpoint(cfg, spec.get("parent_run_id"), tracking_uri, workdir)
+    cfg = _fetch_pseudo_labels(cfg, spec.get("teacher_run_id"), tracking_uri, workdir)
     logger.set_status("RUNNING")
     logger.log_datasets(dataset_records(cfg))
     already_logged = logger.last_logged_epoch() or 0

@@ -51,7 +51,8 @@ def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: s
     by_key = {t.key: t for t in plan.todo}
     runs = {**plan.complete, **plan.reevaluate, **run_ids}  # a child's parent may be a finished trial
     payload = {k: {"config": by_key[k].config.model_dump(mode="json"), "run_id": run_ids[k], "launch": launch,
-                   "parent_run_id": runs.get(by_key[k].config.init.parent_key or "")} for k in keys}
+                   "parent_run_id": runs.get(by_key[k].config.init.parent_key or ""),
+                   "teacher_run_id": runs.get(by_key[k].config.teacher.parent_key or "")} for k in keys}
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
                                      data_root=data_root, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=gpus,
                                      inject_oom=os.environ.get(INJECT_OOM_ENV))

@@ -1,10 +1,12 @@
 """Two-stage studies on Ray Tune: run the trials in dependency waves, parents before children.
 
-Each wave is one Tune run over the trials whose parents are finished (complete in the store, or finished in an earlier
+A trial's parents are its init's parent (two-stage) and its teacher (self-training; ``study.init.parents_of``). Each
+wave is one Tune run over the trials whose parents are all finished (complete in the store, or finished in an earlier
 wave). Before a wave, each child's ``init.checkpoint`` is pointed at its parent's ``final.pt`` in the study's trial
-directory (downloaded from the parent's MLflow run when missing, as re-evaluation does); the path never enters the
-child's key. A parent that failed or was stopped marks its children (and theirs) FAILED with the reason, and the rest
-of the study goes on.
+directory (downloaded from the parent's MLflow run when missing, as re-evaluation does), and each student's
+``teacher.labels_file`` at its teacher's pseudo-label set (``pseudo_labels.ensure_pseudo_labels``: made once, then
+reused); neither path enters the child's key. A parent that failed or was stopped marks its children (and theirs)
+FAILED with the reason, and the rest of the study goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from augmix_lab.study.expand import Trial
-from augmix_lab.study.init import parent_of
+from augmix_lab.study.init import parent_of, parents_of
 
 
 def parent_final_checkpoint(out_dir: Path, parent_key: str, uri: str, parent_run_id: str | None) -> Path:
@@ -38,11 +40,37 @@ def with_init_checkpoint(trial: Trial, checkpoint: Path) -> Trial:
         update={"checkpoint": str(checkpoint)})}))
 
 
+class _ParentOutputMissing(RuntimeError):
+    def __init__(self, parent: str, message: str) -> None:
+        super().__init__(message)
+        self.parent = parent
+
+
+def _with_parent_inputs(plan: Any, t: Trial, uri: str, runs: dict[str, str], data_root: str | None,
+                        console: Any) -> Trial:
+    """The trial with its parents' outputs on this disk: the init parent's final.pt, the teacher's pseudo-labels."""
+    from augmix_lab.orchestration.pseudo_labels import ensure_pseudo_labels, with_labels_file
+
+    parent = parent_of(t.config)
+    if parent is not None:
+        try:
+            t = with_init_checkpoint(t, parent_final_checkpoint(plan.out_dir, parent, uri, runs.get(parent)))
+        except Exception as exc:  # noqa: BLE001 - reported as the child's failure reason
+            raise _ParentOutputMissing(parent, f"no final checkpoint ({exc})") from exc
+    teacher = t.config.teacher.parent_key
+    if teacher is not None:
+        try:
+            t = with_labels_file(t, ensure_pseudo_labels(plan, t, uri, runs, data_root, console))
+        except Exception as exc:  # noqa: BLE001 - reported as the child's failure reason
+            raise _ParentOutputMissing(teacher, f"no pseudo-labels ({type(exc).__name__}: {exc})") from exc
+    return t
+
+
 def dependency_waves(todo: list[Trial], done: set[str]) -> list[list[Trial]]:
     """``todo`` split into waves, each depending only on ``done`` and earlier waves (for display and tests)."""
     waves, have, left = [], set(done), list(todo)
     while left:
-        ready = [t for t in left if parent_of(t.config) is None or parent_of(t.config) in have]
+        ready = [t for t in left if all(p in have for p in parents_of(t.config))]
         if not ready:  # parents outside todo and not done: cannot run (run_waves reports them as failed)
             break
         waves.append(ready)
@@ -55,14 +83,16 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
               data_root: str | None,
               run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
     """``run_tune`` once per dependency wave over ``plan.todo``; returns (finished keys, failed keys) like run_tune."""
+    from augmix_lab.orchestration.pseudo_labels import link_runs
     from augmix_lab.tracking import TrialLogger
 
     all_todo = list(plan.todo)
-    if all(parent_of(t.config) is None for t in all_todo):
+    if all(not parents_of(t.config) for t in all_todo):
         return run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)  # one stage: one Tune run
     done = set(plan.complete) | set(plan.reevaluate)  # trained already (re-evaluation never retrains)
     runs = {**plan.complete, **plan.reevaluate, **run_ids}
     labels = {t.key: t.label for t in plan.trials}
+    link_runs(plan, all_todo, uri, runs, run_ids, launch)
     finished: list[str] = []
     failed: list[str] = []
     reasons: dict[str, str] = {}
@@ -70,29 +100,22 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
     try:
         while left:
             ready, blocked = [], []
+            waiting = {x.key for x in left}
             for t in left:
-                parent = parent_of(t.config)
-                if parent is None or parent in done:
-                    ready.append(t)
-                elif parent in reasons or parent not in {x.key for x in left}:
+                lost = [p for p in parents_of(t.config) if p in reasons or (p not in done and p not in waiting)]
+                if lost:
                     blocked.append(t)
-            for t in blocked:
-                parent = parent_of(t.config)
-                why = reasons.get(parent, "did not finish")  # type: ignore[arg-type]
-                reasons[t.key] = f"parent trial {labels.get(parent, parent)} {why}"  # type: ignore[arg-type]
+                    reasons[t.key] = f"parent trial {labels.get(lost[0], lost[0])} " \
+                                     f"{reasons.get(lost[0], 'did not finish')}"
+                elif all(p in done for p in parents_of(t.config)):
+                    ready.append(t)
             wave = []
             for t in ready:
-                parent = parent_of(t.config)
-                if parent is None:
-                    wave.append(t)
-                    continue
                 try:
-                    ckpt = parent_final_checkpoint(plan.out_dir, parent, uri, runs.get(parent))
-                except Exception as exc:  # noqa: BLE001 - a lost parent checkpoint fails its children only
-                    reasons[t.key] = f"parent trial {labels.get(parent, parent)}: no final checkpoint ({exc})"
+                    wave.append(_with_parent_inputs(plan, t, uri, runs, data_root, console))
+                except _ParentOutputMissing as exc:  # a lost checkpoint or pseudo-label set fails its children only
+                    reasons[t.key] = f"parent trial {labels.get(exc.parent, exc.parent)}: {exc}"
                     blocked.append(t)
-                    continue
-                wave.append(with_init_checkpoint(t, ckpt))
             for t in blocked:
                 failed.append(t.key)
                 TrialLogger(uri, run_ids[t.key], launch).set_status("FAILED", reasons[t.key])

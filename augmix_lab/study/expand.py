@@ -7,6 +7,7 @@ re-scores stored checkpoints instead of retraining.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
-from augmix_lab.study.init import resolve_inits
+from augmix_lab.study.init import ROUND_AXIS, expand_rounds, resolve_inits
 from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
@@ -139,11 +140,38 @@ def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
                 raise UserError(f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
                                 f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}")
     check_eval_names(cfg, where)
+    check_semi_supervised(cfg, where)
     if cfg.jsd.arity > 1 and not method_produces_views(cfg.method):
         raise UserError(
             f"{where('jsd.arity')}: field 'jsd.arity': {cfg.jsd.arity} needs a view-producing method, but method "
             f"{cfg.method!r} yields one view per image; use jsd: {{arity: 1}} or a method such as augmix"
         )
+
+
+def check_semi_supervised(cfg: TrialConfig, where: Callable[[str], str]) -> None:
+    """``dataset.labelled`` leaves every class a labelled image; a teacher's student and a pool-using method
+    (FixMatch) have a pool; a student's method keeps its labelled and pseudo-labelled images apart (no mixup)."""
+    from augmix_lab.data.labelled import quota_problem, training_labels
+    from augmix_lab.training import MethodSpec
+
+    spec = MethodSpec.parse(cfg.method)
+    labelled = cfg.dataset.labelled
+    for needed, dotted, why in ((cfg.teacher.is_set(), "teacher", "a self-training student"),
+                                (spec.needs_pool, "method", f"method {cfg.method!r}")):
+        if needed and labelled is None:
+            raise UserError(f"{where(dotted)}: field '{dotted}': {why} learns from the unlabelled pool; allowed: with "
+                            "dataset.labelled (e.g. {fraction: 0.1}), whose unlabelled rest is the pool")
+    if cfg.teacher.is_set() and spec.mixes_targets:
+        raise UserError(f"{where('method')}: field 'method': {cfg.method!r} mixes images across labels, which "
+                        "would blend labelled and pseudo-labelled losses; allowed for a student: a method without "
+                        "mixup/cutmix")
+    if labelled is None:
+        return
+    dotted = "dataset.labelled." + ("fraction" if labelled.fraction is not None else "per_class")
+    found = training_labels(cfg.dataset)
+    problem = quota_problem(found[0], found[1], labelled) if found is not None else None
+    if problem:
+        raise UserError(f"{where(dotted)}: field '{dotted}': {problem}")
 
 
 # ------------------------------------------------------------------------------------------------------------- expansion
@@ -322,7 +350,8 @@ def _apply_excludes(study: Study, built: list[tuple[_Point, TrialConfig]]) -> li
     known = flatten(TrialConfig().v1_dict())
     for r, row in enumerate(study.spec.exclude):
         for key in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})):
-            if v1_path(key) not in known and not key.startswith(("method_params.", "dataset.options.")):
+            if v1_path(key) not in known and not key.startswith(("method_params.", "dataset.options.",
+                                                                 "dataset.labelled.", "teacher.")):
                 raise study.error([("exclude", r)], f"field 'exclude.{r}': unknown setting {key!r} (use dotted TrialConfig "
                                                     f"paths such as dataset.name, model, method_params.augmix.width, or "
                                                     f"'variant')")
@@ -361,7 +390,8 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     rows = _variant_rows(study)
     points = _grid_points(study, rows) + _include_points(study, rows)
     built = _apply_excludes(study, [(p, _build(study, p)) for p in points])
-    built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
+    built = expand_rounds(built, lambda p, r: dataclasses.replace(p, axes={**p.axes, ROUND_AXIS: r}))
+    built = resolve_inits(study, built, version_of)  # two-stage studies and teachers: parents' keys into children's
     trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
     return trials

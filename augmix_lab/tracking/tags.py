@@ -43,6 +43,13 @@ class TrackingTags:
     soup_candidates: str = "augmix_lab.soup_candidates"  # JSON list of every trial key of the group
     soup_group: str = "augmix_lab.soup_group"  # dataset-model-init name of the group
     soup_init: str = "augmix_lab.soup_init"  # the members' shared init (parent trial key or checkpoint hash)
+    # self-training students (orchestration/pseudo_labels.py): the teacher trial, its run, the chain's round and the
+    # content address of the pseudo-label set (artifact pseudo_labels/<key>.npz on the teacher's run)
+    teacher_key: str = "augmix_lab.teacher_key"
+    teacher_run: str = "augmix_lab.teacher_run"
+    round: str = "augmix_lab.round"
+    pseudo_labels: str = "augmix_lab.pseudo_labels"
+    init_parent_run: str = "augmix_lab.init_parent_run"  # a two-stage child: the run whose final weights it starts from
     parent_run_id: str = "mlflow.parentRunId"  # MLflow's own nesting tag (mlflow/utils/mlflow_tags.py)
     run_name: str = "mlflow.runName"
     note: str = "mlflow.note.content"  # shown as the run's description in the MLflow UI

@@ -160,6 +160,28 @@ class TrialLogger:
             np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
             call_with_retries(self.client.log_artifact, self.run_id, str(path), folder or None)
 
+    def log_file(self, path: str | os.PathLike[str], folder: str) -> str:
+        """Upload a file as artifact ``folder/<name>`` (e.g. a pseudo-label set on its teacher's run)."""
+        self.check_owner()
+        call_with_retries(self.client.log_artifact, self.run_id, str(path), folder)
+        return f"{folder}/{Path(path).name}"
+
+    def download_file(self, artifact: str, dst: str | os.PathLike[str]) -> Path | None:
+        """Download artifact ``folder/<name>`` into folder ``dst``; None when the run has no such artifact."""
+        folder, name = os.path.split(artifact)
+        listed = call_with_retries(self.client.list_artifacts, self.run_id, folder or None)
+        if not any(not f.is_dir and Path(f.path).name == name for f in listed):
+            return None
+        Path(dst).mkdir(parents=True, exist_ok=True)
+        return Path(call_with_retries(self.client.download_artifacts, self.run_id, artifact, str(dst)))
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set tags (names from ``tracking/tags.py``), e.g. a student's link to its teacher's run."""
+        from mlflow.entities import RunTag
+
+        self.check_owner()
+        self._log_batch(tags=[RunTag(k, limit_tag(str(v))) for k, v in tags.items()])
+
     def log_table(self, table: Any, path: str) -> None:
         """A DataFrame as the CSV artifact ``path`` (e.g. a study analysis on the parent run)."""
         self.check_owner()
