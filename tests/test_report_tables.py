@@ -39,6 +39,20 @@ def _record(dataset: str, model: str, variant: str, seed: int, offset: float, st
                        sources={"C": "released", "P": "released"})  # fmt: skip
 
 
+def _self_training_records() -> list[TrialRecord]:
+    """shapes with 10 % labels: the supervised teacher, its self-trained student (round 1) and FixMatch."""
+    out = []
+    for seed in SEEDS:
+        for variant, offset in (("standard", 0.0), ("self_trained", -5.0), ("fixmatch", -2.0)):
+            t = _record("shapes", "small_cnn", variant, seed, offset)
+            t.metrics["labelled_fraction"] = 0.1
+            if variant == "self_trained":
+                t.params.update({"method": "augmix", "teacher.parent": f"key-shapes-standard-{seed}-FINISHED"})
+                t.metrics.update(pseudo_labels_kept=6000.0 + seed, pseudo_label_accuracy=90.0 + seed)
+            out.append(t)
+    return out
+
+
 def fixture_runs() -> StudyRuns:
     """CIFAR and ImageNet conditions, a baseline, per-image predictions, soups and a failed trial: every table applies."""
     trials = [
@@ -48,6 +62,7 @@ def fixture_runs() -> StudyRuns:
         for seed in SEEDS
     ]
     trials.append(_record("cifar10", "wrn40_2", "augmix", 9, 0.0, status="FAILED"))
+    trials += _self_training_records()
     rng = np.random.default_rng(0)
     predictions = {
         t.run_id: rng.random(200) > (0.3 if t.variant == "standard" else 0.2)
@@ -141,3 +156,18 @@ def test_every_registered_table_has_a_numeric_tidy_csv(name: str, built: dict[st
         row = frame[(frame.variant == "augmix") & (frame.metric == "clean_error") & (frame.dataset == "cifar10")]
         assert int(row.n.iloc[0]) == len(SEEDS) and row.ci_low.iloc[0] < row["mean"].iloc[0] < row.ci_high.iloc[0]
         assert 0 <= float(row.p_vs_baseline.iloc[0]) <= 1 and row.source.iloc[0] == "released"
+
+
+def test_the_self_training_table_links_students_to_teachers_and_plots_error_against_labelled_fraction(
+        built: dict[str, Table], tmp_path: Path) -> None:
+    from augmix_lab.report.self_training import self_training_plots
+
+    rows = {r[3]: r for r in built["self_training"].rows}
+    assert {r[0] for r in built["self_training"].rows} == {"shapes"}  # only groups with labelled splits or students
+    student = rows["self_trained"]
+    assert student[2:7] == ["self-trained", "self_trained", "1", "standard", "10.0 %"] and student[7] == "6001"
+    assert rows["fixmatch"][2] == "self-trained (online)" and rows["standard"][2] == "supervised"
+    assert student[-1] != "—" and rows["standard"][-1] == "—"  # the paired test against the baseline, for others
+    plots = self_training_plots(fixture_results(), tmp_path)
+    assert [p.name for p in plots] == ["self_training_shapes_small_cnn"]
+    assert (tmp_path / plots[0].files["png"]).is_file()

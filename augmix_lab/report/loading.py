@@ -11,6 +11,7 @@ import numpy as np
 
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import metric_names
+from augmix_lab.study.init import ROUND_AXIS
 from augmix_lab.tracking.reader import StoreReader
 from augmix_lab.tracking.tags import TRACKING_TAGS
 
@@ -45,8 +46,9 @@ class Condition:
         return None
 
     def grid_axes(self) -> tuple[tuple[str, str], ...]:
-        """The axes that pair a condition with its baseline: everything but the swept knob."""
-        return tuple((k, v) for k, v in self.axes if k != self.sweep)
+        """The axes that pair a condition with its baseline: everything but the swept knob and a self-training
+        chain's round (every round of a student pairs with the baseline of its seed)."""
+        return tuple((k, v) for k, v in self.axes if k != self.sweep and k != ROUND_AXIS)
 
 
 @dataclass

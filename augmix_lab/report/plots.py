@@ -328,6 +328,7 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
 
 
 def build_plots(res: Results, out_dir: Path) -> list[Plot]:
+    from augmix_lab.report.self_training import self_training_plots  # it imports this module too
     from augmix_lab.report.soups import soup_plots  # soups imports this module
 
     bars = [s for s in specs() if s.bars is not None]
@@ -339,4 +340,5 @@ def build_plots(res: Results, out_dir: Path) -> list[Plot]:
             *(p for s in bars if s.per != "corruption" for p in bar_plots(res, out_dir, s)),
             *training_curve_plots(res, out_dir),
             *soup_plots(res, out_dir),
+            *self_training_plots(res, out_dir),
         ]
