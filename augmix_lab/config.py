@@ -186,6 +186,9 @@ class TeacherConfig(StrictModel):
     # train_offline.sh --unlabel_ratio=3 (EfficientNet-B1..B7; 1 for B0): pseudo-labelled images per labelled one
     ratio: float = Field(3.0, gt=0, description="> 0: pseudo-labelled images per labelled image in each batch")
     alpha: float = Field(1.0, gt=0, description="> 0: weight of the pseudo-label loss under loss: normalized")
+    # noisystudent: the student is noised by dropout on its final layer (paper: 0.5) besides data augmentation
+    dropout: float = Field(0.0, ge=0, lt=1, description="a number in [0, 1): dropout on the input of the student's "
+                                                        "last linear layer while it trains (0: none)")
     rounds: int = Field(1, ge=1, description="an integer >= 1: each round's student is the next round's teacher")
     round: int = Field(1, ge=1, description="filled by the study: this trial's round (do not set)")
     parent_key: str | None = Field(None, description="resolved by the study: the teacher trial's key (do not set)")
@@ -214,6 +217,8 @@ class TeacherConfig(StrictModel):
         out = {"parent": self.parent_key, **self.labelling(), "loss": self.loss, "ratio": self.ratio}
         if self.loss == "normalized":
             out["alpha"] = self.alpha
+        if self.dropout:  # only when set: students without it keep their keys
+            out["dropout"] = self.dropout
         return out
 
 

@@ -287,3 +287,26 @@ def test_a_killed_driver_trains_neither_twice_and_a_second_student_reuses_the_ps
     fresh = SimpleNamespace(out_dir=tmp_path / "elsewhere", trials=plan.trials, study=plan.study)
     got = ensure_pseudo_labels(fresh, by_variant["student"], uri, {**plan.complete}, None, None)
     assert got.is_file() and made == ["augmix"]
+
+
+def test_the_students_dropout_noises_the_classifier_in_training_only_and_keys_change_only_when_set() -> None:
+    from augmix_lab.models import MODELS, create_model
+    from augmix_lab.training.self_training import add_head_dropout
+
+    for name in MODELS.names():  # the hook lands on the classifier of every registered model
+        heads = [m for m in create_model(name, 7).modules() if isinstance(m, torch.nn.Linear)]
+        assert heads and heads[-1].out_features == 7, name
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 10)
+    x = torch.rand(4, 3, 32, 32)
+    model.eval()
+    plain = model(x)
+    add_head_dropout(model, 0.5)
+    assert torch.equal(model(x), plain)  # labelling and evaluation see the plain model
+    model.train()
+    assert not torch.allclose(model(x), model(x))
+    base = {"parent_key": "k", "ratio": 1}
+    assert "dropout" not in TeacherConfig(**base).identity()
+    assert TeacherConfig(**base, dropout=0.5).identity()["dropout"] == 0.5
+    with pytest.raises(Exception, match="less than 1"):
+        TeacherConfig(**base, dropout=1.0)

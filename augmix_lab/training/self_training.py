@@ -217,6 +217,17 @@ def load_student_set(cfg: Any, pool: Any) -> PseudoLabelSet:
     return got
 
 
+def add_head_dropout(model: nn.Module, p: float) -> Any:
+    """Noisy Student's model noise: dropout on the input of the model's last ``nn.Linear`` (the classifier), active
+    only in training mode, so the teacher's labelling and evaluation see the plain model. Returns the hook handle."""
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        raise UserError(f"field 'teacher.dropout': {p} needs a model with a linear classifier; "
+                        f"{type(model).__name__} has none (allowed: 0)")
+    return heads[-1].register_forward_pre_hook(
+        lambda m, args: (nn.functional.dropout(args[0], p, m.training), *args[1:]))
+
+
 class IndexStream:
     """Indices into ``n`` items in shuffled passes without replacement, ``take(k)`` at a time, across epochs (the
     reference repeats and shuffles its unlabelled dataset: noisystudent / fixmatch ``.repeat().shuffle()``)."""

@@ -43,7 +43,7 @@ from augmix_lab.training.checkpoint import (
     save_atomic,
 )
 from augmix_lab.training.init import load_init_weights
-from augmix_lab.training.self_training import IndexStream, PseudoLabelSet, load_student_set
+from augmix_lab.training.self_training import IndexStream, PseudoLabelSet, add_head_dropout, load_student_set
 from augmix_lab.training.step import PoolBatch, TrainStep, build_train_step, memory_format_for, weight_decay
 from augmix_lab.training.step import amp_dtype as _amp_dtype
 
@@ -249,6 +249,8 @@ class Trainer:
         model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
+        if cfg.teacher.is_set() and cfg.teacher.dropout:
+            add_head_dropout(model, cfg.teacher.dropout)  # a noised student (Noisy Student); no weights added
         optimizer = torch.optim.SGD(
             model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
             weight_decay=weight_decay(cfg),
