@@ -100,8 +100,7 @@ def self_training_table(res: Results) -> Table | None:
             "Arm: self-trained = a teacher labelled the unlabelled pool once (Noisy Student); online = pseudo-labels "
             "made during training (FixMatch); pre-trained = init from another model's weights. Labelled = the share "
             "of the training split with labels. Pseudo-label accuracy = the kept labels' argmax against the labels "
-            "withheld from training, % of the distinct pool images kept.",
-            f"{DAGGER} p < 0.05, paired t-test over seeds against '{base}'."],
+            "withheld from training, % of the distinct pool images kept."],  # the legend has the † note
         key_names=("dataset", "model", "variant", "metric"),
     )
     metric = MEAN_CORRUPTION_ERROR
@@ -146,13 +145,17 @@ def self_training_plots(res: Results, out_dir: Path) -> list[Any]:
                 (labelled_fraction(res, c), s.mean, s.bar))
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.subplots()
+        fractions = sorted({100 * x for points in series.values() for x, _, _ in points})
+        dodge = 0.012 * ((fractions[-1] - fractions[0]) or fractions[-1] or 1.0)  # series side by side, bars apart
         for i, ((arm, name), points) in enumerate(sorted(series.items(), key=lambda kv: (ARMS.index(kv[0][0]),
                                                                                          kv[0][1]))):
             xs, ys, bars = zip(*sorted(points))
-            ax.errorbar([100 * x for x in xs], ys, yerr=_err(bars, ys, MEAN_CORRUPTION_ERROR), capsize=3,
+            shift = (i - (len(series) - 1) / 2) * dodge
+            ax.errorbar([100 * x + shift for x in xs], ys, yerr=_err(bars, ys, MEAN_CORRUPTION_ERROR), capsize=3,
                         color=COLORS[ARMS.index(arm) % len(COLORS)], marker=MARKERS[i % len(MARKERS)],
                         linestyle="-" if len(xs) > 1 else "none", label=f"{name} ({arm})")
-        ax.set_xlabel("Labelled fraction of the training split (%)")
+        ax.set_xticks(fractions)
+        ax.set_xlabel("Labelled fraction of the training split (%; series offset sideways to keep bars apart)")
         ax.set_ylabel(f"{metric_title(MEAN_CORRUPTION_ERROR)} (%)")
         ax.set_title(f"-C error vs labelled data by arm — {dataset}, {model}")
         ax.legend(fontsize=8)
