@@ -106,6 +106,73 @@ def test_cuda_oom_is_recognised_by_type_or_message_only() -> None:
     assert is_cuda_oom(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 15.78 GiB total)"))
     assert not is_cuda_oom(RuntimeError("DataLoader worker (pid 1) is killed by signal: Killed"))
     assert not is_cuda_oom(MemoryError())
+    assert not is_cuda_oom(RuntimeError("CUDA error: an illegal memory access was encountered"))
+
+
+@pytest.mark.parametrize("message", [
+    "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported at some other API call",
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    "cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+    "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+    "cuFFT error: CUFFT_ALLOC_FAILED",
+    "cusolver error: CUSOLVER_STATUS_ALLOC_FAILED, when calling `cusolverDnCreate(handle)`",
+])
+def test_library_allocation_failures_count_as_cuda_oom(message: str) -> None:
+    assert is_cuda_oom(RuntimeError(message))
+    try:  # raised from inside another error (e.g. torch.compile's BackendCompilerFailed wrapping it)
+        try:
+            raise RuntimeError(message)
+        except RuntimeError as inner:
+            raise ValueError("backend compiler failed") from inner
+    except ValueError as outer:
+        assert is_cuda_oom(outer)
+
+
+def test_oom_memory_is_released_after_the_handler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The trial's OOM traceback holds a large tensor (its activations); when _release_gpu_memory runs it is gone."""
+    import gc
+    import weakref
+
+    import augmix_lab.orchestration.trainable as trainable
+    import augmix_lab.tracking as tracking
+    import augmix_lab.tracking.system as system
+    import augmix_lab.training as training
+
+    freed_at_release: list[bool] = []
+    refs: list[weakref.ref] = []
+    reports: list[dict] = []
+
+    def failing_trial(cfg, workdir, callbacks=None, data_root=None):  # noqa: ANN001, ANN202
+        activations = torch.empty(64 * 2**20, dtype=torch.uint8)  # held by this frame of the traceback
+        refs.append(weakref.ref(activations))
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def release() -> None:
+        gc.collect()
+        freed_at_release.append(refs[0]() is None)
+
+    class Logger:
+        def __init__(self, *args) -> None:  # noqa: ANN002
+            self.status: list[tuple] = []
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return lambda *a, **k: self.status.append((name, *a)) if name == "set_status" else 0
+
+    monkeypatch.setattr(training, "run_trial", failing_trial)
+    monkeypatch.setattr(tracking, "TrialLogger", Logger)
+    monkeypatch.setattr(system, "start_system_metrics", lambda *a: None)
+    monkeypatch.setattr(trainable, "_release_gpu_memory", release)
+    monkeypatch.setattr(trainable, "_restore_checkpoint", lambda *a: "none")
+    monkeypatch.setattr(trainable, "dataset_records", lambda *a: [])
+    monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
+    cfg = {"model": "small_cnn", "dataset": {"name": "shapes"}}
+    from augmix_lab.config import TrialConfig
+
+    trials = {"k": {"config": TrialConfig.model_validate(cfg).model_dump(mode="json"), "run_id": "r"}}
+    trainable.train_trial({"trial_key": "k"}, trials=trials, tracking_uri=f"sqlite:///{tmp_path}/unused.db",
+                          out_dir=str(tmp_path), gpus_per_trial=0.25)
+    assert freed_at_release == [True], "the OOM's traceback still held the trial's tensors at release"
+    assert reports == [{trainable.OOM_METRIC: 1}]  # re-packed at a bigger share, not a failure
 
 
 def test_injected_oom_fires_once_in_the_named_trial_and_epoch(tmp_path: Path) -> None:
