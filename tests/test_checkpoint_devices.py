@@ -66,3 +66,23 @@ def test_cuda_states_are_restored_only_for_the_visible_devices(monkeypatch: pyte
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device="cuda": restored.append(device))
     restore_rng_state(state, _generators())
     assert restored == [0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_real_cuda_and_cpu_checkpoints_resume_on_the_other_kind() -> None:
+    cuda = {"augment": torch.Generator(device="cuda").manual_seed(3)}
+    cpu = {"augment": torch.Generator().manual_seed(3)}
+    torch.cuda.init()
+    from_cuda, from_cpu = capture_rng_state(cuda), capture_rng_state(cpu)
+    assert from_cuda["generator_devices"] == {"augment": "cuda"} and from_cuda["cuda"]
+    with pytest.warns(RuntimeWarning, match="reseeded"):
+        assert restore_rng_state(from_cuda, {"augment": torch.Generator()}) == ["augment"]
+    with pytest.warns(RuntimeWarning, match="reseeded"):
+        assert restore_rng_state(from_cpu, {"augment": torch.Generator(device="cuda")}) == ["augment"]
+    same = {"augment": torch.Generator(device="cuda")}
+    assert restore_rng_state(from_cuda, same) == []
+    assert torch.equal(torch.rand(3, generator=same["augment"], device="cuda"),
+                       torch.rand(3, generator=cuda["augment"], device="cuda"))
+    from_cuda["cuda"] = from_cuda["cuda"] * (torch.cuda.device_count() + 1)  # written on a bigger node
+    restore_rng_state(from_cuda, {"augment": torch.Generator(device="cuda")})

@@ -191,3 +191,18 @@ def test_trainer_feeds_imagenet_through_the_loader_and_skips_its_own_crop(tmp_pa
     assert torch.equal(out.views[0], normalize(images, (0.5,) * 3, (0.5,) * 3))
     assert not torch.equal(create_augmentation("standard", kind="imagenet", image_size=8)(
         images, torch.zeros(2, dtype=torch.int64), torch.Generator().manual_seed(0)).views[0], out.views[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_decoding_takes_ilsvrc_oddities_and_matches_pil(tmp_path: Path) -> None:
+    """nvjpeg decodes the plain JPEGs as one batch; PNG-named-.JPEG, CMYK, grey, progressive come from PIL."""
+    files, expected = ilsvrc_oddities(tmp_path / "odd")
+    folder = LazyImageFolder(files * 2, torch.arange(10) % 5)
+    loader = ImageNetLoader(folder, 5, device="cuda", decode="auto", num_workers=2, canvas=64, size=8)
+    assert loader.decode == "cuda"
+    batches = list(loader)
+    assert [b[0].device.type for b in batches] == ["cuda", "cuda"] and batches[0][0].shape == (5, 3, 8, 8)
+    for images, labels in batches:
+        means = images.float().mean(dim=(2, 3)).cpu()
+        assert (means - torch.tensor([expected[k] for k in labels.tolist()], dtype=torch.float)).abs().max() < 8

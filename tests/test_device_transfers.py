@@ -101,3 +101,42 @@ def test_policies_run_through_the_engine_choice(policy: str, monkeypatch: pytest
     masked_out = fn(images, torch.Generator().manual_seed(5), engine="masked")
     assert torch.equal(masked_out, sorted_out)  # same draws, same kernels: bit-identical across engines
     assert reads == []  # masked: no group sizes read to the host
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(("profile", "size"), [("cifar", 32), ("imagenet", 224)])
+def test_every_corruption_stays_on_the_gpu_after_warm_up(profile: str, size: int) -> None:
+    images = torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8, device="cuda")
+    for name, severity in [(n, 3) for n in corruption_names()] + [("spatter", 4)]:
+        g = torch.Generator(device="cuda").manual_seed(0)
+        corrupt(images, name, severity, g, profile)  # warm-up: per-device constants
+        with count_transfers((cf, filters_module)) as seen:
+            out = corrupt(images, name, severity, g, profile)
+        assert out.device.type == "cuda" and out.shape == images.shape
+        if _needs_host(name, severity, profile):  # one copy of the batch each way
+            assert (seen.to_device, seen.to_host) == (1, 1), f"{name} s{severity}: {seen}"
+        else:
+            assert (seen.to_device, seen.to_host) == (0, 0), f"{name} s{severity} {profile}: {seen.note()}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_engines_on_the_gpu_agree_and_masked_moves_nothing() -> None:
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, device="cuda")
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    params = AugmentAndMix().make_params(16, gen)
+    chains = {}
+    for engine in ("sorted", "masked"):
+        aug = AugmentAndMix(engine=engine)
+        aug.apply(images, params)
+        with count_transfers() as seen:
+            chains[engine] = aug.augment_chains(images, params)
+        assert seen.to_device == 0 and (seen.to_host == 0) == (engine == "masked"), f"{engine}: {seen}"
+    assert (chains["sorted"].int() - chains["masked"].int()).abs().max() <= 1
+    for policy in ("randaugment", "trivialaugment", "autoaugment_star", "random_autoaugment_star"):
+        fn = getattr(policies, policy)
+        fn(images, torch.Generator(device="cuda").manual_seed(1), engine="masked")
+        with count_transfers() as seen:
+            fn(images, torch.Generator(device="cuda").manual_seed(1), engine="masked")
+        assert (seen.to_device, seen.to_host) == (0, 0), f"{policy}: {seen}"

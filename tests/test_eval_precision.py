@@ -55,3 +55,14 @@ def test_evaluate_model_without_a_dtype_runs_float32() -> None:
     model = Recorder()
     evaluate_model(model, _dataset(), EvalConfig.model_validate({"corruptions": {"enabled": False}}), device="cpu")
     assert set(model.seen) == {None}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(("amp", "expected"), [("off", None), ("auto", torch.bfloat16)])
+def test_cuda_evaluation_runs_in_the_training_precision(amp: str, expected: torch.dtype | None) -> None:
+    cfg = TrialConfig.model_validate({"model": "small_cnn", "train": {"amp": amp},
+                                      "eval": {"corruptions": {"enabled": False}, "calibration": False}})
+    model = Recorder().cuda()
+    trainer_module._evaluate(model, _dataset(), cfg, torch.device("cuda"), None)
+    assert model.seen and set(model.seen) == {expected}  # never fp16 (the old dtype-less autocast on CUDA)

@@ -122,7 +122,7 @@ class AugmentAndMix:
         mean, std: normalization of the output views (CIFAR reference: 0.5s).
         engine: op engine, "auto" | "sorted" | "masked" (None: ``augment.ops.ENGINE``); "masked" reads nothing
             back to the host, "auto" follows the measurement stored for the hardware (``ops.resolve_engine``).
-            Outputs are bit-identical across engines.
+            Outputs agree across engines to within one uint8 level of a chain (``augment/ops.py``).
     """
 
     def __init__(

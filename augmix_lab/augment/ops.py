@@ -8,8 +8,9 @@ without a kernel of its own (rotate; shears have bilinear 1-D kernels) goes thro
 ``apply_ops_masked`` is the sync-free engine: every op runs on every row and ``torch.where`` keeps each row's own
 result (about as many times the op work as there are ops, no host read). ``apply_chains`` runs a batch through the
 engine ``resolve_engine`` picks: ``auto`` follows the measurement stored for this hardware and image size
-(``benchmarks/gpu_proof.py``'s engines section writes it), ``sorted`` until one is stored. Both engines give
-bit-identical results, so the choice changes speed only.
+(``benchmarks/gpu_proof.py``'s engines section writes it), ``sorted`` until one is stored. The engines agree to
+within one uint8 level (every kernel is row-independent, but ``F.affine``'s float grid depends on the batch it runs
+in: a few values in 10^4 at 224 px land on the other side of a truncation), so the choice is one of speed.
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ def apply_ops_masked(
     """Sync-free: ``out[i] = ops[op_ids[i]](images[i])`` (op id -1: unchanged), rows kept in order (one step).
 
     Every op in ``ops`` runs on every row and ``torch.where`` keeps each row's own result, so no group size is read
-    back to the host. Kernels are row-independent, so a row's result equals ``apply_op_chains``' bit for bit. Rows
+    back to the host. Kernels are row-independent, so a row's result equals ``apply_op_chains``' (to one level where
+    the shared ``F.affine`` ran in a different batch, see the module docstring). Rows
     of other ops get argument 0 (valid for every op) so no kernel sees an out-of-range value. All geometric rows share
     one ``F.affine`` call on the whole batch (identity matrix for the others, whose result is discarded).
     ``source_rows``: row i is ``images[source_rows[i]]``.
