@@ -221,7 +221,7 @@ def bench_engines(device: Any, quick: bool) -> None:
 
     from augmix_lab.augment import AugmentAndMix
     from augmix_lab.augment import ops as ops_module
-    from augmix_lab.devices import count_transfers
+    from augmix_lab.device import count_transfers
 
     for size, batch in (((32, 16), (224, 2)) if quick else ((32, 512), (224, 128))):
         gen = torch.Generator(device=device).manual_seed(size)
@@ -395,12 +395,12 @@ def bench_corruptions(device: Any, quick: bool) -> float:
 
 
 def _transfers(name: str, images: Any, device: Any) -> str:
-    """What ``corrupt`` moves between host and device after a warm-up call (``devices.count_transfers``): on the
+    """What ``corrupt`` moves between host and device after a warm-up call (``device.count_transfers``): on the
     device itself, or, on a CPU run, on PyTorch's data-less ``meta`` device (a read back stops it there)."""
     import augmix_lab.corruptions.filters as filters_module
     import augmix_lab.corruptions.functional as cf
     from augmix_lab.corruptions import corrupt
-    from augmix_lab.devices import count_transfers
+    from augmix_lab.device import count_transfers
 
     target = images if device.type != "cpu" else images.to("meta")
     where = "" if device.type != "cpu" else " (meta device)"

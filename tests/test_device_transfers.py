@@ -1,5 +1,5 @@
 """Kernels stay on their device: after a warm-up call, no host->device copy (constants are cached per device by
-``devices.device_cached``) and no read back to the host, except the host codecs named below.
+``device.device_cached``) and no read back to the host, except the host codecs named below.
 
 Runs on a CPU-only machine through PyTorch's ``meta`` device (shapes without data: a read back fails right after
 ``count_transfers`` counts it). tests/test_cuda_paths.py repeats the corruption check on a real GPU.
@@ -16,7 +16,7 @@ from augmix_lab.augment import AugmentAndMix, policies
 from augmix_lab.corruptions import corrupt
 from augmix_lab.corruptions.functional import severity_constants
 from augmix_lab.corruptions.registry import corruption_names
-from augmix_lab.devices import count_transfers, device_cached, device_constant
+from augmix_lab.device import count_transfers, device_cached, device_constant
 
 # kernels that need a host library by design: one copy of the batch to the host (and one back)
 HOST_CODECS = {

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from augmix_lab.augment import sampling
 from augmix_lab.augment.base import AUGMENTATIONS, Method, MethodParams
-from augmix_lab.devices import device_constant
+from augmix_lab.device import device_constant
 
 
 class CutoutParams(MethodParams):  # uoguelph-mlrg/Cutout README: CIFAR-10 length 16, 1 hole

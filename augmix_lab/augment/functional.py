@@ -14,7 +14,7 @@ import functools
 import torch
 from torch import Tensor
 
-from augmix_lab.devices import device_constant  # noqa: F401  (re-exported: the one per-device constant cache)
+from augmix_lab.device import device_constant  # noqa: F401  (re-exported: the one per-device constant cache)
 
 __all__ = [
     "apply_lut",

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from augmix_lab.augment import functional as F
-from augmix_lab import devices
+from augmix_lab.device import hardware_name
+from augmix_lab.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ ENGINE: Engine = "auto"
 # "auto" before any measurement of this hardware: sorted does each op on its own rows only (masked does every op on
 # every row, ~9x the op work with AugMix's 9 ops) at the price of one host read per chain step (3 per AugMix call)
 UNMEASURED_ENGINE = "sorted"
-ENGINE_FILE = "augment-engines.json"  # in the project cache folder (``devices.cache_dir()``), beside step-costs.json
+ENGINE_FILE = "augment-engines.json"  # in the project cache folder (``paths.cache_dir()``), beside step-costs.json
 
 
 def resolve_engine(engine: str | None, device: torch.device, image_size: int | None = None) -> str:
@@ -105,13 +106,13 @@ def engine_hardware(device: torch.device | str) -> str:
     """The key measurements are stored under: device type and hardware name (``cuda:NVIDIA H100 80GB HBM3``)."""
     dev = torch.device(device)
     try:
-        return f"{dev.type}:{devices.hardware_name(str(dev))}"
+        return f"{dev.type}:{hardware_name(str(dev))}"
     except Exception:  # noqa: BLE001 - a device this process cannot query has no stored measurement
         return f"{dev.type}:unknown"
 
 
 def engine_store_path() -> Path:
-    return devices.cache_dir() / ENGINE_FILE
+    return cache_dir() / ENGINE_FILE
 
 
 def _read_store(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from torch import Tensor
 from augmix_lab.augment import sampling
 from augmix_lab.augment.augmix import PAPER_OPS, augmix_arguments
 from augmix_lab.augment.ops import OPS, Op, apply_chains
-from augmix_lab.devices import device_cached
+from augmix_lab.device import device_cached
 
 # AugMix paper Sec. 3: "we remove the contrast, color, brightness, sharpness, and Cutout operations"
 OVERLAPPING_OPS = ("contrast", "color", "brightness", "sharpness")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmix_lab.devices import device_cached, device_constant
+from augmix_lab.device import device_cached, device_constant
 
 
 @functools.lru_cache(maxsize=256)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
 from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
-from augmix_lab.devices import device_cached, device_constant
+from augmix_lab.device import device_cached, device_constant
 from augmix_lab.errors import UserError
 from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 

@@ -12,7 +12,7 @@ import torch
 
 from augmix_lab.analysis.fourier import FourierHeatMap, fourier_heat_map, fourier_summary
 from augmix_lab.data.batching import image_batches
-from augmix_lab.devices import device_constant
+from augmix_lab.device import device_constant
 
 BENCHMARK = "fourier"  # tidy-row benchmark of the band means
 ARTIFACT_DIR = "fourier"  # run artifact folder of the heat map

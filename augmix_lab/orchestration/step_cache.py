@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from augmix_lab.config import TrialConfig
-from augmix_lab.devices import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the cache folder's variable)
-from augmix_lab.devices import hardware_name as device_name  # the hardware the timing holds for
+from augmix_lab.device import hardware_name as device_name  # the hardware the timing holds for
+from augmix_lab.paths import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the cache folder's variable)
 
 CACHE_FILE = "step-costs.json"
 CACHE_VERSION = 1  # bump when what is measured changes, so old entries are not reused
