@@ -71,6 +71,20 @@ def test_the_table_is_written_after_every_row_and_sections_parse(tmp_path: Path)
         gp.parse_sections("tests,gpu", skip_tests=False)
 
 
+def test_a_failing_test_step_is_recorded_and_the_measurements_still_run(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    gp = harness()
+    gp.STATE["out"], gp.STATE["failed"] = tmp_path / "proof.json", []
+    gp.ROWS.clear()
+    fake = [sys.executable, "-c", "print('FAILED tests/test_x.py::test_y - boom'); print('1 failed'); raise SystemExit(1)"]
+    monkeypatch.setattr(gp, "gpu_test_command", lambda: fake)
+    gp.run_gpu_tests(torch.device("cpu"))  # no SystemExit: the next sections run
+    assert gp.ROWS[-1]["value"] == "FAILED" and "tests/test_x.py::test_y" in gp.ROWS[-1]["note"]
+    assert gp.STATE["failed"] == ["tests"] and "boom" in (tmp_path / "proof.tests.log").read_text()
+
+
 def test_the_test_step_runs_the_gpu_marked_modules_with_deprecations_not_fatal() -> None:
     gp = harness()
     files = gp.gpu_test_files()

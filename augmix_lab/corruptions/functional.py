@@ -668,11 +668,12 @@ def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str)
     pts1 = torch.stack([center + size, torch.stack([center[0] + size, center[1] - size]), center - size])
     pts2 = pts1[None] + params["affine_jitter"] * affine
     src = torch.cat([pts1, torch.ones(3, 1, dtype=torch.float64, device=dev)], 1).expand(b, 3, 3)
-    a_t = torch.linalg.solve(src, pts2)  # (B, 3, 2): dst = [src, 1] @ a_t
+    # the _ex forms skip the singularity check, a read of its info back to the host (three non-collinear points)
+    a_t = torch.linalg.solve_ex(src, pts2).result  # (B, 3, 2): dst = [src, 1] @ a_t
     fwd = torch.zeros(b, 3, 3, dtype=torch.float64, device=dev)
     fwd[:, :2, :] = a_t.transpose(1, 2)
     fwd[:, 2, 2] = 1
-    inv = torch.linalg.inv(fwd)
+    inv = torch.linalg.inv_ex(fwd).inverse
     ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64),
                             torch.arange(w, device=dev, dtype=torch.float64), indexing="ij")
     pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
