@@ -428,3 +428,26 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
     model.load_state_dict(state["model"])
     model = model.to(device)
     return _evaluate(model, ds, cfg, device, data_root)
+
+
+def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
+                         batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
+    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load, same normalization)."""
+    from augmix_lab.evaluation.runner import _Predictor
+
+    state = load_checkpoint(Path(path))
+    if "config" not in state:
+        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    if int(state["num_classes"]) != dataset.num_classes:
+        raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
+                        f"{dataset.num_classes} classes")
+    model = create_model(str(state["config"].get("model", "")), dataset.num_classes)  # only the name is needed
+    model.load_state_dict(state["model"])
+    model.eval()
+    predictor = _Predictor(model.to(resolve_device(device)), resolve_device(device), dataset.mean, dataset.std,
+                           batch_size)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return predictor(images).argmax(axis=1)
+
+    return predict
