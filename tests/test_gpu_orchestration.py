@@ -279,7 +279,6 @@ def test_trainable_reports_oom_for_a_repack_below_a_whole_gpu_and_fails_at_one(
     reports: list[dict] = []
     monkeypatch.setattr(training, "run_trial", out_of_memory)
     monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
-    monkeypatch.setattr(trainable, "_restore_checkpoint", lambda workdir, logger: "none")
     cfg = TrialConfig.model_validate({"dataset": {"name": "shapes"}, "model": "small_cnn", "epochs": 1})
     uri, run_id = store[0], _run(store, f"oom-{gpus:g}")
     trainable.train_trial({"trial_key": "k"}, trials={"k": {"config": cfg.model_dump(mode="json"), "run_id": run_id}},

@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,8 +28,10 @@ from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    Fetch,
     capture_rng_state,
     checkpoint_paths,
+    choose_resume,
     load_checkpoint,
     restore_rng_state,
     save_atomic,
@@ -51,8 +53,11 @@ FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finit
 class TrialCallbacks:
     """Hooks the orchestrator, tracker or CLI attach to a trial; pass functions or subclass and override.
 
-    ``on_epoch_end(epoch, metrics, checkpoint)``: after each trained epoch (1-based), ``checkpoint`` is
-    ``workdir/checkpoints/last.pt`` when it was written this epoch, else None. ``on_evaluated(scorecard)``:
+    ``on_epoch_metrics(epoch, metrics)``: after each trained epoch (1-based), BEFORE the checkpoint that lets a
+    resume skip it is written - the place to log the epoch, so no crash or take-over between the two can lose it.
+    ``on_epoch_end(epoch, metrics, checkpoint)``: then, ``checkpoint`` is ``workdir/checkpoints/last.pt`` when it
+    was written this epoch, else None. ``on_resume(start_epoch, history, note)``: after restoring, with the restored
+    epochs' metrics and a warning when an unreadable checkpoint was skipped (else None). ``on_evaluated(scorecard)``:
     after evaluation. ``on_train_start(start_epoch, epochs, batches_per_epoch)`` and
     ``on_batch_end(epoch, batch, images)``: progress display only.
     """
@@ -63,9 +68,20 @@ class TrialCallbacks:
         on_evaluated: Callable[[Any], None] | None = None,
         on_train_start: Callable[[int, int, int], None] | None = None,
         on_batch_end: Callable[[int, int, int], None] | None = None,
+        on_epoch_metrics: Callable[[int, dict[str, float]], None] | None = None,
+        on_resume: Callable[[int, list[dict[str, float]], str | None], None] | None = None,
     ) -> None:
         self._on_epoch_end, self._on_evaluated = on_epoch_end, on_evaluated
         self._on_train_start, self._on_batch_end = on_train_start, on_batch_end
+        self._on_epoch_metrics, self._on_resume = on_epoch_metrics, on_resume
+
+    def on_epoch_metrics(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self._on_epoch_metrics is not None:
+            self._on_epoch_metrics(epoch, metrics)
+
+    def on_resume(self, start_epoch: int, history: list[dict[str, float]], note: str | None) -> None:
+        if self._on_resume is not None:
+            self._on_resume(start_epoch, history, note)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         if self._on_epoch_end is not None:
@@ -207,8 +223,11 @@ class Trainer:
     ``evaluate()``; ``run()`` chains them (resume from ``last.pt``, train, checkpoint, evaluate)."""
 
     def __init__(self, cfg: TrialConfig, workdir: str | Path, callbacks: TrialCallbacks | None = None,
-                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY) -> None:
+                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY,
+                 resume_sources: Sequence[tuple[str, Fetch]] = ()) -> None:
         self.cfg, self.workdir, self.data_root = cfg, Path(workdir), data_root
+        self.resume_sources = tuple(resume_sources)  # copies to fall back on beyond last.pt's previous one
+        self.resume_note: str | None = None
         self.callbacks = callbacks or TrialCallbacks()
         self.check_every = max(1, int(check_every))
         self.last_path, self.final_path = checkpoint_paths(self.workdir)
@@ -277,15 +296,14 @@ class Trainer:
     # -- save / restore --------------------------------------------------------------------------------------
 
     def restore(self) -> int:
-        """Resume from ``last.pt`` when present (refusing another trial's); returns the last finished epoch."""
-        if not self.last_path.is_file():
+        """Resume from ``last.pt`` (refusing another trial's), or when it cannot be read from the newest readable
+        copy (its previous one, then ``resume_sources``) with a warning in ``resume_note``, or from scratch when none
+        can be read (saying so); returns the last finished epoch."""
+        point = choose_resume(self.last_path, self.fingerprint, self.resume_sources)
+        self.resume_note = point.note()
+        state = point.state
+        if state is None:
             return self.start_epoch
-        state = load_checkpoint(self.last_path)
-        if state.get("fingerprint") != self.fingerprint:
-            raise UserError(
-                f"{self.last_path} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
-                f"{self.fingerprint}); use a fresh work directory"
-            )
         step = self.step
         self.model.load_state_dict(state["model"])
         step.optimizer.load_state_dict(state["optimizer"])
@@ -297,14 +315,14 @@ class Trainer:
 
     def save_last(self, epoch: int) -> Path:
         step = self.step
-        return save_atomic(
+        return save_atomic(  # the previous one stays beside it: the fallback if this one is ever unreadable
             {
                 "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,
                 "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
                 "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
                 "rng": capture_rng_state(self.generators), "history": self.history,
             },
-            self.last_path,
+            self.last_path, keep_previous=True, copies=3,  # last, its previous copy, and final.pt's room
         )
 
     def save_final(self) -> Path:
@@ -369,6 +387,7 @@ class Trainer:
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             metrics = self.train_epoch(epoch)
             self.history.append({"epoch": epoch, **metrics})
+            self.callbacks.on_epoch_metrics(epoch, metrics)  # logged before the checkpoint that lets a resume skip it
             written: Path | None = None
             if epoch % cfg.train.checkpoint_every == 0 or epoch == cfg.epochs:
                 written = self.save_last(epoch)
@@ -385,6 +404,8 @@ class Trainer:
         self.build()
         self.restore()
         resumed_from = self.start_epoch
+        if resumed_from or self.resume_note:
+            self.callbacks.on_resume(resumed_from, list(self.history), self.resume_note)
         self.train()
         final = self.save_final()
         scorecard = self.evaluate()
@@ -396,9 +417,11 @@ def run_trial(
     workdir: str | Path,
     callbacks: TrialCallbacks | None = None,
     data_root: str | Path | None = None,
+    resume_sources: Sequence[tuple[str, Fetch]] = (),
 ) -> TrialResult:
-    """Train (resuming from ``workdir/checkpoints/last.pt`` when present), evaluate, return a ``TrialResult``."""
-    return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root).run()
+    """Train (resuming from ``workdir/checkpoints/last.pt`` when present, else from the newest readable copy among
+    its previous one and ``resume_sources``), evaluate, return a ``TrialResult``."""
+    return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root, resume_sources=resume_sources).run()
 
 def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, data_root: str | Path | None) -> Any:
     from augmix_lab.evaluation import evaluate_model
