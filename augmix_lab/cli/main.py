@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from augmix_lab import __version__
-from augmix_lab.errors import UserError
+from augmix_lab.errors import TrialFailed, UserError, one_line
 
 # name -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -68,13 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"augmix-lab: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("augmix-lab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # `run` records what was interrupted and says how to resume
+        print(f"augmix-lab: {exc or 'interrupted'}", file=sys.stderr)
         return 130
+    except TrialFailed as exc:  # e.g. DiskFull: its message says what happened and what to do
+        if debug:
+            raise
+        print(f"augmix-lab: failed: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one clear line, exit 1
         if debug:
             raise
-        print(f"augmix-lab: failed: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"augmix-lab: failed: {one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

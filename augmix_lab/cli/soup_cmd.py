@@ -21,6 +21,7 @@ def build_study_soups(study_path: str, *, out: str | None = None, data_root: str
                       console: object | None = None) -> int:
     """Exit 0 when every soup of the study exists afterwards, 1 otherwise; bad input raises ``UserError``."""
     from augmix_lab.console import make_console
+    from augmix_lab.orchestration.lock import driver_lock
     from augmix_lab.orchestration.plan import experiment_for, load_plan, lookup_store
     from augmix_lab.orchestration.soups import run_soups
     from augmix_lab.study.soups import check_soups
@@ -31,9 +32,11 @@ def build_study_soups(study_path: str, *, out: str | None = None, data_root: str
     check_soups(plan.study, plan.trials, force=True)  # the command asks for soups even when soups.enabled is off
     uri, artifact_location = resolve_tracking(plan.study.spec.tracking.uri, plan.out_dir)
     check_reachable(uri)
-    tracker = StudyTracker(uri, experiment_for(plan.study), artifact_location)
-    parent_id = tracker.start_study(plan.study.name, plan.study.hash, plan.study.text)
-    lookup_store(plan, uri)
-    ok = run_soups(plan, uri, tracker, parent_id, console, data_root)  # type: ignore[arg-type]
-    tracker.finish_study(parent_id, "FINISHED" if ok and not plan.todo else "FAILED")
+    with driver_lock(plan.out_dir):  # it writes the study's parent run: not beside a running `augmix-lab run`
+        tracker = StudyTracker(uri, experiment_for(plan.study), artifact_location)
+        parent_id = tracker.start_study(plan.study.name, plan.study.hash, plan.study.text)
+        lookup_store(plan, uri)
+        ok = run_soups(plan, uri, tracker, parent_id, console, data_root)  # type: ignore[arg-type]
+        tracker.finish_study(parent_id, "FINISHED" if ok and not plan.todo else "FAILED",
+                             None if ok and not plan.todo else "soups or trials missing")
     return 0 if ok else 1
