@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from augmix_lab.errors import UserError
 from augmix_lab.paths import default_tracking_uri, study_dir
+from augmix_lab.tracking.store import store_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from augmix_lab.report import generate_report, parse_formats, resolve_experiment
+    from augmix_lab.report import parse_formats
     from augmix_lab.report.loading import check_store_exists
 
     formats = parse_formats(args.format)
@@ -31,6 +33,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--study: no study directory at {out_root} (run 'augmix-lab run STUDY.yaml' first)")
     tracking_uri = args.tracking_uri or default_tracking_uri(out_root)  # type: ignore[arg-type]
     check_store_exists(tracking_uri)
+    with store_errors(tracking_uri):
+        return _report(args, tracking_uri, out_root, formats)
+
+
+def _report(args: argparse.Namespace, tracking_uri: str, out_root: Path | None, formats: Any) -> int:
+    from augmix_lab.report import generate_report, resolve_experiment
+
     requested = args.experiment or (out_root.name if out_root is not None and not args.tracking_uri else None)
     try:
         experiment = resolve_experiment(tracking_uri, requested)

@@ -104,11 +104,17 @@ class StudyRuns:
 
 
 def check_store_exists(tracking_uri: str) -> None:
-    """A missing SQLite file would be silently created by MLflow; say what is wrong instead."""
+    """A missing SQLite file would be silently created by MLflow, and a damaged one raise a raw SQLAlchemy error or
+    get a fresh schema written into it; say what is wrong instead (reading only)."""
+    from augmix_lab.tracking.store import sqlite_store_problem
+
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri[len("sqlite:///") :])  # '////abs' keeps its leading slash, '///rel' is relative
         if not path.is_file():
             raise UserError(f"no MLflow store at {path}: run the study first ('augmix-lab run STUDY.yaml')")
+        problem = sqlite_store_problem(path)
+        if problem is not None:
+            raise UserError(f"{path}: {problem}; it was left untouched")
 
 
 def resolve_experiment(tracking_uri: str, experiment: str | None) -> str:
