@@ -70,7 +70,7 @@ def write_manifest(out_dir: Path, study: Study, trials: list[Trial], states: dic
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "trials": [
             {"key": t.key, "variant": t.variant, "seed": t.seed, "axes": t.axes, "eval_key": t.eval_key,
-             "state": states.get(t.key, "pending")}
+             "label": t.label, "epochs": t.config.epochs, "state": states.get(t.key, "pending")}
             for t in trials
         ],
     }
