@@ -143,6 +143,35 @@ def test_a_second_driver_exits_2_naming_the_first_while_status_keeps_working(
         assert read_holder(out).pid == os.getpid() and read_holder(out).alive()
 
 
+def test_status_of_the_study_last_run_reads_no_torch_and_no_mlflow_and_accepts_set(
+        store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``status`` while a driver runs: the trial list from the run's manifest, the store through plain SQL (what
+    keeps it near half a second of CPU); ``--set`` of another study shape expands that shape instead."""
+    from augmix_lab.orchestration.plan import load_plan
+    from augmix_lab.study.manifest import write_manifest
+
+    study, out = study_file(tmp_path, store, "watched"), tmp_path / "out"
+    plan = load_plan(study, str(out))
+    write_manifest(out, plan.study, plan.trials, {})
+    tracker = StudyTracker(store[0], "watched")
+    parent = tracker.start_study("watched", plan.study.hash, plan.study.text)
+    first = plan.trials[0]
+    run_id, _ = tracker.trial_run(parent, first.key, study="watched", variant=first.variant, seed=0, axes={},
+                                  params={}, config_yaml="{}\n", eval_key=first.eval_key, launch="l")
+    TrialLogger(store[0], run_id, "l").set_status("RUNNING")
+    TrialLogger(store[0], run_id, "l").log_epoch(1, {"train_loss": 1.0})
+    check = ("import sys; from augmix_lab.cli.main import main; code = main(sys.argv[1:]); "
+             "heavy = [m for m in ('torch', 'mlflow', 'ray') if m in sys.modules]; "
+             "print('heavy', heavy); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", check, "status", str(study), "--out", str(out)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "heavy []" in proc.stdout and "0 done, 0 re-evaluate, 1 running, 0 failed, 1 to run" in proc.stdout
+    assert "epoch 1/2" in proc.stdout
+    assert main(["status", str(study), "--out", str(out), "--set", "seeds=[0,1]"]) == 0
+    assert "0 done, 0 re-evaluate, 1 running, 0 failed, 3 to run" in capsys.readouterr().out
+
+
 def test_two_processes_taking_over_a_stale_lock_at_once_cannot_both_win(tmp_path: Path) -> None:
     dead = _python("import os; print(os.getpid())")
     dead.wait()
@@ -356,6 +385,28 @@ def test_a_full_disk_fails_the_trial_naming_the_folder_and_keeps_the_store_and_c
     train(store, key, run_id, out, cfg)
     assert MlflowClient(store[0]).get_run(run_id).info.status == "FINISHED"
     assert logged_epochs(store[0], run_id) == [1, 2, 3]
+
+
+def test_torchs_unexpected_pos_on_a_full_disk_is_named_as_a_full_disk(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an 8 MB output directory torch said only "[enforce fail at inline_container.cc:672] . unexpected pos"."""
+    from types import SimpleNamespace
+
+    import augmix_lab.training.checkpoint as checkpoint
+    from augmix_lab.errors import DiskFull
+
+    def torn(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        f.write(b"PK\x03\x04")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(checkpoint.torch, "save", torn)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=8 << 20, used=8 << 20, free=0))
+    with pytest.raises(DiskFull, match=rf"^no space left on {re.escape(str(tmp_path))} \(need about 1 MB"):
+        save_atomic(_state(1), tmp_path / "last.pt")
+    assert list(tmp_path.iterdir()) == [], "no torn temporary file is left behind"
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=1 << 40, used=0, free=1 << 40))
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # with room to spare it is not a full disk
+        save_atomic(_state(1), tmp_path / "last.pt")
 
 
 # ---- 5. a broken store, a damaged dataset -------------------------------------------------------------------------------

@@ -45,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_estimate:
         logged = {} if not store_exists else logged_costs(uri, plan)
         estimates = estimate_trials(plan.todo, data_root=args.data_root, logged=logged, context=plan.trials)
+        methods = {t.key: f"{t.config.model} + {t.config.method}" for t in plan.trials}
         for key, est in estimates.items():
             extra[key] = f"~{format_duration(est.seconds)}"
             total += est.seconds
             if est.note:
-                notes.add(f"{plan.trials[[t.key for t in plan.trials].index(key)].config.method}: {est.note}")
+                notes.add(f"{methods[key]}: {est.note}")
     print_trial_table(console, plan, extra)
     console.print(f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} need re-evaluation "
                   f"only, {len(plan.todo)} to train  (store {uri})")

@@ -172,16 +172,19 @@ def end_early(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: s
     if interrupted:
         kind, trial_reason, parent_reason = STOP_INTERRUPTED, "interrupted (Ctrl-C)", f"{RESUME_HINT} (Ctrl-C)"
     else:
-        if is_disk_full(exc) and not isinstance(exc, DiskFull):
-            exc = DiskFull(plan.out_dir, study_checkpoint_bytes(plan), "each trial's checkpoints")
+        need = study_checkpoint_bytes(plan)
+        if not isinstance(exc, DiskFull) and (is_disk_full(exc) or disk_nearly_full(plan.out_dir, need)):
+            # a full disk also shows as torn files read back later (Ray's "pickle data was truncated")
+            cause = "" if is_disk_full(exc) else f" (the error it caused: {one_line(exc)})"
+            exc = DiskFull(plan.out_dir, need, f"each trial's checkpoints{cause}")
         parent_reason = one_line(exc) if not isinstance(exc, DiskFull) else str(exc)
         kind, trial_reason = STOP_DRIVER_FAILED, f"its driver failed ({parent_reason})"
     with shielded():
         try:
             settled = tracker.settle_launch(launch, kind, trial_reason)
             tracker.finish_study(parent_id, "KILLED" if interrupted else "FAILED", parent_reason)
-            states = {**plan.states(), **{k: "pending" for k in settled["stopped"] + settled["queued"]}}
-            write_manifest(plan.out_dir, plan.study, plan.trials, states)
+            plan.complete.update(tracker.completed_trials([t.key for t in plan.todo]))  # finished before the stop
+            write_manifest(plan.out_dir, plan.study, plan.trials, plan.states())
         except Exception as store_exc:  # noqa: BLE001 - the store may be what failed (a full disk)
             console.print(f"[yellow]warning[/yellow]: could not record the study's end in {uri}: "
                           f"{type(store_exc).__name__}: {(str(store_exc).splitlines() or [''])[0]}")
@@ -192,6 +195,19 @@ def end_early(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: s
         raise StudyInterrupted(RESUME_HINT) from None
     if isinstance(exc, DiskFull):
         raise exc from None
+
+
+def disk_nearly_full(folder: Path, need: int | None) -> bool:
+    """Less room left on ``folder``'s disk than one trial's checkpoints (or 1 MB): the likely cause of a crash."""
+    import shutil
+
+    folder = Path(folder)
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < max(need or 0, 1 << 20)
+    except OSError:
+        return False
 
 
 def study_checkpoint_bytes(plan: StudyPlan) -> int | None:
