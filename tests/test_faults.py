@@ -308,7 +308,7 @@ def test_an_unreadable_last_checkpoint_falls_back_to_the_newest_readable_copy(tm
     point = choose_resume(last, "fp", [("the trial's MLflow copy", lambda folder: remote)])
     assert point.epoch == 2 and point.source.startswith("the previous local checkpoint")
     assert f"skipped the unreadable {last}" in point.note() and "resuming from the previous local" in point.note()
-    assert not last.exists() and last.with_name("last.pt.unreadable").is_file()  # kept aside, never a fallback
+    assert not last.exists() and (previous_path(last).parent / "last.pt.unreadable").is_file()  # set aside
 
     save_atomic(_state(4), remote)  # the MLflow copy is newer than the previous local one: it wins
     previous_path(last).write_bytes(b"\x00" * 10)
@@ -338,7 +338,8 @@ def test_a_truncated_last_pt_resumes_from_the_trials_mlflow_copy(
         train(store, key, run_id, out, cfg)
     folder = out / "trials" / key / "checkpoints"
     (folder / "last.pt").write_bytes((folder / "last.pt").read_bytes()[:1000])
-    (folder / "last.prev.pt").unlink()
+    previous_path(folder / "last.pt").unlink()
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt"], "Tune copies this folder: only the checkpoint"
     reports: list[dict] = []
     monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
     train(store, key, run_id, out, cfg)

@@ -64,9 +64,9 @@ def worker_workdir(out_dir: str | Path, key: str) -> Path:
 
 
 def resume_sources(logger: Any) -> list[tuple[str, Any]]:
-    """Where a trial's checkpoint may also be, newest first in spirit, for ``training.choose_resume``: Ray Tune's
-    copy of the last reported one and the copy uploaded to the trial's MLflow run (a node without the study
-    directory, or a local ``last.pt`` that cannot be read)."""
+    """Where else a trial's checkpoint may be, for ``training.choose_resume`` (a node without the study directory, or
+    a local ``last.pt`` that cannot be read): Ray Tune's copy of the last reported one and the copy uploaded to the
+    trial's MLflow run."""
 
     def from_tune(folder: Path) -> Path | None:
         from ray import tune

@@ -38,10 +38,16 @@ def checkpoint_paths(workdir: str | Path) -> tuple[Path, Path]:
     return folder / LAST_CHECKPOINT, folder / FINAL_CHECKPOINT
 
 
+def aside_dir(path: str | Path) -> Path:
+    """The sibling folder for copies kept beside a checkpoint folder (``checkpoints`` -> ``checkpoints.previous``):
+    outside it, so the folder handed to Ray Tune each epoch holds only the current checkpoints."""
+    folder = Path(path).parent
+    return folder.with_name(f"{folder.name}.previous")
+
+
 def previous_path(path: str | Path) -> Path:
-    """Where ``save_atomic(..., keep_previous=True)`` keeps the copy it replaced: ``last.pt`` -> ``last.prev.pt``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
+    """Where ``save_atomic(..., keep_previous=True)`` keeps the copy it replaced (``checkpoints.previous/last.pt``)."""
+    return aside_dir(path) / Path(path).name
 
 
 def state_bytes(obj: Any) -> int:
@@ -71,6 +77,7 @@ def save_atomic(obj: dict[str, Any], path: Path, *, keep_previous: bool = False,
             f.flush()
             os.fsync(f.fileno())
         if keep_previous and path.is_file():
+            previous_path(path).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, previous_path(path))
         os.replace(tmp, path)
         tmp = None
@@ -183,8 +190,8 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
 
 # ---------------------------------------------------------------------------------------------- resuming
 
-FETCH_DIR = ".fetched"  # under the checkpoint folder: copies fetched from elsewhere while choosing (removed after)
-UNREADABLE_SUFFIX = ".unreadable"  # an unreadable last.pt is moved aside to last.pt.unreadable, never deleted
+FETCH_DIR = ".fetched"  # in aside_dir: copies fetched from elsewhere while choosing (removed after)
+UNREADABLE_SUFFIX = ".unreadable"  # an unreadable last.pt is moved aside (last.pt.unreadable), never deleted
 
 Fetch = Callable[[Path], "Path | None"]  # given a folder to download into: the copy's path, or None when there is none
 
@@ -220,8 +227,8 @@ def choose_resume(last: Path, fingerprint: str, fallbacks: Sequence[tuple[str, F
     """``last`` when it loads and belongs to this trial; else the newest readable of its previous local copy and the
     ``fallbacks`` (name, fetch) - e.g. Ray Tune's copy, the trial's MLflow copy - with what was skipped and why.
 
-    An unreadable ``last`` is moved aside (``last.pt.unreadable``) so the next save cannot mistake it for a good
-    previous copy. A ``last`` of another trial is refused (``UserError``): that is a wrong directory, not damage.
+    An unreadable ``last`` is moved aside (``checkpoints.previous/last.pt.unreadable``) so the next save cannot
+    mistake it for a good previous copy. A ``last`` of another trial is refused (``UserError``): that is a wrong directory, not damage.
     """
     import shutil
 
@@ -237,7 +244,7 @@ def choose_resume(last: Path, fingerprint: str, fallbacks: Sequence[tuple[str, F
                 raise UserError(f"{last} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
                                 f"{fingerprint}); use a fresh work directory")
             return ResumePoint(state, f"{last}")
-    fetch_dir = last.parent / FETCH_DIR
+    fetch_dir = aside_dir(last) / FETCH_DIR
     candidates: list[tuple[str, Fetch]] = [("the previous local checkpoint", lambda _d: previous_path(last)),
                                            *fallbacks]
     best: ResumePoint | None = None
@@ -262,7 +269,8 @@ def choose_resume(last: Path, fingerprint: str, fallbacks: Sequence[tuple[str, F
     finally:
         shutil.rmtree(fetch_dir, ignore_errors=True)
     if skipped and last.is_file():
-        os.replace(last, last.with_name(last.name + UNREADABLE_SUFFIX))
+        aside_dir(last).mkdir(parents=True, exist_ok=True)
+        os.replace(last, aside_dir(last) / (last.name + UNREADABLE_SUFFIX))
     point = best or ResumePoint(None, None)
     point.skipped = skipped
     return point
