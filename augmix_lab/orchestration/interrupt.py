@@ -2,9 +2,11 @@
 
 The driver owns SIGINT (Ray Tune's own handler is switched off with ``TUNE_DISABLE_SIGINT_HANDLER``, which would end
 the trials as if a scheduler had stopped them). Inside a Tune run the first Ctrl-C only asks Tune to stop every trial
-(``InterruptStopper.stop_all``): Tune ends them and returns, and the driver then records the trials that had started
+(``InterruptStopper.stop_all``): Tune ends them (a running trial gets up to ~10 s to stop before its worker is killed:
+``TuneController._actor_force_cleanup_timeout``) and returns, and the driver then records the trials that had started
 as interrupted (KILLED, ``augmix_lab.stopped = interrupted``) and leaves the ones that never started queued. Outside
 a Tune run, or at a second Ctrl-C, it raises ``KeyboardInterrupt`` at once; the driver records the same either way.
+Ray runs its workers in their own sessions, so a terminal's Ctrl-C reaches only the driver.
 """
 
 from __future__ import annotations
