@@ -106,6 +106,8 @@ def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[
 def logged_step_costs(uri: str, experiment_name: str, study: str, *, client: Any = None) -> dict[str, float]:
     """``{trial_key: seconds per training image}`` from the last ``images_per_s`` each of the study's trial runs
     logged (what ``plan`` checks its cached step costs against)."""
+    from augmix_lab.evaluation.registry import IMAGES_PER_S
+
     client = client or make_client(uri)
     home = experiment_id(client, experiment_name)
     if home is None:
@@ -114,7 +116,7 @@ def logged_step_costs(uri: str, experiment_name: str, study: str, *, client: Any
                                        f"{tag_filter(TRACKING_TAGS.study, study)}")
     out = {}
     for run in runs:
-        key, rate = run.data.tags.get(TRACKING_TAGS.trial_key), run.data.metrics.get("images_per_s")
+        key, rate = run.data.tags.get(TRACKING_TAGS.trial_key), run.data.metrics.get(IMAGES_PER_S)
         if key is not None and rate is not None and rate > 0:
             out[key] = 1.0 / float(rate)
     return out
