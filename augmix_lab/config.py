@@ -159,6 +159,8 @@ class TrialConfig(StrictModel):
     init: InitConfig = Field(default_factory=InitConfig)
     legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
                                                           "(filled by the v1 translation; do not set)")
+    plugins: dict[str, str] = Field(default_factory=dict, description="resolved by the study: plugin name -> source "
+                                    "digest of every plugin it imported (do not set); part of the key when any")
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -204,6 +206,8 @@ class TrialConfig(StrictModel):
             d["init"] = self.init.identity()
         if d["dataset"]["holdout"] is None:
             d["dataset"].pop("holdout")  # likewise: keys of trials without a held-out split are unchanged
+        if not d["plugins"]:
+            d.pop("plugins")  # likewise: studies without plugins keep their keys
         return d
 
     def fingerprint(self, data_version: str = "") -> str:

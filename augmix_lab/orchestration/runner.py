@@ -73,6 +73,7 @@ def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
                                     tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve()),
                                           **override_tags(plan.study)},
                                     baseline=plan.study.spec.baseline or "")
+    tracker.log_plugins(parent_id, plan.study.plugins)  # tag + source files: the plugin code the trials ran
     return uri, tracker, parent_id
 
 
@@ -112,7 +113,8 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
 
     # one Ray session for both: re-scorings run as Ray tasks on the workers, then the Tuner trains the rest
     needs_ray = bool(plan.reevaluate or plan.todo)
-    with ray_session(address or plan.study.spec.resources.address, plan.out_dir) if needs_ray else nullcontext():
+    with ray_session(address or plan.study.spec.resources.address, plan.out_dir, plan.study.plugins) if needs_ray \
+            else nullcontext():
         failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
         if plan.todo:
             failed += train_missing(plan, uri, tracker, parent_id, max_concurrent=max_concurrent,

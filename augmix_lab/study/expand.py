@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
+from augmix_lab.plugins import digests as plugin_digests
 from augmix_lab.study.init import resolve_inits
 from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
@@ -215,6 +216,9 @@ def _check_axis_paths(study: Study, section: str, axes: dict[str, list[Any]]) ->
 
 
 def _build(study: Study, point: _Point) -> TrialConfig:
+    if "plugins" in point.partial:  # the digests are the study's to fill in (from its top-level `plugins:` list)
+        raise study.error(point.origin(study, "plugins"), "field 'plugins': a trial's plugin digests are filled in by "
+                                                          "the study; list plugin files at the top level ('plugins:')")
     try:
         cfg = TrialConfig.model_validate(point.partial)
     except ValidationError as exc:
@@ -361,6 +365,9 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     rows = _variant_rows(study)
     points = _grid_points(study, rows) + _include_points(study, rows)
     built = _apply_excludes(study, [(p, _build(study, p)) for p in points])
+    if study.plugins:  # every trial of a study with plugins depends on their code (a changed plugin: new trials)
+        plugins = plugin_digests(study.plugins)
+        built = [(p, c.model_copy(update={"plugins": plugins})) for p, c in built]
     built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
     trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
