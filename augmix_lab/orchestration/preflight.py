@@ -25,7 +25,7 @@ def _dataset_problem(cfg: TrialConfig, root: Path) -> str | None:
             return None
         return f"dataset {name}: not found in {root}; get it with: augmix-lab data download {download} --data-root {root}"
     try:  # generated (cached on first load, which also spares the workers) or manual (ImageNet folders)
-        load_dataset(name, root=root, **cfg.dataset.options)
+        load_dataset(name, root, **cfg.dataset.options)
     except UserError as exc:
         return f"dataset {name}: {exc}"
     return None

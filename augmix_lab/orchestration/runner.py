@@ -42,11 +42,14 @@ from augmix_lab.study.manifest import write_manifest
 
 def create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> dict[str, str]:
     """One run per unfinished trial, created (or reclaimed) by the driver before anything launches."""
+    from augmix_lab.models.timm_models import input_convention
+
     run_ids = {}
     for t in plan.todo:
+        convention = input_convention(t.config.model, t.config.pretrained)  # pretrained weights' input convention
         run_ids[t.key], _status = tracker.trial_run(
             parent_id, t.key, study=plan.study.name, variant=t.variant, seed=t.seed, axes=t.axes,
-            params=t.config.training_dict(),
+            params={**t.config.training_dict(), **({"input": convention} if convention else {})},
             config_yaml=yaml.safe_dump(t.config.model_dump(mode="json"), sort_keys=False),
             eval_key=t.eval_key, launch=launch,
         )

@@ -205,16 +205,6 @@ class TrialLogger:
             self.check_owner()
             self._log_batch(tags=[RunTag(TRACKING_TAGS.plugins, limit_tag(json.dumps(dict(origins), sort_keys=True)))])
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Params the trial itself resolves (a pretrained model's input convention); keys already there are kept."""
-        from mlflow.entities import Param
-
-        self.check_owner()
-        have = call_with_retries(self.client.get_run, self.run_id).data.params
-        new = [Param(k, str(v)) for k, v in params.items() if k not in have]
-        if new:
-            call_with_retries(self.client.log_batch, self.run_id, params=new)
-
     def record_repack(self, old_fraction: float, new_fraction: float) -> str:
         """A CUDA out-of-memory re-pack: append ``new_fraction`` to tag ``augmix_lab.repacks`` (``"0.25->0.5"``), set
         ``augmix_lab.gpu_fraction`` and add a note; the run stays RUNNING for its retry. Returns the chain."""
