@@ -303,6 +303,14 @@ def load_plugins(entries: Iterable[Any] = (), base_dir: Path | str = ".",
     return plugins
 
 
+def unload_plugins(plugins: Iterable[Plugin]) -> None:
+    """Forget what ``plugins`` registered and drop their modules (a notebook that edits a plugin, tests)."""
+    for p in plugins:
+        loaded = _LOADED.pop(p.module, None)
+        forget_files(set(p.files) | set(loaded.files if loaded else ()))
+        _drop_module(p.module)
+
+
 def digests(plugins: Iterable[Plugin]) -> dict[str, str]:
     """Module name -> digest: what a trial's key records (``TrialConfig.plugins``; the module, not the spelling)."""
     return {p.module: p.digest for p in plugins}
