@@ -1,33 +1,35 @@
 """examples/custom_augmentation never rots: its plugin, study and README run end to end from a directory outside the
 repository (plan, run with a tiny ``--set`` override, report), and editing one line of the plugin makes ``plan`` list
-the trials as new, naming the plugin; reverting finds them again."""
+the trials as new, naming the plugin; reverting finds them again. (In-process on the test session's Ray; the driver
+shipping the plugin to workers of a separate cluster is tests/test_cluster.py's.)"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from augmix_lab.cli.main import main
+from augmix_lab.plugins import loaded_plugins, unload_plugins
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "custom_augmentation"
-BIN = Path(sys.executable).parent
 TINY = ["--set", "seeds=1", "--set", "base.epochs=1", "--set", "base.dataset.options.n_train=128",
         "--set", "base.dataset.options.n_test=64", "--set", "base.eval.corruptions.names=[gaussian_noise]",
         "--set", "base.eval.corruptions.severities=[1]"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, whatever the working directory
-    result = subprocess.run([str(BIN / "augmix-lab"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A working directory outside the repository; the example's plugin is forgotten afterwards."""
+    before = set(loaded_plugins())
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    yield folder
+    unload_plugins([p for m, p in loaded_plugins().items() if m not in before])
 
 
 def test_the_plugin_is_small_and_the_readme_short() -> None:
@@ -35,16 +37,17 @@ def test_the_plugin_is_small_and_the_readme_short() -> None:
     assert len((EXAMPLE / "README.md").read_text().splitlines()) <= 10
 
 
-def test_example_study_runs_from_outside_the_repository(tmp_path: Path) -> None:
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+@pytest.mark.slow
+@pytest.mark.integration
+def test_example_study_runs_from_outside_the_repository(ray_session, elsewhere: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     study = str(EXAMPLE / "study.yaml")
-    planned = cli("plan", study, "--no-estimate", "--out", str(out), *TINY, cwd=elsewhere)
-    assert "3 trials" in planned.stdout and "gaussian_da" in planned.stdout
-    ran = cli("run", study, "--out", str(out), *TINY, cwd=elsewhere)
-    assert "3/3 complete, 0 failed" in ran.stderr
-    cli("report", "--study", str(out), "--format", "md,csv", cwd=elsewhere)
+    assert main(["plan", study, "--no-estimate", "--out", str(out), *TINY]) == 0
+    assert "3 trials" in capsys.readouterr().out
+    assert main(["run", study, "--out", str(out), *TINY]) == 0
+    assert "3/3 complete, 0 failed" in capsys.readouterr().err
+    assert main(["report", "--study", str(out), "--format", "md,csv"]) == 0
     summary = (out / "report" / "tables" / "summary.md").read_text()
     assert all(f"| {variant} |" in summary for variant in ("standard", "augmix", "gaussian_da")), summary
 
@@ -53,10 +56,12 @@ def test_example_study_runs_from_outside_the_repository(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, copy)
     plugin = copy / "gaussian_da.py"
     original = plugin.read_text()
+    unload_plugins(loaded_plugins().values())  # the copy imports under the same module name
     plugin.write_text(original.replace('"max_sigma"]', '"max_sigma"] * 1.0'))
-    edited = cli("plan", str(copy / "study.yaml"), "--no-estimate", "--out", str(out), *TINY, cwd=elsewhere)
-    assert "3 new, 0 reused" in edited.stdout and "plugin code changed: gaussian_da (" in edited.stdout
-    assert "0 complete" in edited.stdout
+    assert main(["plan", str(copy / "study.yaml"), "--no-estimate", "--out", str(out), *TINY]) == 0
+    edited = capsys.readouterr().out
+    assert "3 new, 0 reused" in edited and "plugin code changed: gaussian_da (" in edited and "0 complete" in edited
     plugin.write_text(original)
-    reverted = cli("plan", str(copy / "study.yaml"), "--no-estimate", "--out", str(out), *TINY, cwd=elsewhere)
-    assert "0 new, 3 reused" in reverted.stdout and "3 complete" in reverted.stdout
+    assert main(["plan", str(copy / "study.yaml"), "--no-estimate", "--out", str(out), *TINY]) == 0
+    reverted = capsys.readouterr().out
+    assert "0 new, 3 reused" in reverted and "3 complete" in reverted
