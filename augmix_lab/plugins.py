@@ -140,7 +140,9 @@ def _module_location(module: str) -> Path | None:
         top = importlib.util.find_spec(module.split(".")[0])
     except (ImportError, ValueError):
         return None
-    if top is None or top.origin in ("built-in", "frozen") or (top.origin is None and not top.submodule_search_locations):
+    if top is None or top.origin in ("built-in", "frozen"):
+        return None
+    if top.origin is None and not top.submodule_search_locations:
         return None
     if top.submodule_search_locations:
         return Path(next(iter(top.submodule_search_locations)))

@@ -117,7 +117,8 @@ def test_a_timm_model_trains_and_local_weights_are_scored_without_the_hub(tmp_pa
 
 
 @pytest.mark.slow  # importing timm takes seconds
-def test_timm_names_and_input_sizes_are_checked_at_plan_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_timm_names_and_input_sizes_are_checked_at_plan_time(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     timm = pytest.importorskip("timm")
     torch.save(timm.create_model("test_resnet", num_classes=10).state_dict(), tmp_path / "w.pth")
     path = tmp_path / "s.yaml"

@@ -107,7 +107,8 @@ def test_package_folder_and_module_name_plugins(tmp_path: Path, forget: None, mo
     assert (p.kind, p.module, p.path) == ("module", "tp_pkg.methods", str(pkg))  # hashed: its whole package
 
 
-def test_installed_entry_point_plugins_are_loaded(tmp_path: Path, forget: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installed_entry_point_plugins_are_loaded(tmp_path: Path, forget: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     (site / "tp_ep").mkdir(parents=True)
     (site / "tp_ep" / "__init__.py").write_text(METHOD.format(name="darken_ep"))

@@ -64,7 +64,8 @@ def _listing(split: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
         folder = split / name
         if not folder.is_dir():
             continue
-        found = sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(IMAGEFOLDER_EXTENSIONS))
+        found = sorted(e.name for e in os.scandir(folder)
+                       if e.is_file() and e.name.lower().endswith(IMAGEFOLDER_EXTENSIONS))
         files += [folder / f for f in found]
         labels += [label] * len(found)
     return files, labels

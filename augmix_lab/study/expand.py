@@ -422,4 +422,6 @@ def differing_params(trials: list[Trial]) -> list[str]:
     showing), seed excluded."""
     flats = [flatten(t.config.v1_dict()) for t in trials]
     keys = sorted(set().union(*flats)) if flats else []
-    return [k for k in keys if k != "seed" and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
+    hidden = {"seed", "pretrained_sha256"}  # the weights' digest follows their path, which is shown
+    return [k for k in keys
+            if k not in hidden and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
