@@ -182,8 +182,8 @@ class TrialConfig(StrictModel):
                                "weights pretrained at 224 scored on 32-px images")
     legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
                                                           "(filled by the v1 translation; do not set)")
-    plugins: dict[str, str] = Field(default_factory=dict, description="resolved by the study: plugin name -> source "
-                                    "digest of every plugin it imported (do not set); part of the key when any")
+    plugins: dict[str, str] = Field(default_factory=dict, description="resolved by the study: plugin module -> "
+                                    "source digest of every plugin it imported (do not set); part of the key when any")
 
     @field_validator("dataset", mode="before")
     @classmethod

@@ -168,11 +168,14 @@ def dataset_records(cfg: TrialConfig, table: Any = None) -> list[Any]:
 def _import_plugins(plugins: list[dict[str, Any]] | None, logger: Any) -> bool:
     """The study's plugins imported in this worker (their origin tagged on the run); False: recorded as failed."""
     from augmix_lab.plugins import ensure_plugins
+    from augmix_lab.tracking import TrialSuperseded
 
     if not plugins:
         return True
     try:
         logger.log_plugin_origins(ensure_plugins(plugins))
+    except TrialSuperseded:
+        return False  # a newer `augmix-lab run` owns this trial now: write nothing
     except UserError as exc:  # the code is missing or not the planned one: deterministic, no Ray retry
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
         _report({FAILED_METRIC: 1})
