@@ -73,7 +73,10 @@ def load_recorded_plugins(tracking_uri: str, experiment: str) -> None:
     study_file = Path(parents[-1].tags.get(TRACKING_TAGS.study_file) or "") if parents else None
     entries: list = []
     if study_file is not None and study_file.is_file():
-        data = yaml.safe_load(study_file.read_text()) or {}
+        try:
+            data = yaml.safe_load(study_file.read_text()) or {}
+        except yaml.YAMLError:
+            data = {}  # an edited, broken study file: the report still reads the store (entry points only)
         entries = list(data.get("plugins") or []) if isinstance(data, dict) else []
     load_plugins(entries, study_file.parent if study_file is not None else Path("."),
                  lambda i: f"{study_file}: field 'plugins.{i}'")
