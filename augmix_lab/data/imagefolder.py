@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -36,14 +36,13 @@ from augmix_lab.data.base import (
     ImageDataset,
     check_int_option,
 )
-from augmix_lab.data.imagenet import LazyImageFolder, center_crop, decode_image, resize_short_side
+from augmix_lab.data.imagenet import LazyImageFolder, center_crop, decode_image, eval_batches, resize_short_side
 from augmix_lab.errors import UserError
 
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMAGEFOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 SMALL_IMAGES = 64  # up to this side: CIFAR-style training crop and -C/-P constants, above: ImageNet's
 DECODE_CHUNK = 256  # images per decode task of the parallel in-memory build
-CACHE_ENV = "AUGMIX_LAB_CACHE"  # where verified versions are remembered (as the plan's step-cost cache)
 
 
 def _split_dirs(root: Path) -> tuple[Path, Path]:
@@ -98,9 +97,9 @@ def scan(root: str | os.PathLike[str], image_size: int) -> dict[str, Any]:
 
 
 def _verified_file() -> Path:
-    base = os.environ.get(CACHE_ENV) or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") /
-                                            "augmix-lab")
-    return Path(base) / "imagefolder-verified.json"
+    from augmix_lab.paths import cache_dir
+
+    return cache_dir() / "imagefolder-verified.json"
 
 
 def verify_readable(listing: dict[str, Any]) -> None:
@@ -162,6 +161,15 @@ class ResizedImageFolder(LazyImageFolder):
 
     def batch(self, indices: Any, *, resize: int | None = None, crop: int | None = None) -> torch.Tensor:
         return super().batch(indices, resize=resize or self.image_size, crop=crop or self.image_size)
+
+    def eval_batches(self, batch_size: int, *, stop: int | None = None,
+                     num_workers: int | None = None) -> Iterator[torch.Tensor]:
+        """The images at the dataset's size (not ImageNet's 256/224 view), decoded in parallel."""
+        return eval_batches(self.files[:stop], batch_size, num_workers=num_workers, resize=self.image_size,
+                            crop=self.image_size)
+
+    def head(self, n: int | None) -> "ResizedImageFolder":
+        return ResizedImageFolder(self.files[:n], self.labels[:n], self.image_size)
 
 
 def _decode_resized(path: Path, size: int) -> torch.Tensor:
