@@ -53,6 +53,7 @@ def _report(args: argparse.Namespace, tracking_uri: str, out_root: Path | None, 
         out_dir = out_root / "report"
     else:
         out_dir = study_dir(experiment) / "report"
+    load_recorded_plugins(tracking_uri, experiment)  # plugin metrics and report tables, before the tables are built
     from augmix_lab.orchestration.analyses import ensure_study_analyses  # recompute missing study analyses
 
     from augmix_lab.console import make_console
@@ -64,3 +65,27 @@ def _report(args: argparse.Namespace, tracking_uri: str, out_root: Path | None, 
     if "html" in formats:
         print(f"open {(out_dir / 'index.html').resolve().as_uri()}")
     return 0
+
+
+def load_recorded_plugins(tracking_uri: str, experiment: str) -> None:
+    """Import the plugins of the study file the experiment's latest parent run recorded, and the installed
+    entry-point plugins, so their metrics and report tables are registered (a moved study file: entry points only)."""
+    import yaml
+
+    from augmix_lab.plugins import load_plugins
+    from augmix_lab.tracking import TRACKING_TAGS
+    from augmix_lab.tracking.reader import StoreReader
+
+    reader = StoreReader(tracking_uri)
+    exp_id = reader.experiment_id(experiment)
+    parents = sorted(reader.runs(exp_id, "study"), key=lambda r: (r.start_time, r.run_id)) if exp_id else []
+    study_file = Path(parents[-1].tags.get(TRACKING_TAGS.study_file) or "") if parents else None
+    entries: list = []
+    if study_file is not None and study_file.is_file():
+        try:
+            data = yaml.safe_load(study_file.read_text()) or {}
+        except yaml.YAMLError:
+            data = {}  # an edited, broken study file: the report still reads the store (entry points only)
+        entries = list(data.get("plugins") or []) if isinstance(data, dict) else []
+    load_plugins(entries, study_file.parent if study_file is not None else Path("."),
+                 lambda i: f"{study_file}: field 'plugins.{i}'")

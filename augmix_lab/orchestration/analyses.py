@@ -70,17 +70,16 @@ def _final_train_loss(uri: str, run_id: str) -> float:
 
 def _baseline_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root: str | None):
     """(model on its device, dataset) of a finished baseline trial, from its final checkpoint."""
-    from augmix_lab.models import create_model
     from augmix_lab.orchestration.reevaluate import local_checkpoint
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training.checkpoint import load_checkpoint
     from augmix_lab.device import resolve_device
-    from augmix_lab.training.trainer import load_trial_dataset
+    from augmix_lab.training.trainer import load_trial_dataset, trial_model
 
     cfg = trial.config
     state = load_checkpoint(local_checkpoint(TrialLogger(uri, run_id), out_dir, trial.key))
     ds = load_trial_dataset(cfg, data_root)
-    model = create_model(cfg.model, ds.num_classes)
+    model = trial_model(cfg, ds.num_classes, weights=False)
     model.load_state_dict(state["model"])
     return model.to(resolve_device(cfg.device)).eval(), ds
 
@@ -94,7 +93,7 @@ def heldout_images(cfg: Any, ds: Any, data_root: str | None) -> tuple[torch.Tens
         from augmix_lab.data.holdout import split_holdout
         from augmix_lab.training.trainer import subset_dataset
 
-        full = subset_dataset(load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root,
+        full = subset_dataset(load_dataset(cfg.dataset.name, cfg.dataset.root or data_root,
                                            **cfg.dataset.options), cfg.dataset.train_subset, None)
         _, images, labels = split_holdout(full, n_hold)
         n = min(AFFINITY_IMAGES, len(labels))

@@ -121,7 +121,7 @@ def dataset_sizes(cfg: TrialConfig, data_root: str | None = None) -> tuple[int, 
         if sizes is None:
             from augmix_lab.data import load_dataset
 
-            ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
+            ds = load_dataset(cfg.dataset.name, cfg.dataset.root or data_root, **cfg.dataset.options)
             sizes = (len(ds.train_labels), len(ds.test_labels), ds.num_classes, ds.image_size)
         _SIZES[key] = sizes
     n_train, n_test, classes, size = _SIZES[key]
@@ -146,15 +146,15 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     Times the trainer's own step (``training.build_train_step``) without its training hooks, scaled by the hooks'
     registered ``cost_factor`` (PGD: 1 + iterations passes), so ``plan`` stays quick.
     """
-    from augmix_lab.models import create_model
     from augmix_lab.training import build_train_step, resolve_device
+    from augmix_lab.training.trainer import trial_model
     from augmix_lab.training.step import hooks_cost_factor
 
     dev = resolve_device(device)
     g = torch.Generator(device=dev).manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=dev)
     labels = torch.randint(0, num_classes, (batch,), generator=g, device=dev)
-    model = create_model(cfg.model, num_classes).to(dev)
+    model = trial_model(cfg, num_classes, weights=False).to(dev)  # timing: random weights do
     step = build_train_step(cfg, model, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3, kind=kind,
                             image_size=image_size, device=dev, generators={"augment": g}, with_hooks=False)
 

@@ -33,7 +33,7 @@ def _dataset_problem(cfg: TrialConfig, root: Path) -> str | None:
             return f"dataset {name}: {problems[0]}{more}; get it again with: {how}"
         return None
     try:  # generated (cached on first load, which also spares the workers) or manual (ImageNet folders)
-        load_dataset(name, root=root, **cfg.dataset.options)
+        load_dataset(name, root, **cfg.dataset.options)
     except UserError as exc:
         return f"dataset {name}: {exc}"
     return None

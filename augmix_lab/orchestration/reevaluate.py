@@ -32,15 +32,18 @@ def local_checkpoint(logger: object, out_dir: Path, key: str) -> Path:
 
 
 def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: str, uri: str, out_dir: str,
-                     data_root: str | None, cpus_per_trial: float = 1.0) -> dict:
+                     data_root: str | None, cpus_per_trial: float = 1.0,
+                     plugins: list[dict[str, Any]] | None = None) -> dict:
     """Score one stored checkpoint with the trial's current settings and log it into the trial's run (a Ray task)."""
     import torch
 
     from augmix_lab.config import TrialConfig
     from augmix_lab.orchestration.trainable import dataset_records
+    from augmix_lab.plugins import ensure_plugins
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training import evaluate_checkpoint
 
+    ensure_plugins(plugins or [])  # the study's methods, models, metrics ... in this worker too
     cfg = TrialConfig.model_validate(config)
     torch.set_num_threads(cfg.train.threads or max(1, int(cpus_per_trial)))  # as a trial: no oversubscription
     logger = TrialLogger(uri, run_id)
@@ -70,7 +73,7 @@ def submit(plan: StudyPlan, uri: str, data_root: str | None) -> dict[Any, str]:
     for key, run_id in plan.reevaluate.items():
         t = by_key[key]
         refs[task.remote(t.config.model_dump(mode="json"), key, t.eval_key, run_id, uri, str(plan.out_dir),
-                         data_root, res.cpus_per_trial)] = key
+                         data_root, res.cpus_per_trial, [p.to_dict() for p in plan.study.plugins])] = key
     return refs
 
 

@@ -42,11 +42,14 @@ from augmix_lab.study.manifest import write_manifest
 
 def create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> dict[str, str]:
     """One run per unfinished trial, created (or reclaimed) by the driver before anything launches."""
+    from augmix_lab.models.timm_models import input_convention
+
     run_ids = {}
     for t in plan.todo:
+        convention = input_convention(t.config.model, t.config.pretrained)  # pretrained weights' input convention
         run_ids[t.key], _status = tracker.trial_run(
             parent_id, t.key, study=plan.study.name, variant=t.variant, seed=t.seed, axes=t.axes,
-            params=t.config.training_dict(),
+            params={**t.config.training_dict(), **({"input": convention} if convention else {})},
             config_yaml=yaml.safe_dump(t.config.model_dump(mode="json"), sort_keys=False),
             eval_key=t.eval_key, launch=launch,
         )
@@ -75,6 +78,7 @@ def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
                                     tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve()),
                                           **override_tags(plan.study)},
                                     baseline=plan.study.spec.baseline or "")
+    tracker.log_plugins(parent_id, plan.study.plugins)  # tag + source files: the plugin code the trials ran
     return uri, tracker, parent_id
 
 
@@ -133,7 +137,8 @@ def drive(plan: StudyPlan, *, address: str | None, max_concurrent: int | None, d
 
         # one Ray session for both: re-scorings run as Ray tasks on the workers, then the Tuner trains the rest
         needs_ray = bool(plan.reevaluate or plan.todo)
-        with ray_session(address or plan.study.spec.resources.address, plan.out_dir) if needs_ray else nullcontext():
+        with ray_session(address or plan.study.spec.resources.address, plan.out_dir, plan.study.plugins) if needs_ray \
+                else nullcontext():
             failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
             if plan.todo:
                 failed += train_missing(plan, uri, tracker, parent_id, launch, max_concurrent=max_concurrent,

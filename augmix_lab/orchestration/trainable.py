@@ -215,6 +215,24 @@ def _checkpoint_room(workdir: Path) -> int | None:
     return 3 * last.stat().st_size if last.is_file() else None
 
 
+def _import_plugins(plugins: list[dict[str, Any]] | None, logger: Any) -> bool:
+    """The study's plugins imported in this worker (their origin tagged on the run); False: recorded as failed."""
+    from augmix_lab.plugins import ensure_plugins
+    from augmix_lab.tracking import TrialSuperseded
+
+    if not plugins:
+        return True
+    try:
+        logger.log_plugin_origins(ensure_plugins(plugins))
+    except TrialSuperseded:
+        return False  # a newer `augmix-lab run` owns this trial now: write nothing
+    except UserError as exc:  # the code is missing or not the planned one: deterministic, no Ray retry
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
+        _report({FAILED_METRIC: 1})
+        return False
+    return True
+
+
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
     from ray import tune
 
@@ -254,11 +272,12 @@ def train_trial(
     gpus_per_trial: float = 0.0,
     inject_oom: str | None = None,
     inject_crash: str | None = None,
+    plugins: list[dict[str, Any]] | None = None,
 ) -> None:
     """Function trainable. ``config = {"trial_key": key}``; ``trials[key] = {"config": TrialConfig json, "run_id": id,
     "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run}``; ``gpus_per_trial``: this
     round's GPU fraction (decides OOM re-pack vs failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as
-    the driver read it."""
+    the driver read it; ``plugins``: the study's plugins (``augmix_lab.plugins.Plugin`` dicts), imported here first."""
     import torch
 
     from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
@@ -274,6 +293,8 @@ def train_trial(
 
     workdir = worker_workdir(out_dir, key)
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
+    if not _import_plugins(plugins, logger):
+        return
     cfg = _fetch_parent_checkpoint(cfg, spec.get("parent_run_id"), tracking_uri, workdir)
     logger.set_status("RUNNING")
     logger.log_datasets(dataset_records(cfg))

@@ -55,7 +55,8 @@ def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: s
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
                                      data_root=data_root, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=gpus,
                                      inject_oom=os.environ.get(INJECT_OOM_ENV),
-                                     inject_crash=os.environ.get(INJECT_CRASH_ENV))
+                                     inject_crash=os.environ.get(INJECT_CRASH_ENV),
+                                     plugins=[p.to_dict() for p in plan.study.plugins])
     return tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": gpus})
 
 

@@ -18,6 +18,7 @@ from augmix_lab.tracking.tags import TRACKING_TAGS
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)
+EVALUATED_ONLY = "(evaluated only)"  # the label mark of an evaluate-only trial's condition (``epochs: 0``)
 # axes that are shown as their own columns (dataset, model) or are bookkeeping, never part of a row label
 _NON_LABEL_AXES = {"variant", "seed", "sweep", "dataset.name", "model"}
 
@@ -31,12 +32,14 @@ class Condition:
     variant: str
     axes: tuple[tuple[str, str], ...] = ()  # other axis values, JSON-encoded, sorted by key
     sweep: str | None = None  # the knob this condition sweeps, if it is a sweep point
+    evaluated_only: bool = field(default=False, compare=False)  # epochs 0: given weights scored, nothing trained
 
     @property
     def label(self) -> str:
+        mark = f" {EVALUATED_ONLY}" if self.evaluated_only else ""
         if not self.axes:
-            return self.variant
-        return f"{self.variant} [{', '.join(f'{k}={json.loads(v)}' for k, v in self.axes)}]"
+            return self.variant + mark
+        return f"{self.variant} [{', '.join(f'{k}={json.loads(v)}' for k, v in self.axes)}]{mark}"
 
     def axis_value(self, key: str) -> Any:
         for k, v in self.axes:
@@ -77,6 +80,7 @@ class TrialRecord:
             variant=self.variant,
             axes=tuple(other),
             sweep=str(sweep) if sweep else None,
+            evaluated_only=self.params.get("epochs") == "0",
         )
 
 

@@ -18,11 +18,18 @@ from augmix_lab.tracking.records import (
 )
 from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store, sqlite_path
-from augmix_lab.tracking.tags import EXPERIMENT_KIND_TRAINING, ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
+from augmix_lab.tracking.tags import (
+    EXPERIMENT_KIND_TRAINING,
+    PLUGINS_ARTIFACT_DIR,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TRACKING_TAGS,
+)
 from augmix_lab.tracking.trial import clear_failure
 
 STUDY_ARTIFACT = "study.yaml"
 TRIAL_CONFIG_ARTIFACT = "trial_config.yaml"
+MAX_PLUGIN_FILES = 200  # an installed plugin distribution larger than this logs its file list, not its files
 
 
 class StudyTracker:
@@ -108,6 +115,27 @@ class StudyTracker:
         self._log_params_and_tags(run_id, {}, study_tags)
         call_with_retries(self.client.log_text, run_id, study_yaml_text, STUDY_ARTIFACT)
         return run_id
+
+    def log_plugins(self, run_id: str, plugins: Iterable[Any]) -> None:
+        """The study's plugins on its parent run: tag ``augmix_lab.plugins`` and each plugin's source files under
+        ``plugins/<module>/<digest>/`` (uploaded once per digest, so every version a study ran with is kept)."""
+        from pathlib import Path
+
+        plugins = list(plugins)
+        if not plugins:
+            return
+        summary = {p.module: {"digest": p.digest, "source": p.distribution or p.path} for p in plugins}
+        self._log_params_and_tags(run_id, {}, {TRACKING_TAGS.plugins: limit_tag(json.dumps(summary, sort_keys=True))})
+        for p in plugins:
+            folder = f"{PLUGINS_ARTIFACT_DIR}/{p.module}/{p.digest}"
+            if call_with_retries(self.client.list_artifacts, run_id, folder):
+                continue
+            if len(p.files) > MAX_PLUGIN_FILES:
+                call_with_retries(self.client.log_text, run_id, "\n".join(p.files) + "\n", f"{folder}/FILES.txt")
+                continue
+            for f in p.files:
+                rel = Path(f).relative_to(p.root).parent.as_posix()
+                call_with_retries(self.client.log_artifact, run_id, f, folder if rel == "." else f"{folder}/{rel}")
 
     def trial_run(self, parent_id: str, trial_key: str, *, study: str, variant: str, seed: int,
                   axes: Mapping[str, Any], params: Mapping[str, Any], config_yaml: str,

@@ -17,6 +17,9 @@ class TrackingTags:
     baseline_tagged: str = "augmix_lab.baseline_tagged"
     study_file: str = "augmix_lab.study_file"  # parent run: absolute path of the study file run last
     overrides: str = "augmix_lab.overrides"  # parent run: JSON list of the --set overrides of the last invocation
+    # parent run: JSON {module: {digest, source}} of the plugins the last invocation imported (sources: artifacts
+    # plugins/<module>/<digest>/); trial run: JSON {module: file imported on the worker}
+    plugins: str = "augmix_lab.plugins"
     trial_key: str = "augmix_lab.trial_key"
     variant: str = "augmix_lab.variant"
     seed: str = "augmix_lab.seed"
@@ -73,3 +76,5 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"
 UI_WORKFLOW_TYPE = "machine_learning"
 # artifact on the study's parent run: the study-level affinity/diversity table (orchestration/analyses.py)
 AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"
+# artifact folder on the study's parent run: each plugin's source files, one folder per module and digest
+PLUGINS_ARTIFACT_DIR = "plugins"

@@ -197,6 +197,14 @@ class TrialLogger:
             tags.append(RunTag(TRACKING_TAGS.eval_worker, worker))
         self._log_batch(tags=tags)
 
+    def log_plugin_origins(self, origins: Mapping[str, str]) -> None:
+        """Which file each plugin module was imported from in this worker (tag ``augmix_lab.plugins``, JSON)."""
+        from mlflow.entities import RunTag
+
+        if origins:
+            self.check_owner()
+            self._log_batch(tags=[RunTag(TRACKING_TAGS.plugins, limit_tag(json.dumps(dict(origins), sort_keys=True)))])
+
     def record_repack(self, old_fraction: float, new_fraction: float) -> str:
         """A CUDA out-of-memory re-pack: append ``new_fraction`` to tag ``augmix_lab.repacks`` (``"0.25->0.5"``), set
         ``augmix_lab.gpu_fraction`` and add a note; the run stays RUNNING for its retry. Returns the chain."""

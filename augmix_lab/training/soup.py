@@ -21,7 +21,6 @@ from augmix_lab.analysis.soups import SoupMember, check_compatible, greedy_soup,
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
-from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import load_checkpoint
 from augmix_lab.training.step import amp_dtype
 
@@ -82,7 +81,7 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
                 evaluate: bool = True) -> list[BuiltSoup]:
     """The requested soups (``uniform``, ``greedy``) of one group, each BN-re-estimated and (optionally) evaluated."""
     from augmix_lab.data.holdout import split_holdout
-    from augmix_lab.training.trainer import subset_dataset
+    from augmix_lab.training.trainer import subset_dataset, trial_model
 
     if not ingredients:
         raise UserError("soups: no members to average")
@@ -93,7 +92,7 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
     device = resolve_device(cfg.device)
     from augmix_lab.data import load_dataset
 
-    full = subset_dataset(load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options),
+    full = subset_dataset(load_dataset(cfg.dataset.name, cfg.dataset.root or data_root, **cfg.dataset.options),
                           cfg.dataset.train_subset, cfg.dataset.test_subset)
     ds, h_images, h_labels = split_holdout(full, cfg.dataset.holdout)
     if heldout_n is not None:
@@ -101,7 +100,7 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
     bn_source = ds.train_images[:bn_images] if bn_images is not None else ds.train_images
     members = _load_members(ingredients, ds.version)
     check_compatible(members)  # different inits / architectures are refused here, before any averaging
-    model = create_model(cfg.model, ds.num_classes).to(device)
+    model = trial_model(cfg, ds.num_classes, weights=False).to(device)  # the members' weights replace its own
 
     def load(sd: Any) -> torch.nn.Module:
         model.load_state_dict(sd)

@@ -26,6 +26,7 @@ from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_ERROR, TRAIN_ERROR, TRAIN_LOSS
 from augmix_lab.models import create_model
+from augmix_lab.models.timm_models import input_convention, pretrained_classes, resize_inputs
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
     Fetch,
@@ -143,9 +144,22 @@ def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
 
     from augmix_lab.data.holdout import split_holdout
 
-    ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
+    ds = load_dataset(cfg.dataset.name, cfg.dataset.root or data_root, **cfg.dataset.options)
     ds = subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
+    convention = input_convention(cfg.model, cfg.pretrained)
+    if convention is not None:  # pretrained weights: normalise as they were trained (timm's pretrained config)
+        ds = dataclasses.replace(ds, mean=convention["mean"], std=convention["std"])
     return split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
+
+
+def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.Module:
+    """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``),
+    every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
+    model = create_model(cfg.model, num_classes, pretrained=cfg.pretrained if weights else None)
+    if cfg.resize is not None:
+        convention = input_convention(cfg.model, cfg.pretrained) or {}
+        resize_inputs(model, cfg.resize, convention.get("interpolation", "bilinear"))
+    return model
 
 
 def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int, warmup_steps: int, schedule: str,
@@ -246,7 +260,13 @@ class Trainer:
         self.ds = ds = load_trial_dataset(cfg, self.data_root)
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
-        model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
+        if cfg.evaluate_only and cfg.pretrained is not None:
+            classes = pretrained_classes(cfg.model, cfg.pretrained)
+            if classes is not None and classes != ds.num_classes:  # a fresh head would be scored: refuse
+                raise UserError(f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
+                                f"{cfg.dataset.name!r} has {ds.num_classes}; an evaluate-only trial (epochs: 0) needs "
+                                "weights for the dataset's classes (train with epochs >= 1 to fine-tune)")
+        model = trial_model(cfg, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         optimizer = torch.optim.SGD(
@@ -447,7 +467,7 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
         )
     if state["fingerprint"] != cfg.fingerprint(ds.version):
         raise UserError(f"{checkpoint_path} was trained with a different training config than the one given")
-    model = create_model(cfg.model, ds.num_classes)
+    model = trial_model(cfg, ds.num_classes, weights=False)  # the checkpoint holds the weights
     model.load_state_dict(state["model"])
     model = model.to(device)
     return _evaluate(model, ds, cfg, device, data_root)
