@@ -13,6 +13,11 @@ os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("RAY_ADDRESS", None)
+# Compiled CPU kernels (augmix_lab/jit.py): one machine-wide numba cache for every test and Ray worker, so the suite
+# compiles them once per machine, not once per test process (the per-test AUGMIX_LAB_CACHE below would hide it)
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(
+    os.environ.get("AUGMIX_LAB_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                        "augmix-lab"), "numba"))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
