@@ -68,9 +68,10 @@ def _prev(a, n):  # noqa: ANN001, ANN202
 def _plasma(draws, m, wibbledecay):  # noqa: ANN001, ANN202
     """``textures.plasma_from_draws`` (make_cifar_c.py plasma_fractal) for one map ``m`` (S, S) from its flat draws:
     per level (coarse to fine) the square step, then the two diamond steps, each n×n row-major; the same sums in the
-    same order, normalised to [0, 1] in place."""
+    same order. Returns (min, max - min): the map normalised to [0, 1] is (m - min) / (max - min), as the torch path
+    computes it (its max after subtracting the min is the rounded max - min: subtraction is monotone)."""
     size = m.shape[0]
-    m[:, :] = 0.0
+    m[0, 0] = 0.0  # the only point read before it is written
     stepsize = size
     wibble = 100.0  # make_cifar_c.py plasma_fractal: wibble = 100
     at = 0
@@ -101,8 +102,7 @@ def _plasma(draws, m, wibbledecay):  # noqa: ANN001, ANN202
         stepsize //= 2
         wibble /= wibbledecay
     lo = m.min()
-    m -= lo
-    m /= m.max()
+    return lo, m.max() - lo
 
 
 @kernel(parallel=True)
@@ -116,22 +116,28 @@ def fog(images, draws, mapsize, wibbledecay, strength, out, c, h, w):  # noqa: A
         unit[v] = np.float32(v) / np.float32(255.0)
     for i in prange(images.shape[0]):
         m = np.empty((mapsize, mapsize), np.float64)
-        _plasma(draws[i], m, wibbledecay)
+        lo, span = _plasma(draws[i], m, wibbledecay)
         src = images[i]
         dst = out[i]
-        top = np.float32(0.0)
+        top = np.uint8(0)
         for q in range(c * p):
-            top = max(top, unit[src[q]])
-        denominator = top + s32
+            top = max(top, src[q])
+        top32 = unit[top]
+        denominator = top32 + s32
         row = np.empty(w, np.float32)
-        for ch in range(c):
-            for y in range(h):
+        haze = np.empty(w, np.float32)
+        for y in range(h):
+            for x in range(w):  # vectorised: the plasma row in float32, times the strength
+                haze[x] = s32 * np.float32((m[y, x] - lo) / span)
+            for ch in range(c):
                 base = ch * p + y * w
                 for x in range(w):
-                    row[x] = (unit[src[base + x]] + s32 * np.float32(m[y, x])) * top / denominator
+                    row[x] = unit[src[base + x]]
+                for x in range(w):  # vectorised: the torch path's float32 operations, in its order
+                    v = (row[x] + haze[x]) * top32 / denominator * np.float32(255.0) + np.float32(1e-3)
+                    row[x] = min(max(v, np.float32(0.0)), np.float32(255.0))
                 for x in range(w):
-                    v = min(max(row[x] * np.float32(255.0) + np.float32(1e-3), np.float32(0.0)), np.float32(255.0))
-                    dst[base + x] = np.uint8(np.int32(v))
+                    dst[base + x] = np.uint8(np.int32(row[x]))
 
 
 @kernel(parallel=True)
@@ -160,9 +166,13 @@ def pixelate(images, idx_w, taps_w, k_w, idx_h, taps_h, k_h, up_w, up_h, out, c,
                         acc += rows[idx_h[a, t], j]
                     small[a, j] = min(max((acc * k_h[a] + half) >> _PRECISION_BITS, 0), 255)
             for y in range(h):
+                o = base + y * w
+                if y > 0 and up_h[y] == up_h[y - 1]:  # BOX up-scaling repeats rows: copy the previous one
+                    dst[o : o + w] = dst[o - w : o]
+                    continue
                 line = small[up_h[y]]
                 for x in range(w):
-                    dst[base + y * w + x] = line[up_w[x]]
+                    dst[o + x] = line[up_w[x]]
 
 
 __all__ = ["fog", "impulse_noise", "pixelate", "uniform_pm1"]
