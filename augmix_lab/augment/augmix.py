@@ -124,7 +124,8 @@ class AugmentAndMix:
             nothing back to the host, "compiled" (numba) runs on CPU only, "auto" picks per device
             (``ops.resolve_engine``: compiled on CPU, else the measurement stored for the hardware). The torch
             engines agree to within one uint8 level of a chain (``augment/ops.py``); compiled resamples in PIL's
-            double arithmetic (its table: ``augment/compiled.py``).
+            double arithmetic (table in ``augment/compiled.py``: its chains equal sorted's except where sorted's
+            float32 rotate / shears land one level off PIL).
     """
 
     def __init__(
