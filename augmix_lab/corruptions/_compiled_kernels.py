@@ -5,8 +5,6 @@ Images arrive as uint8 (N, C·H·W) planar buffers and leave as uint8: no float 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import prange
 
@@ -23,64 +21,6 @@ def _splitmix64(state):  # noqa: ANN001, ANN202
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return state, z ^ (z >> np.uint64(31))
-
-
-@kernel()
-def _uniform_open(state):  # noqa: ANN001, ANN202
-    """The next state and a uniform on (0, 1) from 32 bits: (u + 0.5) · 2^-32."""
-    state, z = _splitmix64(state)
-    return state, (np.float64(z >> np.uint64(32)) + 0.5) * 2.0**-32
-
-
-@kernel()
-def _normal(state, kn, wn, fn):  # noqa: ANN001, ANN202
-    """The next state and a standard normal: Marsaglia & Tsang's (2000) ziggurat, 128 layers (``compiled.ziggurat``),
-    the layer from bits 32-38 of the 64-bit draw and the value from its low 32 bits (independent bits, which avoids
-    the original's correlation between layer and value; Leong et al. 2005)."""
-    r = 3.442619855899  # the base layer's right edge
-    state, z = _splitmix64(state)
-    hz = np.int64(np.int32(z & np.uint64(0xFFFFFFFF)))
-    iz = np.int64((z >> np.uint64(32)) & np.uint64(127))
-    while True:
-        if abs(hz) < kn[iz]:
-            return state, hz * wn[iz]
-        x = hz * wn[iz]
-        if iz == 0:  # the tail beyond r
-            while True:
-                state, u1 = _uniform_open(state)
-                state, u2 = _uniform_open(state)
-                x = -math.log(u1) / r
-                if -2.0 * math.log(u2) >= x * x:
-                    return state, (r + x) if hz > 0 else -(r + x)
-        state, u = _uniform_open(state)
-        if fn[iz] + u * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
-            return state, x
-        state, z = _splitmix64(state)
-        hz = np.int64(np.int32(z & np.uint64(0xFFFFFFFF)))
-        iz = np.int64((z >> np.uint64(32)) & np.uint64(127))
-
-
-@kernel(parallel=True)
-def normals(keys, kn, wn, fn, out):  # noqa: ANN001, ANN201
-    """out[i] = standard normals from keys[i] (the stream ``gaussian_noise`` uses; for tests)."""
-    for i in prange(out.shape[0]):
-        state = np.uint64(keys[i])
-        for q in range(out.shape[1]):
-            state, out[i, q] = _normal(state, kn, wn, fn)
-
-
-@kernel(parallel=True)
-def gaussian_noise(images, keys, kn, wn, fn, sigma, out):  # noqa: ANN001, ANN201
-    """x / 255 + sigma·N(0, 1) per value in float32 (the torch path's operations), to uint8 like ``_to_uint8``."""
-    s32 = np.float32(sigma)
-    for i in prange(images.shape[0]):
-        state = np.uint64(keys[i])
-        src = images[i]
-        dst = out[i]
-        for q in range(images.shape[1]):
-            state, g = _normal(state, kn, wn, fn)
-            y = (np.float32(src[q]) / np.float32(255.0) + np.float32(g) * s32) * np.float32(255.0) + np.float32(1e-3)
-            dst[q] = np.uint8(np.int32(min(max(y, np.float32(0.0)), np.float32(255.0))))
 
 
 @kernel(parallel=True)
