@@ -23,8 +23,8 @@ make_imagenet_c.py per image; where we deliberately differ:
 - impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
   distributions to 2^-32, a different stream than torch.rand.
 - outputs are truncated to uint8 like the reference's ``np.uint8(...)`` (with a 1e-3 guard so exact integers survive).
-- on CPU, shot/impulse noise, fog and pixelate run compiled (``compiled.py``, numba): one key per image from the generator,
-  expanded by SplitMix64, so their CPU stream differs from the torch kernels' below (same distributions).
+- on CPU, shot/impulse noise, fog and pixelate run compiled (``compiled.py``, numba); the random three take one key per
+  image from the generator, expanded by SplitMix64: a CPU stream other than the torch kernels' below, same distributions.
 """
 
 from __future__ import annotations
