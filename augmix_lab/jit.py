@@ -2,7 +2,7 @@
 cache of compiled code, and the thread count.
 
 Compilation is paid once per machine: every kernel is ``cache=True`` and its cache lives under the project's cache
-directory (``paths.cache_dir() / "numba"``, the root ``plan``'s step costs use), unless the user set
+folder (``paths.cache_dir() / "numba"``, beside ``plan``'s step costs and the engine store), unless the user set
 ``NUMBA_CACHE_DIR``, which numba then honours as usual. The directory is set for OUR kernels only (numba picks a
 function's cache locator when it is decorated), so other numba code in the process keeps its own settings. A process
 that finds the cache loads the machine code (tens of ms) instead of compiling it (seconds): Ray trial workers pay the
@@ -41,13 +41,13 @@ def available() -> bool:
     return True
 
 
-def cache_dir() -> str:
+def kernel_cache_dir() -> str:
     """Where our compiled kernels are cached: ``$NUMBA_CACHE_DIR`` when the user set it, else the project cache."""
     return os.environ.get("NUMBA_CACHE_DIR") or str(paths.cache_dir() / CACHE_SUBDIR)
 
 
 def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit(cache=True, nogil=True, parallel=...)`` whose on-disk cache is ``cache_dir()``.
+    """``numba.njit(cache=True, nogil=True, parallel=...)`` whose on-disk cache is ``kernel_cache_dir()``.
 
     No fastmath: the kernels reproduce PIL's / torch's float rounding operation by operation (an FMA contraction or a
     reassociated sum would move values across truncation boundaries).
@@ -61,7 +61,7 @@ def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
             if not os.environ.get("NUMBA_THREADING_LAYER"):
                 config.THREADING_LAYER = "workqueue"  # before the first parallel launch (module docstring)
             previous = config.CACHE_DIR
-            config.CACHE_DIR = cache_dir()
+            config.CACHE_DIR = kernel_cache_dir()
             try:
                 return numba.njit(cache=True, nogil=True, parallel=parallel)(fn)
             finally:

@@ -109,7 +109,7 @@ def main() -> None:
 
     from augmix_lab.augment.ops import resolve_engine
 
-    engine = resolve_engine(None, torch.device("cpu"), aug.op_names)
+    engine = resolve_engine(None, torch.device("cpu"), images.shape[-1], aug.op_names)
     batched(8, 1)(), aug.views(images[:8], 3, gen)  # first calls outside the timing (loads the compiled kernels)
 
     def reference(views: int) -> Callable[[], int]:

@@ -58,7 +58,8 @@ def test_engine_resolution_by_device_and_setting(monkeypatch: pytest.MonkeyPatch
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     # CPU: the compiled engine wherever it runs the ops. Nothing measured (the test's private cache): elsewhere auto
     # is the work-bounded sorted engine
-    assert resolve_engine("auto", cpu, 32, ALL_OPS) == "compiled" and resolve_engine("auto", cuda, 224, ALL_OPS) == "sorted"
+    assert resolve_engine("auto", cpu, 32, ALL_OPS) == "compiled"
+    assert resolve_engine("auto", cuda, 224, ALL_OPS) == "sorted"
     assert resolve_engine("compiled", cuda, 224, ALL_OPS) == "sorted"  # numba kernels are CPU code: auto's torch choice
     assert resolve_engine("masked", cpu) == "masked" and resolve_engine("sorted", cuda) == "sorted"
     assert resolve_engine("auto", cpu, 32, ("rotate", "not_compiled")) == "sorted"  # an op without a compiled kernel
@@ -118,7 +119,8 @@ CALLERS = {
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("numba", [True, False], ids=["numba", "no-numba"])
-def test_every_caller_runs_the_engine_auto_resolves(caller: str, numba: bool, engine_store, monkeypatch) -> None:  # noqa: ANN001
+def test_every_caller_runs_the_engine_auto_resolves(caller: str, numba: bool, engine_store,  # noqa: ANN001
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """One resolution for AugMix and the policies: with a stored "masked" winner for this CPU, auto runs the compiled
     engine where it can and otherwise the stored winner, never the sorted engine."""
     if numba and not jit.available():

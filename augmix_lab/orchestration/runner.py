@@ -101,7 +101,7 @@ def warm_compiled_kernels(plan: StudyPlan, console: Console) -> None:
     except Exception as exc:  # noqa: BLE001 - an optimisation only: the trials then compile (or fall back) themselves
         console.print(f"[yellow]compiled CPU kernels not warmed up ({type(exc).__name__}: {exc})[/yellow]")
         return
-    console.print(f"compiled CPU kernels ready in {seconds:.1f} s (numba cache {jit.cache_dir()})")
+    console.print(f"compiled CPU kernels ready in {seconds:.1f} s (numba cache {jit.kernel_cache_dir()})")
 
 
 def run_study(study_path: str | Path, *, out: str | None = None, address: str | None = None,
