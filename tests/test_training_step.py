@@ -122,8 +122,8 @@ def test_a_training_step_reads_nothing_back_to_the_host(monkeypatch: pytest.Monk
 
 
 def test_the_sorted_augmix_engine_reads_once_per_chain_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sorted engine ("auto" until a measurement says otherwise) is allowed ONE read per chain step (its group
-    sizes)."""
+    """The sorted engine (the torch engine "auto" takes until a measurement says otherwise, and CPU's without numba)
+    is allowed ONE read per chain step (its group sizes)."""
     monkeypatch.setattr(ops_module, "ENGINE", "sorted")
     step, images, labels = small_step("augmix", 1)
     step(images, labels)
