@@ -56,6 +56,14 @@ def worker_workdir(out_dir: str | Path, key: str) -> Path:
         return local
 
 
+def final_checkpoint(out_dir: str | Path, key: str, uri: str, run_id: str | None) -> Path:
+    """A finished trial's ``final.pt`` in its work directory on this node, fetched from its run when absent
+    (``tracking.checkpoints.fetch_checkpoint``): what re-evaluation, two-stage children, soups and analyses read."""
+    from augmix_lab.tracking.checkpoints import fetch_checkpoint
+
+    return fetch_checkpoint(uri, run_id, worker_workdir(out_dir, key) / "checkpoints" / FINAL_CHECKPOINT_FILE)
+
+
 def _restore_checkpoint(workdir: Path, logger: Any) -> str:
     """Make sure the newest checkpoint is at workdir/checkpoints/last.pt; says where it came from."""
     local = workdir / "checkpoints" / CHECKPOINT_FILE
@@ -69,12 +77,12 @@ def _restore_checkpoint(workdir: Path, logger: Any) -> str:
         ckpt.to_directory(str(local.parent))
         if local.is_file():
             return "tune"
+    from augmix_lab.tracking.checkpoints import fetch_checkpoint
+
     try:
-        got = Path(logger.download_checkpoint("last", local.parent))
+        fetch_checkpoint(logger.uri, logger.run_id, local, kind="last")
     except Exception:  # noqa: BLE001 - no stored checkpoint: start from scratch
         return "none"
-    if got != local and got.is_file():
-        got.replace(local)
     return "mlflow" if local.is_file() else "none"
 
 
@@ -185,9 +193,9 @@ def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracki
     init = cfg.init
     if init.parent_key is None or init.checkpoint is None or Path(init.checkpoint).is_file() or not parent_run_id:
         return cfg
-    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.tracking.checkpoints import fetch_checkpoint
 
-    got = TrialLogger(tracking_uri, parent_run_id).download_checkpoint("final", workdir / "parent")
+    got = fetch_checkpoint(tracking_uri, parent_run_id, workdir / "parent" / FINAL_CHECKPOINT_FILE)
     return cfg.model_copy(update={"init": init.model_copy(update={"checkpoint": str(got)})})
 
 

@@ -17,21 +17,6 @@ from augmix_lab.study.expand import Trial
 from augmix_lab.study.init import parent_of
 
 
-def parent_final_checkpoint(out_dir: Path, parent_key: str, uri: str, parent_run_id: str | None) -> Path:
-    """The parent's final.pt in ``<out>/trials/<key>/checkpoints/``, fetched from its MLflow run when absent."""
-    from augmix_lab.orchestration.trainable import FINAL_CHECKPOINT_FILE, trial_workdir
-    from augmix_lab.tracking import TrialLogger
-
-    ckpt = trial_workdir(out_dir, parent_key) / "checkpoints" / FINAL_CHECKPOINT_FILE
-    if not ckpt.is_file():
-        if parent_run_id is None:
-            raise FileNotFoundError(f"parent trial {parent_key} has no final checkpoint at {ckpt} and no run")
-        got = Path(TrialLogger(uri, parent_run_id).download_checkpoint("final", ckpt.parent))
-        if got != ckpt:
-            got.replace(ckpt)
-    return ckpt
-
-
 def with_init_checkpoint(trial: Trial, checkpoint: Path) -> Trial:
     cfg = trial.config
     return dataclasses.replace(trial, config=cfg.model_copy(update={"init": cfg.init.model_copy(
@@ -55,6 +40,7 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
               data_root: str | None,
               run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
     """``run_tune`` once per dependency wave over ``plan.todo``; returns (finished keys, failed keys) like run_tune."""
+    from augmix_lab.orchestration.trainable import final_checkpoint
     from augmix_lab.tracking import TrialLogger
 
     all_todo = list(plan.todo)
@@ -87,7 +73,7 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
                     wave.append(t)
                     continue
                 try:
-                    ckpt = parent_final_checkpoint(plan.out_dir, parent, uri, runs.get(parent))
+                    ckpt = final_checkpoint(plan.out_dir, parent, uri, runs.get(parent))
                 except Exception as exc:  # noqa: BLE001 - a lost parent checkpoint fails its children only
                     reasons[t.key] = f"parent trial {labels.get(parent, parent)}: no final checkpoint ({exc})"
                     blocked.append(t)

@@ -68,6 +68,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
+def load_final(path: str | Path) -> dict[str, Any]:
+    """A trial's ``final.pt`` (weights + config + data version); a resumable ``last.pt`` is refused."""
+    state = load_checkpoint(Path(path))
+    if "config" not in state:
+        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    return state
+
+
+def final_model(state: dict[str, Any], num_classes: int, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The trained model of a ``load_final`` state, on ``device``, in eval mode."""
+    from augmix_lab.models import create_model
+
+    if int(state.get("num_classes", num_classes)) != num_classes:
+        raise UserError(f"a {state['num_classes']}-class checkpoint cannot score a {num_classes}-class dataset")
+    model = create_model(str(state["config"].get("model", "")), num_classes)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
 def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Python, NumPy, torch CPU (+ all CUDA devices when initialised) and the trial's own generators."""
     version, key, gauss = random.getstate()
