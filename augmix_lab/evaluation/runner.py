@@ -121,6 +121,38 @@ def _video_logits(videos: Any, predictor) -> Iterator[np.ndarray]:
         yield predictor(frames).reshape(len(chunk), chunk[0].shape[0], -1)
 
 
+def _c_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, recorder: PredictionRecorder,
+            ) -> list[dict]:
+    """One tidy row per -C cell (``eval.corruptions``); each cell's class ids go to ``recorder``."""
+    ccfg = eval_cfg.corruptions
+    names = check_corruption_names(ccfg.names, "eval.corruptions.names")
+    bad = [s for s in ccfg.severities if s not in SEVERITIES]
+    if bad:
+        raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
+    source = _c_source(dataset, ccfg, root, names)
+    rows = []
+    for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names, ccfg.severities, profile,
+                                            predictor):
+        recorder.add_c(name, s, logits, labels)
+        rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
+                         c_cell_source(dataset.name, name, source, root)))
+    return rows
+
+
+def _p_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer) -> list[dict]:
+    """One tidy row per -P perturbation (``eval.perturbations``): flip probability and top-5 distance."""
+    pcfg = eval_cfg.perturbations
+    pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
+    rows = []
+    for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, predictor.device):
+        logits = np.concatenate(list(_video_logits(videos, predictor)))
+        noise = PERTURBATIONS.get(name).noise
+        scores = {"flip_prob": M.flip_probability(logits, noise=noise),
+                  "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
+        rows.append(_row("P", name, 0, scores, source))
+    return rows
+
+
 # ---- entry point -----------------------------------------------------------------------------------------------------
 def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torch.device | None = None,
                    data_root: str | Path | None = None, *, alexnet_flip_probs: Mapping[str, float] | None = None,
@@ -143,7 +175,6 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     predictor = Scorer(model, dataset.mean, dataset.std, dev, autocast_dtype=autocast_dtype,
                        batch_size=eval_cfg.batch_size)  # the one scorer (evaluation/scoring.py)
     profile = profile_for(dataset)
-    calib = eval_cfg.calibration
     rows: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
     recorder = PredictionRecorder()  # per-image class ids for the report's paired bootstrap
@@ -151,29 +182,12 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
         if eval_cfg.clean:
             clean_logits, clean_labels = predictor(dataset.test_images), np.asarray(dataset.test_labels)
             recorder.add("clean", clean_logits, clean_labels)
-            scores = M.classification_scores(clean_logits, clean_labels, calibration=calib)
+            scores = M.classification_scores(clean_logits, clean_labels, calibration=eval_cfg.calibration)
             rows.append(_row("clean", "clean", 0, scores, "test"))
-        ccfg = eval_cfg.corruptions
-        if ccfg.enabled:
-            names = check_corruption_names(ccfg.names, "eval.corruptions.names")
-            bad = [s for s in ccfg.severities if s not in SEVERITIES]
-            if bad:
-                raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
-            source = _c_source(dataset, ccfg, root, names)
-            for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
-                                                    ccfg.severities, profile, predictor):
-                recorder.add_c(name, s, logits, labels)
-                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib),
-                                 c_cell_source(dataset.name, name, source, root)))
-        pcfg = eval_cfg.perturbations
-        if pcfg.enabled:
-            pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
-            for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, dev):
-                logits = np.concatenate(list(_video_logits(videos, predictor)))
-                noise = PERTURBATIONS.get(name).noise
-                scores = {"flip_prob": M.flip_probability(logits, noise=noise),
-                          "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
-                rows.append(_row("P", name, 0, scores, source))
+        if eval_cfg.corruptions.enabled:
+            rows += _c_rows(dataset, eval_cfg, root, profile, predictor, recorder)
+        if eval_cfg.perturbations.enabled:
+            rows += _p_rows(dataset, eval_cfg, root, profile, predictor)
         if eval_cfg.fourier.enabled:  # Fourier heat map (evaluation/fourier_eval.py)
             from augmix_lab.evaluation.fourier_eval import BENCHMARK, evaluate_fourier
 

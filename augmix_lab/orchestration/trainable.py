@@ -214,43 +214,22 @@ def train_trial(
     "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run}``; ``gpus_per_trial``: this
     round's GPU fraction (decides OOM re-pack vs failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as
     the driver read it."""
-    import torch
-
-    from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
+    from augmix_lab.tracking import TrialLogger, TrialSuperseded
     from augmix_lab.tracking.system import start_system_metrics, stop_system_metrics
-    from augmix_lab.training import TrialCallbacks, run_trial
+    from augmix_lab.training import run_trial
 
     key = config["trial_key"]
     spec = trials[key]
-    cfg = TrialConfig.model_validate(spec["config"])
-    threads = cfg.train.threads or max(1, int(cpus_per_trial))
-    torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-
+    cfg = _trial_config(spec, cpus_per_trial)
     workdir = worker_workdir(out_dir, key)
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     _restore_checkpoint(workdir, logger)
     cfg = _fetch_parent_checkpoint(cfg, spec.get("parent_run_id"), tracking_uri, workdir)
     logger.set_status("RUNNING")
     logger.log_datasets(dataset_records(cfg))
-    already_logged = logger.last_logged_epoch() or 0
-
-    def on_epoch_end(epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
-        metrics = {**metrics, **gpu_epoch_stats()}  # per-trial GPU memory/utilisation; nothing on CPU
-        if epoch > already_logged:  # a resumed trial logs only epochs after its checkpoint
-            logger.log_epoch(epoch, metrics)
-        if checkpoint is not None:
-            logger.log_checkpoint(Path(checkpoint), "last")
-        _report({**metrics, "epoch": epoch}, Path(checkpoint).parent if checkpoint is not None else None)
-
-    def on_evaluated(scorecard: Any) -> None:
-        logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays, scorecard.predictions)
-        logger.log_datasets(dataset_records(cfg, scorecard.table))
-
     monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable
     try:
-        callbacks = TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated,
-                                   on_batch_end=inject_oom_hook(inject_oom, key, workdir))
+        callbacks = _callbacks(logger, cfg, inject_oom_hook(inject_oom, key, workdir))
         result, oom = run_releasing_oom(lambda: run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root))
     except TrialSuperseded:
         return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
@@ -265,18 +244,65 @@ def train_trial(
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
     finally:
         stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
-    if oom is not None:  # its memory is already given back (run_releasing_oom)
-        if 0 < gpus_per_trial < 1:  # a bigger share of the GPU may fit it: the driver re-packs, run stays RUNNING
-            _report({OOM_METRIC: 1})
-            return
-        kind, _, message = oom.partition(": ")
-        logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
-                                    f"GPU share to re-pack to: {message}")
-        _report({FAILED_METRIC: 1})  # deterministic at this size: no Ray retry
+    if oom is not None:
+        _after_oom(logger, oom, gpus_per_trial)
+    else:
+        _finish(logger, result)
+
+
+def _trial_config(spec: dict[str, Any], cpus_per_trial: float) -> TrialConfig:
+    """The trial's config, with torch's threads set as it will train."""
+    import torch
+
+    cfg = TrialConfig.model_validate(spec["config"])
+    threads = cfg.train.threads or max(1, int(cpus_per_trial))
+    torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    return cfg
+
+
+def _callbacks(logger: Any, cfg: TrialConfig, on_batch_end: Any) -> Any:
+    """What the trial reports: each epoch to its run (a resumed trial only epochs after its checkpoint) and to Tune
+    with its checkpoint, the scorecard and the benchmarks scored to its run."""
+    from augmix_lab.tracking import gpu_epoch_stats
+    from augmix_lab.training import TrialCallbacks
+
+    already_logged = logger.last_logged_epoch() or 0
+
+    def on_epoch_end(epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        metrics = {**metrics, **gpu_epoch_stats()}  # per-trial GPU memory/utilisation; nothing on CPU
+        if epoch > already_logged:  # a resumed trial logs only epochs after its checkpoint
+            logger.log_epoch(epoch, metrics)
+        if checkpoint is not None:
+            logger.log_checkpoint(Path(checkpoint), "last")
+        _report({**metrics, "epoch": epoch}, Path(checkpoint).parent if checkpoint is not None else None)
+
+    def on_evaluated(scorecard: Any) -> None:
+        logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays, scorecard.predictions)
+        logger.log_datasets(dataset_records(cfg, scorecard.table))
+
+    return TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated, on_batch_end=on_batch_end)
+
+
+def _after_oom(logger: Any, oom: str, gpus_per_trial: float) -> None:
+    """A CUDA OOM (its memory already given back by ``run_releasing_oom``): below a whole GPU the driver re-packs it
+    (the run stays RUNNING); at a whole GPU it is a deterministic failure (no Ray retry)."""
+    if 0 < gpus_per_trial < 1:
+        _report({OOM_METRIC: 1})
         return
+    kind, _, message = oom.partition(": ")
+    logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
+                                f"GPU share to re-pack to: {message}")
+    _report({FAILED_METRIC: 1})
+
+
+def _finish(logger: Any, result: Any) -> None:
+    """Upload the final checkpoint (what evaluate_checkpoint re-scores later), mark the run FINISHED, tell Tune."""
+    from augmix_lab.tracking import TrialSuperseded
+
     try:
         if result.checkpoint is not None and Path(result.checkpoint).is_file():
-            logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later
+            logger.log_checkpoint(Path(result.checkpoint), "final")
         logger.set_status("FINISHED")
     except TrialSuperseded:
         return
