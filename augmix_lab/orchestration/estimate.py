@@ -77,6 +77,7 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     Times the trainer's own step (``training.build_train_step``) without its training hooks, scaled by the hooks'
     registered ``cost_factor`` (PGD: 1 + iterations passes), so ``plan`` stays quick.
     """
+    from augmix_lab.evaluation.scoring import Scorer
     from augmix_lab.models import create_model
     from augmix_lab.training import build_train_step, resolve_device
     from augmix_lab.training.step import hooks_cost_factor
@@ -104,12 +105,11 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
             times.append(time.perf_counter() - t0)
         train_s = sorted(times)[len(times) // 2] / batch * hooks_cost_factor(cfg)  # median: robust to a noisy neighbour
         model.eval()
-        x = images.float().div(127.5).sub(1.0)
-        with torch.no_grad():
-            model(x)
-            t0 = time.perf_counter()
-            model(x)
-            eval_s = (time.perf_counter() - t0) / batch
+        scorer = Scorer(model, (0.5,) * 3, (0.5,) * 3, dev, autocast_dtype=step.autocast_dtype)  # as evaluation scores
+        scorer(images)  # logits read back to the host, as evaluation reads them
+        t0 = time.perf_counter()
+        scorer(images)
+        eval_s = (time.perf_counter() - t0) / batch
     finally:
         torch.set_num_threads(threads)
     return train_s, eval_s
