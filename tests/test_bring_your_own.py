@@ -108,10 +108,11 @@ def test_a_timm_model_trains_and_local_weights_are_scored_without_the_hub(tmp_pa
                                         '{"input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, '
                                         '0.25], "interpolation": "bicubic", "crop_pct": 1.0}}')
     torch.save(source.state_dict(), folder / "pytorch_model.bin")
-    from augmix_lab.training.trainer import load_trial_dataset, trial_model
+    from augmix_lab.data.trial import load_trial_data
+    from augmix_lab.training.trainer import trial_model
 
     cfg = config(model="timm:test_resnet", epochs=0, pretrained=str(folder))
-    assert load_trial_dataset(cfg, None).std == (0.25, 0.25, 0.25)
+    assert load_trial_data(cfg, None).dataset.std == (0.25, 0.25, 0.25)
     model = trial_model(cfg, 10)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in source.state_dict().items())
 

@@ -242,7 +242,7 @@ def test_an_epoch_reads_the_device_only_at_the_flag_checks_and_the_epoch_totals(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from augmix_lab.training import trainer as trainer_module
 
-    monkeypatch.setattr(trainer_module, "clean_test_error", lambda *a, **k: 0.0)  # evaluation is not the loop
+    monkeypatch.setattr(trainer_module.Trainer, "test_error", lambda self: 0.0)  # evaluation is not the loop
     trainer = Trainer(trial_config(method="augmix", jsd={"arity": 1}), tmp_path, check_every=4).build()
     counter = HostReadCounter(monkeypatch)
     # AugMix's own grouped dispatch (augment/ops.py) is counted by the step test above; here: the loop around it

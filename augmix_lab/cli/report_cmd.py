@@ -1,4 +1,8 @@
-"""`augmix-lab report`: regenerate the paper's tables and plots from a study's MLflow runs."""
+"""`augmix-lab report`: regenerate the paper's tables and plots from a study's MLflow runs.
+
+Read-only: it never loads a checkpoint, runs a model or writes to the store (study-level analyses are computed by
+`run` / `soup` / `analyze`), so a report builds on a machine that has the store but no checkpoints and no torch.
+"""
 
 from __future__ import annotations
 
@@ -54,12 +58,6 @@ def _report(args: argparse.Namespace, tracking_uri: str, out_root: Path | None, 
     else:
         out_dir = study_dir(experiment) / "report"
     load_recorded_plugins(tracking_uri, experiment)  # plugin metrics and report tables, before the tables are built
-    from augmix_lab.orchestration.analyses import ensure_study_analyses  # recompute missing study analyses
-
-    from augmix_lab.console import make_console
-
-    ensure_study_analyses(tracking_uri, experiment, out_root if not args.tracking_uri else None,
-                          console=make_console(stderr=True))
     report = generate_report(tracking_uri, experiment, out_dir, formats)
     print(f"report: {len(report.tables)} tables, {len(report.plots)} plots -> {out_dir.resolve()}")
     if "html" in formats:

@@ -146,6 +146,7 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     Times the trainer's own step (``training.build_train_step``) without its training hooks, scaled by the hooks'
     registered ``cost_factor`` (PGD: 1 + iterations passes), so ``plan`` stays quick.
     """
+    from augmix_lab.evaluation.scoring import Scorer
     from augmix_lab.training import build_train_step, resolve_device
     from augmix_lab.training.trainer import trial_model
     from augmix_lab.training.step import hooks_cost_factor
@@ -175,17 +176,14 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
         train_s = best / batch * hooks_cost_factor(cfg)
         spread = sorted(times)[len(times) // 2] / max(best, 1e-12)
         model.eval()
-        x = images.float().div(127.5).sub(1.0)
+        scorer = Scorer(model, (0.5,) * 3, (0.5,) * 3, dev, autocast_dtype=step.autocast_dtype)  # as evaluation scores
+        scorer(images)  # warm-up; logits read back to the host, as evaluation reads them
         forward = []
-        with torch.no_grad():
-            model(x)
-            for _ in range(3):
-                t0 = time.perf_counter()
-                model(x)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                forward.append(time.perf_counter() - t0)
-        eval_s = min(forward) / batch
+        for _ in range(3):
+            t0 = time.perf_counter()
+            scorer(images)
+            forward.append(time.perf_counter() - t0)
+        eval_s = min(forward) / batch  # the best of the repeats, as for the training step
     finally:
         torch.set_num_threads(threads)
     return StepCost(train_s, eval_s, spread)

@@ -63,6 +63,14 @@ def worker_workdir(out_dir: str | Path, key: str) -> Path:
         return local
 
 
+def final_checkpoint(out_dir: str | Path, key: str, uri: str, run_id: str | None) -> Path:
+    """A finished trial's ``final.pt`` in its work directory on this node, fetched from its run when absent
+    (``tracking.checkpoints.fetch_checkpoint``): what re-evaluation, two-stage children, soups and analyses read."""
+    from augmix_lab.tracking.checkpoints import fetch_checkpoint
+
+    return fetch_checkpoint(uri, run_id, worker_workdir(out_dir, key) / "checkpoints" / FINAL_CHECKPOINT_FILE)
+
+
 def resume_sources(logger: Any) -> list[tuple[str, Any]]:
     """Where else a trial's checkpoint may be, for ``training.choose_resume`` (a node without the study directory, or
     a local ``last.pt`` that cannot be read): Ray Tune's copy of the last reported one and the copy uploaded to the
@@ -79,7 +87,9 @@ def resume_sources(logger: Any) -> list[tuple[str, Any]]:
         return folder / CHECKPOINT_FILE
 
     def from_mlflow(folder: Path) -> Path:
-        return Path(logger.download_checkpoint("last", folder))  # the one fetcher of a run's checkpoint
+        from augmix_lab.tracking.checkpoints import fetch_checkpoint  # the one fetcher of a run's checkpoint
+
+        return fetch_checkpoint(logger.uri, logger.run_id, folder / CHECKPOINT_FILE, kind="last")
 
     return [("Ray Tune's copy", from_tune), ("the trial's MLflow copy", from_mlflow)]
 
@@ -255,9 +265,9 @@ def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracki
     init = cfg.init
     if init.parent_key is None or init.checkpoint is None or Path(init.checkpoint).is_file() or not parent_run_id:
         return cfg
-    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.tracking.checkpoints import fetch_checkpoint
 
-    got = TrialLogger(tracking_uri, parent_run_id).download_checkpoint("final", workdir / "parent")
+    got = fetch_checkpoint(tracking_uri, parent_run_id, workdir / "parent" / FINAL_CHECKPOINT_FILE)
     return cfg.model_copy(update={"init": init.model_copy(update={"checkpoint": str(got)})})
 
 
@@ -278,19 +288,13 @@ def train_trial(
     "launch": the driver's launch id, "parent_run_id": a two-stage child's parent run}``; ``gpus_per_trial``: this
     round's GPU fraction (decides OOM re-pack vs failure); ``inject_oom``: tests only, ``$AUGMIX_LAB_INJECT_OOM`` as
     the driver read it; ``plugins``: the study's plugins (``augmix_lab.plugins.Plugin`` dicts), imported here first."""
-    import torch
-
-    from augmix_lab.tracking import TrialLogger, TrialSuperseded, gpu_epoch_stats
+    from augmix_lab.tracking import TrialLogger, TrialSuperseded
     from augmix_lab.tracking.system import start_system_metrics, stop_system_metrics
-    from augmix_lab.training import TrialCallbacks, run_trial
+    from augmix_lab.training import run_trial
 
     key = config["trial_key"]
     spec = trials[key]
-    cfg = TrialConfig.model_validate(spec["config"])
-    threads = cfg.train.threads or max(1, int(cpus_per_trial))
-    torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-
+    cfg = _trial_config(spec, cpus_per_trial)
     workdir = worker_workdir(out_dir, key)
     logger = TrialLogger(tracking_uri, spec["run_id"], spec.get("launch"))
     if not _import_plugins(plugins, logger):
@@ -299,6 +303,53 @@ def train_trial(
     logger.set_status("RUNNING")
     logger.log_datasets(dataset_records(cfg))
     logger.last_logged_epoch()  # log_epoch skips what the run holds already (a resumed trial, a re-packed retry)
+    monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable
+    try:
+        callbacks = _callbacks(logger, cfg, key, _chain(inject_oom_hook(inject_oom, key, workdir),
+                                                        inject_crash_hook(inject_crash, key)))
+        result, oom = run_releasing_oom(lambda: run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root,
+                                                          resume_sources=resume_sources(logger)))
+    except TrialSuperseded:
+        return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
+    except (TrialFailed, UserError) as exc:
+        # deterministic (divergence, a config the trainer rejects): record it and end normally, so Ray does not
+        # spend retries on it
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
+        _report({FAILED_METRIC: 1})
+        return
+    except Exception as exc:
+        if is_disk_full(exc):  # e.g. the checkpoint upload into the store's artifacts: retrying cannot help
+            logger.set_status("FAILED", f"DiskFull: {DiskFull(disk_of(exc, workdir), _checkpoint_room(workdir))}")
+            _report({FAILED_METRIC: 1})
+            return
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
+        raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
+    finally:
+        stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
+    if oom is not None:
+        _after_oom(logger, oom, gpus_per_trial)
+    else:
+        _finish(logger, result)
+
+
+def _trial_config(spec: dict[str, Any], cpus_per_trial: float) -> TrialConfig:
+    """The trial's config, with torch's threads set as it will train."""
+    import torch
+
+    cfg = TrialConfig.model_validate(spec["config"])
+    threads = cfg.train.threads or max(1, int(cpus_per_trial))
+    torch.set_num_threads(threads)  # one trial per CPU by default: no oversubscription between concurrent trials
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    return cfg
+
+
+def _callbacks(logger: Any, cfg: TrialConfig, key: str, on_batch_end: Any) -> Any:
+    """What the trial reports: each epoch to its run before the checkpoint that lets a resume skip it, each
+    checkpoint to its run and to Tune, a resume's warning (run note, stderr, the driver's display), the scorecard and
+    the benchmarks scored to its run."""
+    from augmix_lab.tracking import gpu_epoch_stats
+    from augmix_lab.training import TrialCallbacks
+
     notes: list[str] = []
 
     def on_resume(start_epoch: int, history: list[dict[str, Any]], note: str | None) -> None:
@@ -322,43 +373,29 @@ def train_trial(
         logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays, scorecard.predictions)
         logger.log_datasets(dataset_records(cfg, scorecard.table))
 
-    monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable
-    try:
-        callbacks = TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated,
-                                   on_batch_end=_chain(inject_oom_hook(inject_oom, key, workdir),
-                                                       inject_crash_hook(inject_crash, key)),
-                                   on_epoch_metrics=on_epoch_metrics, on_resume=on_resume)
-        result, oom = run_releasing_oom(lambda: run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root,
-                                                          resume_sources=resume_sources(logger)))
-    except TrialSuperseded:
-        return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
-    except (TrialFailed, UserError) as exc:
-        # deterministic (divergence, a config the trainer rejects): record it and end normally, so Ray does not
-        # spend retries on it
-        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
-        _report({FAILED_METRIC: 1})
+    return TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated, on_batch_end=on_batch_end,
+                          on_epoch_metrics=on_epoch_metrics, on_resume=on_resume)
+
+
+def _after_oom(logger: Any, oom: str, gpus_per_trial: float) -> None:
+    """A CUDA OOM (its memory already given back by ``run_releasing_oom``): below a whole GPU the driver re-packs it
+    (the run stays RUNNING); at a whole GPU it is a deterministic failure (no Ray retry)."""
+    if 0 < gpus_per_trial < 1:
+        _report({OOM_METRIC: 1})
         return
-    except Exception as exc:
-        if is_disk_full(exc):  # e.g. the checkpoint upload into the store's artifacts: retrying cannot help
-            logger.set_status("FAILED", f"DiskFull: {DiskFull(disk_of(exc, workdir), _checkpoint_room(workdir))}")
-            _report({FAILED_METRIC: 1})
-            return
-        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
-        raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
-    finally:
-        stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
-    if oom is not None:  # its memory is already given back (run_releasing_oom)
-        if 0 < gpus_per_trial < 1:  # a bigger share of the GPU may fit it: the driver re-packs, run stays RUNNING
-            _report({OOM_METRIC: 1})
-            return
-        kind, _, message = oom.partition(": ")
-        logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
-                                    f"GPU share to re-pack to: {message}")
-        _report({FAILED_METRIC: 1})  # deterministic at this size: no Ray retry
-        return
+    kind, _, message = oom.partition(": ")
+    logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
+                                f"GPU share to re-pack to: {message}")
+    _report({FAILED_METRIC: 1})
+
+
+def _finish(logger: Any, result: Any) -> None:
+    """Upload the final checkpoint (what evaluate_checkpoint re-scores later), mark the run FINISHED, tell Tune."""
+    from augmix_lab.tracking import TrialSuperseded
+
     try:
         if result.checkpoint is not None and Path(result.checkpoint).is_file():
-            logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later
+            logger.log_checkpoint(Path(result.checkpoint), "final")
         logger.set_status("FINISHED")
     except TrialSuperseded:
         return

@@ -140,6 +140,31 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return data
 
 
+def load_final(path: str | Path) -> dict[str, Any]:
+    """A trial's ``final.pt`` (weights + config + data version); a resumable ``last.pt`` is refused."""
+    state = load_checkpoint(Path(path))
+    if "config" not in state:
+        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    return state
+
+
+def final_model(state: dict[str, Any], num_classes: int, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The trained model of a ``load_final`` state, on ``device``, in eval mode (built as its trial built it:
+    ``trial_model``, e.g. a ``timm:`` model's input resize)."""
+    from types import SimpleNamespace
+
+    from augmix_lab.training.trainer import trial_model
+
+    if int(state.get("num_classes", num_classes)) != num_classes:
+        raise UserError(f"a {state['num_classes']}-class checkpoint cannot score a {num_classes}-class dataset")
+    cfg = state["config"]
+    built_as = SimpleNamespace(model=str(cfg.get("model", "")), pretrained=cfg.get("pretrained"),
+                               resize=cfg.get("resize"))
+    model = trial_model(built_as, num_classes, weights=False)  # type: ignore[arg-type]  # the state holds the weights
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
 def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Python, NumPy, torch CPU (+ all CUDA devices when initialised) and the trial's own generators."""
     version, key, gauss = random.getstate()

@@ -9,7 +9,6 @@ On CPU the whole trial is bit-for-bit reproducible for a seed, including across 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
@@ -22,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from augmix_lab.config import TrialConfig
+from augmix_lab.data.trial import load_trial_data
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_ERROR, TRAIN_ERROR, TRAIN_LOSS
@@ -33,7 +33,9 @@ from augmix_lab.training.checkpoint import (
     capture_rng_state,
     checkpoint_paths,
     choose_resume,
+    final_model,
     load_checkpoint,
+    load_final,
     restore_rng_state,
     save_atomic,
 )
@@ -123,35 +125,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -> Any:
-    """The first N train/test images (smoke runs); the version string records the cut."""
-    if train_subset is None and test_subset is None:
-        return ds
-    def head(images: Any, n: int) -> Any:  # a lazy folder stays lazy (slicing it would decode every file)
-        return images.head(n) if hasattr(images, "head") else images[:n]
-
-    changes: dict[str, Any] = {}
-    if train_subset is not None:
-        changes.update(train_images=head(ds.train_images, train_subset), train_labels=ds.train_labels[:train_subset])
-    if test_subset is not None:
-        changes.update(test_images=head(ds.test_images, test_subset), test_labels=ds.test_labels[:test_subset])
-    changes["version"] = f"{ds.version}|train[:{train_subset}]|test[:{test_subset}]"
-    return dataclasses.replace(ds, **changes)
-
-
-def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
-    from augmix_lab.data import load_dataset
-
-    from augmix_lab.data.holdout import split_holdout
-
-    ds = load_dataset(cfg.dataset.name, cfg.dataset.root or data_root, **cfg.dataset.options)
-    ds = subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
-    convention = input_convention(cfg.model, cfg.pretrained)
-    if convention is not None:  # pretrained weights: normalise as they were trained (timm's pretrained config)
-        ds = dataclasses.replace(ds, mean=convention["mean"], std=convention["std"])
-    return split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
-
-
 def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.Module:
     """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``),
     every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
@@ -184,31 +157,14 @@ def _hard_labels(targets: torch.Tensor) -> torch.Tensor:
     return targets if targets.dtype == torch.int64 else targets.argmax(1)
 
 
-def _as_views(images: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
-    return images.contiguous(memory_format=memory_format)
+def trial_scorer(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, *, batch_size: int | None = None,
+                 memory_format: torch.memory_format = torch.channels_last) -> Any:
+    """The trial's ``evaluation.Scorer``: its dataset's normalisation, the precision it trained in (its AMP dtype;
+    ``amp: off``: float32), ``eval.batch_size`` unless given."""
+    from augmix_lab.evaluation.scoring import Scorer
 
-
-@torch.no_grad()
-def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int = EPOCH_TEST_LIMIT,
-                     memory_format: torch.memory_format = torch.contiguous_format,
-                     autocast_dtype: torch.dtype | None = None) -> float:
-    """Top-1 error (%) on the first ``limit`` test images, normalised with the one ``augment.normalize`` (a lazy
-    ImageNet folder: its reference eval view, decoded by DataLoader workers)."""
-    from augmix_lab.augment import normalize
-    from augmix_lab.data import image_batches
-
-    model.eval()
-    n = min(limit, len(ds.test_labels))
-    wrong = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
-    for k, images in enumerate(image_batches(ds.test_images, EPOCH_TEST_BATCH, stop=n)):
-        start = k * EPOCH_TEST_BATCH
-        images = images.to(device, non_blocking=True)
-        labels = ds.test_labels[start : start + images.shape[0]].to(device)
-        x = _as_views(normalize(images, ds.mean, ds.std), memory_format)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logits = model(x)
-        wrong += (logits.argmax(1) != labels).sum()
-    return 100.0 * int(wrong) / max(1, n)
+    return Scorer(model, ds.mean, ds.std, device, autocast_dtype=amp_dtype(cfg, device),
+                  batch_size=batch_size or cfg.eval.batch_size, memory_format=memory_format)
 
 
 # ---------------------------------------------------------------------------------------------- the trial
@@ -257,7 +213,7 @@ class Trainer:
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.seed)
-        self.ds = ds = load_trial_dataset(cfg, self.data_root)
+        self.ds = ds = load_trial_data(cfg, self.data_root).dataset
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
         if cfg.evaluate_only and cfg.pretrained is not None:
@@ -293,6 +249,9 @@ class Trainer:
             scheduler=scheduler, crop_flip=self.loader is None,
         )
         self.autocast_dtype = self.step.autocast_dtype
+        # the per-epoch test scores the model in the layout it trains in (scoring never changes it)
+        self.scorer = trial_scorer(model, ds, cfg, device, batch_size=EPOCH_TEST_BATCH,
+                                   memory_format=self.memory_format)
         self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
         self.train_labels = ds.train_labels.to(device)
         return self
@@ -389,8 +348,7 @@ class Trainer:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_time = time.perf_counter() - t0
-        test_error = clean_test_error(self.model, self.ds, device, memory_format=self.memory_format,
-                                      autocast_dtype=self.autocast_dtype)
+        test_error = self.test_error()
         return {  # the registered history metrics (evaluation/registry.py)
             TRAIN_LOSS: float(loss_sum) / max(1, seen),
             TRAIN_ERROR: 100.0 * float(wrong) / max(1, seen),
@@ -399,6 +357,12 @@ class Trainer:
             EPOCH_TIME_S: time.perf_counter() - t0,
             IMAGES_PER_S: seen / max(train_time, 1e-9),
         }
+
+    def test_error(self) -> float:
+        """Top-1 error (%) on the first ``EPOCH_TEST_LIMIT`` test images (a lazy ImageNet folder: its eval view)."""
+        self.model.eval()
+        n = min(EPOCH_TEST_LIMIT, len(self.ds.test_labels))
+        return 100.0 * (n - self.scorer.correct(self.ds.test_images, self.ds.test_labels, stop=n)) / max(1, n)
 
     def train(self) -> None:
         """Every epoch after the restored one: train, record, checkpoint every ``checkpoint_every`` and at the end."""
@@ -453,13 +417,11 @@ def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device,
 
 def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root: str | Path | None = None) -> Any:
     """Re-score a stored ``final.pt`` with ``cfg.eval`` without training (train once, evaluate many)."""
-    state = load_checkpoint(Path(checkpoint_path))
-    if "config" not in state:
-        raise UserError(f"{checkpoint_path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    state = load_final(checkpoint_path)
     device = resolve_device(cfg.device)
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
-    ds = load_trial_dataset(cfg, data_root)
+    ds = load_trial_data(cfg, data_root).dataset
     if state["data_version"] != ds.version:
         raise UserError(
             f"{checkpoint_path} was trained on data version {state['data_version']!r}, but the dataset now is "
@@ -467,30 +429,20 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
         )
     if state["fingerprint"] != cfg.fingerprint(ds.version):
         raise UserError(f"{checkpoint_path} was trained with a different training config than the one given")
-    model = trial_model(cfg, ds.num_classes, weights=False)  # the checkpoint holds the weights
-    model.load_state_dict(state["model"])
-    model = model.to(device)
-    return _evaluate(model, ds, cfg, device, data_root)
+    return _evaluate(final_model(state, ds.num_classes, device), ds, cfg, device, data_root)
 
 
-def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
+def checkpoint_predictor(path: Path | str, dataset: Any, device: str = "cpu",
                          batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
-    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load, same normalization)."""
-    from augmix_lab.evaluation.runner import _Predictor
+    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load), scored as its trial
+    scores it (``evaluation.Scorer``: the same normalisation, the AMP dtype it trained in)."""
+    from augmix_lab.evaluation.scoring import Scorer
 
-    state = load_checkpoint(Path(path))
-    if "config" not in state:
-        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    state = load_final(path)
     if int(state["num_classes"]) != dataset.num_classes:
         raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
                         f"{dataset.num_classes} classes")
-    model = create_model(str(state["config"].get("model", "")), dataset.num_classes)  # only the name is needed
-    model.load_state_dict(state["model"])
-    model.eval()
-    predictor = _Predictor(model.to(resolve_device(device)), resolve_device(device), dataset.mean, dataset.std,
-                           batch_size)
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        return predictor(images).argmax(axis=1)
-
-    return predict
+    dev = resolve_device(device)
+    amp = _amp_dtype(str(state["config"].get("train", {}).get("amp", "off")), dev)
+    return Scorer(final_model(state, dataset.num_classes, dev), dataset.mean, dataset.std, dev, autocast_dtype=amp,
+                  batch_size=batch_size).predict
