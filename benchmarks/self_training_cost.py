@@ -26,7 +26,8 @@ from augmix_lab.evaluation.registry import IMAGES_PER_S
 from augmix_lab.study import expand_study, read_study
 from augmix_lab.study.init import parents_of
 from augmix_lab.training.self_training import build_set
-from augmix_lab.training.trainer import Trainer, load_trial_data
+from augmix_lab.data.trial import load_trial_data
+from augmix_lab.training.trainer import Trainer
 
 REFERENCE = {"dataset": {"name": "shapes", "options": {"n_train": 8000, "n_test": 500}}, "model": "small_cnn",
              "method": "standard", "epochs": 1, "train": {"batch_size": 32, "lr": 0.1, "threads": 1, "amp": "on"},
@@ -37,7 +38,7 @@ def with_synthetic_labels(cfg: TrialConfig, folder: Path) -> TrialConfig:
     """A student config whose pseudo-label set covers its real pool (random teacher logits: the cost is the same)."""
     if not cfg.teacher.is_set():
         return cfg
-    _, pool = load_trial_data(cfg, None)
+    pool = load_trial_data(cfg, None).pool
     logits = torch.randn(len(pool), 10, generator=torch.Generator().manual_seed(0)) * 3
     path = build_set(logits, cfg.teacher, meta={"pool_version": pool.version}).save(folder / "set.npz")
     return cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"labels_file": str(path)})})

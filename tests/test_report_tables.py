@@ -46,6 +46,8 @@ def _self_training_records() -> list[TrialRecord]:
         for variant, offset in (("standard", 0.0), ("self_trained", -5.0), ("fixmatch", -2.0)):
             t = _record("shapes", "small_cnn", variant, seed, offset)
             t.metrics["labelled_fraction"] = 0.1
+            if variant == "fixmatch":
+                t.metrics["fixmatch_mask_rate"] = 0.5  # its hook's per-epoch metric: the online arm
             if variant == "self_trained":
                 t.params.update({"method": "augmix", "teacher.parent": f"key-shapes-standard-{seed}-FINISHED"})
                 t.metrics.update(pseudo_labels_kept=6000.0 + seed, pseudo_label_accuracy=90.0 + seed)
@@ -84,7 +86,7 @@ def fixture_results() -> Results:
     """The fixture runs plus the store-only analysis inputs (an affinity/diversity table) every table needs."""
     import pandas as pd
 
-    from augmix_lab.report.analyses import AnalysisInputs
+    from augmix_lab.report.loading import AnalysisInputs
 
     res = Results(fixture_runs())
     rows = [{"dataset": t.condition.dataset, "model": t.condition.model, "label": t.condition.label,
@@ -160,7 +162,7 @@ def test_every_registered_table_has_a_numeric_tidy_csv(name: str, built: dict[st
 
 def test_the_self_training_table_links_students_to_teachers_and_plots_error_against_labelled_fraction(
         built: dict[str, Table], tmp_path: Path) -> None:
-    from augmix_lab.report.self_training import self_training_plots
+    from augmix_lab.report.plots.self_training import self_training_plots
 
     rows = {r[3]: r for r in built["self_training"].rows}
     assert {r[0] for r in built["self_training"].rows} == {"shapes"}  # only groups with labelled splits or students

@@ -21,7 +21,8 @@ from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import FIXMATCH_MASK_RATE, PSEUDO_LABEL_ACCURACY
 from augmix_lab.study import expand_study, read_study
 from augmix_lab.training.self_training import PseudoLabelSet, StudentLoss, build_set
-from augmix_lab.training.trainer import Trainer, load_trial_split
+from augmix_lab.data.trial import load_trial_split
+from augmix_lab.training.trainer import Trainer
 
 BASE = """
 name: st

@@ -41,18 +41,24 @@ def make_generator(device: torch.device | str, *parts: object) -> torch.Generato
 
 
 def profile_for(dataset) -> str:
-    """CIFAR constants for 32-px 'cifar' kind datasets (cifar10/100, shapes), ImageNet constants otherwise."""
+    """The dataset's own ``profile`` when it sets one (imagefolder: by image size), else CIFAR constants for 32-px
+    'cifar' kind datasets (cifar10/100, shapes) and ImageNet constants otherwise."""
+    if getattr(dataset, "profile", None):
+        return dataset.profile
     return "cifar" if getattr(dataset, "kind", "cifar") == "cifar" else "imagenet"
 
 
 def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
                       batch_size: int, profile: str, device: torch.device | str = "cpu",
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W)."""
+    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W, or a lazy
+    ImageNet folder, streamed as its reference eval view)."""
     from augmix_lab.corruptions.functional import corrupt
+    from augmix_lab.data.batching import image_batches
 
-    for k, start in enumerate(range(0, len(images), batch_size)):
-        batch = images[start : start + batch_size].to(device)
+    for k, batch in enumerate(image_batches(images, batch_size)):
+        start = k * batch_size
+        batch = batch.to(device)
         g = make_generator(batch.device, seed, name, severity, k)
         yield corrupt(batch, name, severity, g, profile), labels[start : start + batch_size]
 

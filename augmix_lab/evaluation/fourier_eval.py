@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from augmix_lab.analysis.fourier import FourierHeatMap, fourier_heat_map, fourier_summary
 
@@ -16,20 +15,6 @@ BENCHMARK = "fourier"  # tidy-row benchmark of the band means
 ARTIFACT_DIR = "fourier"  # run artifact folder of the heat map
 ARRAY_NAMES = ("error.npy", "freqs_y.npy", "freqs_x.npy", "meta.npy")  # meta: norm, n_images, clean error, H, W
 BANDS = {"low_freq": "low_freq_error", "high_freq": "high_freq_error"}  # tidy corruption name -> fourier_summary key
-
-
-def model_fn_for(model: torch.nn.Module, mean, std, device: torch.device):
-    """[0, 1] float images -> logits, normalised as evaluation normalises uint8 images (augment.normalize)."""
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    cuda = device.type == "cuda"
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        x = ((x - m) / s).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(device.type, enabled=cuda):
-            return model(x).float()
-
-    return fn
 
 
 def heat_map_arrays(hm: FourierHeatMap) -> dict[str, np.ndarray]:
@@ -52,15 +37,16 @@ def heat_map_from_arrays(arrays: dict[str, np.ndarray]) -> FourierHeatMap | None
                           int(n), float(clean))
 
 
-def evaluate_fourier(model: torch.nn.Module, dataset: Any, fcfg: Any, device: torch.device, *, batch_size: int,
-                     seed: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """(tidy-row scores per band, artifact arrays) of the heat map configured by ``fcfg`` (FourierEvalConfig)."""
-    images = dataset.test_images[: fcfg.n_images]
-    images = images if isinstance(images, torch.Tensor) else torch.stack([images[i] for i in range(len(images))])
+def evaluate_fourier(scorer: Any, dataset: Any, fcfg: Any, *, seed: int,
+                     ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """(tidy-row scores per band, artifact arrays) of the heat map configured by ``fcfg`` (FourierEvalConfig), the
+    perturbed [0, 1] images scored by the evaluation's ``Scorer`` (its normalisation, precision and device)."""
+    import torch  # here: the report reads stored heat maps through this module without torch
+
+    images = torch.cat(list(scorer.batches(dataset.test_images, stop=fcfg.n_images)))  # lazy: eval view
     labels = torch.as_tensor(np.asarray(dataset.test_labels[: fcfg.n_images]))
-    fn = model_fn_for(model, dataset.mean, dataset.std, device)
-    hm = fourier_heat_map(fn, images.to(device), labels.to(device), fcfg.norm, fcfg.stride, batch_size=batch_size,
-                          seed=seed)
+    hm = fourier_heat_map(scorer.logits, images.to(scorer.device), labels.to(scorer.device), fcfg.norm, fcfg.stride,
+                          batch_size=scorer.batch_size, seed=seed)
     summary = fourier_summary(hm)
     rows = [{"corruption": band, "error": 100.0 * summary[key], "n": hm.n_images} for band, key in BANDS.items()]
     return rows, heat_map_arrays(hm)

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas (+ pyarrow) is imported where a table is summarised: the study schema reads names only
+    import pandas as pd
 
 from augmix_lab.evaluation import metrics as M
 from augmix_lab.registry import Registry
@@ -234,6 +236,8 @@ def _by(rows: pd.DataFrame, key: str, column: str) -> dict[str, float]:
     if not _has(rows, column):
         return {}
     name = (lambda k: str(int(k))) if key == "severity" else str
+    import pandas as pd
+
     return {name(k): float(rows[rows[key] == k][column].mean()) for k in pd.unique(rows[key])}
 
 
@@ -405,8 +409,11 @@ register_logged_metric(GPU_UTILIZATION_PCT, kind="history", group="gpu", title="
 register_logged_metric(GPU_MEM_USED_PCT, kind="history", group="gpu", title="GPU memory in use",
                        aggregate="NVML: device memory used by every process, % of its total")
 
-# per epoch, FixMatch's training hook (training/fixmatch.py): a fraction, not percent
-register_logged_metric(FIXMATCH_MASK_RATE, kind="history", title="FixMatch mask rate", unit="", range=(0.0, 1.0),
+# per epoch, FixMatch's training hook (training/fixmatch.py): a fraction, not percent. Group ONLINE_PSEUDO_LABELS: a
+# run that logged a metric of it pseudo-labelled online (the report's "self-trained (online)" arm, read without torch)
+ONLINE_PSEUDO_LABELS = "online_pseudo_labels"
+register_logged_metric(FIXMATCH_MASK_RATE, kind="history", group=ONLINE_PSEUDO_LABELS, title="FixMatch mask rate",
+                       unit="", range=(0.0, 1.0),
                        line="mask {:.2f}", aggregate="share of the unlabelled images whose weak-view confidence "
                        "reached the threshold, mean over the epoch's steps")
 

@@ -60,7 +60,7 @@ def ensure_pseudo_labels(plan: Any, student: Trial, uri: str, runs: dict[str, st
                          console: Any) -> Path:
     """The student's pseudo-label set on this disk: reused when stored (here or on the teacher's run), else made by
     the teacher once and stored in both places."""
-    from augmix_lab.orchestration.waves import parent_final_checkpoint
+    from augmix_lab.orchestration.trainable import final_checkpoint
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training.self_training import SET_DIR, set_path
 
@@ -76,7 +76,7 @@ def ensure_pseudo_labels(plan: Any, student: Trial, uri: str, runs: dict[str, st
         got = TrialLogger(uri, teacher_run).download_file(f"{SET_DIR}/{path.name}", path.parent)
         if got is not None:
             return got
-    checkpoint = parent_final_checkpoint(plan.out_dir, teacher_key, uri, teacher_run)
+    checkpoint = final_checkpoint(plan.out_dir, teacher_key, uri, teacher_run)
     labels = {t.key: t.label for t in plan.trials}
     made = _make(plan, student, checkpoint, data_root, {"set_key": key, "teacher": teacher_key})
     made.save(path)

@@ -181,7 +181,7 @@ def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: 
     from augmix_lab.device import resolve_device
     from augmix_lab.models import create_model
     from augmix_lab.training.checkpoint import load_checkpoint
-    from augmix_lab.training.trainer import load_trial_split
+    from augmix_lab.data.trial import load_trial_split
 
     full, labelled, pool = load_trial_split(cfg, data_root)
     if pool is None or len(pool) == 0:
