@@ -778,3 +778,7 @@ def _slice_params(params: Params, rows: slice) -> Params:
         return v
 
     return {k: cut(v) for k, v in params.items()}
+
+
+# the C-bar kernels register in the same registry (corruptions/cbar.py)
+from augmix_lab.corruptions import cbar as _cbar  # noqa: E402,F401
