@@ -1,4 +1,4 @@
-"""Score a model on the clean test set, its -C benchmark and (optionally) its -P benchmark: ``evaluate_model``.
+"""Score a model on the clean test set, its -C benchmark and (optionally) its C-bar and -P benchmarks: ``evaluate_model``.
 
 Benchmarks are streamed through the model in large batches (no DataLoader for in-memory arrays), under
 ``torch.inference_mode``, channels_last, and bf16/fp16 autocast on CUDA. Sources (``EvalConfig.corruptions.source``):
@@ -19,14 +19,22 @@ import torch
 
 from augmix_lab.augment import normalize
 from augmix_lab.corruptions import released
-from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
+from augmix_lab.corruptions.registry import (
+    CORRUPTIONS,
+    PERTURBATIONS,
+    SEVERITIES,
+    SUITES,
+    check_corruption_names,
+    check_perturbation_names,
+)
 from augmix_lab.corruptions.sources import c_cell_source, resolve_c_source, resolve_p_source
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
-from augmix_lab.evaluation.predictions import PredictionRecorder
+from augmix_lab.evaluation.predictions import PredictionRecorder, cbar_cell
 from augmix_lab.evaluation.registry import SummaryContext, summarize_table
 
+CBAR = SUITES["c_bar"]  # the tidy rows' benchmark of CIFAR-10-C-bar / ImageNet-C-bar
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
                  "flip_prob", "t5d", "source"]  # fmt: skip
 
@@ -81,13 +89,13 @@ def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, fl
     return row
 
 
-def _c_source(dataset, cfg, root: Path, names: tuple[str, ...]) -> str:
-    return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar")
+def _c_source(dataset, cfg, root: Path, names: tuple[str, ...], kind: str = "C") -> str:
+    return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar", kind=kind)
 
 
 def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor,
-             ) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
-    """(corruption, severity, logits, labels) per evaluated cell."""
+             kind: str = "C") -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(corruption, severity, logits, labels) per evaluated cell of the -C (``kind="C"``) or C-bar benchmark."""
     from augmix_lab.corruptions.generate import corrupted_batches
 
     class_to_idx = {c: i for i, c in enumerate(getattr(dataset, "classes", []))} or None
@@ -104,14 +112,15 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
                     labels.append(np.asarray(lab))
                 yield name, s, np.concatenate(logits), np.concatenate(labels)
             elif dataset.kind != "cifar" and source == "released":
-                paths, labels = released.list_folder_images(released.folder_c_dir(root, dataset.name, name, s),
-                                                            class_to_idx)
+                level = CORRUPTIONS.get(name).constants(profile, s)[0] if kind == "C-bar" else None
+                folder = released.folder_c_dir(root, dataset.name, name, s, kind, level)
+                paths, labels = released.list_folder_images(folder, class_to_idx)
                 logits = np.concatenate([predictor.logits(_as_tensor(released.decode_images(paths[i : i + eval_cfg.batch_size])))
                                          for i in range(0, len(paths), eval_cfg.batch_size)])
                 yield name, s, logits, labels
             else:
                 base = released.released_dir if source == "released" else released.generated_dir
-                images, labels = released.CorruptionSet(base(root, dataset.name, "C")).images(name, s)
+                images, labels = released.CorruptionSet(base(root, dataset.name, kind)).images(name, s)
                 yield name, s, predictor(images), labels.astype(np.int64)
 
 
@@ -195,6 +204,17 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
                 recorder.add_c(name, s, logits, labels)
                 rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib),
                                  c_cell_source(dataset.name, name, source, root)))
+        bcfg = eval_cfg.c_bar  # CIFAR-10-C-bar / ImageNet-C-bar (Mintun et al. 2021): rows of benchmark "C-bar"
+        if bcfg.enabled:
+            names = check_corruption_names(bcfg.names, "eval.c_bar.names", suite="c_bar", profile=profile)
+            bad = [s for s in bcfg.severities if s not in SEVERITIES]
+            if bad:
+                raise UserError(f"eval.c_bar.severities: {bad} not allowed; allowed are 1..5")
+            source = _c_source(dataset, bcfg, root, names, kind=CBAR)
+            for name, s, logits, labels in _c_cells(dataset, bcfg, eval_cfg, root, source, names,
+                                                    bcfg.severities, profile, predictor, kind=CBAR):
+                recorder.add(cbar_cell(name, s), logits, labels)
+                rows.append(_row(CBAR, name, s, M.classification_scores(logits, labels, calibration=calib), source))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
             pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
