@@ -152,11 +152,16 @@ def _stored_run_ids(uri: str, parent_id: str) -> set[str] | None:
 
 
 def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None,
-                       ) -> pd.DataFrame | None:
+                       msd: bool = True) -> pd.DataFrame | None:
     """Compute and log the study-level analyses unless the parent run already holds them for the same finished runs
-    (re-running a study never recomputes what is up to date). Failures are reported, never fatal."""
+    (re-running a study never recomputes what is up to date). Failures are reported, never fatal. ``msd``: also the
+    minimal sample distances of ``analyses.msd`` (orchestration/msd.py; only ``run`` computes them)."""
     from augmix_lab.tracking import TrialLogger
 
+    if msd:
+        from augmix_lab.orchestration.msd import run_msd
+
+        run_msd(plan, uri, parent_id, data_root, console)
     try:
         if _stored_run_ids(uri, parent_id) == set(plan.complete.values()) or not plan.study.spec.baseline:
             return None
@@ -196,4 +201,4 @@ def ensure_study_analyses(uri: str, experiment: str, out_dir: Path | None, data_
             console.print(f"[yellow]affinity/diversity not recomputed[/yellow]: {type(exc).__name__}: {exc}")
         return None
     plan.complete.update(plan.reevaluate)  # finished runs evaluated with other settings still have their checkpoint
-    return run_study_analyses(plan, uri, parents[-1].run_id, data_root, console)
+    return run_study_analyses(plan, uri, parents[-1].run_id, data_root, console, msd=False)  # the report only reads MSD

@@ -123,7 +123,7 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
     ok = len(plan.complete) == len(plan.trials) and not failed
     if plan.study.spec.soups.enabled:  # model soups of the finished trials, built in the driver
         ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
-    run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity)
+    run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity, MSD)
     tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED")
     console.print(f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
                   f"-> {plan.out_dir}")

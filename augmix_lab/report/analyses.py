@@ -1,6 +1,7 @@
 """The report's analyses beyond the paper: effective robustness (Taori et al., NeurIPS 2020), Fourier heat maps (Yin et
-al., NeurIPS 2019) and affinity/diversity (Gontijo-Lopes et al., ICLR 2021). The numbers come from the pure functions
-of ``augmix_lab.analysis``; this module only reads the store (through ``tracking.reader``) and lays out tables/plots.
+al., NeurIPS 2019), affinity/diversity (Gontijo-Lopes et al., ICLR 2021) and minimal sample distance (report/msd.py).
+The numbers come from the pure functions of ``augmix_lab.analysis``; this module only reads the store (through
+``tracking.reader``) and lays out tables/plots.
 
 Runs outside the trial grid (model soups: role ``soup``) join the effective-robustness table and scatter as
 ``ExtraPoint``s with their role.
@@ -24,6 +25,7 @@ from augmix_lab.errors import UserError
 from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_map_from_arrays
 from augmix_lab.evaluation.registry import CLEAN_ERROR, MEAN_CORRUPTION_ERROR
 from augmix_lab.report.loading import Condition, StudyRuns
+from augmix_lab.report.msd import load_msd, msd_plots
 from augmix_lab.report.stats import MISSING, SeedStats, format_stat, summarize
 from augmix_lab.report.tables import Results, Table
 from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
@@ -52,6 +54,7 @@ class AnalysisInputs:
     heat_maps: dict[str, FourierHeatMap] = field(default_factory=dict)  # trial run id -> heat map
     affinity: pd.DataFrame | None = None  # the parent run's analyses/affinity_diversity.csv
     extra_points: list[ExtraPoint] = field(default_factory=list)
+    msd: pd.DataFrame | None = None  # the parent run's analyses/msd.csv (report/msd.py)
 
 
 def load_analysis_inputs(runs: StudyRuns) -> AnalysisInputs:
@@ -79,6 +82,7 @@ def load_analysis_inputs(runs: StudyRuns) -> AnalysisInputs:
     parents = sorted(reader.runs(exp_id, "study"), key=lambda r: (r.start_time, r.run_id))
     if parents:
         out.affinity = reader.table(parents[-1].run_id, AFFINITY_ARTIFACT)
+        out.msd = load_msd(reader, parents[-1].run_id)
     by_key = {t.trial_key: t for t in runs.trials}
     for role in EXTRA_ROLES:
         for r in reader.runs(exp_id, role):
@@ -350,4 +354,4 @@ def analysis_plots(res: Results, inputs: AnalysisInputs, out_dir: Path) -> list:
 
     with matplotlib.rc_context(RC):
         return [*effective_robustness_plots(res, inputs, out_dir), *fourier_plots(res, inputs, out_dir),
-                *affinity_plots(res, inputs, out_dir)]
+                *affinity_plots(res, inputs, out_dir), *msd_plots(res, inputs.msd, out_dir)]

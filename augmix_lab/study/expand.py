@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
 from augmix_lab.study.init import resolve_inits
+from augmix_lab.study.analyses import check_analyses
 from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
@@ -372,6 +373,7 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
     trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
+    check_analyses(study, trials)  # likewise the analyses section
     return trials
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import TEST_ERROR
+from augmix_lab.study.analyses import AnalysesSpec
 from augmix_lab.study.soups import SoupsSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -70,6 +71,7 @@ class StudySpec(StrictModel):
     baseline: str | None = None
     output_dir: str | None = None
     soups: SoupsSpec = Field(default_factory=SoupsSpec)  # model soups (study/soups.py)
+    analyses: AnalysesSpec = Field(default_factory=AnalysesSpec)  # study-level analyses (study/analyses.py)
 
     @field_validator("seeds")
     @classmethod

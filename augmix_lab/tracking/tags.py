@@ -68,3 +68,5 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"
 UI_WORKFLOW_TYPE = "machine_learning"
 # artifact on the study's parent run: the study-level affinity/diversity table (orchestration/analyses.py)
 AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"
+# artifact on the study's parent run: minimal sample distances (orchestration/msd.py)
+MSD_ARTIFACT = "analyses/msd.csv"

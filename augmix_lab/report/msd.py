@@ -1,0 +1,117 @@
+"""The report's Minimal Sample Distance table (augmentation × corruption) and the paper's scatter plot of MSD against
+per-corruption error (Mintun, Kirillov & Xie, NeurIPS 2021, Fig. 2/3). Reads only the parent run's
+``analyses/msd.csv`` (computed by ``run``, orchestration/msd.py) and the trials' metrics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from augmix_lab.report.stats import MISSING, format_number, summarize
+from augmix_lab.report.tables import Results, Table
+
+ERROR_KEY = {"C": "corruption_error.", "C-bar": "c_bar_corruption_error."}  # per-corruption error metric prefixes
+BENCH_ORDER = {"C": 0, "C-bar": 1}
+
+
+def msd_cells(res: Results, df: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per (dataset, model, variant label, benchmark, corruption): MSD and MMD averaged over severities and
+    baseline seeds, and the variant's error on that corruption (mean over its seeds; NaN when not evaluated)."""
+    cols = ["dataset", "model", "label", "benchmark", "corruption", "msd", "mmd", "n", "error", "severities",
+            "baselines", "samples"]
+    if df is None or not len(df):
+        return pd.DataFrame(columns=cols)
+    runs = {t.run_id: t for t in res.runs.finished}
+    rows = []
+    keys = ["dataset", "model", "label", "benchmark", "corruption"]
+    for (dataset, model, label, bench, corruption), g in df.groupby(keys, sort=False):
+        run_ids = {r for ids in g["run_ids"].astype(str) for r in ids.split(";")}
+        key = ERROR_KEY.get(str(bench), "corruption_error.") + str(corruption)
+        errors = summarize([runs[r].metrics[key] for r in sorted(run_ids) if r in runs and key in runs[r].metrics])
+        rows.append({"dataset": dataset, "model": model, "label": label, "benchmark": bench, "corruption": corruption,
+                     "msd": float(g["msd"].mean()), "mmd": float(g["mmd"].mean()), "n": len(g),
+                     "error": errors.mean if errors.n else math.nan,
+                     "severities": ",".join(str(int(s)) for s in sorted(set(g["severity"]))),
+                     "baselines": int(g["baseline_run_id"].nunique()), "samples": int(g["samples"].iloc[0])})
+    out = pd.DataFrame(rows, columns=cols)
+    out["_order"] = out["benchmark"].map(BENCH_ORDER).fillna(9)
+    return out.sort_values(["dataset", "model", "_order"], kind="stable").drop(columns="_order")
+
+
+def msd_table(res: Results, df: pd.DataFrame | None) -> Table | None:
+    """Rows: corruptions (-C, then C-bar); columns: the variants' augmentations; cells: MSD."""
+    cells = msd_cells(res, df)
+    if not len(cells):
+        return None
+    labels = sorted(dict.fromkeys(cells["label"]), key=lambda lab: (lab.split(" [")[0] != res.runs.baseline, lab))
+    table = Table("msd", "Minimal sample distance, augmentation × corruption (Mintun et al. 2021)",
+                  ["Dataset", "Model", "Benchmark", "Corruption", *labels], [], [])
+    first = cells.iloc[0]
+    table.notes.append(
+        "MSD = min over sampled augmentations a of ||f(a) − E_c f(c)||₂ (lower: the augmentation produces images the "
+        "baseline model sees like that corruption); f(t) = mean penultimate feature of the baseline (clean-trained) "
+        f"model over fixed training images transformed by t; {int(first['samples'])} augmentation draws, each applied "
+        "to every image; mean over the severities measured and the baseline seeds used.")
+    table.notes.append("Augmentations without the dataset's crop and flip (as the reference's feature sets); mixup / "
+                       "cutmix mix each image with copies of itself there.")
+    table.tidy = []
+    for (dataset, model, bench, corruption), g in cells.groupby(["dataset", "model", "benchmark", "corruption"],
+                                                                 sort=False):
+        by_label = {r.label: r for r in g.itertuples()}
+        table.rows.append([dataset, model, bench, corruption,
+                           *(format_number(by_label[lab].msd, 3) if lab in by_label else MISSING for lab in labels)])
+        for r in g.itertuples():
+            table.tidy.append({"dataset": dataset, "model": model, "variant": r.label, "benchmark": bench,
+                               "corruption": corruption, "metric": "msd", "mean": r.msd, "n": r.n, "mmd": r.mmd,
+                               "error": r.error, "severities": r.severities, "baselines": r.baselines,
+                               "samples": r.samples})  # mean, n: over severities x baseline seeds
+    return table
+
+
+def msd_plots(res: Results, df: pd.DataFrame | None, out_dir: Path) -> list:
+    """Per dataset and model: MSD (x) against the variant's error on that corruption (y), one point per (variant,
+    corruption); circles -C, triangles C-bar; Spearman's rho over all points in the title."""
+    from augmix_lab.report.plots import COLORS, _safe, _save
+
+    cells = msd_cells(res, df)
+    cells = cells[cells["error"].notna()] if len(cells) else cells
+    plots = []
+    for (dataset, model), g in cells.groupby(["dataset", "model"], sort=True):
+        fig = Figure(figsize=(6.4, 4.6))
+        ax = fig.subplots()
+        labels = sorted(dict.fromkeys(g["label"]), key=lambda lab: (lab.split(" [")[0] != res.runs.baseline, lab))
+        for i, label in enumerate(labels):
+            for bench, marker in (("C", "o"), ("C-bar", "^")):
+                pts = g[(g["label"] == label) & (g["benchmark"] == bench)]
+                if len(pts):
+                    ax.scatter(pts["msd"], pts["error"], marker=marker, color=COLORS[i % len(COLORS)],
+                               edgecolors="black", linewidths=0.5, s=40, label=f"{label} ({bench})")
+        rho = spearman(g)
+        ax.set_xlabel("Minimal sample distance")
+        ax.set_ylabel("Error on the corruption (%)")
+        ax.set_title(f"MSD vs corruption error — {dataset}, {model} (Spearman ρ = {format_number(rho, 2)}, "
+                     f"n = {len(g)})", fontsize=9)
+        ax.legend(fontsize=7)
+        plots.append(_save(fig, out_dir, _safe(f"msd_vs_error_{dataset}_{model}"),
+                           f"Minimal sample distance against the error on each corruption, per variant "
+                           f"({dataset}, {model}); circles -C, triangles C-bar"))
+    return plots
+
+
+def spearman(cells: pd.DataFrame) -> float:
+    """Spearman's rho between MSD and error over the cells that have both (NaN below 3 points)."""
+    from scipy.stats import spearmanr
+
+    ok = cells[np.isfinite(cells["msd"].astype(float)) & np.isfinite(cells["error"].astype(float))]
+    return float(spearmanr(ok["msd"], ok["error"]).statistic) if len(ok) > 2 else math.nan
+
+
+def load_msd(reader: Any, parent_run_id: str) -> pd.DataFrame | None:
+    from augmix_lab.tracking.tags import MSD_ARTIFACT
+
+    return reader.table(parent_run_id, MSD_ARTIFACT)
