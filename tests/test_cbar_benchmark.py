@@ -153,3 +153,37 @@ def test_plan_refuses_bad_c_bar_options_before_training(tmp_path, capsys, eval_y
     code = main(["plan", str(_study(tmp_path, eval_yaml)), "--data-root", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and re.search(message, err.replace("\n", " ")), err
+
+
+@pytest.mark.parametrize("setup", [("cifar10", "wrn40_2"), ("imagenet", "resnet50")])
+def test_paper_numbers_are_transcribed_consistently(setup):
+    """Mintun et al.'s -C-bar error is the mean of its 10 per-corruption errors up to rounding (catches a mis-typed
+    cell, which moves the mean by 0.1 per point)."""
+    from augmix_lab.report.paper_numbers import PAPER_NUMBERS
+
+    profile = "imagenet" if setup[0] == "imagenet" else "cifar"
+    rows = {k[3]: v for k, v in PAPER_NUMBERS.items() if k[:3] == ("cbar", *setup)}
+    assert {"standard", "augmix", "patch_gaussian"} <= set(rows)
+    for method, numbers in rows.items():
+        per = [numbers[f"c_bar_corruption_error.{n}"] for n in corruption_names(suite="c_bar", profile=profile)]
+        assert abs(sum(per) / len(per) - numbers["c_bar_error"]) <= 0.1, method  # both sides rounded to 0.1
+
+
+def test_c_vs_c_bar_table_puts_the_gap_beside_the_papers():
+    from augmix_lab.report.loading import StudyRuns, TrialRecord
+    from augmix_lab.report.tables import Results, build_tables
+
+    trials = []
+    for variant, arity, base in (("standard", "1", (27.0, 27.5)), ("augmix", "3", (11.0, 16.5))):
+        for seed, shift in enumerate((0.0, 1.0, 2.0)):
+            metrics = {"mean_corruption_error": base[0] + shift, "c_bar_error": base[1] + 2 * shift, "clean_error": 5}
+            params = {"dataset.name": "cifar10", "model": "wrn40_2", "method": variant, "jsd.arity": arity}
+            trials.append(TrialRecord(f"{variant}{seed}", f"k{variant}{seed}", "FINISHED", variant, seed, {}, params,
+                                      metrics, None, 0, sources={"C": "released", "C-bar": "released"}))
+    tables = {t.name: t for t in build_tables(Results(StudyRuns("sqlite:///x.db", "e", "e", "standard", trials, {})))}
+    table = tables["c_vs_c_bar"]
+    row = next(r for r in table.rows if r[2] == "augmix")
+    assert row[5].startswith("6.50 ±") and row[6:9] == ["11.1", "16.0", "4.9"]  # ours: 5.5 + shift per seed
+    assert table.values[("cifar10", "wrn40_2", "augmix", "c_bar_gap")].values == (5.5, 6.5, 7.5)
+    paper = {(r[3], r[4]): r for r in tables["vs_paper"].rows if r[0] == "cbar"}
+    assert paper[("augmix", "-C-bar error")][6] == "16.0"  # vs_paper lists the exact-setup comparison

@@ -137,7 +137,7 @@ def test_a_study_stores_msd_on_its_run_and_the_report_only_reads_it(ray_session,
     study.write_text(textwrap.dedent(STUDY))
     out = tmp_path / "out"
     assert main(["run", str(study), "--out", str(out), "--data-root", str(tmp_path / "data")]) == 0
-    assert "minimal sample distance: 6 row(s)" in capsys.readouterr().out
+    assert "minimal sample distance: 6 row(s)" in "".join(capsys.readouterr())  # the console writes to stderr
     reader = StoreReader(f"sqlite:///{out / 'mlflow.db'}")
     parent = reader.runs(reader.experiment_id("cbar-mini"), "study")[0]
     table = reader.table(parent.run_id, MSD_ARTIFACT)
@@ -145,10 +145,18 @@ def test_a_study_stores_msd_on_its_run_and_the_report_only_reads_it(ray_session,
                                                                     ("C-bar", "ripple")]
     assert set(table.variant) == {"standard", "cutout"} and (table.msd <= table.mmd + 1e-9).all()
     assert main(["run", str(study), "--out", str(out), "--data-root", str(tmp_path / "data")]) == 0
-    assert "minimal sample distance" not in capsys.readouterr().out, "up to date: not recomputed"
+    assert "minimal sample distance" not in "".join(capsys.readouterr()), "up to date: not recomputed"
     assert main(["report", "--study", str(out), "--format", "md,csv"]) == 0
     report = (out / "report" / "report.md").read_text()
     assert "-C vs -C-bar error and the gap" in report and "Minimal sample distance, augmentation" in report
     assert (out / "report" / "plots" / "msd_vs_error_shapes_small_cnn.png").is_file()
     tidy = pd.read_csv(out / "report" / "tables" / "c_vs_c_bar.tidy.csv")
     assert {"mean_corruption_error", "c_bar_error", "c_bar_gap"} <= set(tidy.metric)
+
+
+def test_spearman_of_the_scatter_is_undefined_for_constant_inputs():
+    from augmix_lab.report.msd import spearman
+
+    assert spearman(pd.DataFrame({"msd": [1.0, 2.0, 3.0], "error": [5.0, 9.0, 20.0]})) == pytest.approx(1.0)
+    assert pd.isna(spearman(pd.DataFrame({"msd": [1.0, 2.0, 3.0], "error": [5.0, 5.0, 5.0]})))
+    assert pd.isna(spearman(pd.DataFrame({"msd": [1.0, 2.0], "error": [5.0, 6.0]})))

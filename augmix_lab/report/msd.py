@@ -104,11 +104,13 @@ def msd_plots(res: Results, df: pd.DataFrame | None, out_dir: Path) -> list:
 
 
 def spearman(cells: pd.DataFrame) -> float:
-    """Spearman's rho between MSD and error over the cells that have both (NaN below 3 points)."""
+    """Spearman's rho between MSD and error over the cells that have both (NaN below 3 points or when constant)."""
     from scipy.stats import spearmanr
 
     ok = cells[np.isfinite(cells["msd"].astype(float)) & np.isfinite(cells["error"].astype(float))]
-    return float(spearmanr(ok["msd"], ok["error"]).statistic) if len(ok) > 2 else math.nan
+    if len(ok) < 3 or ok["msd"].nunique() < 2 or ok["error"].nunique() < 2:
+        return math.nan  # undefined for a constant input (e.g. a 1-epoch model with one error everywhere)
+    return float(spearmanr(ok["msd"], ok["error"]).statistic)
 
 
 def load_msd(reader: Any, parent_run_id: str) -> pd.DataFrame | None:
