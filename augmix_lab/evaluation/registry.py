@@ -34,6 +34,9 @@ CLEAN_ERROR = "clean_error"
 CLEAN_RMS_CALIB_ERROR = "clean_rms_calib_error"
 CLEAN_ECE = "clean_ece"
 MEAN_CORRUPTION_ERROR = "mean_corruption_error"
+CORRUPTION_ERROR = "corruption_error"
+C_BAR_ERROR = "c_bar_error"
+C_BAR_CORRUPTION_ERROR = "c_bar_corruption_error"
 C_RMS_CALIB_ERROR = "c_rms_calib_error"
 CE = "ce"
 MCE = "mce"
@@ -262,7 +265,7 @@ def _mean_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return M.mean_corruption_error({(r.corruption, r.severity): r.error for r in rows.itertuples()})
 
 
-@register_metric("corruption_error", title="Error", per="corruption", benchmark="C", aggregate="mean over severities",
+@register_metric(CORRUPTION_ERROR, title="Error", per="corruption", benchmark="C", aggregate="mean over severities",
                  bars=("corruption_error", "Error per corruption"))
 def _corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _by(rows, "corruption", "error")
@@ -314,7 +317,7 @@ def _relative_mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
 
 
 # ---- C-bar (CIFAR-10-C-bar / ImageNet-C-bar; Mintun, Kirillov & Xie, NeurIPS 2021) ---------------------------------
-@register_metric("c_bar_error", title="-C-bar error", benchmark="C-bar", summary=1,
+@register_metric(C_BAR_ERROR, title="-C-bar error", benchmark="C-bar", summary=1,
                  aggregate="mean error over C-bar corruptions x severities (test_c_bar.py 'overall-avg')")
 def _c_bar_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     if not _has(rows, "error"):
@@ -322,7 +325,7 @@ def _c_bar_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return M.mean_corruption_error({(r.corruption, r.severity): r.error for r in rows.itertuples()})
 
 
-@register_metric("c_bar_corruption_error", title="C-bar error", per="corruption", benchmark="C-bar",
+@register_metric(C_BAR_CORRUPTION_ERROR, title="C-bar error", per="corruption", benchmark="C-bar",
                  aggregate="mean over severities (test_c_bar.py '<corruption>-avg')",
                  bars=("c_bar_corruption_error", "Error per C-bar corruption"))
 def _c_bar_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:

@@ -30,9 +30,13 @@ def _label(t: Any) -> str:
 
 
 def _augmentation_key(cfg: Any) -> str:
-    """What a trial's augmentation draws depend on: method, its options and the AugMix block."""
-    return json.dumps({"method": cfg.method, "params": cfg.method_params, "augmix": cfg.augmix.model_dump(mode="json")},
-                      sort_keys=True, default=str)
+    """What a trial's augmentation draws depend on: its augmentation method and that method's options."""
+    from augmix_lab.training.spec import MethodSpec
+    from augmix_lab.training.step import augmentation_options
+
+    spec = MethodSpec.parse(cfg.method)
+    return json.dumps({"method": spec.augmentation, "params": augmentation_options(cfg, spec)}, sort_keys=True,
+                      default=str)
 
 
 def corruption_cells(cfg: Any, spec: Any, profile: str) -> list[tuple[str, str, int]]:
@@ -104,7 +108,6 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
     """The MSD table of a study plan's finished trials (None: disabled, no baseline or no finished baseline run).
     Each variant is measured with the baseline model of its dataset and model (the lowest ``baseline_seeds`` seeds)."""
     from augmix_lab.augment import create_augmentation
-    from augmix_lab.augment.spec import MethodSpec
     from augmix_lab.corruptions.generate import profile_for
     from augmix_lab.orchestration.analyses import _baseline_model
 
@@ -124,11 +127,12 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
             cells = corruption_cells(base.config, spec, profile_for(ds))
             augs: dict[str, Any] = {}
             for t in group:
-                cfg = t.config
-                augs.setdefault(_augmentation_key(cfg), create_augmentation(
-                    MethodSpec.parse(cfg.method).augmentation, cfg.method_params, cfg.augmix, jsd_arity=1,
-                    num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind, image_size=ds.image_size,
-                    crop_flip=False))
+                key = _augmentation_key(t.config)
+                if key not in augs:
+                    options = json.loads(key)
+                    augs[key] = create_augmentation(options["method"], options["params"], jsd_arity=1,
+                                                    num_classes=ds.num_classes, mean=ds.mean, std=ds.std,
+                                                    kind=ds.kind, image_size=ds.image_size, crop_flip=False)
             distances = measure(model, ds, cells, augs, spec)
             labels: dict[tuple[str, str, str], list[str]] = {}
             for t in group:

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from augmix_lab.evaluation.registry import C_BAR_CORRUPTION_ERROR, CORRUPTION_ERROR, family_key
 from augmix_lab.report.stats import MISSING, format_number, summarize
 from augmix_lab.report.tables import Results, Table
 
-ERROR_KEY = {"C": "corruption_error.", "C-bar": "c_bar_corruption_error."}  # per-corruption error metric prefixes
+ERROR_FAMILY = {"C": CORRUPTION_ERROR, "C-bar": C_BAR_CORRUPTION_ERROR}  # per-corruption error metric per benchmark
 BENCH_ORDER = {"C": 0, "C-bar": 1}
 
 
@@ -31,7 +32,7 @@ def msd_cells(res: Results, df: pd.DataFrame | None) -> pd.DataFrame:
     keys = ["dataset", "model", "label", "benchmark", "corruption"]
     for (dataset, model, label, bench, corruption), g in df.groupby(keys, sort=False):
         run_ids = {r for ids in g["run_ids"].astype(str) for r in ids.split(";")}
-        key = ERROR_KEY.get(str(bench), "corruption_error.") + str(corruption)
+        key = family_key(ERROR_FAMILY.get(str(bench), CORRUPTION_ERROR), str(corruption))
         errors = summarize([runs[r].metrics[key] for r in sorted(run_ids) if r in runs and key in runs[r].metrics])
         rows.append({"dataset": dataset, "model": model, "label": label, "benchmark": bench, "corruption": corruption,
                      "msd": float(g["msd"].mean()), "mmd": float(g["mmd"].mean()), "n": len(g),

@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from augmix_lab.evaluation.registry import (
+    C_BAR_CORRUPTION_ERROR,
+    C_BAR_ERROR,
     C_RMS_CALIB_ERROR,
     CE,
     CLEAN_ERROR,
@@ -168,10 +170,10 @@ def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
     for (dataset, model), rows in _CBAR.items():
         order = CBAR_IMAGENET if dataset == "imagenet" else CBAR_CIFAR
         for method, (c_err, bar_err, per) in rows.items():
-            put(("cbar", dataset, model, method), "mean_corruption_error", c_err)
-            put(("cbar", dataset, model, method), "c_bar_error", bar_err)
+            put(("cbar", dataset, model, method), MEAN_CORRUPTION_ERROR, c_err)
+            put(("cbar", dataset, model, method), C_BAR_ERROR, bar_err)
             for name, v in zip(order, per, strict=True):
-                put(("cbar", dataset, model, method), f"c_bar_corruption_error.{name}", v)
+                put(("cbar", dataset, model, method), family_key(C_BAR_CORRUPTION_ERROR, name), v)
     for method, (c10, c100) in _T4.items():
         put(("table4", "cifar10", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c10)
         put(("table4", "cifar100", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c100)

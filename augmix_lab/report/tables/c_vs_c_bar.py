@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from augmix_lab.evaluation.registry import C_BAR_ERROR, MEAN_CORRUPTION_ERROR
 from augmix_lab.report.paper_numbers import paper_method, paper_value
 from augmix_lab.report.stats import MISSING, format_number, format_stat, summarize
 from augmix_lab.report.tables.core import IMAGENET_DATASETS, Results, Table, plain
 from augmix_lab.report.tables.registry import register_table
 
-C, BAR, GAP = "mean_corruption_error", "c_bar_error", "c_bar_gap"
+C, BAR = MEAN_CORRUPTION_ERROR, C_BAR_ERROR
+GAP = "c_bar_gap"  # the tidy rows' name of the per-seed difference (not a logged metric)
 PAPER_SETUP = {True: ("imagenet", "resnet50"), False: ("cifar10", "wrn40_2")}  # the paper's ImageNet / CIFAR-10 rows
 
 
