@@ -146,11 +146,13 @@ def _study(tmp_path: Path, eval_yaml: str, dataset: str = "{name: shapes, option
     ("{c_bar: {enabled: true, names: [fgo]}}", "eval.c_bar.names.*unknown corruption 'fgo'"),
     ("{c_bar: {enabled: true, source: released}}", "eval.c_bar.source.*'released' does not exist"),
     ("{c_bar: {enabled: true, severities: [6]}}", "eval.c_bar.severities.*allowed: 1..5"),
+    ("{c_bar: {enabled: true, source: generated}}", "eval.c_bar.source 'generated'.*SHAPES-C-Bar is missing.*"
+                                                    "make-c --dataset shapes --benchmark c_bar"),
 ])
 def test_plan_refuses_bad_c_bar_options_before_training(tmp_path, capsys, eval_yaml, message):
     import re
 
-    code = main(["plan", str(_study(tmp_path, eval_yaml)), "--data-root", str(tmp_path)])
+    code = main(["plan", str(_study(tmp_path, eval_yaml)), "--data-root", str(tmp_path), "--no-estimate"])
     err = capsys.readouterr().err
     assert code == 2 and re.search(message, err.replace("\n", " ")), err
 
