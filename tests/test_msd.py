@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -143,7 +144,11 @@ def test_a_study_stores_msd_on_its_run_and_the_report_only_reads_it(ray_session,
     table = reader.table(parent.run_id, MSD_ARTIFACT)
     assert sorted(set(zip(table.benchmark, table.corruption))) == [("C", "fog"), ("C-bar", "lines"),
                                                                     ("C-bar", "ripple")]
-    assert set(table.variant) == {"standard", "cutout"} and (table.msd <= table.mmd + 1e-9).all()
+    assert set(table.variant) == {"standard", "cutout"} and (table.msd > 0).all() and (table.mmd > 0).all()
+    # Standard's augmentation (no crop/flip here) is the identity: every draw has the same f(a), so MSD == MMD; cutout's
+    # draws differ, so they differ (no ordering holds in general: the mean of the draws may lie closer than any draw)
+    std, cut = table[table.variant == "standard"], table[table.variant == "cutout"]
+    assert np.allclose(std.msd, std.mmd, rtol=1e-6) and not np.allclose(cut.msd, cut.mmd, rtol=1e-6)
     assert main(["run", str(study), "--out", str(out), "--data-root", str(tmp_path / "data")]) == 0
     assert "minimal sample distance" not in "".join(capsys.readouterr()), "up to date: not recomputed"
     assert main(["report", "--study", str(out), "--format", "md,csv"]) == 0
