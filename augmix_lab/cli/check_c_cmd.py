@@ -52,7 +52,8 @@ def _ints(value: str, flag: str) -> list[int]:
 
 def _check_c(args: argparse.Namespace) -> int:
     from augmix_lab.cli.data_cmd import parse_options
-    from augmix_lab.corruptions.check import CheckSettings, check_c, checkpoint_predictor, format_table
+    from augmix_lab.corruptions.check import CheckSettings, check_c, format_table
+    from augmix_lab.training.trainer import checkpoint_predictor
     from augmix_lab.corruptions.textures import frost_origin
     from augmix_lab.data import load_dataset, resolve_data_root
     from augmix_lab.errors import UserError

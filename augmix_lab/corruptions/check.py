@@ -276,33 +276,6 @@ def compare_cell(name: str, severity: int, clean: np.ndarray, ours: np.ndarray, 
     return row
 
 
-# ---- a model from a final checkpoint -----------------------------------------------------------------------------
-def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
-                         batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
-    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load, same normalization)."""
-    from augmix_lab.evaluation.runner import _Predictor
-    from augmix_lab.models import create_model
-    from augmix_lab.training.checkpoint import load_checkpoint
-    from augmix_lab.device import resolve_device
-
-    state = load_checkpoint(Path(path))
-    if "config" not in state:
-        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
-    if int(state["num_classes"]) != dataset.num_classes:
-        raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
-                        f"{dataset.num_classes} classes")
-    model = create_model(str(state["config"].get("model", "")), dataset.num_classes)  # only the name is needed
-    model.load_state_dict(state["model"])
-    model.eval()
-    predictor = _Predictor(model.to(resolve_device(device)), resolve_device(device), dataset.mean, dataset.std,
-                           batch_size)
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        return predictor(images).argmax(axis=1)
-
-    return predict
-
-
 def format_table(table: pd.DataFrame) -> list[str]:
     """The check as printed lines: one per cell, then a count of verdicts."""
     with_error = table["error_ours"].notna().any()

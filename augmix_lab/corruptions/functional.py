@@ -15,8 +15,9 @@ make_imagenet_c.py per image; where we deliberately differ:
   leaves x[h', w'] unchanged (pixels are duplicated, none is swapped), in descending raster order, so copies chain.
   ``glass_sources`` resolves each pixel's final source per iteration without a per-pixel loop; equal to the per-image
   port of the loop (``reference.glass_shuffle_loop``) on the same draws (tests).
-- jpeg_compression uses cv2's libjpeg-turbo on CPU (byte-identical to PIL's save/open at the same quality here) and
-  torchvision.io elsewhere; pixelate is Pillow's 8-bit fixed-point BOX resize (bit-identical to PIL).
+- jpeg_compression uses cv2's libjpeg-turbo on the host on every device (byte-identical to PIL's save/open at the same
+  quality here; from a GPU: one copy each way, images coded on parallel threads); pixelate is Pillow's 8-bit
+  fixed-point BOX resize (bit-identical to PIL).
 - shot_noise draws Poisson counts by per-pixel-value alias tables (same distribution, different stream than
   torch.poisson).
 - impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from typing import Any, NamedTuple
 
@@ -39,6 +41,7 @@ import torch.nn.functional as F
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
 from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
+from augmix_lab.device import device_cached, device_constant
 from augmix_lab.errors import UserError
 from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
@@ -187,16 +190,21 @@ def _poisson_alias(photons: float) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
+@device_cached
+def _poisson_alias_tensors(photons: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_poisson_alias`` flattened, as tensors (on each device once: ~1.7 MB at the CIFAR rates)."""
+    prob, alias = _poisson_alias(photons)
+    return torch.as_tensor(prob).reshape(-1), torch.as_tensor(alias).reshape(-1)
+
+
 def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torch.Tensor:
     """Poisson(x * photons) counts for x in {0, 1/255, ..., 1}, from one uniform ``u`` per value (alias method).
 
     Same distribution as ``torch.poisson`` / ``np.random.poisson`` (make_cifar_c.py shot_noise): x takes only 256
     values, so each has an exact alias table; the integer part of u * K picks the column, its fraction the branch.
     """
-    prob_np, alias_np = _poisson_alias(float(photons))
-    k = prob_np.shape[1]
-    prob = torch.as_tensor(prob_np, device=x.device).reshape(-1)
-    alias = torch.as_tensor(alias_np, device=x.device).reshape(-1)
+    prob, alias = _poisson_alias_tensors(float(photons), device=x.device)
+    k = prob.shape[0] // 256
     t = u * k
     col = t.floor()
     frac = t - col
@@ -499,14 +507,16 @@ def spatter(x: torch.Tensor, c: Spatter, params: Params, profile: str) -> torch.
     liquid = filters.gaussian_filter(params["liquid"].double(), sigma, mode="edge")
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
     if mode == 0:
-        masks = [spatter_water_mask(layer[0].cpu().numpy(), intensity) for layer in liquid]
-        m = torch.from_numpy(np.stack(masks))[:, None].to(x.device, x.dtype)
-        color = torch.tensor(K.WATER_COLOR_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        # cv2's Canny / distance transform have no torch kernel: one copy of the batch to the host and one back
+        layers = liquid[:, 0].cpu().numpy()
+        m = torch.from_numpy(np.stack([spatter_water_mask(layer, intensity) for layer in layers]))[:, None]
+        m = m.to(x.device, x.dtype)
+        color = device_constant(K.WATER_COLOR_BGR, x.device, x.dtype).view(1, 3, 1, 1)
         return x + m * color  # the reference treats the RGB array as BGR, so channel order passes through
     m = (liquid > threshold).to(torch.float64)
     m = filters.gaussian_filter(m, intensity, mode="edge").to(x.dtype)
     m = torch.where(m < 0.8, torch.zeros_like(m), m)  # make_cifar_c.py spatter mud: m[m < 0.8] = 0
-    color = torch.tensor(K.MUD_COLOR_RGB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    color = device_constant(K.MUD_COLOR_RGB, x.device, x.dtype).view(1, 3, 1, 1)
     return x * (1 - m) + color * m
 
 
@@ -551,8 +561,9 @@ def _to_uint8(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     return (torch.empty(x.shape, dtype=torch.uint8) if out is None else out).copy_(i)
 
 
-def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, one image at a time.
+def jpeg_cpu(images: torch.Tensor, quality: int, workers: int | None = None) -> torch.Tensor:
+    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, image by image on
+    ``workers`` threads (default: torch's thread count; cv2 releases the GIL, and each image is independent).
 
     cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
     save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image.
@@ -561,9 +572,22 @@ def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
     planes = images.numpy()
     flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
     out = np.empty(planes.shape, np.uint8)
-    for img, dst in zip(planes, out):
-        bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
-        dst[2], dst[1], dst[0] = cv2.split(bgr)
+
+    def run(rows: range) -> None:
+        for i in rows:
+            img, dst = planes[i], out[i]
+            bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
+            dst[2], dst[1], dst[0] = cv2.split(bgr)
+
+    n = len(planes)
+    workers = max(1, min(n, workers or torch.get_num_threads()))
+    if workers == 1:
+        run(range(n))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, [range(k, n, workers) for k in range(workers)]))
     return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
 
 
@@ -573,15 +597,10 @@ def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     if x.device.type == "cpu":
         return jpeg_cpu(_to_uint8(x), int(c.quality))
-    import warnings
-
-    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import decode_jpeg, encode_jpeg
-
-        images = list(_to_uint8(x).cpu())
-        decoded = decode_jpeg(encode_jpeg(images, quality=int(c.quality)))
-    return torch.stack(decoded).to(x.device, x.dtype) / 255
+    # libjpeg on the host (the reference's codec, byte-identical to PIL; nvjpeg's encoder is not): one copy of the
+    # batch each way, the images coded in parallel on every host core while the device waits
+    pixels = jpeg_cpu(_to_uint8(x).cpu(), int(c.quality), workers=os.cpu_count())
+    return pixels.to(x.device)  # uint8: ``corrupt`` passes 8-bit results through
 
 
 @corruption("pixelate", family="digital", benchmark=True, order=13,
@@ -644,16 +663,17 @@ def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str)
     alpha, sigma, affine = c.alpha * unit, c.sigma * unit, c.affine * unit
     dev = x.device
     # random affine from three jittered points (cv2.getAffineTransform + warpAffine, BORDER_REFLECT_101)
-    center = torch.tensor([h // 2, w // 2], dtype=torch.float64, device=dev)
+    center = device_constant((h // 2, w // 2), dev, torch.float64)
     size = min(h, w) // 3
     pts1 = torch.stack([center + size, torch.stack([center[0] + size, center[1] - size]), center - size])
     pts2 = pts1[None] + params["affine_jitter"] * affine
     src = torch.cat([pts1, torch.ones(3, 1, dtype=torch.float64, device=dev)], 1).expand(b, 3, 3)
-    a_t = torch.linalg.solve(src, pts2)  # (B, 3, 2): dst = [src, 1] @ a_t
+    # the _ex forms skip the singularity check, a read of its info back to the host (three non-collinear points)
+    a_t = torch.linalg.solve_ex(src, pts2).result  # (B, 3, 2): dst = [src, 1] @ a_t
     fwd = torch.zeros(b, 3, 3, dtype=torch.float64, device=dev)
     fwd[:, :2, :] = a_t.transpose(1, 2)
     fwd[:, 2, 2] = 1
-    inv = torch.linalg.inv(fwd)
+    inv = torch.linalg.inv_ex(fwd).inverse
     ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64),
                             torch.arange(w, device=dev, dtype=torch.float64), indexing="ij")
     pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
@@ -698,9 +718,11 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
             and int(images.shape[-1] * c.factor) < images.shape[-1]:
         # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
         return _pixelate_uint8(images, c.factor)
-    if name == "jpeg_compression" and images.device.type == "cpu":
+    if name == "jpeg_compression":
         # libjpeg works on the uint8 pixels: images / 255 -> uint8 would give them back unchanged (1e-3 guard)
-        return jpeg_cpu(images.contiguous(), int(c.quality))
+        if images.device.type == "cpu":
+            return jpeg_cpu(images.contiguous(), int(c.quality))
+        return jpeg_cpu(images.cpu(), int(c.quality), workers=os.cpu_count()).to(images.device)
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
     return _apply_chunked(images, x, spec, c, params, profile)

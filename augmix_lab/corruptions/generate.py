@@ -57,11 +57,14 @@ def profile_for_name(dataset: str) -> str:
 def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
                       batch_size: int, profile: str, device: torch.device | str = "cpu",
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W)."""
+    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W, or a lazy
+    ImageNet folder, streamed as its reference eval view)."""
     from augmix_lab.corruptions.functional import corrupt
+    from augmix_lab.data.batching import image_batches
 
-    for k, start in enumerate(range(0, len(images), batch_size)):
-        batch = images[start : start + batch_size].to(device)
+    for k, batch in enumerate(image_batches(images, batch_size)):
+        start = k * batch_size
+        batch = batch.to(device)
         g = make_generator(batch.device, seed, name, severity, k)
         yield corrupt(batch, name, severity, g, profile), labels[start : start + batch_size]
 
