@@ -118,3 +118,14 @@ def test_odd_sizes_follow_the_reference_too(name):
     params = spec.sample(x, c, _gen(1), "cifar")
     ours = spec.apply(x, c, params, "cifar").permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(ours[0], oracle(name, nhwc[0], c.severity, params, 0))
+
+
+def test_lines_step_bound_off_the_cpu_draws_the_same_pixels(monkeypatch):
+    # off the CPU, lines walks a fixed 2 S + 3 steps instead of reading the longest segment back: same pixels
+    import augmix_lab.corruptions.cbar as cbar
+
+    x = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    exact = corrupt(x, "lines", 5, torch.Generator().manual_seed(9), "cifar")
+    original = cbar.line_aa_pixels
+    monkeypatch.setattr(cbar, "line_aa_pixels", lambda r0, c0, r1, c1, bound: original(r0, c0, r1, c1, 2 * 32 + 3))
+    assert torch.equal(corrupt(x, "lines", 5, torch.Generator().manual_seed(9), "cifar"), exact)

@@ -27,6 +27,7 @@ import torch
 
 from augmix_lab.corruptions import filters
 from augmix_lab.corruptions.registry import corruption
+from augmix_lab.device import device_cached
 from augmix_lab.errors import UserError
 
 Params = dict[str, Any]
@@ -126,6 +127,16 @@ def _radius_np(s: int) -> np.ndarray:
     return np.sqrt((xs - s / 2) ** 2 + (ys - s / 2) ** 2)
 
 
+@device_cached
+def _blue_power(s: int) -> np.ndarray:
+    return _radius_np(s)  # corrupt.py BlueNoiseSample.gen_noise: power = distance from the centre
+
+
+@device_cached
+def _brownish_power(s: int) -> np.ndarray:
+    return 1 / (_radius_np(s) ** 2 + 1)  # corrupt.py BrownishNoise.gen_noise
+
+
 def fourier_noise(power: torch.Tensor, phases: torch.Tensor, centre: torch.Tensor | None) -> torch.Tensor:
     """corrupt.py ``gen_noise``: real part of the inverse FFT of ``power`` with mirrored random phases, rolled by S // 2
     on both axes and divided by its (population) standard deviation. phases (..., S, S // 2) -> noise (..., S, S)."""
@@ -151,7 +162,7 @@ def blue_noise_sample(x: torch.Tensor, c: CBar, params: Params, profile: str) ->
     # keeps the pixels where blue noise (power ~ distance from the spectrum's centre) exceeds the threshold
     s = _square(x, "blue_noise_sample")
     threshold = float_parameter(c.severity, 3.0) - 2.5
-    power = torch.as_tensor(_radius_np(s), device=x.device)
+    power = _blue_power(s, device=x.device)
     noise = fourier_noise(power, params["phases"], params.get("centre"))[:, 0]
     return (_pixels(x) * (noise > threshold).unsqueeze(1)).to(torch.uint8)
 
@@ -162,7 +173,7 @@ def blue_noise_sample(x: torch.Tensor, c: CBar, params: Params, profile: str) ->
             sample=lambda x, c, g, p: _phase_draws(x, g, 3))
 def brownish_noise(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     s = _square(x, "brownish_noise")
-    power = torch.as_tensor(1 / (_radius_np(s) ** 2 + 1), device=x.device)  # corrupt.py BrownishNoise.gen_noise
+    power = _brownish_power(s, device=x.device)
     noise = fourier_noise(power, params["phases"], params.get("centre"))  # one field per channel
     return _u8(_pixels(x) + float_parameter(c.severity, 64) * noise)
 
@@ -287,13 +298,14 @@ def _lines_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: 
             "lines": torch.rand(b, count, 3, generator=g, device=x.device, dtype=torch.float64)}
 
 
-def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: torch.Tensor
+def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: torch.Tensor, max_steps: int | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """skimage.draw.line_aa (Zingl's anti-aliased line) for many integer segments at once.
 
     Returns rows, columns, values and a validity mask, each (n_segments, steps, 3): per step the pixel on the line
     and the two anti-aliasing neighbours skimage may add, in skimage's order. skimage keeps ``err`` and ``ed`` as C
-    floats: ``ed`` is rounded to float32 here, the integer-valued ``err`` is exact either way."""
+    floats: ``ed`` is rounded to float32 here, the integer-valued ``err`` is exact either way. ``max_steps``: a bound on
+    max(|dr|, |dc|) + 2 known in advance (no read back from the device); steps past a segment's end are invalid."""
     dc, dr = (c0 - c1).abs(), (r0 - r1).abs()
     sc = torch.where(c0 < c1, 1, -1)
     sr = torch.where(r0 < r1, 1, -1)
@@ -302,7 +314,10 @@ def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: tor
     err = (dc - dr).double()
     c, r = c0.clone(), r0.clone()
     active = torch.ones_like(c, dtype=torch.bool)
-    steps = int((torch.maximum(dc, dr).max() + 2).item()) if c.numel() else 0
+    if max_steps is None:
+        steps = int((torch.maximum(dc, dr).max() + 2).item()) if c.numel() else 0  # exact: free on the CPU
+    else:
+        steps = max_steps if c.numel() else 0
     rows, cols, vals, valid = [], [], [], []
     for _ in range(steps):
         err_p, c_p = err.clone(), c.clone()
@@ -342,7 +357,9 @@ def lines(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tenso
     # x1 = int(x - c) ... (int() truncates); line_aa(x1, y1, x2, y2): x is the row
     r0, r1 = torch.trunc(px - dx).long(), torch.trunc(px + dx).long()
     c0, c1 = torch.trunc(py - dy).long(), torch.trunc(py + dy).long()
-    rows, cols, vals, valid = line_aa_pixels(r0, c0, r1, c1)
+    # |r1 - r0|, |c1 - c0| <= 2 s + 1 (2 |dx| <= 2 s, plus one from truncation): off the CPU that bound replaces a read
+    bound = None if x.device.type == "cpu" else 2 * s + 3
+    rows, cols, vals, valid = line_aa_pixels(r0, c0, r1, c1, bound)
     valid &= (rows >= 0) & (cols >= 0) & (rows < h) & (cols < w)
     out = torch.cat([_pixels(x).reshape(b, ch, h * w), x.new_zeros(b, ch, 1, dtype=torch.float64)], dim=2)
     for k in range(u.shape[1]):  # each line blends into the uint8 result of the lines before it
@@ -460,6 +477,11 @@ def zoom_matrix(n: int, scale: float) -> np.ndarray:
     return spline_weights(coords, n)[edge: edge + n]
 
 
+@device_cached
+def _zoom_stack(n: int, scales: tuple[float, ...]) -> np.ndarray:
+    return np.stack([zoom_matrix(n, z) for z in scales])
+
+
 def _tca_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     # scales[np.random.permutation(3)]: a uniformly random order of the three zooms
     return {"order": torch.argsort(torch.rand(x.shape[0], 3, generator=g, device=x.device), dim=1)}
@@ -473,8 +495,7 @@ def transverse_chromatic_abberation(x: torch.Tensor, c: CBar, params: Params, pr
     b, ch, h, w = x.shape
     scale = float_parameter(c.severity, 0.5)
     scales = (1.0, 1.0 + scale / 2, 1.0 + scale)
-    rows = torch.stack([torch.as_tensor(zoom_matrix(h, z), device=x.device) for z in scales])  # (3, h, h)
-    cols = torch.stack([torch.as_tensor(zoom_matrix(w, z), device=x.device) for z in scales])
+    rows, cols = _zoom_stack(h, scales, device=x.device), _zoom_stack(w, scales, device=x.device)  # (3, n, n) each
     pick = params["order"]  # (B, 3): channel -> index into scales
     zoomed = rows[pick] @ _pixels(x) @ cols[pick].transpose(-1, -2)
     # scipy writes a uint8 output as trunc(v + 0.5) for v > 0, clipped to 255
