@@ -122,7 +122,7 @@ def test_odd_sizes_follow_the_reference_too(name):
 
 def test_lines_step_bound_off_the_cpu_draws_the_same_pixels(monkeypatch):
     # off the CPU, lines walks a fixed 2 S + 3 steps instead of reading the longest segment back: same pixels
-    import augmix_lab.corruptions.cbar as cbar
+    from augmix_lab.corruptions import cbar
 
     x = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     exact = corrupt(x, "lines", 5, torch.Generator().manual_seed(9), "cifar")
