@@ -1,5 +1,5 @@
 """Minimal Sample Distance as a study-level analysis (``analyses.msd``), run by the driver after the trials from the
-stored final checkpoint of the ``baseline`` (clean-trained) variant, logged on the study's parent run as
+stored final checkpoint of the ``baseline`` (clean-trained) variant (and by ``augmix-lab analyze``), logged on the study's parent run as
 ``analyses/msd.csv`` (``tracking.tags.MSD_ARTIFACT``); the report only reads it.
 
 One row per (baseline seed, variant, corruption, severity): msd = min over ``samples`` draws a of the variant's
@@ -109,7 +109,7 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
     Each variant is measured with the baseline model of its dataset and model (the lowest ``baseline_seeds`` seeds)."""
     from augmix_lab.augment import create_augmentation
     from augmix_lab.corruptions.generate import profile_for
-    from augmix_lab.orchestration.analyses import _baseline_model
+    from augmix_lab.orchestration.analyses import trial_model
 
     spec = plan.study.spec.analyses.msd
     baseline = plan.study.spec.baseline
@@ -123,7 +123,8 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
     for (dataset, model_name), base_trials in sorted(bases.items()):
         group = [t for t in done if (t.config.dataset.name, t.config.model) == (dataset, model_name)]
         for base in base_trials[: spec.baseline_seeds]:
-            model, ds = _baseline_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
+            model, data = trial_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
+            ds = data.dataset
             cells = corruption_cells(base.config, spec, profile_for(ds))
             augs: dict[str, Any] = {}
             for t in group:
@@ -170,24 +171,17 @@ def _unmeasured(plan: Any) -> set[str]:
     return {plan.complete[t.key] for t in done if (t.config.dataset.name, t.config.model) not in measured}
 
 
-def run_msd(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None,
+def log_msd(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None,
             ) -> pd.DataFrame | None:
-    """Compute and log the MSD table unless disabled or already stored for the same runs and settings; a failure is
-    reported, never fatal (the trials are done)."""
+    """Compute and log the MSD table unless disabled or already stored for the same runs and settings (one of the
+    driver's ``STUDY_ANALYSES``: a failure raises, and the driver reports it without failing the study)."""
     from augmix_lab.tracking import TrialLogger
 
-    if not plan.study.spec.analyses.msd.enabled:
+    if not plan.study.spec.analyses.msd.enabled or _up_to_date(uri, parent_id, plan):
         return None
-    try:
-        if _up_to_date(uri, parent_id, plan):
-            return None
-        table = compute_msd(plan, uri, data_root)
-        if table is not None and len(table):
-            TrialLogger(uri, parent_id).log_table(table, MSD_ARTIFACT)
-            if console is not None:
-                console.print(f"minimal sample distance: {len(table)} row(s) -> {MSD_ARTIFACT} on the study run")
-        return table
-    except Exception as exc:  # noqa: BLE001 - an analysis must not fail a study whose trials all finished
+    table = compute_msd(plan, uri, data_root)
+    if table is not None and len(table):
+        TrialLogger(uri, parent_id).log_table(table, MSD_ARTIFACT)
         if console is not None:
-            console.print(f"[yellow]minimal sample distance skipped[/yellow]: {type(exc).__name__}: {exc}")
-        return None
+            console.print(f"minimal sample distance: {len(table)} row(s) -> {MSD_ARTIFACT} on the study run")
+    return table

@@ -1,16 +1,14 @@
 """The report's Minimal Sample Distance table (augmentation × corruption) and the paper's scatter plot of MSD against
-per-corruption error (Mintun, Kirillov & Xie, NeurIPS 2021, Fig. 2/3). Reads only the parent run's
-``analyses/msd.csv`` (computed by ``run``, orchestration/msd.py) and the trials' metrics."""
+per-corruption error (Mintun, Kirillov & Xie, NeurIPS 2021, Fig. 2/3): what both need from the parent run's
+``analyses/msd.csv`` (computed by ``run`` / ``analyze``, orchestration/msd.py; read by report/loading.py) and the trials'
+metrics. The table is registered in report/tables/msd.py, the plot in report/plots/msd.py."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from augmix_lab.evaluation.registry import C_BAR_CORRUPTION_ERROR, CORRUPTION_ERROR, family_key
 from augmix_lab.report.stats import MISSING, format_number, summarize
@@ -74,36 +72,6 @@ def msd_table(res: Results, df: pd.DataFrame | None) -> Table | None:
     return table
 
 
-def msd_plots(res: Results, df: pd.DataFrame | None, out_dir: Path) -> list:
-    """Per dataset and model: MSD (x) against the variant's error on that corruption (y), one point per (variant,
-    corruption); circles -C, triangles C-bar; Spearman's rho over all points in the title."""
-    from augmix_lab.report.plots import COLORS, _safe, _save
-
-    cells = msd_cells(res, df)
-    cells = cells[cells["error"].notna()] if len(cells) else cells
-    plots = []
-    for (dataset, model), g in cells.groupby(["dataset", "model"], sort=True):
-        fig = Figure(figsize=(6.4, 4.6))
-        ax = fig.subplots()
-        labels = sorted(dict.fromkeys(g["label"]), key=lambda lab: (lab.split(" [")[0] != res.runs.baseline, lab))
-        for i, label in enumerate(labels):
-            for bench, marker in (("C", "o"), ("C-bar", "^")):
-                pts = g[(g["label"] == label) & (g["benchmark"] == bench)]
-                if len(pts):
-                    ax.scatter(pts["msd"], pts["error"], marker=marker, color=COLORS[i % len(COLORS)],
-                               edgecolors="black", linewidths=0.5, s=40, label=f"{label} ({bench})")
-        rho = spearman(g)
-        ax.set_xlabel("Minimal sample distance")
-        ax.set_ylabel("Error on the corruption (%)")
-        ax.set_title(f"MSD vs corruption error — {dataset}, {model} (Spearman ρ = {format_number(rho, 2)}, "
-                     f"n = {len(g)})", fontsize=9)
-        ax.legend(fontsize=7)
-        plots.append(_save(fig, out_dir, _safe(f"msd_vs_error_{dataset}_{model}"),
-                           f"Minimal sample distance against the error on each corruption, per variant "
-                           f"({dataset}, {model}); circles -C, triangles C-bar"))
-    return plots
-
-
 def spearman(cells: pd.DataFrame) -> float:
     """Spearman's rho between MSD and error over the cells that have both (NaN below 3 points or when constant)."""
     from scipy.stats import spearmanr
@@ -112,9 +80,3 @@ def spearman(cells: pd.DataFrame) -> float:
     if len(ok) < 3 or ok["msd"].nunique() < 2 or ok["error"].nunique() < 2:
         return math.nan  # undefined for a constant input (e.g. a 1-epoch model with one error everywhere)
     return float(spearmanr(ok["msd"], ok["error"]).statistic)
-
-
-def load_msd(reader: Any, parent_run_id: str) -> pd.DataFrame | None:
-    from augmix_lab.tracking.tags import MSD_ARTIFACT
-
-    return reader.table(parent_run_id, MSD_ARTIFACT)
