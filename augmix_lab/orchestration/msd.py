@@ -1,6 +1,6 @@
-"""Minimal Sample Distance as a study-level analysis (``analyses.msd``), run by the driver after the trials from the
-stored final checkpoint of the ``baseline`` (clean-trained) variant (and by ``augmix-lab analyze``), logged on the study's parent run as
-``analyses/msd.csv`` (``tracking.tags.MSD_ARTIFACT``); the report only reads it.
+"""Minimal Sample Distance as a study-level analysis (``analyses.msd``), run by the driver after the trials (and by
+``augmix-lab analyze``) from the stored final checkpoint of the ``baseline`` (clean-trained) variant, logged on the
+study's parent run as ``analyses/msd.csv`` (``tracking.tags.MSD_ARTIFACT``); the report only reads it.
 
 One row per (baseline seed, variant, corruption, severity): msd = min over ``samples`` draws a of the variant's
 augmentation of ||f(a) - E_c f(c)||, mmd = ||E_a f(a) - E_c f(c)||, with f(t) the mean penultimate feature of the

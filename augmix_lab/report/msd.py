@@ -1,7 +1,7 @@
 """The report's Minimal Sample Distance table (augmentation × corruption) and the paper's scatter plot of MSD against
 per-corruption error (Mintun, Kirillov & Xie, NeurIPS 2021, Fig. 2/3): what both need from the parent run's
-``analyses/msd.csv`` (computed by ``run`` / ``analyze``, orchestration/msd.py; read by report/loading.py) and the trials'
-metrics. The table is registered in report/tables/msd.py, the plot in report/plots/msd.py."""
+``analyses/msd.csv`` (computed by ``run`` / ``analyze``, orchestration/msd.py; read by report/loading.py) and the
+trials' metrics. The table is registered in report/tables/msd.py, the plot in report/plots/msd.py."""
 
 from __future__ import annotations
 
