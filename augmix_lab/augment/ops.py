@@ -19,10 +19,7 @@ and agrees with sorted per its table (``augment/compiled.py``), so the choice is
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -33,7 +30,7 @@ from torch import Tensor
 from augmix_lab.augment import compiled
 from augmix_lab.augment import functional as F
 from augmix_lab.device import hardware_name
-from augmix_lab.paths import cache_dir
+from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
 
 
 @dataclass(frozen=True)
@@ -129,11 +126,7 @@ def engine_store_path() -> Path:
 
 
 def _read_store(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # absent or corrupted: nothing measured
-    return data if isinstance(data, dict) else {}
+    return read_cache_json(path)  # absent or corrupted: nothing measured
 
 
 @functools.lru_cache(maxsize=None)
@@ -158,14 +151,7 @@ def store_engine_winner(device: torch.device | str, image_size: int, seconds: di
     data = _read_store(path)
     entry = data.setdefault(engine_hardware(device), {})
     entry[str(int(image_size))] = {"winner": winner, "seconds": seconds, "torch": torch.__version__, **info}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".augment-engines-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_cache_json(path, data)
     measured_engines.cache_clear()
     return winner
 

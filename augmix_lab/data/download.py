@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import http.client
-import json
 import os
 import re
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -25,6 +23,7 @@ from typing import Callable, Iterator
 from augmix_lab import __version__
 from augmix_lab.errors import UserError
 from augmix_lab.registry import Registry
+from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
 
 OFFLINE_ENV = "AUGMIX_LAB_OFFLINE"  # set to 1: every download fails at once with the manual-download hint
 MIRROR_ENV = "AUGMIX_LAB_MIRROR"  # base URL that replaces each catalog file's URL (mirror + filename)
@@ -80,8 +79,6 @@ def cached_checksums() -> Iterator[None]:
 
 
 def _checksum_cache() -> Path:
-    from augmix_lab.paths import cache_dir
-
     return cache_dir() / CHECKSUM_CACHE_FILE
 
 
@@ -91,11 +88,7 @@ def _signature(path: Path) -> list[int]:
 
 
 def _read_checksums() -> dict:
-    try:
-        data = json.loads(_checksum_cache().read_text())
-    except (OSError, ValueError):
-        return {}  # absent or damaged: check in full
-    return data if isinstance(data, dict) else {}
+    return read_cache_json(_checksum_cache())  # absent or damaged: check in full
 
 
 def _verified_before(path: Path, algorithm: str, expected: str) -> bool:
@@ -111,14 +104,7 @@ def _remember(path: Path, algorithm: str, digest: str) -> None:
     key = str(Path(path).resolve())
     entry = data.get(key) if isinstance(data.get(key), dict) and data[key].get("signature") == _signature(path) else {}
     data[key] = {**entry, "signature": _signature(path), algorithm: digest}
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".checksums-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    write_cache_json(cache, data)
 
 
 def verify_file(path: str | os.PathLike[str], *, md5: str | None = None, sha256: str | None = None) -> Path:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,8 @@ import torch
 
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import hardware_name as device_name  # the hardware the timing holds for
-from augmix_lab.paths import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the cache folder's variable)
+from augmix_lab.paths import CACHE_ENV  # noqa: F401  (the cache folder's variable, re-exported)
+from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
 
 CACHE_FILE = "step-costs.json"
 CACHE_VERSION = 1  # bump when what is measured changes, so old entries are not reused
@@ -44,11 +43,7 @@ def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str,
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # absent or corrupted: measure again
-    return data if isinstance(data, dict) else {}
+    return read_cache_json(path)  # absent or corrupted: measure again
 
 
 _ENTRY_VERSION = 2  # entries without it were a median of 5 steps, possibly taken under load: measured again
@@ -102,11 +97,4 @@ def store(key: str, value: tuple[float, float], path: Path | None = None, **info
     device = str(info.get("device", "cpu"))
     data[key] = {"train_s_per_image": value[0], "eval_s_per_image": value[1], "entry_version": _ENTRY_VERSION,
                  "hardware": device_name(device), "torch": torch.__version__, **info}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".step-costs-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_cache_json(path, data)
