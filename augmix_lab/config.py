@@ -85,6 +85,13 @@ class CorruptionEvalConfig(StrictModel):
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
 
 
+class CBarEvalConfig(CorruptionEvalConfig):
+    """CIFAR-10-C-bar / ImageNet-C-bar (Mintun, Kirillov & Xie, NeurIPS 2021), scored beside -C in one evaluation."""
+
+    enabled: bool = False
+    names: list[str] | None = Field(None, description="None = the profile's 10 C-bar corruptions")
+
+
 class PerturbationEvalConfig(StrictModel):
     enabled: bool = False
     source: Literal["auto", "released", "generated", "on_the_fly"] = "auto"
@@ -107,6 +114,7 @@ class EvalConfig(StrictModel):
 
     clean: bool = True
     corruptions: CorruptionEvalConfig = Field(default_factory=CorruptionEvalConfig)
+    c_bar: CBarEvalConfig = Field(default_factory=CBarEvalConfig)
     perturbations: PerturbationEvalConfig = Field(default_factory=PerturbationEvalConfig)
     fourier: FourierEvalConfig = Field(default_factory=FourierEvalConfig)
     calibration: bool = True

@@ -189,6 +189,7 @@ def test_default_off_fourier_keeps_eval_keys_and_enabling_it_re_scores() -> None
     from augmix_lab.study import eval_key
 
     old = EvalConfig().model_dump(mode="json")
-    old.pop("fourier")  # the eval key of a store written before eval.fourier existed
+    old.pop("fourier")  # the eval key of a store written before eval.fourier (and the default-off eval.c_bar) existed
+    old.pop("c_bar")
     assert eval_key(EvalConfig()) == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:12]
     assert eval_key(EvalConfig(fourier={"enabled": True})) != eval_key(EvalConfig())

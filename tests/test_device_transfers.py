@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import augmix_lab.corruptions.cbar as cbar_module
 import augmix_lab.corruptions.filters as filters_module
 import augmix_lab.corruptions.functional as cf
 from augmix_lab.augment import AugmentAndMix, policies
@@ -23,6 +24,12 @@ HOST_CODECS = {
     "jpeg_compression": "libjpeg (the reference's codec, byte-identical to PIL)",
     "spatter": "cv2 Canny + distance transform (water severities only)",
 }
+
+
+def _cells(profile: str) -> list[tuple[str, int]]:
+    """The registry's -C and C-bar corruptions of ``profile`` at severity 3, and spatter's mud branch at 4."""
+    names = corruption_names() + corruption_names(suite="c_bar", profile=profile)
+    return [(n, 3) for n in names] + [("spatter", 4)]
 
 
 def _needs_host(name: str, severity: int, profile: str) -> bool:
@@ -57,10 +64,10 @@ def test_device_cached_builds_once_and_copies_once_per_device() -> None:
 def test_every_corruption_stays_on_its_device_after_warm_up(profile: str, size: int) -> None:
     images = torch.zeros(2, 3, size, size, dtype=torch.uint8, device="meta")
     # the registry: a new corruption is checked without a new test (severity 3; spatter's mud branch at 4)
-    for name, severity in [(n, 3) for n in corruption_names()] + [("spatter", 4)]:
+    for name, severity in _cells(profile):
         host = _needs_host(name, severity, profile)
         for _ in ("warm-up", "counted"):
-            with count_transfers((cf, filters_module)) as seen:
+            with count_transfers((cf, filters_module, cbar_module)) as seen:
                 try:
                     out = corrupt(images, name, severity, None, profile)
                 except (NotImplementedError, RuntimeError) as exc:  # meta: no data to read back
@@ -108,10 +115,10 @@ def test_policies_run_through_the_engine_choice(policy: str, monkeypatch: pytest
 @pytest.mark.parametrize(("profile", "size"), [("cifar", 32), ("imagenet", 224)])
 def test_every_corruption_stays_on_the_gpu_after_warm_up(profile: str, size: int) -> None:
     images = torch.randint(0, 256, (4, 3, size, size), dtype=torch.uint8, device="cuda")
-    for name, severity in [(n, 3) for n in corruption_names()] + [("spatter", 4)]:
+    for name, severity in _cells(profile):
         g = torch.Generator(device="cuda").manual_seed(0)
         corrupt(images, name, severity, g, profile)  # warm-up: per-device constants
-        with count_transfers((cf, filters_module)) as seen:
+        with count_transfers((cf, filters_module, cbar_module)) as seen:
             out = corrupt(images, name, severity, g, profile)
         assert out.device.type == "cuda" and out.shape == images.shape
         if _needs_host(name, severity, profile):  # one copy of the batch each way

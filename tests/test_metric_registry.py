@@ -39,6 +39,10 @@ def _tidy(kind_errors: float = 0.0) -> pd.DataFrame:
         for s in (1, 2):
             rows.append(_row("C", name, s, {"error": 20.0 + i + 10 * s + kind_errors, "rms_calib_error": 5.0 * s,
                                             "ece": 2.0 * s, "nll": 1.0, "brier": 0.5, "n": 8}, "released"))  # fmt: skip
+    for i, name in enumerate(("lines", "sparkles")):  # C-bar: its own rows, its own metrics
+        for s in (1, 2):
+            rows.append(_row("C-bar", name, s, {"error": 40.0 + 10 * i + s, "rms_calib_error": 1.0, "ece": 1.0,
+                                                "nll": 1.0, "brier": 0.5, "n": 8}, "on_the_fly"))  # fmt: skip
     rows.append(_row("P", "gaussian_noise", 0, {"flip_prob": 2.0, "t5d": 0.5, "n": 4}, "released"))
     rows.append(_row("P", "rotate", 0, {"flip_prob": 6.0, "t5d": 1.5, "n": 4}, "released"))
     rows.append(_row("fourier", "low_freq", 0, {"error": 12.0, "n": 8}, "test"))
@@ -58,6 +62,8 @@ HAND = {
     "flip_prob.rotate": 6.0, "t5d.gaussian_noise": 0.5, "mfp": 4.0,
     "fr.gaussian_noise": 50.0, "fr.rotate": 200.0, "mfr": 125.0, "mt5d": (12.5 + 50.0) / 2,
     "fourier_low_freq_error": 12.0, "fourier_high_freq_error": 30.0,
+    "c_bar_error": 46.5, "c_bar_corruption_error.lines": 41.5, "c_bar_corruption_error.sparkles": 51.5,
+    "c_bar_error.severity_1": 46.0, "c_bar_error.severity_2": 47.0,
 }  # fmt: skip
 
 
@@ -75,7 +81,7 @@ def test_every_metric_has_metadata(name: str) -> None:
     assert spec.title and isinstance(spec.unit, str) and isinstance(spec.higher_is_better, bool)
     low, high = spec.range
     assert high is None or high > low
-    assert spec.aggregate and spec.benchmark in (None, "clean", "C", "P", "fourier")
+    assert spec.aggregate and spec.benchmark in (None, "clean", "C", "C-bar", "P", "fourier")
     assert (spec.per is None) == (spec.prefix is None)
     assert spec.summary is None or spec.per is None, "a summary-table column is one scalar"
     assert (spec.kind == "summary") == (spec.benchmark is not None), "summary metrics read the tidy table, no other"
@@ -196,7 +202,7 @@ def _runs(summaries: list[tuple[str, int, int | None, dict[str, float]]], source
                   "jsd.arity": "3" if variant == "augmix" else "1"}  # fmt: skip
         run_id = f"{variant}-{width}-{seed}"
         trials.append(TrialRecord(run_id, run_id, "FINISHED", variant, seed, axes, params, dict(metrics), None, 0,
-                                  sources={"C": sources, "P": sources}))  # fmt: skip
+                                  sources={"C": sources, "C-bar": sources, "P": sources}))  # fmt: skip
     return StudyRuns("sqlite:///x.db", "e", "e", "standard", trials, {})
 
 

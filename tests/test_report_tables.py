@@ -21,7 +21,8 @@ def _metrics(dataset: str, offset: float, seed_index: int) -> dict[str, float]:
     seed = seed_index * (1.0 if offset == 0 else 1.7)  # seed effects differ by variant, so paired differences vary
     m = {"clean_error": 6.0 + offset / 10 + 0.1 * seed, "mean_corruption_error": 30.0 + offset + 0.3 * seed,
          "clean_rms_calib_error": 5.0 + 0.2 * seed, "c_rms_calib_error": 20.0 + offset / 2 + 0.1 * seed,
-         "mfp": 4.0 + offset / 10 + 0.05 * seed}  # fmt: skip
+         "mfp": 4.0 + offset / 10 + 0.05 * seed, "c_bar_error": 32.0 + offset / 2 + 0.4 * seed,
+         "c_bar_corruption_error.lines": 35.0 + offset / 2 + 0.4 * seed, "corruption_error.fog": 40.0 + offset}  # fmt: skip
     if dataset == "imagenet":
         m.update({f"ce.{c}": 70.0 + offset + i + seed for i, c in enumerate(IMAGENET_CORRUPTIONS)})
         m.update({f"fr.{p}": 50.0 + offset + i + seed for i, p in enumerate(IMAGENET_P_PERTURBATIONS)})
@@ -36,7 +37,7 @@ def _record(dataset: str, model: str, variant: str, seed: int, offset: float, st
     error = None if status == "FINISHED" else "RuntimeError: boom"
     run_id = f"{dataset}-{variant}-{seed}-{status}"
     return TrialRecord(run_id, f"key-{run_id}", status, variant, seed, {}, params, metrics, error, seed,
-                       sources={"C": "released", "P": "released"})  # fmt: skip
+                       sources={"C": "released", "C-bar": "released", "P": "released"})  # fmt: skip
 
 
 def _self_training_records() -> list[TrialRecord]:
@@ -83,7 +84,7 @@ def fixture_runs() -> StudyRuns:
 
 
 def fixture_results() -> Results:
-    """The fixture runs plus the store-only analysis inputs (an affinity/diversity table) every table needs."""
+    """The fixture runs plus the store-only analysis inputs (affinity/diversity and MSD tables) every table needs."""
     import pandas as pd
 
     from augmix_lab.report.loading import AnalysisInputs
@@ -92,7 +93,12 @@ def fixture_results() -> Results:
     rows = [{"dataset": t.condition.dataset, "model": t.condition.model, "label": t.condition.label,
              "method": t.variant, "heldout": "test[:200]", "affinity": 1.0 if t.variant == "standard" else 0.8,
              "diversity": 1.0 if t.variant == "standard" else 2.0, "run_id": t.run_id} for t in res.runs.finished]
-    res.analysis = AnalysisInputs(affinity=pd.DataFrame(rows))
+    msd = [{"dataset": t.condition.dataset, "model": t.condition.model, "seed": 0, "baseline_run_id": "b",
+            "variant": t.variant, "label": t.condition.label, "method": t.variant, "run_ids": t.run_id,
+            "benchmark": bench, "corruption": name, "severity": 3, "msd": 1.0 + (t.variant == "augmix"),
+            "mmd": 3.0, "samples": 10, "images": 100, "corruption_samples": 10, "config": "c"}
+           for t in res.runs.finished for bench, name in (("C", "fog"), ("C-bar", "lines"))]
+    res.analysis = AnalysisInputs(affinity=pd.DataFrame(rows), msd=pd.DataFrame(msd))
     return res
 
 

@@ -29,6 +29,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                        help="dataset option, e.g. -o n_test=1000 (shapes)")
         if kind == "p":
             p.add_argument("--max-videos", type=int, default=None, help="only the first N test images")
+        else:
+            p.add_argument("--benchmark", choices=("c", "c_bar"), default="c",
+                           help="c: <NAME>-C (Hendrycks & Dietterich); c_bar: <NAME>-C-Bar, the profile's 10 "
+                                "C-bar corruptions (Mintun et al. 2021)")
         add_data_root_argument(p)
         p.set_defaults(data_handler=_make_c if kind == "c" else _make_p)
 
@@ -48,8 +52,9 @@ def _make_c(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.generate import make_c
 
     target = make_c(_load(args), args.out, args.seed, corruptions=_names(args.corruptions), profile=args.profile,
-                    data_root=args.data_root, progress=lambda name: print(f"  wrote {name}.npy", flush=True))
-    print(f"{args.dataset}-C written to {target}")
+                    data_root=args.data_root, progress=lambda name: print(f"  wrote {name}.npy", flush=True),
+                    suite=args.benchmark)
+    print(f"{args.dataset}-{'C-bar' if args.benchmark == 'c_bar' else 'C'} written to {target}")
     return 0
 
 

@@ -85,6 +85,20 @@ def _entries() -> list:
             verify=partial(_verify, "imagenet-p"),
             notes={"extract": "run 'tar -xf X.tar' inside ImageNet-P/"},
         ),
+        Downloadable(
+            name="imagenet-c-bar",
+            files=(RemoteFile(
+                # facebookresearch/augmentation-corruption README ("preprocessed ImageNet-C-bar dataset")
+                url="https://dl.fbaipublicfiles.com/inc_bar/imagenet_c_bar.tar.gz",
+                filename="ImageNet-C-Bar/imagenet_c_bar.tar.gz",  # no published checksum: the layout is verified
+            ),),
+            description="ImageNet-C-bar (Mintun et al. 2021): 10 corruptions x 5 severities of the ImageNet val set "
+                        "(JPEG folders)",
+            extract=False, extract_dir="ImageNet-C-Bar",
+            verify=partial(_verify, "imagenet-c-bar"),
+            notes={"extract": "run 'tar -xzf imagenet_c_bar.tar.gz' inside ImageNet-C-Bar/ (its own top folder may "
+                              "stay: the reader looks one level down)"},
+        ),
     ]
 
 

@@ -731,6 +731,30 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
         return jpeg_cpu(images.cpu(), int(c.quality), workers=os.cpu_count()).to(images.device)
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
+    return _apply_chunked(images, x, spec, c, params, profile)
+
+
+def corrupt_shared(images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None,
+                   profile: str = "cifar", group: int = 1) -> torch.Tensor:
+    """``corrupt`` where each run of ``group`` consecutive images shares one parameter draw (the same noise field,
+    angle, ...): one sampled transform applied to a fixed image set, as Minimal Sample Distance needs (Mintun et al.
+    2021, minimal_sample_distance.ipynb: one sampled seed per transform, applied to every image)."""
+    check_images(images)
+    if group < 1 or images.shape[0] % group:
+        raise ValueError(f"corrupt_shared: {images.shape[0]} images is not a multiple of group={group}")
+    spec = CORRUPTIONS.get(name)
+    if spec.deterministic or group == 1 or images.shape[0] == 0:
+        return corrupt(images, name, severity, generator, profile)
+    c = severity_constants(name, severity, profile)
+    x = _float_images(images)
+    params = spec.sample(x[::group], c, generator, profile)  # one draw per group (samplers read shapes only)
+    params = _repeat_params(params, group)
+    return _apply_chunked(images, x, spec, c, params, profile)
+
+
+def _apply_chunked(images: torch.Tensor, x: torch.Tensor, spec: Any, c: Any, params: Params,
+                   profile: str) -> torch.Tensor:
+    """The kernel on ``x`` in cache-sized chunks on CPU (whole batch elsewhere), written as uint8."""
     n = _chunk_images(x)
     if n >= x.shape[0]:
         return _as_uint8(spec.apply(x, c, params, profile))
@@ -739,6 +763,18 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
         rows = slice(i, i + n)
         _as_uint8(spec.apply(x[rows], c, _slice_params(params, rows), profile), out[rows])
     return out
+
+
+def _repeat_params(params: Params, group: int) -> Params:
+    """Every batch-first params entry with each row repeated ``group`` times (batch-free values as they are)."""
+    def rep(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.repeat_interleave(group, dim=0) if v.ndim else v
+        if isinstance(v, (tuple, list)):
+            return type(v)(rep(e) for e in v)
+        return v
+
+    return {k: rep(v) for k, v in params.items()}
 
 
 def _pixelate_uint8(images: torch.Tensor, factor: float) -> torch.Tensor:
@@ -806,3 +842,7 @@ def _slice_params(params: Params, rows: slice) -> Params:
         return v
 
     return {k: cut(v) for k, v in params.items()}
+
+
+# the C-bar kernels register in the same registry (corruptions/cbar.py)
+from augmix_lab.corruptions import cbar as _cbar  # noqa: E402,F401

@@ -19,6 +19,7 @@ import torch
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import (
     PERTURBATIONS,
+    SUITES,
     check_corruption_names,
     check_perturbation_names,
     corruption_names,
@@ -46,6 +47,14 @@ def profile_for(dataset) -> str:
     if getattr(dataset, "profile", None):
         return dataset.profile
     return "cifar" if getattr(dataset, "kind", "cifar") == "cifar" else "imagenet"
+
+
+def profile_for_name(dataset: str) -> str:
+    """``profile_for`` without loading the data: from the registered image size (ImageNet's 224 px -> "imagenet")."""
+    from augmix_lab.data import DATASETS
+
+    size = DATASETS.meta(dataset).get("image_size") if dataset in DATASETS else None
+    return "imagenet" if size is not None and size > 64 else "cifar"
 
 
 def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
@@ -77,17 +86,24 @@ def _label_array(labels: torch.Tensor, num_classes: int) -> np.ndarray:
 
 def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0, *,
            corruptions: list[str] | None = None, profile: str | None = None, batch_size: int = 500,
-           device: str = "cpu", data_root: str | os.PathLike[str] | None = None, progress=None) -> Path:
+           device: str = "cpu", data_root: str | os.PathLike[str] | None = None, progress=None,
+           suite: str = "c") -> Path:
     """Write ``<out>/<NAME>-C/<corruption>.npy`` (5*N, H, W, 3) uint8 severity-major + ``labels.npy`` for ``dataset``.
 
     ``dataset`` is an ImageDataset or a dataset name (loaded from ``data_root``); ``out_dir`` defaults to
     ``<data_root>/generated``. Corruptions default to every registered one (the 15 benchmark + 4 extra built-ins).
+    ``suite="c_bar"`` writes ``<NAME>-C-Bar`` with the profile's 10 C-bar corruptions and int64 labels, the layout
+    of make_cifar10_c_bar.py.
     """
     dataset, out = _resolve(dataset, out_dir, data_root)
-    names = corruption_names() if corruptions is None else check_corruption_names(corruptions, "corruptions")
     profile = profile or profile_for(dataset)
+    if corruptions is None:
+        names = corruption_names(suite=suite, profile=profile if suite != "c" else None)
+    else:
+        names = check_corruption_names(corruptions, "corruptions", suite=suite, profile=profile if suite != "c" else None)
     images, labels = _test_split(dataset)
-    target = out / released.benchmark_dirname(dataset.name, "C")
+    kind = SUITES[suite]
+    target = out / released.benchmark_dirname(dataset.name, kind)
     target.mkdir(parents=True, exist_ok=True)
     n = len(images)
     for name in names:
@@ -101,8 +117,11 @@ def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
         _atomic_save(target / f"{name}.npy", arr)
         if progress:
             progress(name)
-    _atomic_save(target / "labels.npy", np.tile(_label_array(labels, dataset.num_classes), 5))
-    _write_marker(target, dataset, seed, profile, "C")
+    label_array = _label_array(labels, dataset.num_classes)
+    if suite == "c_bar":  # make_cifar10_c_bar.py: labels = np.zeros(...).astype(np.int)
+        label_array = label_array.astype(np.int64)
+    _atomic_save(target / "labels.npy", np.tile(label_array, 5))
+    _write_marker(target, dataset, seed, profile, kind)
     return target
 
 

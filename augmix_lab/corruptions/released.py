@@ -6,6 +6,10 @@ Layouts (hendrycks/robustness README, make_cifar_c.py, ImageNet-P/video_loader.p
 - ``<root>/CIFAR-10-P/<perturbation>.npy`` uint8 (N, T, 32, 32, 3) (noise also ``_2``/``_3``); no labels.
 - ``<root>/Tiny-ImageNet-C/<corruption>/<severity>/<wnid>/*.JPEG`` and ``<root>/ImageNet-C/...`` the same.
 - ``<root>/ImageNet-P/<perturbation>/<wnid>/*.mp4`` videos, decoded with cv2.VideoCapture.
+- C-bar (Mintun et al. 2021): ``<root>/CIFAR-10-C-Bar/<corruption>.npy`` + ``labels.npy`` (int64) as written by
+  make_cifar10_c_bar.py, and ``<root>/ImageNet-C-Bar/<corruption>/<severity>/<wnid>/*.JPEG`` with severity folders
+  ``1``..``5`` (the preprocessed tarball, README) or the level as ``{:.2f}`` (make_imagenet_c_bar.py); the tarball's
+  own top folder may sit in between.
 Every .npy is opened memory-mapped with ``allow_pickle=False`` after checking that its header matches its file size,
 so a truncated download is reported by name and never silently used.
 """
@@ -31,7 +35,11 @@ RELEASED_DIRS: dict[tuple[str, str], str] = {
     ("tiny_imagenet", "P"): "Tiny-ImageNet-P",
     ("imagenet", "C"): "ImageNet-C",
     ("imagenet", "P"): "ImageNet-P",
+    ("cifar10", "C-bar"): "CIFAR-10-C-Bar",  # make_cifar10_c_bar.py out_dir
+    ("imagenet", "C-bar"): "ImageNet-C-Bar",  # make_imagenet_c_bar.py out_dir
 }
+KIND_SUFFIX = {"C-bar": "C-Bar"}  # "<NAME>-C-Bar" for generated C-bar folders (the released folders' spelling)
+LABEL_DTYPES = ("uint8", "int64", "int32", "int16")  # labels.npy: uint8 (CIFAR-10-C), int64 (CIFAR-10-C-Bar)
 GENERATED_SUBDIR = "generated"  # make-c / make-p output lives under <root>/generated/<NAME>-C, never over a release
 GENERATED_MARKER = "generated.json"
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -39,7 +47,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 def benchmark_dirname(dataset: str, kind: str) -> str:
     """Folder name of ``dataset``'s -C (``kind="C"``) or -P benchmark: the released name or ``<NAME>-C``."""
-    return RELEASED_DIRS.get((dataset, kind), f"{dataset.upper()}-{kind}")
+    return RELEASED_DIRS.get((dataset, kind), f"{dataset.upper()}-{KIND_SUFFIX.get(kind, kind)}")
 
 
 def released_dir(root: Path | str, dataset: str, kind: str) -> Path:
@@ -69,7 +77,7 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
 
 
 def check_npy(path: Path, shape_tail: tuple[int, ...] | None = None, length: int | None = None,
-              dtype: str = "uint8") -> tuple[int, ...]:
+              dtype: str | tuple[str, ...] = "uint8") -> tuple[int, ...]:
     """Check an .npy file exists and its header matches its size (truncation), dtype and shape; returns the shape."""
     path = Path(path)
     if not path.is_file():
@@ -80,8 +88,9 @@ def check_npy(path: Path, shape_tail: tuple[int, ...] | None = None, length: int
     if actual != expected:
         raise UserError(f"{path} is truncated or corrupted: {actual} bytes on disk, header {shape} {dt} needs {expected}; "
                         "delete it and download or generate it again")
-    if dt != np.dtype(dtype):
-        raise UserError(f"{path}: dtype {dt}, expected {dtype}")
+    allowed = (dtype,) if isinstance(dtype, str) else tuple(dtype)
+    if all(dt != np.dtype(d) for d in allowed):
+        raise UserError(f"{path}: dtype {dt}, expected {' or '.join(allowed)}")
     if shape_tail is not None and tuple(shape[-len(shape_tail):]) != tuple(shape_tail):
         raise UserError(f"{path}: shape {shape}, expected (..., {', '.join(map(str, shape_tail))})")
     if length is not None and shape[0] != length:
@@ -103,7 +112,7 @@ class CorruptionSet:
     directory: Path
 
     def labels(self) -> np.ndarray:
-        return open_npy(self.directory / "labels.npy")
+        return open_npy(self.directory / "labels.npy", dtype=LABEL_DTYPES)
 
     def per_severity(self) -> int:
         n = len(self.labels())
@@ -133,7 +142,7 @@ def verify_npy_benchmark(directory: Path, names: tuple[str, ...], rows: int | No
         return [f"{directory} is missing"]
     if labels:
         try:
-            check_npy(directory / "labels.npy", length=rows)
+            check_npy(directory / "labels.npy", length=rows, dtype=LABEL_DTYPES)
         except UserError as exc:
             problems.append(str(exc))
     for name in names:
@@ -182,8 +191,28 @@ def decode_images(paths: list[Path], size: int | None = None) -> np.ndarray:
     return np.stack(out)
 
 
-def folder_c_dir(root: Path, dataset: str, corruption: str, severity: int) -> Path:
-    return released_dir(root, dataset, "C") / corruption / str(severity)
+def folder_c_dir(root: Path, dataset: str, corruption: str, severity: int, kind: str = "C",
+                 level: float | None = None) -> Path:
+    """The JPEG folder of one -C (or C-bar) cell; C-bar also accepts ``{level:.2f}`` severity folders and the
+    tarball's top folder in between (``has_folder_corruption``)."""
+    base = corruption_folder(released_dir(root, dataset, kind), corruption)
+    if level is not None and not (base / str(severity)).is_dir() and (base / f"{level:.2f}").is_dir():
+        return base / f"{level:.2f}"  # make_imagenet_c_bar.py names severity folders by the level
+    return base / str(severity)
+
+
+def corruption_folder(directory: Path, corruption: str) -> Path:
+    """``<directory>/<corruption>``, or ``<directory>/<top>/<corruption>`` when an archive's own top folder sits in
+    between (the preprocessed ImageNet-C-bar tarball)."""
+    direct = directory / corruption
+    if direct.is_dir() or not directory.is_dir():
+        return direct
+    nested = [d / corruption for d in sorted(directory.iterdir()) if (d / corruption).is_dir()]
+    return nested[0] if len(nested) == 1 else direct
+
+
+def has_folder_corruption(directory: Path, corruption: str) -> bool:
+    return corruption_folder(Path(directory), corruption).is_dir()
 
 
 def load_video(path: Path) -> np.ndarray:
@@ -237,6 +266,22 @@ def verify_folder_benchmark(directory: Path, names: tuple[str, ...], severities:
     return problems
 
 
+def verify_cbar_folders(root: Path, dataset: str) -> list[str]:
+    """Problems of a C-bar JPEG-folder benchmark (severity folders 1..5 or the levels as {:.2f})."""
+    from augmix_lab.corruptions.registry import CORRUPTIONS
+
+    directory = released_dir(root, dataset, "C-bar")
+    if not directory.is_dir():
+        return [f"{directory} is missing"]
+    problems = []
+    for name in corruption_names(suite="c_bar", profile="imagenet"):
+        for s, record in enumerate(CORRUPTIONS.get(name).severity["imagenet"], start=1):
+            d = folder_c_dir(root, dataset, name, s, "C-bar", record.severity)
+            if not d.is_dir() or not any(d.iterdir()):
+                problems.append(f"{d} is missing or empty")
+    return problems
+
+
 # ---- verification entry point ----------------------------------------------------------------------------------------
 CIFAR_C_ROWS = 50000  # make_cifar_c.py: 5 severities x 10000 test images
 
@@ -260,6 +305,11 @@ def __getattr__(name: str):
 def verify(root: Path | str, name: str) -> list[str]:
     """Every problem of benchmark ``name`` (e.g. "cifar10-c") under ``root``, one line each naming the file."""
     root = Path(root)
+    if name == "cifar10-c-bar":
+        return verify_npy_benchmark(released_dir(root, "cifar10", "C-bar"),
+                                    corruption_names(suite="c_bar", profile="cifar"), CIFAR_C_ROWS, (32, 32, 3))
+    if name == "imagenet-c-bar":
+        return verify_cbar_folders(root, "imagenet")
     if name in ("cifar10-c", "cifar100-c"):
         d = released_dir(root, name.split("-")[0], "C")
         return verify_npy_benchmark(d, corruption_names(), CIFAR_C_ROWS, (32, 32, 3))
@@ -273,7 +323,7 @@ def verify(root: Path | str, name: str) -> list[str]:
         return verify_folder_benchmark(released_dir(root, "imagenet", "P"), perturbation_names("test"),
                                        severities=False)
     raise UserError(f"unknown benchmark {name!r}; allowed: cifar10-c, cifar100-c, cifar10-p, tiny-imagenet-c, "
-                    "imagenet-c, imagenet-p")
+                    "imagenet-c, imagenet-p, cifar10-c-bar, imagenet-c-bar")
 
 
 def read_generated_marker(directory: Path) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from augmix_lab.corruptions import released
+from augmix_lab.corruptions.generate import profile_for_name
 from augmix_lab.corruptions.registry import check_corruption_names, check_perturbation_names
 from augmix_lab.errors import UserError
 
@@ -29,34 +30,49 @@ def download_name(dataset: str, kind: str) -> str | None:
 
 
 def download_command(dataset: str, kind: str, root: Path | str) -> str:
+    if kind == "C-bar" and download_name(dataset, kind) is None:  # no download: the reference script makes it
+        return (f"python make_cifar10_c_bar.py --out_dir {root} (facebookresearch/augmentation-corruption "
+                "imagenet_c_bar/)")
     return f"augmix-lab data download {download_name(dataset, kind) or dataset + '-' + kind.lower()} --data-root {root}"
+
+
+def make_command(dataset: str, kind: str, root: Path | str) -> str:
+    suite = " --benchmark c_bar" if kind == "C-bar" else ""
+    return f"augmix-lab data make-c --dataset {dataset}{suite} --data-root {root}"
+
+
+def has_released(dataset: str, kind: str) -> bool:
+    """Whether ``dataset`` has released -C (or C-bar) files: a download entry, or a released C-bar layout."""
+    return download_name(dataset, kind) is not None or (kind == "C-bar" and (dataset, kind) in released.RELEASED_DIRS)
 
 
 def _has_c(directory: Path, names: Sequence[str], folder: bool | None) -> bool:
     npy = released.CorruptionSet(directory)
-    return all(((directory / n).is_dir() if folder is not False else False) or
+    return all((released.has_folder_corruption(directory, n) if folder is not False else False) or
                (npy.has(n) if folder is not True else False) for n in names)
 
 
 def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path | str,
-                     folder: bool | None = None) -> str:
+                     folder: bool | None = None, kind: str = "C") -> str:
     """The -C source to read for ``names``: "released", "generated" or "on_the_fly" (``source`` may be "auto").
 
     ``folder``: True for JPEG-folder releases (ImageNet kind), False for .npy (CIFAR kind), None for either.
-    A requested released / generated source that is missing raises UserError with the command that makes it.
+    ``kind``: "C" or "C-bar" (eval.c_bar). A requested released / generated source that is missing raises
+    UserError with the command that makes it.
     """
     root = Path(root)
-    rel = released.released_dir(root, dataset, "C")
-    gen = released.generated_dir(root, dataset, "C")
+    rel = released.released_dir(root, dataset, kind)
+    gen = released.generated_dir(root, dataset, kind)
     has_released = _has_c(rel, names, folder)
     has_generated = all(released.CorruptionSet(gen).has(n) for n in names)
+    field = "corruptions" if kind == "C" else "c_bar"
     if source == "released" and not has_released:
-        raise UserError(f"eval.corruptions.source 'released': {rel} is missing or incomplete (looked for "
-                        f"{', '.join(names[:3])}...); get it with '{download_command(dataset, 'C', root)}', or use "
+        raise UserError(f"eval.{field}.source 'released': {rel} is missing or incomplete (looked for "
+                        f"{', '.join(names[:3])}...); get it with '{download_command(dataset, kind, root)}', or use "
                         f"source 'generated' / 'on_the_fly'")
     if source == "generated" and not has_generated:
-        raise UserError(f"eval.corruptions.source 'generated': {gen} is missing or incomplete; make it with "
-                        f"'augmix-lab data make-c --dataset {dataset} --data-root {root}'")
+        raise UserError(f"eval.{field}.source 'generated': {gen} is missing or incomplete; make it with "
+                        f"'{make_command(dataset, kind, root)}'")
     if source == "auto":
         return "released" if has_released else "generated" if has_generated else "on_the_fly"
     return source
@@ -121,6 +137,13 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
                 lines.append(f"warning: frost for dataset {dataset!r} uses the synthetic fallback textures (about half "
                              f"as strong; results labelled {SYNTHETIC_FROST}): install the frost photographs with "
                              f"'{FROST_INSTALL}'" + (", then regenerate with make-c" if used == "generated" else ""))
+        cbar = getattr(ev, "c_bar", None)
+        if cbar is not None and cbar.enabled:
+            names = check_corruption_names(cbar.names, "eval.c_bar.names", suite="c_bar",
+                                           profile=profile_for_name(dataset))
+            used = resolve_c_source(dataset, cbar.source, names, root, kind="C-bar")
+            if cbar.source == "auto" and has_released(dataset, "C-bar"):
+                checks.append(("C-bar", used))
         if ev.perturbations.enabled:
             names = check_perturbation_names(ev.perturbations.names or None, "eval.perturbations.names")
             used_p = sorted({resolve_p_source(dataset, ev.perturbations.source, n, root) for n in names} - {"released"})
@@ -129,8 +152,9 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
         for kind, used in checks:
             if used != "released" and (dataset, kind, used) not in seen:
                 seen.add((dataset, kind, used))
+                field = {"C": "corruptions", "C-bar": "c_bar", "P": "perturbations"}[kind]
                 lines.append(
-                    f"warning: eval.{'corruptions' if kind == 'C' else 'perturbations'}.source 'auto' for dataset "
+                    f"warning: eval.{field}.source 'auto' for dataset "
                     f"{dataset!r}: the released {dataset}-{kind} files are not under {root}, so it falls back to "
                     f"'{used}' (our kernels, not the paper's benchmark; results are labelled source={used}). "
                     f"Download the released files with: {download_command(dataset, kind, root)}")

@@ -1,8 +1,9 @@
 """Per-image predicted class ids of one evaluation, kept compactly for the report's paired bootstrap over images.
 
 Stored as one ``.npz`` (``predictions/predictions.npz``): ``labels`` (the clean test labels, once), ``clean`` and one
-``c.<corruption>.<severity>`` array per -C cell, each uint8 (<= 256 classes) or int16; a cell whose labels differ from
-the clean labels (ImageNet-C folders list their own order) also gets ``labels.<cell>``.
+``c.<corruption>.<severity>`` array per -C cell (``c_bar.<corruption>.<severity>`` per C-bar cell), each uint8
+(<= 256 classes) or int16; a cell whose labels differ from the clean labels (ImageNet-C folders list their own
+order) also gets ``labels.<cell>``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class PredictionRecorder:
 
 def c_cell(corruption: str, severity: int) -> str:
     return f"c.{corruption}.{severity}"
+
+
+def cbar_cell(corruption: str, severity: int) -> str:
+    """A C-bar cell (``c_bar.<corruption>.<severity>``): kept apart from the -C cells the -C bootstrap reads."""
+    return f"c_bar.{corruption}.{severity}"
 
 
 def c_cells(arrays: dict[str, np.ndarray]) -> list[str]:

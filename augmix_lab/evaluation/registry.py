@@ -38,6 +38,9 @@ CLEAN_ERROR = "clean_error"
 CLEAN_RMS_CALIB_ERROR = "clean_rms_calib_error"
 CLEAN_ECE = "clean_ece"
 MEAN_CORRUPTION_ERROR = "mean_corruption_error"
+CORRUPTION_ERROR = "corruption_error"
+C_BAR_ERROR = "c_bar_error"
+C_BAR_CORRUPTION_ERROR = "c_bar_corruption_error"
 C_RMS_CALIB_ERROR = "c_rms_calib_error"
 CE = "ce"
 MCE = "mce"
@@ -79,7 +82,7 @@ class SummaryContext:
 class MetricSpec:
     """One metric. ``per``: None (a scalar) or what a family is indexed by ("corruption", "perturbation",
     "severity"); ``prefix``: a family's summary-key prefix; ``range``: (low, high), high None = unbounded;
-    ``benchmark``: the tidy rows it reads ("clean", "C", "P"; None = per-epoch history, not from the table);
+    ``benchmark``: the tidy rows it reads ("clean", "C", "C-bar", "P"; None = per-epoch history, not from the table);
     ``summary``: column position in the report's summary table (None = not a column); ``sensitivity``: priority as
     the sensitivity plots' metric (lower first); ``clean``: the clean metric drawn at severity 0 for a severity family;
     ``bars``: (plot-name prefix, caption) of a per-name grouped bar plot; ``kind``: "summary" (from the tidy table),
@@ -273,7 +276,7 @@ def _mean_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return M.mean_corruption_error({(r.corruption, r.severity): r.error for r in rows.itertuples()})
 
 
-@register_metric("corruption_error", title="Error", per="corruption", benchmark="C", aggregate="mean over severities",
+@register_metric(CORRUPTION_ERROR, title="Error", per="corruption", benchmark="C", aggregate="mean over severities",
                  bars=("corruption_error", "Error per corruption"))
 def _corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     return _by(rows, "corruption", "error")
@@ -322,6 +325,28 @@ def _mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
 def _relative_mce(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
     per = _imagenet_errors(rows, ctx)
     return M.relative_mce(per, ctx.clean_error) if per and ctx.clean_error is not None else None
+
+
+# ---- C-bar (CIFAR-10-C-bar / ImageNet-C-bar; Mintun, Kirillov & Xie, NeurIPS 2021) ---------------------------------
+@register_metric(C_BAR_ERROR, title="-C-bar error", benchmark="C-bar", summary=1,
+                 aggregate="mean error over C-bar corruptions x severities (test_c_bar.py 'overall-avg')")
+def _c_bar_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    if not _has(rows, "error"):
+        return None
+    return M.mean_corruption_error({(r.corruption, r.severity): r.error for r in rows.itertuples()})
+
+
+@register_metric(C_BAR_CORRUPTION_ERROR, title="C-bar error", per="corruption", benchmark="C-bar",
+                 aggregate="mean over severities (test_c_bar.py '<corruption>-avg')",
+                 bars=("c_bar_corruption_error", "Error per C-bar corruption"))
+def _c_bar_corruption_error(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "corruption", "error")
+
+
+@register_metric("c_bar_error_by_severity", title="C-bar error", per="severity", prefix="c_bar_error.severity_",
+                 benchmark="C-bar", aggregate="mean over C-bar corruptions", clean="clean_error")
+def _c_bar_error_by_severity(rows: pd.DataFrame, ctx: SummaryContext) -> Value:
+    return _by(rows, "severity", "error")
 
 
 # ---- -P --------------------------------------------------------------------------------------------------------------

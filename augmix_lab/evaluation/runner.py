@@ -1,4 +1,4 @@
-"""Score a model on the clean test set, its -C benchmark and (optionally) its -P benchmark: ``evaluate_model``.
+"""Score a model on the clean test set, its -C benchmark and (optionally) its C-bar and -P benchmarks: ``evaluate_model``.
 
 Benchmarks are streamed through the model in large batches (no DataLoader for in-memory arrays; a lazy ImageNet
 folder is read as its reference eval view by DataLoader workers), under ``torch.inference_mode``, channels_last, and
@@ -19,16 +19,24 @@ import pandas as pd
 import torch
 
 from augmix_lab.corruptions import released
-from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
+from augmix_lab.corruptions.registry import (
+    CORRUPTIONS,
+    PERTURBATIONS,
+    SEVERITIES,
+    SUITES,
+    check_corruption_names,
+    check_perturbation_names,
+)
 from augmix_lab.corruptions.sources import c_cell_source, resolve_c_source, resolve_p_source
 from augmix_lab.data.batching import image_batches
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
-from augmix_lab.evaluation.predictions import PredictionRecorder
+from augmix_lab.evaluation.predictions import PredictionRecorder, cbar_cell
 from augmix_lab.evaluation.registry import SummaryContext, summarize_table
 from augmix_lab.evaluation.scoring import Scorer, as_uint8_batch
 
+CBAR = SUITES["c_bar"]  # the tidy rows' benchmark of CIFAR-10-C-bar / ImageNet-C-bar
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
                  "flip_prob", "t5d", "source"]  # fmt: skip
 
@@ -49,13 +57,13 @@ def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, fl
     return row
 
 
-def _c_source(dataset, cfg, root: Path, names: tuple[str, ...]) -> str:
-    return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar")
+def _c_source(dataset, cfg, root: Path, names: tuple[str, ...], kind: str = "C") -> str:
+    return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar", kind=kind)
 
 
 def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor,
-             ) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
-    """(corruption, severity, logits, labels) per evaluated cell."""
+             kind: str = "C") -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+    """(corruption, severity, logits, labels) per evaluated cell of the -C (``kind="C"``) or C-bar benchmark."""
     from augmix_lab.corruptions.generate import corrupted_batches
 
     class_to_idx = {c: i for i, c in enumerate(getattr(dataset, "classes", []))} or None
@@ -70,15 +78,16 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
                     labels.append(np.asarray(lab))
                 yield name, s, np.concatenate(logits), np.concatenate(labels)
             elif dataset.kind != "cifar" and source == "released":
-                paths, labels = released.list_folder_images(released.folder_c_dir(root, dataset.name, name, s),
-                                                            class_to_idx)
+                level = CORRUPTIONS.get(name).constants(profile, s)[0] if kind == "C-bar" else None
+                folder = released.folder_c_dir(root, dataset.name, name, s, kind, level)
+                paths, labels = released.list_folder_images(folder, class_to_idx)
                 step = eval_cfg.batch_size
                 logits = np.concatenate([predictor(as_uint8_batch(released.decode_images(paths[i : i + step])))
                                          for i in range(0, len(paths), step)])
                 yield name, s, logits, labels
             else:
                 base = released.released_dir if source == "released" else released.generated_dir
-                images, labels = released.CorruptionSet(base(root, dataset.name, "C")).images(name, s)
+                images, labels = released.CorruptionSet(base(root, dataset.name, kind)).images(name, s)
                 yield name, s, predictor(images), labels.astype(np.int64)
 
 
@@ -139,6 +148,25 @@ def _c_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, reco
     return rows
 
 
+def _c_bar_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, recorder: PredictionRecorder,
+                ) -> list[dict]:
+    """One tidy row of benchmark "C-bar" per CIFAR-10-C-bar / ImageNet-C-bar cell (``eval.c_bar``, Mintun et al.
+    2021); each cell's class ids go to ``recorder`` as ``c_bar.<corruption>.<severity>``."""
+    bcfg = eval_cfg.c_bar
+    names = check_corruption_names(bcfg.names, "eval.c_bar.names", suite="c_bar", profile=profile)
+    bad = [s for s in bcfg.severities if s not in SEVERITIES]
+    if bad:
+        raise UserError(f"eval.c_bar.severities: {bad} not allowed; allowed are 1..5")
+    source = _c_source(dataset, bcfg, root, names, kind=CBAR)
+    rows = []
+    for name, s, logits, labels in _c_cells(dataset, bcfg, eval_cfg, root, source, names, bcfg.severities, profile,
+                                            predictor, kind=CBAR):
+        recorder.add(cbar_cell(name, s), logits, labels)
+        rows.append(_row(CBAR, name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
+                         source))
+    return rows
+
+
 def _p_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer) -> list[dict]:
     """One tidy row per -P perturbation (``eval.perturbations``): flip probability and top-5 distance."""
     pcfg = eval_cfg.perturbations
@@ -186,6 +214,8 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             rows.append(_row("clean", "clean", 0, scores, "test"))
         if eval_cfg.corruptions.enabled:
             rows += _c_rows(dataset, eval_cfg, root, profile, predictor, recorder)
+        if eval_cfg.c_bar.enabled:
+            rows += _c_bar_rows(dataset, eval_cfg, root, profile, predictor, recorder)
         if eval_cfg.perturbations.enabled:
             rows += _p_rows(dataset, eval_cfg, root, profile, predictor)
         if eval_cfg.fourier.enabled:  # Fourier heat map (evaluation/fourier_eval.py)

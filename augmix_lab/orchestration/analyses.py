@@ -149,7 +149,14 @@ def log_affinity_diversity(plan: Any, uri: str, parent_id: str, data_root: str |
 
 # ---- the study's analyses --------------------------------------------------------------------------------------------
 # (name, fn(plan, uri, parent_id, data_root, console) -> table or None): each skips what is stored and up to date
+def log_msd(plan: Any, uri: str, parent_id: str, data_root: str | None, console: Any) -> Any:
+    from augmix_lab.orchestration.msd import log_msd as log  # analyses.msd (Mintun et al. 2021)
+
+    return log(plan, uri, parent_id, data_root, console)
+
+
 STUDY_ANALYSES: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("minimal sample distance", log_msd),
     ("affinity/diversity", log_affinity_diversity),
 )
 

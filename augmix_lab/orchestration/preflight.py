@@ -41,31 +41,41 @@ def _dataset_problem(cfg: TrialConfig, root: Path) -> str | None:
 
 def _benchmark_dir_has(directory: Path, name: str) -> bool:
     """A -C/-P entry in either released layout: ``<name>.npy`` arrays (CIFAR) or a ``<name>/`` folder (ImageNet)."""
-    return (directory / f"{name}.npy").is_file() or (directory / name).is_dir()
+    from augmix_lab.corruptions.released import has_folder_corruption
+
+    return (directory / f"{name}.npy").is_file() or has_folder_corruption(directory, name)
 
 
 def _benchmark_problems(cfg: TrialConfig, root: Path) -> list[str]:
     from augmix_lab.corruptions import released
     from augmix_lab.corruptions.constants import BENCHMARK_CORRUPTIONS, TEST_PERTURBATIONS
+    from augmix_lab.corruptions.generate import profile_for_name
+    from augmix_lab.corruptions.registry import corruption_names
+    from augmix_lab.corruptions.sources import download_command, make_command
 
     ds = cfg.dataset.name
     problems = []
     checks = []
-    c, p = cfg.eval.corruptions, cfg.eval.perturbations
+    c, b, p = cfg.eval.corruptions, cfg.eval.c_bar, cfg.eval.perturbations
     if c.enabled and c.source in ("released", "generated"):
         checks.append(("C", c.source, tuple(c.names or BENCHMARK_CORRUPTIONS)))
+    if b.enabled and b.source in ("released", "generated"):
+        checks.append(("C-bar", b.source, tuple(b.names or corruption_names(suite="c_bar",
+                                                                             profile=profile_for_name(ds)))))
     if p.enabled and p.source in ("released", "generated"):
         checks.append(("P", p.source, tuple(p.names or TEST_PERTURBATIONS)))
     for kind, source, names in checks:
         directory = (released.released_dir if source == "released" else released.generated_dir)(root, ds, kind)
         absent = [n for n in names if not _benchmark_dir_has(directory, n)]
-        if kind == "C" and source == "released" and ds.startswith("cifar") and not (directory / "labels.npy").is_file():
+        if kind != "P" and source == "released" and ds.startswith("cifar") and not (directory / "labels.npy").is_file():
             absent.insert(0, "labels")
-        if source == "released":
+        if kind == "C-bar":
+            how = download_command(ds, kind, root) if source == "released" else make_command(ds, kind, root)
+        elif source == "released":
             how = f"augmix-lab data download {ds.replace('_', '-')}-{kind.lower()} --data-root {root}"
         else:
             how = f"augmix-lab data make-{kind.lower()} --dataset {ds} --data-root {root}"
-        field = "corruptions" if kind == "C" else "perturbations"
+        field = {"C": "corruptions", "C-bar": "c_bar", "P": "perturbations"}[kind]
         if absent:
             problems.append(f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
                             f"{' ...' if len(absent) > 4 else ''}; get it with: {how}")
@@ -108,7 +118,7 @@ def missing_inputs(configs: Iterable[TrialConfig], data_root: str | None = None)
             problem = _dataset_problem(cfg, root)
             if problem:
                 problems.append(problem)
-        ev_key = ("eval", cfg.dataset.name, cfg.eval.corruptions.model_dump_json(),
+        ev_key = ("eval", cfg.dataset.name, cfg.eval.corruptions.model_dump_json(), cfg.eval.c_bar.model_dump_json(),
                   cfg.eval.perturbations.model_dump_json(), str(root))
         if ev_key not in seen:
             seen.add(ev_key)

@@ -169,7 +169,7 @@ def drive(plan: StudyPlan, *, address: str | None, max_concurrent: int | None, d
         ok = len(plan.complete) == len(plan.trials) and not failed
         if plan.study.spec.soups.enabled:  # model soups of the finished trials, built in the driver
             ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
-        run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity)
+        run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity, MSD)
         reason = None if ok else (f"{len(failed)} of {len(plan.trials)} trials failed" if failed else
                                   f"{len(plan.trials) - len(plan.complete)} of {len(plan.trials)} trials unfinished")
         tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED", reason)

@@ -46,6 +46,14 @@ def smoke_config(cfg: TrialConfig) -> TrialConfig:
     c, p = d["eval"]["corruptions"], d["eval"]["perturbations"]
     c["names"] = list(c["names"] or BENCHMARK_CORRUPTIONS)[:SMOKE_CORRUPTIONS]
     c["severities"] = c["severities"][-1:]  # the harshest configured severity
+    b = d["eval"]["c_bar"]
+    if b["enabled"]:  # C-bar likewise (its names default to the profile's 10)
+        from augmix_lab.corruptions.generate import profile_for_name
+        from augmix_lab.corruptions.registry import corruption_names
+
+        b["names"] = list(b["names"] or corruption_names(suite="c_bar", profile=profile_for_name(ds["name"])))[
+            :SMOKE_CORRUPTIONS]
+        b["severities"] = b["severities"][-1:]
     p["names"] = list(p["names"] or TEST_PERTURBATIONS)[:SMOKE_PERTURBATIONS]
     p["max_videos"] = min(p["max_videos"] or SMOKE_VIDEOS, SMOKE_VIDEOS)
     return TrialConfig.model_validate(d)

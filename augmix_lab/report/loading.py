@@ -17,7 +17,7 @@ from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import CLEAN_ERROR, MEAN_CORRUPTION_ERROR, metric_names
 from augmix_lab.study.init import ROUND_AXIS
 from augmix_lab.tracking.reader import StoreReader
-from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
+from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, MSD_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
 
 
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
@@ -109,6 +109,7 @@ class AnalysisInputs:
     heat_maps: dict[str, FourierHeatMap] = field(default_factory=dict)  # trial run id -> heat map
     affinity: Any = None  # the parent run's analyses/affinity_diversity.csv (a DataFrame)
     extra_points: list[ExtraPoint] = field(default_factory=list)
+    msd: Any = None  # the parent run's analyses/msd.csv (a DataFrame; report/msd.py)
 
 
 @dataclass
@@ -258,6 +259,7 @@ def load_analysis_inputs(reader: StoreReader, runs: StudyRuns, parent_run_id: st
                 out.heat_maps[t.run_id] = hm
     if parent_run_id is not None:
         out.affinity = reader.table(parent_run_id, AFFINITY_ARTIFACT)
+        out.msd = reader.table(parent_run_id, MSD_ARTIFACT)
     out.extra_points = soup_points(runs)
     return out
 

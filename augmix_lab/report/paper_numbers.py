@@ -1,4 +1,5 @@
-"""The AugMix paper's published numbers (Hendrycks et al., ICLR 2020, arXiv:1912.02781), keyed for lookup.
+"""The AugMix paper's published numbers (Hendrycks et al., ICLR 2020, arXiv:1912.02781), keyed for lookup, and the C-bar
+paper's (Mintun et al., NeurIPS 2021; table "cbar").
 
 ``PAPER_NUMBERS[(table, dataset, model, method)] -> {metric name: value in percent}``. Every value was checked against
 the paper text (shared/papers/augmix-paper.txt). Methods are augmix-lab method names, with ``+jsd`` / ``_no_jsd``
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from augmix_lab.evaluation.registry import (
+    C_BAR_CORRUPTION_ERROR,
+    C_BAR_ERROR,
     C_RMS_CALIB_ERROR,
     CE,
     CLEAN_ERROR,
@@ -112,6 +115,30 @@ _T4 = {
 }
 
 
+# Mintun, Kirillov & Xie, NeurIPS 2021 (facebookresearch/augmentation-corruption figs/table.png): -C error (plain mean
+# over corruptions x severities, not AlexNet-normalised), -C-bar error, and the error per C-bar corruption, percent.
+# Rows AA (full AutoAugment, not our autoaugment_star), SIN and ANT* have no method here and are not entered.
+CBAR_IMAGENET = ("blue_noise_sample", "plasma_noise", "checkerboard_cutout", "cocentric_sine_waves",
+                 "single_frequency_greyscale", "brownish_noise", "perlin_noise", "sparkles", "inverse_sparkles",
+                 "caustic_refraction")  # the table's column order: BSmpl Plsm Ckbd CSin SFrq Brwn Prln Sprk ISprk Rfrac
+CBAR_CIFAR = ("blue_noise_sample", "brownish_noise", "checkerboard_cutout", "circular_motion_blur",
+              "inverse_sparkles", "lines", "pinch_and_twirl", "ripple", "sparkles",
+              "transverse_chromatic_abberation")  # BSmpl Brwn Ckbd CBlur ISprk Line P&T Rppl Sprk TCA
+_CBAR = {  # (dataset, model): method -> (-C error, -C-bar error, per-corruption C-bar errors in the column order)
+    ("imagenet", "resnet50"): {
+        "standard": (58.1, 57.7, (68.6, 71.7, 49.4, 84.7, 79.0, 37.5, 34.3, 32.4, 76.7, 42.8)),  # Baseline
+        "augmix": (49.2, 52.4, (43.2, 72.2, 46.1, 76.3, 67.4, 38.8, 32.4, 32.3, 76.4, 39.2)),  # AugMix
+        "patch_gaussian": (49.3, 56.6, (60.3, 74.1, 48.5, 82.1, 76.7, 38.9, 34.6, 32.1, 76.5, 42.1)),  # PG
+    },
+    ("cifar10", "wrn40_2"): {
+        "standard": (27.0, 27.1, (42.9, 27.2, 23.3, 11.8, 43.3, 26.2, 11.3, 21.6, 21.0, 42.9)),  # Baseline
+        "augmix": (11.1, 16.0, (9.8, 27.8, 13.4, 5.9, 30.3, 18.0, 8.3, 12.1, 15.5, 19.2)),  # AugMix (with JSD)
+        # Δ: the transcribed table says +5.9, but 16.0 − 11.1 = 4.9 (16.0 = its 10 columns' mean): we show 4.9
+        "patch_gaussian": (17.0, 23.8, (9.0, 30.1, 21.6, 12.8, 35.4, 20.6, 8.8, 21.5, 19.3, 59.5)),  # PG
+    },
+}
+
+
 def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
     numbers: dict[tuple[str, str, str, str], dict[str, float]] = {}
 
@@ -141,6 +168,13 @@ def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
         names = (CLEAN_ERROR, *(family_key(FR, p) for p in IMAGENET_P_PERTURBATIONS), MFR)
         for metric, v in zip(names, row, strict=True):
             put(("table3", "imagenet", "resnet50", method), metric, v)
+    for (dataset, model), rows in _CBAR.items():
+        order = CBAR_IMAGENET if dataset == "imagenet" else CBAR_CIFAR
+        for method, (c_err, bar_err, per) in rows.items():
+            put(("cbar", dataset, model, method), MEAN_CORRUPTION_ERROR, c_err)
+            put(("cbar", dataset, model, method), C_BAR_ERROR, bar_err)
+            for name, v in zip(order, per, strict=True):
+                put(("cbar", dataset, model, method), family_key(C_BAR_CORRUPTION_ERROR, name), v)
     for method, (c10, c100) in _T4.items():
         put(("table4", "cifar10", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c10)
         put(("table4", "cifar100", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c100)

@@ -8,6 +8,7 @@ re-scores stored checkpoints instead of retraining.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
 from augmix_lab.plugins import digests as plugin_digests
+from augmix_lab.study.analyses import check_analyses
 from augmix_lab.study.init import ROUND_AXIS, expand_rounds, resolve_inits, resolve_pretrained
 from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
@@ -53,6 +55,8 @@ def eval_key(cfg: EvalConfig) -> str:
     d = cfg.model_dump(mode="json")
     if not d.get("fourier", {}).get("enabled", True):
         d.pop("fourier")  # the default-off heat map keeps pre-existing eval keys (no needless re-evaluation)
+    if not d.get("c_bar", {}).get("enabled", True):
+        d.pop("c_bar")  # likewise the default-off C-bar benchmark
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -94,22 +98,26 @@ def check_method(cfg: TrialConfig, where: Callable[[str], str]) -> None:
 
 
 def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
-    """Corruption / perturbation names and severities (read from the corruptions registry, the same check as eval)
-    and the Fourier heat map's grid on the dataset's image size."""
+    """Corruption (-C and C-bar) / perturbation names and severities (read from the corruptions registry, the same
+    check as eval) and the Fourier heat map's grid on the dataset's image size."""
     from augmix_lab.analysis.fourier import fourier_grid_problem
+    from augmix_lab.corruptions.generate import profile_for_name
     from augmix_lab.corruptions.registry import SEVERITIES, check_corruption_names, check_perturbation_names
-    from augmix_lab.corruptions.sources import download_name
+    from augmix_lab.corruptions.sources import has_released
     from augmix_lab.data import DATASETS
 
+    cbar = functools.partial(check_corruption_names, suite="c_bar", profile=profile_for_name(cfg.dataset.name))
     for dotted, check, names in (("eval.corruptions.names", check_corruption_names, cfg.eval.corruptions.names),
+                                 ("eval.c_bar.names", cbar, cfg.eval.c_bar.names),
                                  ("eval.perturbations.names", check_perturbation_names, cfg.eval.perturbations.names)):
         try:
             check(names or None, f"field {dotted!r}")
         except UserError as e:
             raise UserError(f"{where(dotted)}: {e}") from None
     for dotted, sub, kind in (("eval.corruptions.source", cfg.eval.corruptions, "C"),
+                              ("eval.c_bar.source", cfg.eval.c_bar, "C-bar"),
                               ("eval.perturbations.source", cfg.eval.perturbations, "P")):
-        if sub.enabled and sub.source == "released" and download_name(cfg.dataset.name, kind) is None:
+        if sub.enabled and sub.source == "released" and not has_released(cfg.dataset.name, kind):
             raise UserError(f"{where(dotted)}: field '{dotted}': 'released' does not exist for dataset "
                             f"{cfg.dataset.name!r} (no released {cfg.dataset.name}-{kind}); allowed: auto, generated, "
                             f"on_the_fly")
@@ -118,10 +126,11 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     problem = fourier_grid_problem(size, size, fourier.stride) if fourier.enabled and size else None
     if problem:  # the band means are computed after training: refuse the stride now
         raise UserError(f"{where('eval.fourier.stride')}: field 'eval.fourier.stride': {problem}")
-    for s in cfg.eval.corruptions.severities:
-        if s not in SEVERITIES:  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
-            raise UserError(f"{where('eval.corruptions.severities')}: field 'eval.corruptions.severities': "
-                            f"severity {s} out of range; allowed: 1..5")
+    for block in ("corruptions", "c_bar"):
+        for s in getattr(cfg.eval, block).severities:
+            if s not in SEVERITIES:  # -C (and C-bar) benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
+                raise UserError(f"{where(f'eval.{block}.severities')}: field 'eval.{block}.severities': "
+                                f"severity {s} out of range; allowed: 1..5")
 
 
 def check_model(cfg: TrialConfig, where: Callable[[str], str]) -> None:
@@ -444,6 +453,7 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     built = resolve_inits(study, built, version_of)  # two-stage studies and teachers: parents' keys into children's
     trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
+    check_analyses(study, trials)  # likewise the analyses section
     return trials
 
 

@@ -22,6 +22,7 @@ from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import TEST_ERROR
 from augmix_lab.plugins import Plugin, load_plugins
+from augmix_lab.study.analyses import AnalysesSpec
 from augmix_lab.study.soups import SoupsSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -73,6 +74,7 @@ class StudySpec(StrictModel):
     soups: SoupsSpec = Field(default_factory=SoupsSpec)  # model soups (study/soups.py)
     plugins: list[str] = Field(default_factory=list, description="plugin .py files or package folders (relative to "
                                "the study file) or module names, imported before validation (augmix_lab/plugins.py)")
+    analyses: AnalysesSpec = Field(default_factory=AnalysesSpec)  # study-level analyses (study/analyses.py)
 
     @field_validator("seeds")
     @classmethod

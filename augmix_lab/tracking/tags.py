@@ -83,5 +83,7 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"
 UI_WORKFLOW_TYPE = "machine_learning"
 # artifact on the study's parent run: the study-level affinity/diversity table (orchestration/analyses.py)
 AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"
+# artifact on the study's parent run: minimal sample distances (orchestration/msd.py)
+MSD_ARTIFACT = "analyses/msd.csv"
 # artifact folder on the study's parent run: each plugin's source files, one folder per module and digest
 PLUGINS_ARTIFACT_DIR = "plugins"

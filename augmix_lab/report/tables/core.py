@@ -144,9 +144,9 @@ class Results:
         return paired_t_test(mine, theirs)
 
     def source(self, c: Condition, metric: str) -> tuple[str, str] | None:
-        """(benchmark, source) when ``metric`` of ``c`` comes from -C/-P rows that are not all released files."""
+        """(benchmark, source) when ``metric`` of ``c`` comes from -C/C-bar/-P rows that are not all released files."""
         spec = spec_for_key(metric)
-        if spec is None or spec.benchmark not in ("C", "P") or metric not in self.per_seed.get(c, {}):
+        if spec is None or spec.benchmark not in ("C", "C-bar", "P") or metric not in self.per_seed.get(c, {}):
             return None
         trials = self.trials.get(c, [])
         found = sorted({part for t in trials for part in t.sources.get(spec.benchmark, "unknown").split("+")})
