@@ -125,13 +125,11 @@ class PseudoLabelSet:
 @torch.no_grad()
 def teacher_logits(model: nn.Module, images: Tensor, mean: tuple[float, ...], std: tuple[float, ...],
                    device: torch.device, batch: int = LABEL_BATCH) -> Tensor:
-    """The teacher's logits on the pool, unaugmented and in eval mode (float32, on the CPU)."""
-    from augmix_lab.augment import normalize
+    """The teacher's logits on the pool, unaugmented and in eval mode (float32, on the CPU), scored by the one
+    ``evaluation.Scorer``."""
+    from augmix_lab.evaluation.scoring import Scorer
 
-    model.eval()
-    out = [model(normalize(images[i:i + batch].to(device), mean, std)).float().cpu()
-           for i in range(0, len(images), batch)]
-    return torch.cat(out) if out else torch.empty(0, 0)
+    return torch.from_numpy(Scorer(model.eval(), mean, std, device, batch_size=batch)(images))
 
 
 def select(confidence: Tensor, predicted: Tensor, num_classes: int, threshold: float, per_class: int | None,
@@ -179,23 +177,21 @@ def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: 
     """The teacher's (``checkpoint``: its final.pt) pseudo-label set for the pool of the student ``cfg``."""
     from augmix_lab.data.labelled import withheld_labels
     from augmix_lab.device import resolve_device
-    from augmix_lab.models import create_model
-    from augmix_lab.training.checkpoint import load_checkpoint
     from augmix_lab.data.trial import load_trial_split
+    from augmix_lab.training.checkpoint import final_model, load_final
 
     full, labelled, pool = load_trial_split(cfg, data_root)
     if pool is None or len(pool) == 0:
         raise UserError("field 'teacher': the student has no unlabelled pool (set dataset.labelled below 1)")
     if not isinstance(pool.images, Tensor):
         raise UserError("field 'teacher': self-training needs in-memory images (a cifar-kind dataset)")
-    state = load_checkpoint(Path(checkpoint))
+    state = load_final(checkpoint)
     if state.get("data_version") != labelled.version:
         raise UserError(f"{checkpoint}: the teacher was trained on data {state.get('data_version')!r}, the student's "
                         f"labelled split is {labelled.version!r} (a teacher must share the student's split)")
     device = resolve_device(cfg.device)
-    model = create_model(state["config"]["model"], int(state["num_classes"]))
-    model.load_state_dict(state["model"])
-    logits = teacher_logits(model.to(device), pool.images, labelled.mean, labelled.std, device)
+    model = final_model(state, int(state["num_classes"]), device)  # built as the teacher's trial built it
+    logits = teacher_logits(model, pool.images, labelled.mean, labelled.std, device)
     return build_set(logits, cfg.teacher, withheld_labels(full, pool),
                      {"pool_version": pool.version, **(meta or {})})
 
