@@ -80,7 +80,7 @@ def _baseline_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root:
     cfg = trial.config
     state = load_checkpoint(local_checkpoint(TrialLogger(uri, run_id), out_dir, trial.key))
     ds = load_trial_dataset(cfg, data_root)
-    model = create_model(cfg.model, ds.num_classes)
+    model = create_model(cfg.model, ds.num_classes, cfg.norm)
     model.load_state_dict(state["model"])
     return model.to(resolve_device(cfg.device)).eval(), ds
 

@@ -85,7 +85,7 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     g = torch.Generator(device=dev).manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=dev)
     labels = torch.randint(0, num_classes, (batch,), generator=g, device=dev)
-    model = create_model(cfg.model, num_classes).to(dev)
+    model = create_model(cfg.model, num_classes, cfg.norm).to(dev)
     step = build_train_step(cfg, model, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3, kind=kind,
                             image_size=image_size, device=dev, generators={"augment": g}, with_hooks=False)
 

@@ -19,7 +19,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from augmix_lab.config import v1_path
-from augmix_lab.evaluation.registry import CLEAN_ERROR, METRICS, TEST_ERROR, MetricSpec, spec_for_key, specs
+from augmix_lab.evaluation.registry import (
+    CLEAN_ERROR,
+    METRICS,
+    TEST_ERROR,
+    TRAIN_DEVICE_S,
+    MetricSpec,
+    spec_for_key,
+    specs,
+)
+from augmix_lab.report.cost import REFERENCE_METHOD, corruption_metric, cost_ratio
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
 from augmix_lab.report.stats import SeedStats, summarize
@@ -327,6 +336,47 @@ def training_curve_plots(res: Results, out_dir: Path) -> list[Plot]:
     return plots
 
 
+def cost_plots(res: Results, out_dir: Path) -> list[Plot]:
+    """-C error against training cost (device time × the Standard method's in the same study; without a Standard
+    variant, device seconds), one point per variant with its seed interval on both axes."""
+    plots = []
+    plain = [c for c in res.conditions if c.sweep is None]
+    for (dataset, model), conds in sorted(_by_dataset_model(res, plain).items()):
+        points = []
+        for c in conds:
+            metric = corruption_metric(res, c)
+            ratio = cost_ratio(res, c)
+            cost = ratio if ratio is not None else res.stat(c, TRAIN_DEVICE_S)
+            if metric is not None and cost is not None and res.stat(c, metric) is not None:
+                points.append((c, metric, cost, ratio is not None))
+        if len(points) < 2 or len({relative for *_, relative in points}) > 1:
+            continue  # nothing to compare, or costs on two different scales
+        relative = points[0][3]
+        fig = Figure(figsize=(6.0, 4.2))
+        ax = fig.subplots()
+        styles = _style_indices(res)
+        notes: list[str] = []
+        for c, metric, cost, _ in points:
+            s = res.stat(c, metric)
+            assert s is not None
+            xbar = cost.bar if math.isfinite(cost.bar) else 0.0
+            xerr = np.array([[min(xbar, cost.mean * 0.999)], [xbar]])  # a log axis: the bar stays above zero
+            style = _style(styles[c.label])
+            ax.errorbar([cost.mean], [s.mean], xerr=xerr, yerr=_err([s.bar], [s.mean], metric), capsize=3,
+                        label=_series_label(res, c, [metric], notes), linestyle="none",
+                        marker=style["marker"], color=style["color"])
+            ax.annotate(c.label, (cost.mean, s.mean), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"Training cost (device time, × {REFERENCE_METHOD})" if relative else "Training device time (s)")
+        ax.set_ylabel(_axis_label(points[0][1]))
+        ax.set_title(f"-C error vs. training cost — {dataset}, {model}")
+        _source_legend(ax, notes)
+        ax.legend(fontsize=8)
+        caption = f"-C error against training cost ({dataset}, {model})"
+        plots.append(_save(fig, out_dir, _safe(f"cost_vs_corruption_error_{dataset}_{model}"), caption))
+    return plots
+
+
 def build_plots(res: Results, out_dir: Path) -> list[Plot]:
     from augmix_lab.report.soups import soup_plots  # soups imports this module
 
@@ -338,5 +388,6 @@ def build_plots(res: Results, out_dir: Path) -> list[Plot]:
             *severity_plots(res, out_dir),
             *(p for s in bars if s.per != "corruption" for p in bar_plots(res, out_dir, s)),
             *training_curve_plots(res, out_dir),
+            *cost_plots(res, out_dir),
             *soup_plots(res, out_dir),
         ]

@@ -21,6 +21,7 @@ Add one (in the package or a plugin module imported before the study is read)::
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
@@ -52,8 +53,18 @@ class TrainingHook(ParamsOwner):
 
     def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
                        generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
-        """The views the model trains on (default: unchanged)."""
+        """The views the model trains on (default: unchanged); a hook may add views (the loss takes CE on the first
+        and the JSD over all of them)."""
         return views
+
+    def jsd_weight(self) -> float | None:
+        """The JSD weight the hook's method prescribes for the views it trains on (None: the trial's jsd.weight)."""
+        return None
+
+    def forward_context(self, model: nn.Module, views: list[Tensor]) -> AbstractContextManager[Any]:
+        """A context around the training forward over cat(views) (e.g. AugMax routes its rows to DuBIN's auxiliary
+        BatchNorm); default: nothing."""
+        return nullcontext()
 
 
 TRAINING_HOOKS: Registry[type[TrainingHook]] = Registry("training method")

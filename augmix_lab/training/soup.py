@@ -100,7 +100,7 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
     bn_source = ds.train_images[:bn_images] if bn_images is not None else ds.train_images
     members = _load_members(ingredients, ds.version)
     check_compatible(members)  # different inits / architectures are refused here, before any averaging
-    model = create_model(cfg.model, ds.num_classes).to(device)
+    model = create_model(cfg.model, ds.num_classes, cfg.norm).to(device)
 
     def load(sd: Any) -> torch.nn.Module:
         model.load_state_dict(sd)

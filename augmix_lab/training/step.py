@@ -7,6 +7,7 @@ reads a device value on the host: it returns device tensors, and the caller deci
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -83,7 +84,10 @@ class TrainStep:
         for hook in self.hooks:
             views = hook.before_forward(self.model, views, targets, self.generators, self.autocast_dtype)
         inputs = (torch.cat(views) if len(views) > 1 else views[0]).contiguous(memory_format=self.memory_format)
-        loss, logits = self._forward_loss(inputs, targets, len(views))
+        with ExitStack() as contexts:  # e.g. AugMax's DuBIN routing of its rows
+            for hook in self.hooks:
+                contexts.enter_context(hook.forward_context(self.model, views))
+            loss, logits = self._forward_loss(inputs, targets, len(views))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -144,9 +148,11 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
     if generators is None:
         generators = {name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
                       for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}
+    hooks = create_hooks(cfg, spec, mean, std, device) if with_hooks else []
+    prescribed = [w for w in (hook.jsd_weight() for hook in hooks) if w is not None]
     return TrainStep(
         model=model, optimizer=optimizer, augmentation=augmentation, generators=generators,
-        hooks=create_hooks(cfg, spec, mean, std, device) if with_hooks else [], jsd_weight=cfg.jsd.weight,
+        hooks=hooks, jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
         autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
         compile=switch(cfg.train.compile, device),

@@ -24,7 +24,16 @@ import torch.nn as nn
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
-from augmix_lab.evaluation.registry import EPOCH_TIME_S, IMAGES_PER_S, LR, TEST_ERROR, TRAIN_ERROR, TRAIN_LOSS
+from augmix_lab.evaluation.registry import (
+    EPOCH_TIME_S,
+    IMAGES_PER_S,
+    LR,
+    TEST_ERROR,
+    TRAIN_DEVICE_S,
+    TRAIN_ERROR,
+    TRAIN_IMAGES_PER_S,
+    TRAIN_LOSS,
+)
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -142,6 +151,14 @@ def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int,
     return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(progress * math.pi))  # reference get_lr
 
 
+def training_totals(history: list[dict[str, float]], train_time: float, seen: int) -> tuple[float, float]:
+    """(device seconds, images) of training up to this epoch: the previous epoch's running totals plus this one."""
+    last = history[-1] if history else {}
+    spent = float(last.get(TRAIN_DEVICE_S, 0.0))
+    images = spent * float(last.get(TRAIN_IMAGES_PER_S, 0.0))
+    return spent + train_time, images + seen
+
+
 def _batches_per_epoch(n: int, batch_size: int) -> int:
     # Keep the last partial batch like the reference DataLoader, except a lone image (BatchNorm needs 2 in train).
     return n // batch_size + (1 if n % batch_size > 1 else 0)
@@ -224,7 +241,7 @@ class Trainer:
         self.ds = ds = load_trial_dataset(cfg, self.data_root)
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
-        model = create_model(cfg.model, ds.num_classes).to(device=device, memory_format=self.memory_format)
+        model = create_model(cfg.model, ds.num_classes, cfg.norm).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         optimizer = torch.optim.SGD(
@@ -350,6 +367,7 @@ class Trainer:
         train_time = time.perf_counter() - t0
         test_error = clean_test_error(self.model, self.ds, device, memory_format=self.memory_format,
                                       autocast_dtype=self.autocast_dtype)
+        spent, images = training_totals(self.history, train_time, seen)
         return {  # the registered history metrics (evaluation/registry.py)
             TRAIN_LOSS: float(loss_sum) / max(1, seen),
             TRAIN_ERROR: 100.0 * float(wrong) / max(1, seen),
@@ -357,6 +375,8 @@ class Trainer:
             LR: float(step.scheduler.get_last_lr()[0]),  # the rate for the next step (last one of this epoch ≈ this)
             EPOCH_TIME_S: time.perf_counter() - t0,
             IMAGES_PER_S: seen / max(train_time, 1e-9),
+            TRAIN_DEVICE_S: spent,  # the training cost so far (a resumed trial counts its earlier epochs)
+            TRAIN_IMAGES_PER_S: images / max(spent, 1e-9),
         }
 
     def train(self) -> None:
@@ -420,7 +440,7 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
         )
     if state["fingerprint"] != cfg.fingerprint(ds.version):
         raise UserError(f"{checkpoint_path} was trained with a different training config than the one given")
-    model = create_model(cfg.model, ds.num_classes)
+    model = create_model(cfg.model, ds.num_classes, cfg.norm)
     model.load_state_dict(state["model"])
     model = model.to(device)
     return _evaluate(model, ds, cfg, device, data_root)
