@@ -140,9 +140,7 @@ def test_prime_diffeomorphism_equals_the_official_deform() -> None:
 
 
 @pytest.mark.parametrize("recurrence", [True, False])
-def test_prime_colour_equals_the_official_random_smooth_color(monkeypatch: pytest.MonkeyPatch,
-                                                             recurrence: bool) -> None:
-    monkeypatch.setattr(P, "RECURRENCE_FROM", 24 if recurrence else 10**9)
+def test_prime_colour_equals_the_official_random_smooth_color(recurrence: bool) -> None:
     g = rng(7)
     images = torch.rand((3, 3, 16, 16), generator=g)
     images[0, 0, 0, :4] = torch.tensor([0.0, 1.0, 1e-4, 1 - 1e-4])  # where a plain recurrence loses accuracy
@@ -150,7 +148,7 @@ def test_prime_colour_equals_the_official_random_smooth_color(monkeypatch: pytes
     raw = torch.randn((3, 3, 100), generator=g)
     k = torch.arange(1, 101)
     coeff = raw * (k <= cut[:, None])[:, None, :] * torch.sqrt(torch.tensor(temperature))[:, None, None]
-    ours = P.smooth_color(images, {"cut": cut, "coeff": coeff, "frequencies": k.float().expand(3, 100)})
+    ours = P.smooth_color(images, {"cut": cut, "coeff": coeff, "frequencies": k.float().expand(3, 100)}, recurrence)
     for r in range(3):  # color_jitter.py random_smooth_color(img, cut, T), one image per call
         c = int(cut[r])
         colors = images[r : r + 1].reshape(1, 3, -1)
@@ -476,3 +474,37 @@ def test_noise2net_perturbs_the_first_half_of_every_view_alike() -> None:
     out = aug(images, torch.zeros(8, dtype=torch.long), rng(26))
     for before, after in zip(plain.views, out.views):
         assert torch.equal(before[4:], after[4:]) and not torch.allclose(before[:4], after[:4])
+
+
+# ----------------------------------------------------------------------------------------------------------- report
+
+
+def test_the_methods_table_shows_cost_x_standard_and_each_paper_s_number(tmp_path) -> None:
+    from test_report_tables import fixture_results
+
+    from augmix_lab.report.cost import cost_ratio
+    from augmix_lab.report.paper_numbers import METHOD_PAPER_NUMBERS, method_paper_number
+    from augmix_lab.report.plots import cost_plots
+    from augmix_lab.report.tables import build_tables
+
+    res = fixture_results()
+    table = {t.name: t for t in build_tables(res)}["methods"]
+    rows = {(r[0], r[2]): r for r in table.rows}
+    cost = table.header.index("Cost (× standard)")
+    augmix = next(c for c in res.conditions if (c.dataset, c.variant) == ("cifar10", "augmix"))
+    # fixture device seconds: standard 300 + 5·s, augmix 900 + 8.5·s for seeds s = 0, 1, 2: ratios paired by seed
+    expected = np.mean([(900 + 8.5 * s) / (300 + 5 * s) for s in range(3)])
+    assert cost_ratio(res, augmix).mean == pytest.approx(expected)
+    assert rows[("cifar10", "augmix")][cost].startswith(f"{expected:.2f}×")
+    assert rows[("cifar10", "standard")][cost].startswith("1.00×")
+    assert rows[("cifar10", "augmix")][-1].startswith("11.20 ")  # AugMix paper Table 1, WRN-40-2, CIFAR-10-C
+    assert rows[("imagenet", "augmix")][-1].startswith("68.40 mCE")  # AugMix paper Table 2, ResNet-50
+    assert any("Table 1" in n for n in table.notes)
+    prime = method_paper_number("prime", True, "shapes", "small_cnn", "mean_corruption_error")
+    assert prime is not None and (prime.value, prime.model, prime.dataset) == (11.0, "resnet18_cifar", "cifar10")
+    assert method_paper_number("noise2net", False, "cifar10", "wrn40_2", "mean_corruption_error") is None
+    assert {n.method for n in METHOD_PAPER_NUMBERS} == {"prime", "augmax", "pixmix"}
+    plots = cost_plots(res, tmp_path)
+    assert [p.name for p in plots] == ["cost_vs_corruption_error_cifar10_wrn40_2",
+                                       "cost_vs_corruption_error_imagenet_resnet50"]
+    assert (tmp_path / plots[0].files["png"]).stat().st_size > 1000

@@ -17,7 +17,8 @@ from augmix_lab.training.step import weight_decay
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
-EXPECTED_COUNTS = {"smoke": 2, "quickstart": 9, "ablation": 12, "methods": 56, "sensitivity": 16, "imagenet": 5, "analysis": 9}
+EXPECTED_COUNTS = {"smoke": 2, "quickstart": 9, "ablation": 12, "methods": 56, "sensitivity": 16, "imagenet": 5, "analysis": 9,
+                   "methods_modern": 60, "methods_shapes": 6}
 
 BASE = """\
 name: t

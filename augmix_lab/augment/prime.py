@@ -269,16 +269,16 @@ def sine_series(values: Tensor, coeff: Tensor, cut: Tensor) -> Tensor:
     return out
 
 
-def smooth_color(images: Tensor, params: dict[str, Tensor]) -> Tensor:
+def smooth_color(images: Tensor, params: dict[str, Tensor], recurrence: bool = False) -> Tensor:
     """color_jitter.py ``random_smooth_color`` per row: v + Σ_k c_k sin(k π v) per channel, clamped to [0, 1].
 
-    A sine table (the official computation) on accelerators and for narrow bands; on CPU the full series (every
-    frequency up to the cut) goes through ``sine_series`` (same sums to float32 rounding, several times faster).
+    A sine table (the official computation), or with ``recurrence`` (the sorted engine on CPU) for the full series
+    (every frequency up to the cut) ``sine_series``: the same sums to float32 rounding, several times faster.
     """
     rows, c, h, w = images.shape
     colors = images.reshape(rows, c, h * w)
     freqs, coeff = params["frequencies"], params["coeff"]
-    if images.device.type == "cpu" and "band_start" not in params and freqs.shape[1] >= RECURRENCE_FROM:
+    if recurrence and "band_start" not in params and freqs.shape[1] >= RECURRENCE_FROM:
         return (sine_series(colors, coeff, params["cut"]) + colors).clamp_(0, 1).view(rows, c, h, w)
     step = max(1, ROW_CHUNK_ELEMENTS // max(1, c * h * w * freqs.shape[1]))
     out = torch.empty_like(colors)
@@ -352,7 +352,8 @@ class PRIMEAugment:
             return diffeo(images, sample_diffeo(n, w, self.diffeo_spec, generator), generator, modes)
         if name == "color":
             width = self.color_spec.cut if static else None
-            return smooth_color(images, sample_color(n, c, self.color_spec, generator, width))
+            params = sample_color(n, c, self.color_spec, generator, width)
+            return smooth_color(images, params, recurrence=not static and images.device.type == "cpu")
         return random_filter(images, sample_filter(n, self.filter_spec, generator))
 
     def chain_ops(self, rows: int, generator: torch.Generator) -> Tensor:

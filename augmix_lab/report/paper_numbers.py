@@ -194,7 +194,6 @@ _PRIME = "PRIME (Modas et al., ECCV 2022): amodas/PRIME-augmentations README 'Re
 _AUGMAX = "AugMax (Wang et al., NeurIPS 2021) Tables 2-4: VITA-Group/AugMax images/results.PNG (commit 176acdb)"
 _PIXMIX = ("PixMix (Hendrycks et al., CVPR 2022) Table 1 as quoted by shared/papers/methods-benchmarks-facts.md "
            "(not read in the paper here)")
-_AUGMIX = "AugMix (Hendrycks et al., ICLR 2020) Table 1 (this module's PAPER_NUMBERS)"
 
 METHOD_PAPER_NUMBERS: tuple[MethodPaperNumber, ...] = (
     # PRIME README, "Results on CIFAR-10/100 with a ResNet-18": Clean / CC Acc / mCE (mCE = 100 - CC Acc)
@@ -231,14 +230,18 @@ METHOD_PAPER_NUMBERS: tuple[MethodPaperNumber, ...] = (
 
 
 def method_paper_numbers(method: str, metric: str | None = None) -> list[MethodPaperNumber]:
-    """The published numbers of ``method`` (its own paper; for the AugMix paper's methods, its Table 1)."""
+    """The published numbers of ``method``: its own paper's, else the AugMix paper's for the methods that paper
+    compares (Table 1 -C error, WRN-40-2 first, the model of its Table 4; Table 2 ImageNet mCE)."""
     own = [n for n in METHOD_PAPER_NUMBERS if n.method == method and (metric is None or n.metric == metric)]
-    if own or (metric not in (None, MEAN_CORRUPTION_ERROR)):
+    if own or any(n.method == method for n in METHOD_PAPER_NUMBERS):
         return own
-    return [MethodPaperNumber(m, dataset, model, MEAN_CORRUPTION_ERROR, values[MEAN_CORRUPTION_ERROR], _AUGMIX,
-                              jsd=m == "augmix")
-            for (table, dataset, model, m), values in PAPER_NUMBERS.items()
-            if table == "table1" and m == method and model != "mean"]
+    found = []
+    for (table, dataset, model, m), values in PAPER_NUMBERS.items():
+        name = {"table1": MEAN_CORRUPTION_ERROR, "table2": MCE}.get(table)
+        if m == method and model != "mean" and name is not None and metric in (None, name) and name in values:
+            source = f"AugMix (Hendrycks et al., ICLR 2020) {table.replace('table', 'Table ')}"
+            found.append(MethodPaperNumber(m, dataset, model, name, values[name], source, jsd=m == "augmix"))
+    return sorted(found, key=lambda n: (n.model != "wrn40_2", n.dataset != "cifar10"))
 
 
 def method_paper_number(method: str, jsd: bool, dataset: str, model: str, metric: str) -> MethodPaperNumber | None:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from augmix_lab.evaluation.registry import CLEAN_ERROR, MCE, MEAN_CORRUPTION_ERROR, TRAIN_DEVICE_S, TRAIN_IMAGES_PER_S
 from augmix_lab.report.cost import REFERENCE_METHOD, corruption_metric, cost_reference, cost_ratio
+from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import method_paper_number
 from augmix_lab.report.stats import format_number, format_stat
 from augmix_lab.report.tables.core import Results, Table, metric_title, plain
@@ -33,7 +34,7 @@ def methods_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
               f"Cost (× {REFERENCE_METHOD})", "Train img/s", "Train device s", "Paper -C (its setting)"]
     table = Table("methods", "Methods: error, training cost (× Standard's, same study) and each paper's own -C "
                   "number", header, [], res.legend(), key_names=("dataset", "model", "variant", "metric"))
-    sources: dict[str, str] = {}
+    sources: set[tuple[str, str]] = set()
     for c in conds:
         row = [c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)]
         for m in metrics:
@@ -53,14 +54,14 @@ def methods_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
                        f"multiple of the '{REFERENCE_METHOD}' method's in the same study, dataset, model and grid "
                        "axes, paired by seed; — where the study has no such variant. Train img/s and device s are "
                        "means over seeds (run totals).")
-    for label, source in sorted(sources.items()):
-        table.notes.append(f"{label}: {source}.")
+    for method, source in sorted(sources):
+        table.notes.append(f"Paper -C for {method}: {source}.")
     if any(UNVERIFIED in row[-1] for row in table.rows):
         table.notes.append(f"{UNVERIFIED} quoted by the team's fact sheet, not read in the paper itself.")
     return table if table.rows else None
 
 
-def _paper_cell(res: Results, c, table: Table, sources: dict[str, str]) -> str:
+def _paper_cell(res: Results, c: Condition, table: Table, sources: set[tuple[str, str]]) -> str:
     """The method paper's -C number for this setting, else its own setting's (named in the cell); the number and
     its setting also go into the tidy CSV beside our -C cell."""
     params = res.params[c]
@@ -71,7 +72,7 @@ def _paper_cell(res: Results, c, table: Table, sources: dict[str, str]) -> str:
         number = method_paper_number(method, _jsd(params), c.dataset, c.model, MEAN_CORRUPTION_ERROR)
     if number is None:
         return "—"
-    sources[f"Paper -C for {method}"] = number.source
+    sources.add((method, number.source))
     key = (c.dataset, c.model, c.label, metric)
     if key in table.values:
         table.extras.setdefault(key, {}).update(
