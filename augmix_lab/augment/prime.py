@@ -37,7 +37,8 @@ from augmix_lab.augment.base import AUGMENTATIONS, Method, MethodParams
 
 Primitive = Literal["diffeo", "color", "filter"]
 PRIMITIVES: tuple[str, ...] = ("diffeo", "color", "filter")  # train.py: enable_aug.diffeo / color_jit / rand_filter
-ROW_CHUNK_ELEMENTS = 1 << 23  # the colour primitive's (rows, C, H·W, frequencies) sine table in 32 MB pieces
+# the colour primitive's (rows, C, H·W, frequencies) sine table in pieces: 32 MB on CPU (cache), 256 MB elsewhere
+ROW_CHUNK_ELEMENTS = {"cpu": 1 << 23, "other": 1 << 26}
 DIFFEO_GROUP = 32  # rows per coefficient draw on the sorted engine (sorted by cut: each group sized by its largest)
 RECURRENCE_FROM = 24  # colour: frequencies per row from which the CPU sums the sine series by recurrence
 
@@ -280,7 +281,8 @@ def smooth_color(images: Tensor, params: dict[str, Tensor], recurrence: bool = F
     freqs, coeff = params["frequencies"], params["coeff"]
     if recurrence and "band_start" not in params and freqs.shape[1] >= RECURRENCE_FROM:
         return (sine_series(colors, coeff, params["cut"]) + colors).clamp_(0, 1).view(rows, c, h, w)
-    step = max(1, ROW_CHUNK_ELEMENTS // max(1, c * h * w * freqs.shape[1]))
+    budget = ROW_CHUNK_ELEMENTS["cpu" if images.device.type == "cpu" else "other"]
+    step = max(1, budget // max(1, c * h * w * freqs.shape[1]))
     out = torch.empty_like(colors)
     for s in range(0, rows, step):
         e = min(rows, s + step)
