@@ -201,6 +201,8 @@ def test_pixmix_draws_follow_the_official_laws() -> None:
     official = np.array([official_get_ab(beta, r) for _ in range(n)])
     same_law(a.numpy(), official[:, 0])
     same_law(b.numpy(), official[:, 1])
+    same_law((a + b).numpy(), official.sum(axis=1))  # the joint law: a and b are drawn independently in each branch
+    same_law((a * b).numpy(), official.prod(axis=1))
     d = sample_draws(n, k, beta, rng(12))
     assert stats.chisquare(np.bincount(d["rounds"].numpy(), minlength=k + 1)).pvalue > KS_P  # randint(k + 1)
     for name in ("start_augmented", "use_copy", "multiply"):  # np.random.random() < 0.5, np.random.choice of two

@@ -70,13 +70,11 @@ class PixMixParams(MethodParams):
 
 def get_ab(shape: tuple[int, ...], beta: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """pixmix_utils.py ``get_ab``: with probability 1/2 a ~ Beta(β, 1), b ~ Beta(1, β); else a = 1 + Beta(1, β),
-    b = -Beta(1, β) (float32). Beta(β, 1) = U^(1/β) and Beta(1, β) = 1 - U^(1/β) exactly."""
-    u = sampling.uniform((3, *shape), 0.0, 1.0, generator)
+    b = -Beta(1, β), two independent draws (float32). Beta(β, 1) = U^(1/β) and Beta(1, β) = 1 - U^(1/β) exactly."""
+    u = sampling.uniform((4, *shape), 0.0, 1.0, generator)
     first = u[0] < 0.5
-    beta_b1 = u[1] ** (1 / beta)  # Beta(beta, 1)
-    beta_1b = 1 - u[2] ** (1 / beta)  # Beta(1, beta)
-    a = torch.where(first, beta_b1, 1 + beta_1b)
-    b = torch.where(first, beta_1b, -beta_1b)
+    a = torch.where(first, u[1] ** (1 / beta), 2 - u[1] ** (1 / beta))  # Beta(beta, 1) | 1 + Beta(1, beta)
+    b = torch.where(first, 1 - u[2] ** (1 / beta), u[3] ** (1 / beta) - 1)  # Beta(1, beta) | -Beta(1, beta), anew
     return a.float(), b.float()
 
 
