@@ -6,6 +6,16 @@ import os
 from pathlib import Path
 
 RUNS_ROOT_ENV = "AUGMIX_LAB_RUNS"  # overrides the default ./runs parent of study directories
+CACHE_ENV = "AUGMIX_LAB_CACHE"  # folder of the project's measurement caches; default $XDG_CACHE_HOME/augmix-lab
+
+
+def cache_dir() -> Path:
+    """Where measurements are cached (plan's step costs, the op engine winners): ``$AUGMIX_LAB_CACHE``, else
+    ``$XDG_CACHE_HOME/augmix-lab`` (``~/.cache/augmix-lab``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "augmix-lab"
 
 
 def runs_root() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -48,9 +50,41 @@ def test_every_single_op_and_no_op_agree_row_by_row(images: torch.Tensor) -> Non
 
 def test_engine_resolution_by_device_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_engine("auto", cpu) == "sorted" and resolve_engine("auto", cuda) == "masked"
+    # nothing measured (the test's private cache): auto is the work-bounded sorted engine on every device
+    assert resolve_engine("auto", cpu, 32) == "sorted" and resolve_engine("auto", cuda, 224) == "sorted"
     assert resolve_engine("masked", cpu) == "masked" and resolve_engine("sorted", cuda) == "sorted"
     monkeypatch.setattr(ops_module, "ENGINE", "masked")
     assert resolve_engine(None, cpu) == "masked"
     with pytest.raises(UserError, match="engine"):
         AugmentAndMix(engine="fast")
+
+
+@pytest.fixture
+def engine_store(tmp_path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """A private, empty measurement store for one test (the session's cache folder stays unmeasured)."""
+    monkeypatch.setenv("AUGMIX_LAB_CACHE", str(tmp_path))
+    ops_module.measured_engines.cache_clear()
+    yield tmp_path
+    ops_module.measured_engines.cache_clear()
+
+
+def test_auto_follows_the_winner_stored_for_this_hardware_and_nearest_size(engine_store, monkeypatch) -> None:  # noqa: ANN001
+    cpu = torch.device("cpu")
+    assert ops_module.measured_engines(ops_module.engine_hardware(cpu)) == {}
+    assert ops_module.store_engine_winner(cpu, 32, {"sorted": 2.0, "masked": 1.0}) == "masked"
+    assert resolve_engine("auto", cpu, 32) == "masked" and resolve_engine("auto", cpu, 224) == "masked"
+    assert ops_module.store_engine_winner(cpu, 224, {"sorted": 1.0, "masked": 9.0}) == "sorted"
+    assert [resolve_engine("auto", cpu, s) for s in (16, 32, 64, 128, 224, 512)] == ["masked"] * 3 + ["sorted"] * 3
+    assert resolve_engine("sorted", cpu, 32) == "sorted"  # an explicit choice is never overridden
+    # another machine's measurement does not apply here, and a corrupted store counts as unmeasured
+    other = json.loads(ops_module.engine_store_path().read_text())
+    assert list(other) == [ops_module.engine_hardware(cpu)]
+    ops_module.engine_store_path().write_text("{not json")
+    ops_module.measured_engines.cache_clear()
+    assert resolve_engine("auto", cpu, 32) == ops_module.UNMEASURED_ENGINE == "sorted"
+    # AugMix's chains go through that choice: the stored winner is the engine that runs
+    ops_module.store_engine_winner(cpu, 32, {"sorted": 2.0, "masked": 1.0})
+    calls: list[str] = []
+    monkeypatch.setattr(ops_module, "apply_ops_masked", lambda *a, **k: calls.append("masked") or a[0])
+    AugmentAndMix(width=1, depth=1)(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.Generator().manual_seed(0))
+    assert calls == ["masked"]

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -185,3 +186,50 @@ def test_perturbation_rows_state_their_source(tmp_path):
                                      "perturbations": {"enabled": True, "names": ["translate", "gaussian_noise"]}})
     table = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path).table
     assert list(table.corruption) == ["translate", "gaussian_noise"] and set(table.source) == {"on_the_fly"}
+
+
+def test_frost_from_the_synthetic_fallback_is_labelled_in_rows_and_the_report(tmp_path, monkeypatch):
+    """Without the frost photographs, frost cells say so (source ``...+synthetic_frost``) and the report's note too."""
+    import augmix_lab.corruptions.textures as T
+    from augmix_lab.config import EvalConfig
+    from augmix_lab.corruptions.generate import make_c
+    from augmix_lab.data import load_dataset
+    from augmix_lab.evaluation.runner import evaluate_model
+    from augmix_lab.report.loading import benchmark_sources
+    from augmix_lab.report.tables import source_note
+
+    ds = load_dataset("shapes", tmp_path, n_train=8, n_test=4)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, ds.num_classes))
+    cfg = EvalConfig.model_validate({"batch_size": 4, "clean": False, "corruptions": {
+        "source": "on_the_fly", "names": ["fog", "frost"], "severities": [1]}})
+    real = T.frost_origin()
+    table = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path).table
+    assert list(table.source) == ["on_the_fly", "on_the_fly" if real == "photographs" else "on_the_fly+synthetic_frost"]
+    monkeypatch.setattr(T, "frost_photo_dir", lambda: None)
+    T.frost_textures.cache_clear()
+    T.frost_stack.cache_clear()
+    try:
+        table = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path).table
+        assert list(table.source) == ["on_the_fly", "on_the_fly+synthetic_frost"]
+        assert benchmark_sources(table) == {"C": "on_the_fly+synthetic_frost"}
+        note = source_note("shapes", "C", "on_the_fly+synthetic_frost")
+        assert "generated on the fly and with synthetic frost textures" in note
+        from augmix_lab.corruptions.sources import fallback_warnings
+
+        trial = SimpleNamespace(dataset=SimpleNamespace(name="shapes"), eval=cfg)
+        lines = fallback_warnings([trial, trial], tmp_path)
+        assert len(lines) == 1 and "pip install --no-deps -c constraints.txt imagecorruptions" in lines[0]
+        # generated files remember which textures made them
+        make_c(ds, None, corruptions=["frost"], data_root=tmp_path)
+    finally:
+        monkeypatch.undo()
+        T.frost_textures.cache_clear()
+        T.frost_stack.cache_clear()
+    generated = cfg.model_copy(update={"corruptions": cfg.corruptions.model_copy(update={
+        "source": "generated", "names": ["frost"]})})
+    assert list(evaluate_model(model, ds, generated, device="cpu", data_root=tmp_path).table.source) == \
+        ["generated+synthetic_frost"]
+    if real == "photographs":
+        make_c(ds, None, corruptions=["frost"], data_root=tmp_path)
+        assert list(evaluate_model(model, ds, generated, device="cpu", data_root=tmp_path).table.source) == \
+            ["generated"]

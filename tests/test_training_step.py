@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from augmix_lab.augment import AUGMENTATIONS
-from augmix_lab.augment import augmix as augmix_module
 from augmix_lab.augment import ops as ops_module
 from augmix_lab.augment.ops import apply_op_chains as real_chains
 from augmix_lab.config import TrialConfig
@@ -102,7 +101,7 @@ class HostReadCounter:
 
 
 # cutmix reads its one per-batch box on the host by design (the box slices need Python ints).
-# AugMix runs with the sync-free masked op engine (augment/ops.py apply_ops_masked; "auto" picks it on CUDA).
+# AugMix runs with the sync-free masked op engine (augment/ops.py apply_ops_masked; forced here, whatever "auto" picks).
 # PRIME runs every primitive on every row there (augment/prime.py), PixMix on AugMix's masked engine.
 SYNC_FREE = [("standard", 1), ("adversarial", 1), ("cutout", 1), ("patch_gaussian", 1), ("mixup", 1),
              ("augmix", 1), ("augmix", 3), ("prime", 3), ("pixmix", 1)]
@@ -124,7 +123,8 @@ def test_a_training_step_reads_nothing_back_to_the_host(monkeypatch: pytest.Monk
 
 
 def test_the_sorted_augmix_engine_reads_once_per_chain_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CPU's default ("auto" -> sorted) engine is allowed ONE read per chain step (its group sizes)."""
+    """The sorted engine ("auto" until a measurement says otherwise) is allowed ONE read per chain step (its group
+    sizes)."""
     monkeypatch.setattr(ops_module, "ENGINE", "sorted")
     step, images, labels = small_step("augmix", 1)
     step(images, labels)
@@ -134,7 +134,7 @@ def test_the_sorted_augmix_engine_reads_once_per_chain_step(monkeypatch: pytest.
         steps.append(op_ids.shape[1])
         return real_chains(images, op_ids, *args, **kwargs)
 
-    monkeypatch.setattr(augmix_module, "apply_op_chains", counted)
+    monkeypatch.setattr(ops_module, "apply_op_chains", counted)
     counter = HostReadCounter(monkeypatch)
     with counter:
         step(images, labels)
@@ -148,6 +148,7 @@ def test_the_counter_sees_a_host_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert counter.calls == ["__float__"]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_a_cuda_training_step_does_not_synchronise() -> None:
     step, images, labels = small_step("standard", 1, device="cuda")
@@ -250,3 +251,30 @@ def test_an_epoch_reads_the_device_only_at_the_flag_checks_and_the_epoch_totals(
     with counter:
         trainer.train_epoch(1)  # 64 images / 8 = 8 batches: flag reads after batches 4, 8 and at the end
     assert sorted(counter.calls) == ["__float__"] * 2 + ["__int__"] * 3  # + the loss and error totals
+
+
+def test_a_compiled_step_compiles_once_per_trial_whatever_came_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dynamo's cache outlives a trial on a reused worker: without a reset per trial, trials beyond the recompile limit
+    ran eager (here the limit is 2); the batch dimension is dynamic, so the last partial batch does not recompile."""
+    from types import SimpleNamespace
+
+    from augmix_lab.training.step import TrainStep
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    compiles: list[int] = []
+
+    def counting_backend(gm: torch.fx.GraphModule, example_inputs: list) -> Any:
+        compiles.append(len(example_inputs))
+        return gm.forward
+
+    def augment(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> SimpleNamespace:
+        return SimpleNamespace(views=[images.float()], targets=labels)
+
+    for trial, classes in enumerate((3, 4, 5)):  # three trials in one process, each its own model
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, classes))
+        step = TrainStep(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), augmentation=augment,
+                         generators={"augment": torch.Generator()}, compile=True, compile_backend=counting_backend)
+        for batch in (4, 4, 3):  # full batches, then the epoch's last partial one
+            out = step(torch.rand(batch, 3, 2, 2), torch.randint(0, classes, (batch,)))
+            assert out.logits.shape == (batch, classes)
+        assert len(compiles) == trial + 1, f"trial {trial}: {len(compiles)} compiles so far"

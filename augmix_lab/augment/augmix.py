@@ -17,7 +17,7 @@ from torch import Tensor
 from augmix_lab.augment import sampling
 from augmix_lab.augment import ops as ops_module
 from augmix_lab.augment.functional import device_constant
-from augmix_lab.augment.ops import OPS, Op, apply_op_chains, apply_ops_masked
+from augmix_lab.augment.ops import OPS, Op, apply_chains
 from augmix_lab.errors import UserError
 
 # augmentations.py `augmentations` (the paper's ops) and `augmentations_all` (--all-ops adds 4 -C-overlapping ops)
@@ -121,7 +121,8 @@ class AugmentAndMix:
         ops: explicit op names instead (overrides all_ops).
         mean, std: normalization of the output views (CIFAR reference: 0.5s).
         engine: op engine, "auto" | "sorted" | "masked" (None: ``augment.ops.ENGINE``); "masked" reads nothing
-            back to the host, "auto" takes it on CUDA and "sorted" on CPU. Outputs are bit-identical across engines.
+            back to the host, "auto" follows the measurement stored for the hardware (``ops.resolve_engine``).
+            Outputs agree across engines to within one uint8 level of a chain (``augment/ops.py``).
     """
 
     def __init__(
@@ -197,20 +198,11 @@ class AugmentAndMix:
         return ops.reshape(n * k, steps), arguments.reshape(n * k, steps)
 
     def _chains(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
-        """uint8 (N, k, C, H, W): chain i of image n at [n, i], all its ops applied.
-
-        Sorted engine (``apply_op_chains``): rows grouped by op per step, table ops on tables. Masked engine
-        (``apply_ops_masked``): rows keep their order and nothing is read to the host.
-        """
+        """uint8 (N, k, C, H, W): chain i of image n at [n, i], all its ops applied (``ops.apply_chains``: sorted
+        engine, rows grouped by op per step; masked engine, rows in order and nothing read to the host)."""
         n, c, h, w = images.shape
         source = torch.arange(n * self.width, device=images.device) // self.width
-        if ops_module.resolve_engine(self.engine, images.device) == "masked":
-            rows: Tensor = images
-            for step in range(op_ids.shape[1]):
-                rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], self.ops,
-                                        source_rows=source if step == 0 else None)
-        else:
-            rows = apply_op_chains(images, op_ids, arguments, self.ops, source_rows=source)
+        rows = apply_chains(images, op_ids, arguments, self.ops, source_rows=source, engine=self.engine)
         return rows.view(n, self.width, c, h, w)
 
     def _check_params(self, images: Tensor, params: AugMixParams) -> None:

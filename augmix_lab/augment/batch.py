@@ -12,6 +12,7 @@ from torch import Tensor
 
 from augmix_lab.augment import sampling
 from augmix_lab.augment.base import AUGMENTATIONS, Method, MethodParams
+from augmix_lab.device import device_constant
 
 
 class CutoutParams(MethodParams):  # uoguelph-mlrg/Cutout README: CIFAR-10 length 16, 1 hole
@@ -139,8 +140,8 @@ class PatchNoiseMethod(Method):
         else:
             noise = torch.rand((n, c, h, w), generator=generator, device=generator.device).mul_(2).sub_(1)
         noise = noise.to(device).mul_(scale.reshape(n, 1, 1, 1))
-        mean = torch.tensor(self.ctx.mean, device=device).reshape(1, c, 1, 1)
-        std = torch.tensor(self.ctx.std, device=device).reshape(1, c, 1, 1)
+        mean = device_constant(tuple(self.ctx.mean), device).reshape(1, c, 1, 1)
+        std = device_constant(tuple(self.ctx.std), device).reshape(1, c, 1, 1)
         out = []
         for v in views:
             pixels = (v * std + mean + noise).clamp_(0, 1)

@@ -14,6 +14,8 @@ import functools
 import torch
 from torch import Tensor
 
+from augmix_lab.device import device_constant  # noqa: F401  (re-exported: the one per-device constant cache)
+
 __all__ = [
     "apply_lut",
     "autocontrast",
@@ -45,19 +47,6 @@ __all__ = [
     "shift_x",
     "shift_y",
 ]
-
-
-_DEVICE_CONSTANTS: dict[tuple[tuple[float, ...], torch.dtype, str], Tensor] = {}
-
-
-def device_constant(values: tuple[float, ...], device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``torch.tensor(values, dtype, device)``, cached off the CPU: a fresh one is a host->device copy (a sync)."""
-    if device.type == "cpu":
-        return torch.tensor(values, dtype=dtype)
-    key = (tuple(values), dtype, str(device))
-    if key not in _DEVICE_CONSTANTS:
-        _DEVICE_CONSTANTS[key] = torch.tensor(values, dtype=dtype).to(device)
-    return _DEVICE_CONSTANTS[key]
 
 
 def _per_image(values: Tensor, images: Tensor, dtype: torch.dtype) -> Tensor:
@@ -461,23 +450,43 @@ def shift_flip(images: Tensor, dx: Tensor, dy: Tensor, flip: Tensor) -> Tensor:
     return out * valid
 
 
-def resized_crop_flip(images: Tensor, boxes: Tensor, flip: Tensor, size: int) -> Tensor:
+def resized_crop_flip(images: Tensor, boxes: Tensor, flip: Tensor, size: int, heights: Tensor | None = None,
+                      widths: Tensor | None = None) -> Tensor:
     """Crop box (top, left, height, width) of every image, resize to size×size (bilinear), optionally mirror.
 
     torchvision ``RandomResizedCrop`` + ``RandomHorizontalFlip`` for a batch; resizing is plain bilinear with
     half-pixel centres (no antialiasing, unlike torchvision's default for downscaling), rounded to uint8.
+    ``heights`` / ``widths``: each image's own extent at the top-left of its (larger) canvas (default: the whole
+    canvas); taps are clamped to it (``grid_sample``'s border mode), so nothing beyond it is ever read.
+
+    Sampled straight from the uint8 pixels: two row gathers, four column gathers, then lerps of the gathered
+    taps, so the float work is per output pixel (a float copy of a 256-image 512-px canvas batch is ~805 MB).
     """
     n, c, h, w = images.shape
     device = images.device
     b = boxes.to(device=device, dtype=torch.float32)
-    t = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size  # output centres in [0, 1]
+    t = torch.arange(size, device=device, dtype=torch.float32).add_(0.5).div_(size)  # output centres in [0, 1]
     xs = t.reshape(1, size).expand(n, size)
     xs = torch.where(flip.to(device).bool().reshape(n, 1), 1 - xs, xs)
-    src_x = b[:, 1:2] + xs * b[:, 3:4]  # pixel-edge coordinates in the source image
-    src_y = b[:, 0:1] + t.reshape(1, size) * b[:, 2:3]
-    gx = (src_x * (2.0 / w) - 1).reshape(n, 1, size, 1).expand(n, size, size, 1)
-    gy = (src_y * (2.0 / h) - 1).reshape(n, size, 1, 1).expand(n, size, size, 1)
-    grid = torch.cat([gx, gy], dim=3)
-    out = torch.nn.functional.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border",
-                                          align_corners=False)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
+    # pixel coordinates (align_corners=False: pixel j's centre is at j + .5 in edge coordinates)
+    x = b[:, 1:2] + xs * b[:, 3:4] - 0.5
+    y = b[:, 0:1] + t.reshape(1, size) * b[:, 2:3] - 0.5
+    last_x = (widths.to(device).reshape(n, 1) if widths is not None else torch.full((n, 1), w, device=device)) - 1
+    last_y = (heights.to(device).reshape(n, 1) if heights is not None else torch.full((n, 1), h, device=device)) - 1
+    x = x.clamp_(min=0).minimum(last_x.to(x.dtype))  # border: the coordinate is clamped into the image
+    y = y.clamp_(min=0).minimum(last_y.to(y.dtype))
+    x0, y0 = x.floor(), y.floor()
+    wx, wy = (x - x0).view(n, 1, 1, size), (y - y0).view(n, 1, size, 1)
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = (x0 + 1).minimum(last_x.long()), (y0 + 1).minimum(last_y.long())
+
+    def rows(index: Tensor) -> Tensor:  # (N, C, size, W)
+        return images.gather(2, index.view(n, 1, size, 1).expand(n, c, size, w))
+
+    def cols(r: Tensor, index: Tensor) -> Tensor:  # (N, C, size, size) float
+        return r.gather(3, index.view(n, 1, 1, size).expand(n, c, size, size)).float()
+
+    top, bottom = rows(y0), rows(y1)
+    out = cols(top, x0).lerp_(cols(top, x1), wx)
+    lower = cols(bottom, x0).lerp_(cols(bottom, x1), wx)
+    return out.lerp_(lower, wy).round_().clamp_(0, 255).to(torch.uint8)

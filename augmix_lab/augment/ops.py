@@ -6,18 +6,30 @@ enhance factor). How a method turns its random level into that argument lives wi
 chain of ops per image for a whole batch: per step images are regrouped by op and every geometric op of a step
 without a kernel of its own (rotate; shears have bilinear 1-D kernels) goes through ONE batched affine resampling.
 ``apply_ops_masked`` is the sync-free engine: every op runs on every row and ``torch.where`` keeps each row's own
-result (more FLOPs, no host read); ``resolve_engine`` picks one per device.
+result (about as many times the op work as there are ops, no host read). ``apply_chains`` runs a batch through the
+engine ``resolve_engine`` picks: ``auto`` follows the measurement stored for this hardware and image size
+(``benchmarks/gpu_proof.py``'s engines section writes it), ``sorted`` until one is stored. The engines agree to
+within one uint8 level (every kernel is row-independent, but ``F.affine``'s float grid depends on the batch it runs
+in: a few values in 10^4 at 224 px land on the other side of a truncation), so the choice is one of speed.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
+import os
+import tempfile
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 from torch import Tensor
 
 from augmix_lab.augment import functional as F
+from augmix_lab.device import hardware_name
+from augmix_lab.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -67,19 +79,82 @@ OPS: dict[str, Op] = {
 
 Engine = Literal["auto", "sorted", "masked"]
 ENGINES: tuple[str, ...] = ("auto", "sorted", "masked")
-# Module-wide default for AugMix's op engine ("auto": masked on CUDA, where syncs stall the pipeline and extra FLOPs
-# are cheap; sorted on CPU, where compute dominates and a few small host reads per step cost nothing)
+# Module-wide default for the op engine of AugMix and the policies ("auto": the stored measurement, see below)
 ENGINE: Engine = "auto"
+# "auto" before any measurement of this hardware: sorted does each op on its own rows only (masked does every op on
+# every row, ~9x the op work with AugMix's 9 ops) at the price of one host read per chain step (3 per AugMix call)
+UNMEASURED_ENGINE = "sorted"
+ENGINE_FILE = "augment-engines.json"  # in the project cache folder (``paths.cache_dir()``), beside step-costs.json
 
 
-def resolve_engine(engine: str | None, device: torch.device) -> str:
-    """"sorted" or "masked" for ``engine`` (None: the module's ``ENGINE``) on ``device``."""
+def resolve_engine(engine: str | None, device: torch.device, image_size: int | None = None) -> str:
+    """"sorted" or "masked" for ``engine`` (None: the module's ``ENGINE``) on ``device`` for images of ``image_size``
+    px: ``auto`` takes the winner stored for this hardware at the nearest measured size, else ``UNMEASURED_ENGINE``."""
     choice = ENGINE if engine is None else engine
     if choice not in ENGINES:
         raise ValueError(f"augment engine must be one of {', '.join(ENGINES)}, got {choice!r}")
-    if choice == "auto":
-        return "sorted" if device.type == "cpu" else "masked"
-    return choice
+    if choice != "auto":
+        return choice
+    measured = measured_engines(engine_hardware(device))
+    if not measured:
+        return UNMEASURED_ENGINE
+    size = max(1, image_size or min(measured))  # no size given: the smallest measured one
+    return measured[min(measured, key=lambda s: abs(math.log(s / size)))]
+
+
+def engine_hardware(device: torch.device | str) -> str:
+    """The key measurements are stored under: device type and hardware name (``cuda:NVIDIA H100 80GB HBM3``)."""
+    dev = torch.device(device)
+    try:
+        return f"{dev.type}:{hardware_name(str(dev))}"
+    except Exception:  # noqa: BLE001 - a device this process cannot query has no stored measurement
+        return f"{dev.type}:unknown"
+
+
+def engine_store_path() -> Path:
+    return cache_dir() / ENGINE_FILE
+
+
+def _read_store(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # absent or corrupted: nothing measured
+    return data if isinstance(data, dict) else {}
+
+
+@functools.lru_cache(maxsize=None)
+def measured_engines(hardware: str) -> dict[int, str]:
+    """image size -> winning engine stored for ``hardware`` (read once per process; ``store_engine_winner`` resets)."""
+    entry = _read_store(engine_store_path()).get(hardware)
+    if not isinstance(entry, dict):
+        return {}
+    out = {}
+    for size, row in entry.items():
+        winner = row.get("winner") if isinstance(row, dict) else None
+        if str(size).isdigit() and winner in ("sorted", "masked"):
+            out[int(size)] = winner
+    return out
+
+
+def store_engine_winner(device: torch.device | str, image_size: int, seconds: dict[str, float], **info: Any) -> str:
+    """Store the faster engine of ``seconds`` ({"sorted": s, "masked": s}) for this hardware at ``image_size``
+    (atomic write + rename; an unwritable cache folder only costs the measurement). Returns the winner."""
+    winner = min(("sorted", "masked"), key=lambda e: seconds[e])
+    path = engine_store_path()
+    data = _read_store(path)
+    entry = data.setdefault(engine_hardware(device), {})
+    entry[str(int(image_size))] = {"winner": winner, "seconds": seconds, "torch": torch.__version__, **info}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".augment-engines-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    measured_engines.cache_clear()
+    return winner
 
 
 _GROUPING_CACHE: dict[tuple[tuple[str, ...], str, str], tuple[list[int], Tensor]] = {}
@@ -147,6 +222,20 @@ def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list
         pixels[geometric_start:start] = F.affine(pixels[geometric_start:start], torch.cat(matrices), interpolation)
 
 
+def apply_chains(
+    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
+    source_rows: Tensor | None = None, engine: str | None = None,
+) -> Tensor:
+    """``apply_op_chains``' result (row r: its chain of ops, -1 skips) through the engine ``resolve_engine`` picks for
+    ``engine`` on the images' device and size: the one entry point of AugMix and the policies."""
+    if resolve_engine(engine, images.device, images.shape[-1]) == "sorted":
+        return apply_op_chains(images, op_ids, arguments, ops, interpolation, source_rows)
+    rows = images if source_rows is None else images.index_select(0, source_rows.to(images.device))
+    for step in range(op_ids.shape[1]):
+        rows = apply_ops_masked(rows, op_ids[:, step], arguments[:, step], ops, interpolation)
+    return rows
+
+
 def apply_ops_masked(
     images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
     source_rows: Tensor | None = None,
@@ -154,7 +243,8 @@ def apply_ops_masked(
     """Sync-free: ``out[i] = ops[op_ids[i]](images[i])`` (op id -1: unchanged), rows kept in order (one step).
 
     Every op in ``ops`` runs on every row and ``torch.where`` keeps each row's own result, so no group size is read
-    back to the host. Kernels are row-independent, so a row's result equals ``apply_op_chains``' bit for bit. Rows
+    back to the host. Kernels are row-independent, so a row's result equals ``apply_op_chains``' (to one level where
+    the shared ``F.affine`` ran in a different batch, see the module docstring). Rows
     of other ops get argument 0 (valid for every op) so no kernel sees an out-of-range value. All geometric rows share
     one ``F.affine`` call on the whole batch (identity matrix for the others, whose result is discarded).
     ``source_rows``: row i is ``images[source_rows[i]]``.

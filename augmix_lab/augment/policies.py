@@ -22,7 +22,8 @@ from torch import Tensor
 
 from augmix_lab.augment import sampling
 from augmix_lab.augment.augmix import PAPER_OPS, augmix_arguments
-from augmix_lab.augment.ops import OPS, Op, apply_op_chains
+from augmix_lab.augment.ops import OPS, Op, apply_chains
+from augmix_lab.device import device_cached
 
 # AugMix paper Sec. 3: "we remove the contrast, color, brightness, sharpness, and Cutout operations"
 OVERLAPPING_OPS = ("contrast", "color", "brightness", "sharpness")
@@ -130,7 +131,7 @@ def _arguments(space: dict[str, BinnedOp], names: list[str], op_ids: Tensor, bin
         spec = space[name]
         if spec.arguments is None:
             continue
-        table = spec.arguments(bins, h, w).to(op_ids.device)
+        table = _argument_table(spec, bins, h, w, device=op_ids.device)
         value = table[bins_idx.clamp(0, bins - 1)]
         if spec.signed:
             value = value * signs
@@ -142,45 +143,15 @@ def _arguments(space: dict[str, BinnedOp], names: list[str], op_ids: Tensor, bin
     return out
 
 
-class OpSequence:
-    """Sampled per-image op slots: ``op_ids`` (N, S) with -1 = skip, ``arguments`` (N, S); apply in slot order."""
-
-    def __init__(self, names: list[str], interpolation: str = "nearest") -> None:
-        self.names = names
-        self.ops: list[Op] = [OPS[n] for n in names]
-        self.interpolation = interpolation
-
-    def apply(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
-        return apply_op_chains(images, op_ids, arguments, self.ops, self.interpolation)
+@device_cached
+def _argument_table(spec: BinnedOp, bins: int, h: int, w: int) -> Tensor:
+    """The op's PIL argument per magnitude bin (on each device once)."""
+    return spec.arguments(bins, h, w)  # type: ignore[misc]
 
 
-def randaugment(images: Tensor, generator: torch.Generator, num_ops: int = 2, magnitude: int = 9,
-                bins: int = 31, interpolation: str = "nearest") -> Tensor:
-    """torchvision RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), each image its own ops and signs."""
-    n, _, h, w = images.shape
-    names = list(RANDAUGMENT_SPACE)
-    op_ids = sampling.randint((n, num_ops), 0, len(names), generator).to(images.device)
-    signs = sampling.random_signs((n, num_ops), generator).to(images.device)
-    bins_idx = torch.full_like(op_ids, magnitude)
-    args = _arguments(RANDAUGMENT_SPACE, names, op_ids, bins_idx, signs, bins, h, w)
-    return OpSequence(names, interpolation).apply(images, op_ids, args)
-
-
-def trivialaugment(images: Tensor, generator: torch.Generator, bins: int = 31,
-                   interpolation: str = "nearest") -> Tensor:
-    """torchvision TrivialAugmentWide(num_magnitude_bins=31): one op, uniform bin, random sign per image."""
-    n, _, h, w = images.shape
-    names = list(TRIVIALAUGMENT_SPACE)
-    op_ids = sampling.randint((n, 1), 0, len(names), generator).to(images.device)
-    bins_idx = sampling.randint((n, 1), 0, bins, generator).to(images.device)
-    signs = sampling.random_signs((n, 1), generator).to(images.device)
-    args = _arguments(TRIVIALAUGMENT_SPACE, names, op_ids, bins_idx, signs, bins, h, w)
-    return OpSequence(names, interpolation).apply(images, op_ids, args)
-
-
-def autoaugment_star(images: Tensor, generator: torch.Generator, interpolation: str = "nearest") -> Tensor:
-    """AutoAugment* (CIFAR-10 policy minus -C-overlapping ops): a random sub-policy per image, torchvision rules."""
-    n, _, h, w = images.shape
+@device_cached
+def _autoaugment_tables() -> tuple[Tensor, Tensor, Tensor]:
+    """AutoAugment*'s (sub-policy, slot) op ids (-1: empty slot), probabilities and magnitude bins."""
     policy = autoaugment_star_policy()
     names = list(AUTOAUGMENT_SPACE)
     slots = max(len(p) for p in policy)
@@ -192,18 +163,66 @@ def autoaugment_star(images: Tensor, generator: torch.Generator, interpolation: 
             op_table[i, j] = names.index(name)
             prob_table[i, j] = prob
             bin_table[i, j] = 0 if mag is None else mag
+    return op_table, prob_table, bin_table
+
+
+class OpSequence:
+    """Sampled per-image op slots: ``op_ids`` (N, S) with -1 = skip, ``arguments`` (N, S); apply in slot order
+    through the op engine (``ops.apply_chains``: ``engine`` None follows ``ops.ENGINE``)."""
+
+    def __init__(self, names: list[str], interpolation: str = "nearest", engine: str | None = None) -> None:
+        self.names = names
+        self.ops: list[Op] = [OPS[n] for n in names]
+        self.interpolation = interpolation
+        self.engine = engine
+
+    def apply(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
+        return apply_chains(images, op_ids, arguments, self.ops, self.interpolation, engine=self.engine)
+
+
+def randaugment(images: Tensor, generator: torch.Generator, num_ops: int = 2, magnitude: int = 9,
+                bins: int = 31, interpolation: str = "nearest", engine: str | None = None) -> Tensor:
+    """torchvision RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), each image its own ops and signs."""
+    n, _, h, w = images.shape
+    names = list(RANDAUGMENT_SPACE)
+    op_ids = sampling.randint((n, num_ops), 0, len(names), generator).to(images.device)
+    signs = sampling.random_signs((n, num_ops), generator).to(images.device)
+    bins_idx = torch.full_like(op_ids, magnitude)
+    args = _arguments(RANDAUGMENT_SPACE, names, op_ids, bins_idx, signs, bins, h, w)
+    return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
+
+
+def trivialaugment(images: Tensor, generator: torch.Generator, bins: int = 31,
+                   interpolation: str = "nearest", engine: str | None = None) -> Tensor:
+    """torchvision TrivialAugmentWide(num_magnitude_bins=31): one op, uniform bin, random sign per image."""
+    n, _, h, w = images.shape
+    names = list(TRIVIALAUGMENT_SPACE)
+    op_ids = sampling.randint((n, 1), 0, len(names), generator).to(images.device)
+    bins_idx = sampling.randint((n, 1), 0, bins, generator).to(images.device)
+    signs = sampling.random_signs((n, 1), generator).to(images.device)
+    args = _arguments(TRIVIALAUGMENT_SPACE, names, op_ids, bins_idx, signs, bins, h, w)
+    return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
+
+
+def autoaugment_star(images: Tensor, generator: torch.Generator, interpolation: str = "nearest",
+                     engine: str | None = None) -> Tensor:
+    """AutoAugment* (CIFAR-10 policy minus -C-overlapping ops): a random sub-policy per image, torchvision rules."""
+    n, _, h, w = images.shape
+    names = list(AUTOAUGMENT_SPACE)
     device = images.device
-    chosen = sampling.randint((n,), 0, len(policy), generator).to(device)
+    op_table, prob_table, bin_table = _autoaugment_tables(device=device)
+    policies, slots = op_table.shape
+    chosen = sampling.randint((n,), 0, policies, generator).to(device)
     u = sampling.uniform((n, slots), 0.0, 1.0, generator).to(device)
     signs = sampling.random_signs((n, slots), generator).to(device)
-    op_ids = op_table.to(device)[chosen]
-    op_ids = torch.where(u <= prob_table.to(device)[chosen], op_ids, -1)  # torchvision: apply if rand <= p
-    args = _arguments(AUTOAUGMENT_SPACE, names, op_ids, bin_table.to(device)[chosen], signs, AUTOAUGMENT_BINS, h, w)
-    return OpSequence(names, interpolation).apply(images, op_ids, args)
+    op_ids = op_table[chosen]
+    op_ids = torch.where(u <= prob_table[chosen], op_ids, -1)  # torchvision: apply if rand <= p
+    args = _arguments(AUTOAUGMENT_SPACE, names, op_ids, bin_table[chosen], signs, AUTOAUGMENT_BINS, h, w)
+    return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
 
 
 def random_autoaugment_star(images: Tensor, generator: torch.Generator, num_ops: int = 2,
-                            severity: int = 3) -> Tensor:
+                            severity: int = 3, engine: str | None = None) -> Tensor:
     """Random AutoAugment*: each image ``num_ops`` ops uniform from AugMix's ops, each with a random AugMix level.
 
     AugMix paper Sec. 5: "each image has a randomly sampled augmentation policy using AutoAugment* operations ...
@@ -216,4 +235,4 @@ def random_autoaugment_star(images: Tensor, generator: torch.Generator, num_ops:
     levels = sampling.uniform((n, num_ops), 0.1, float(severity), generator).to(device)
     signs = sampling.random_signs((n, num_ops), generator).to(device)
     args = augmix_arguments(PAPER_OPS, op_ids, levels, signs, w)
-    return OpSequence(list(PAPER_OPS), "bilinear").apply(images, op_ids, args)
+    return OpSequence(list(PAPER_OPS), "bilinear", engine).apply(images, op_ids, args)

@@ -1,4 +1,4 @@
-"""`augmix-lab data`: download, verify, list and describe datasets and -C/-P benchmarks.
+"""`augmix-lab data`: download, verify, list and describe datasets and -C/-P benchmarks; make and check -C/-P.
 
 Each action's parser sets ``data_handler`` (a function ``(args) -> int``); `run` calls it. Exit codes: 0 ok,
 1 a download or verification failed, 2 bad input (unknown name, bad option).
@@ -57,6 +57,9 @@ def add_data_subcommands(parser: argparse.ArgumentParser) -> argparse._SubParser
     from augmix_lab.cli import benchmark_cmd  # make-c / make-p (parsers set data_handler)
 
     benchmark_cmd.add_subcommands(sub)
+    from augmix_lab.cli import check_c_cmd  # check-c: our generator against released files
+
+    check_c_cmd.add_subcommand(sub)
     return sub
 
 

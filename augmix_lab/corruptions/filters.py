@@ -13,15 +13,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augmix_lab.device import device_cached, device_constant
+
 
 @functools.lru_cache(maxsize=256)
 def _pad_index_np(n: int, pad: int, mode: str) -> np.ndarray:
     return np.pad(np.arange(n), pad, mode=mode)
 
 
+@device_cached
+def _pad_index(n: int, pad: int, mode: str) -> np.ndarray:
+    return _pad_index_np(n, pad, mode)
+
+
 def pad_index(n: int, pad: int, mode: str, device: torch.device) -> torch.Tensor:
-    """Indices into a length-``n`` axis padded by ``pad`` on both sides with a numpy.pad ``mode``."""
-    return torch.as_tensor(_pad_index_np(n, pad, mode), device=device)
+    """Indices into a length-``n`` axis padded by ``pad`` on both sides with a numpy.pad ``mode`` (cached per device)."""
+    return _pad_index(n, pad, mode, device=device)
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -60,8 +67,13 @@ def filter1d(x: torch.Tensor, kernel: np.ndarray | torch.Tensor, dim: int, mode:
     if x.shape[dim] >= _BANDED_MIN_RATIO * len(key):
         return _filter1d_taps(x, key, dim, mode)
     x = x.movedim(dim, -1)
-    m = torch.as_tensor(_filter_matrix(key, x.shape[-1], mode), dtype=x.dtype, device=x.device)
-    return (x @ m.T).movedim(-1, dim)
+    return (x @ _filter_matrix_t(key, x.shape[-1], mode, x.dtype, device=x.device)).movedim(-1, dim)
+
+
+@device_cached
+def _filter_matrix_t(kernel: tuple[float, ...], n: int, mode: str, dtype: torch.dtype) -> torch.Tensor:
+    """The transposed ``_filter_matrix`` as a tensor of ``dtype`` (what ``filter1d`` multiplies by)."""
+    return torch.as_tensor(_filter_matrix(kernel, n, mode).T.copy(), dtype=dtype)
 
 
 # axes at least this many times longer than the kernel are filtered tap by tap: the (n, n) matmul's work grows with
@@ -102,11 +114,10 @@ def _kernel_spectrum(kernel: tuple[tuple[float, ...], ...], height: int, width: 
     return np.fft.rfft2(k)
 
 
-@functools.lru_cache(maxsize=64)
-def _spectrum_tensor(kernel: tuple[tuple[float, ...], ...], height: int, width: int, device: str,
-                     double: bool) -> torch.Tensor:
-    """``_kernel_spectrum`` as a tensor on ``device``, cached: converted once per (kernel, size), not per call."""
-    spectrum = torch.as_tensor(_kernel_spectrum(kernel, height, width), device=device)
+@device_cached
+def _spectrum_tensor(kernel: tuple[tuple[float, ...], ...], height: int, width: int, double: bool) -> torch.Tensor:
+    """``_kernel_spectrum`` as a tensor (on each device once): converted once per (kernel, size), not per call."""
+    spectrum = torch.as_tensor(_kernel_spectrum(kernel, height, width))
     return spectrum.to(torch.complex128 if double else torch.complex64)
 
 
@@ -127,7 +138,7 @@ def filter2d(x: torch.Tensor, kernel: np.ndarray, mode: str = "reflect") -> torc
     ph, pw = padded.shape[-2:]
     key = tuple(tuple(float(v) for v in row) for row in np.asarray(kernel, dtype=np.float64))
     double = x.dtype == torch.float64
-    spectrum = _spectrum_tensor(key, ph, pw, str(x.device), double)
+    spectrum = _spectrum_tensor(key, ph, pw, double, device=x.device)
     real = padded if double else padded.float()
     full = torch.fft.irfft2(torch.fft.rfft2(real) * spectrum, s=(ph, pw))
     return full[..., kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].to(x.dtype)
@@ -226,7 +237,7 @@ def box_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
     """cv2.COLOR_RGB2GRAY weights (0.299, 0.587, 0.114) on (B, 3, H, W) -> (B, 1, H, W)."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    w = device_constant((0.299, 0.587, 0.114), x.device, x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
 
 
@@ -255,32 +266,33 @@ def pil_box_resize_axis(v: torch.Tensor, out_size: int, dim: int) -> torch.Tenso
     2^31 (255 * (2^22 + taps) + 2^21), so int32 is exact. Up-scaling has one tap of weight 2^22: a pure gather.
     """
     idx, k = _box_taps_np(v.shape[dim], out_size)
-    idx_t = torch.as_tensor(idx, device=v.device)
     if idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all():
-        return v.index_select(dim, idx_t[:, 0])
+        return v.index_select(dim, box_up_index(v.shape[dim], out_size, str(v.device)))
     # a box row's weights are equal (1 / taps), so sum the taps first and multiply once; rows with fewer taps read
     # an appended zero slice at index ``in_size`` for their padding taps
-    n_in = v.shape[dim]
-    idx = np.where(k > 0, idx, n_in)
     zero_pad = [0, 0] * (v.ndim - 1 - (dim % v.ndim)) + [0, 1]
     vz = F.pad(v, zero_pad)
-    idx_t = torch.as_tensor(idx, device=v.device)
+    idx_t, k_t = _box_down_rows(v.shape[dim], out_size, str(v.device))
     acc = vz.index_select(dim, idx_t[:, 0])
     for t in range(1, idx.shape[1]):
         acc += vz.index_select(dim, idx_t[:, t])
     shape = [1] * v.ndim
     shape[dim] = out_size
-    acc.mul_(torch.as_tensor(k[:, 0], dtype=torch.int32, device=v.device).reshape(shape))
+    acc.mul_(k_t.reshape(shape))
     acc.add_(1 << (_PIL_PRECISION_BITS - 1))
     return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
 
 
-@functools.lru_cache(maxsize=64)
 def _box_down_rows(in_size: int, out_size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``_box_taps_np`` as tensors on ``device`` for ``pil_box_down_rows``: padding taps read row ``in_size``."""
+    return _box_down_tensors(in_size, out_size, device=device)
+
+
+@device_cached
+def _box_down_tensors(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     idx, k = _box_taps_np(in_size, out_size)
     idx = np.where(k > 0, idx, in_size)
-    return torch.as_tensor(idx, device=device), torch.as_tensor(k[:, 0], dtype=torch.int32, device=device)
+    return torch.as_tensor(idx), torch.as_tensor(k[:, 0], dtype=torch.int32)
 
 
 def pil_box_down_rows(vz: torch.Tensor, in_size: int, out_size: int) -> torch.Tensor:
@@ -297,9 +309,13 @@ def pil_box_down_rows(vz: torch.Tensor, in_size: int, out_size: int) -> torch.Te
     return (acc >> _PIL_PRECISION_BITS).clamp_(0, 255)
 
 
-@functools.lru_cache(maxsize=64)
 def box_up_index(in_size: int, out_size: int, device: str) -> torch.Tensor:
-    """Source index of each output of Pillow's BOX up-scaling (one tap of weight 1: a gather)."""
+    """Source index of each output of Pillow's BOX up-scaling (one tap of weight 1: a gather), cached per device."""
+    return _box_up_tensor(in_size, out_size, device=device)
+
+
+@device_cached
+def _box_up_tensor(in_size: int, out_size: int) -> torch.Tensor:
     idx, k = _box_taps_np(in_size, out_size)
     assert idx.shape[1] == 1 and (k == 1 << _PIL_PRECISION_BITS).all(), "not an up-scaling"
-    return torch.as_tensor(idx[:, 0], device=device)
+    return torch.as_tensor(idx[:, 0])

@@ -8,13 +8,16 @@ the severity's record (named fields) from the corruption's ``@corruption`` decor
 make_imagenet_c.py per image; where we deliberately differ:
 - motion_blur / snow: ImageMagick's MagickMotionBlurImage (via Wand) is replaced by ``filters.motion_blur``, the same
   one-sided Gaussian line kernel with edge pixels repeated, in float (ImageMagick rounds to 8 bits).
-- frost: synthetic textures (``textures.py``) instead of the frost photographs.
-- glass_blur: the reference swaps pixels one at a time in descending raster order. We group the loop positions into
-  residue classes modulo 2*delta+1, whose swaps are disjoint, and apply each class as one batched permutation in the
-  order the reference first reaches each class. Every swap happens with the reference's distribution; only the swap
-  order differs, so a pixel travels at most ~(2*delta+1) steps per iteration (tests pin the strength as bounded).
-- jpeg_compression uses cv2's libjpeg-turbo on CPU (byte-identical to PIL's save/open at the same quality here) and
-  torchvision.io elsewhere; pixelate is Pillow's 8-bit fixed-point BOX resize (bit-identical to PIL).
+- frost: the reference's photographs, from the imagecorruptions package; synthetic textures (weaker) only when that
+  package is absent, and then results are labelled (``textures.py``).
+- glass_blur is not a deviation but easy to misread: the reference's "swap" line ``x[h, w], x[h', w'] = x[h', w'],
+  x[h, w]`` runs on rows of a numpy array, whose right-hand side holds views, so it COPIES x[h', w'] into x[h, w] and
+  leaves x[h', w'] unchanged (pixels are duplicated, none is swapped), in descending raster order, so copies chain.
+  ``glass_sources`` resolves each pixel's final source per iteration without a per-pixel loop; equal to the per-image
+  port of the loop (``reference.glass_shuffle_loop``) on the same draws (tests).
+- jpeg_compression uses cv2's libjpeg-turbo on the host on every device (byte-identical to PIL's save/open at the same
+  quality here; from a GPU: one copy each way, images coded on parallel threads); pixelate is Pillow's 8-bit
+  fixed-point BOX resize (bit-identical to PIL).
 - shot_noise draws Poisson counts by per-pixel-value alias tables (same distribution, different stream than
   torch.poisson).
 - impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from typing import Any, NamedTuple
 
@@ -36,7 +40,8 @@ import torch.nn.functional as F
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
-from augmix_lab.corruptions.textures import frost_stack, frost_textures, plasma_draws, plasma_from_draws
+from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
+from augmix_lab.device import device_cached, device_constant
 from augmix_lab.errors import UserError
 from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
@@ -185,16 +190,21 @@ def _poisson_alias(photons: float) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
+@device_cached
+def _poisson_alias_tensors(photons: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_poisson_alias`` flattened, as tensors (on each device once: ~1.7 MB at the CIFAR rates)."""
+    prob, alias = _poisson_alias(photons)
+    return torch.as_tensor(prob).reshape(-1), torch.as_tensor(alias).reshape(-1)
+
+
 def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torch.Tensor:
     """Poisson(x * photons) counts for x in {0, 1/255, ..., 1}, from one uniform ``u`` per value (alias method).
 
     Same distribution as ``torch.poisson`` / ``np.random.poisson`` (make_cifar_c.py shot_noise): x takes only 256
     values, so each has an exact alias table; the integer part of u * K picks the column, its fraction the branch.
     """
-    prob_np, alias_np = _poisson_alias(float(photons))
-    k = prob_np.shape[1]
-    prob = torch.as_tensor(prob_np, device=x.device).reshape(-1)
-    alias = torch.as_tensor(alias_np, device=x.device).reshape(-1)
+    prob, alias = _poisson_alias_tensors(float(photons), device=x.device)
+    k = prob.shape[0] // 256
     t = u * k
     col = t.floor()
     frac = t - col
@@ -260,30 +270,53 @@ def _glass_sample(x: torch.Tensor, c: Glass, g: torch.Generator | None, profile:
     return {"offsets": torch.randint(-delta, delta, shape, generator=g, device=x.device).movedim(2, 0)}
 
 
+def glass_sources(offsets: torch.Tensor, delta: int, sync_free: bool | None = None) -> torch.Tensor:
+    """Flat source index (B, H*W) of every pixel after one iteration of make_cifar_c.py's glass_blur loop.
+
+    ``offsets`` (B, 2, H, W): (dx, dy) drawn for each position. The reference visits (h, w) in descending raster order
+    over rows and columns delta+1 .. size-delta and runs ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on numpy rows,
+    which copies x[h', w'] into x[h, w] and leaves x[h', w'] as it was. So each visited pixel p is written once, with
+    the current value of q = p + (dy, dx): q's own new value when q was visited before p (inside the visited window
+    and later in raster order), else q's value from before the iteration. Following those links (pointer jumping,
+    O(log chain) gathers, no per-pixel loop) gives each pixel's final source; with delta = 1 no link exists
+    (dy, dx in {-1, 0}). ``sync_free`` (default: off the CPU) runs a fixed number of doublings instead of stopping
+    at convergence, so nothing is read back to the host.
+    """
+    b, _, h, w = offsets.shape
+    dev = offsets.device
+    rows = torch.arange(h, device=dev)[:, None]
+    cols = torch.arange(w, device=dev)[None, :]
+    pos = rows * w + cols
+
+    def window(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # reference: range(size - delta, delta, -1)
+        return (r > delta) & (r <= h - delta) & (c > delta) & (c <= w - delta)
+
+    dx, dy = offsets[:, 0], offsets[:, 1]
+    visited = window(rows, cols)
+    src = torch.where(visited, pos + dy * w + dx, pos)
+    if delta < 2 or min(h, w) <= 2 * delta:  # no link can exist (or nothing is visited)
+        return src.reshape(b, h * w)
+    linked = visited & window(rows + dy, cols + dx) & (src > pos)
+    nxt = torch.where(linked, src, pos).reshape(b, h * w)
+    sync_free = dev.type != "cpu" if sync_free is None else sync_free
+    for _ in range(max(1, (h * w).bit_length())):  # chains are shorter than H*W: this many doublings always suffice
+        jumped = nxt.gather(1, nxt)
+        if not sync_free and torch.equal(jumped, nxt):  # converged
+            break
+        nxt = jumped
+    return src.reshape(b, h * w).gather(1, nxt)
+
+
 def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.Tensor:
-    """Local pixel shuffle of make_cifar_c.py glass_blur, as residue-class batched permutations (see module doc)."""
+    """make_cifar_c.py / make_imagenet_c.py glass_blur's "locally shuffle pixels" loop on a batch (see module doc).
+
+    ``offsets`` (B, iterations, 2, H, W): per iteration (dx, dy) for every position (only the visited ones are used).
+    """
     b, ch, h, w = x.shape
-    s = 2 * delta + 1
     flat = x.reshape(b, ch, h * w)
-    identity = torch.arange(h * w, device=x.device).expand(b, h * w)
-    for it in range(offsets.shape[0]):
-        dx_all, dy_all = offsets[it, 0], offsets[it, 1]
-        for kh in range(s):
-            hs = torch.arange(h - delta - kh, delta, -s, device=x.device)  # reference: range(H - delta, delta, -1)
-            if hs.numel() == 0:
-                continue
-            for kw in range(s):
-                ws = torch.arange(w - delta - kw, delta, -s, device=x.device)
-                if ws.numel() == 0:
-                    continue
-                dy = dy_all[:, hs][:, :, ws]
-                dx = dx_all[:, hs][:, :, ws]
-                p = (hs[:, None] * w + ws[None, :]).expand(b, -1, -1)
-                q = p + dy * w + dx
-                perm = identity.clone()
-                perm.scatter_(1, p.reshape(b, -1), q.reshape(b, -1))
-                perm.scatter_(1, q.reshape(b, -1), p.reshape(b, -1))
-                flat = flat.gather(2, perm[:, None, :].expand(b, ch, h * w))
+    for it in range(offsets.shape[1]):
+        src = glass_sources(offsets[:, it], delta)
+        flat = flat.gather(2, src[:, None, :].expand(b, ch, h * w))
     return flat.reshape(b, ch, h, w)
 
 
@@ -295,7 +328,7 @@ def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.T
 def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch.Tensor:
     sigma, delta = c.sigma, c.delta
     x = torch.floor(filters.gaussian_filter(x, sigma, mode="edge") * 255) / 255  # reference: np.uint8(gaussian(...) * 255)
-    x = glass_shuffle(x, delta, params["offsets"].movedim(0, 2))
+    x = glass_shuffle(x, delta, params["offsets"])
     return filters.gaussian_filter(x, sigma, mode="edge")
 
 
@@ -371,9 +404,8 @@ def snow(x: torch.Tensor, c: Snow, params: Params, profile: str) -> torch.Tensor
 
 
 def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile: str) -> Params:
-    b, _, h, w = x.shape
-    textures = frost_textures(K.FROST_TEXTURE_SCALE[profile])
-    idx = torch.randint(0, len(textures), (b,), generator=g, device=x.device)  # reference: np.random.randint(5)
+    b = x.shape[0]
+    idx = torch.randint(0, FROST_DRAWN, (b,), generator=g, device=x.device)  # reference: np.random.randint(5)
     u = torch.rand(b, 2, generator=g, device=x.device, dtype=torch.float64)
     return {"index": idx, "unit_offset": u}
 
@@ -383,16 +415,31 @@ def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile:
             imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))  # make_imagenet_c.py
 def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
-    stack, sizes = frost_stack(K.FROST_TEXTURE_SCALE[profile], h, w, str(x.device))
+    stack, room = frost_stack(K.FROST_TEXTURE_SCALE[profile], h, w, str(x.device))
     idx = params["index"]
-    # reference: randint(0, tex_h - H), randint(0, tex_w - W)
-    corner = (params["unit_offset"] * (sizes[idx] - torch.tensor([h, w], dtype=sizes.dtype, device=x.device))).long()
-    crops = torch.empty(b, 3, h, w, dtype=torch.uint8, device=x.device)
-    for i, (t, (top, left)) in enumerate(zip(idx.tolist(), corner.tolist())):
-        crops[i] = stack[t, :, top : top + h, left : left + w]  # a strided copy, faster than an index gather
+    # reference: x_start, y_start = randint(0, tex_h - H), randint(0, tex_w - W), i.e. floor(u * room)
+    corner = (params["unit_offset"] * room[idx]).long()
+    crops = frost_crops(stack, idx, corner, h, w)
     # the same roundings as image_weight * x + frost_weight * (crops / 255), in two temporaries instead of five
     crops = crops.to(x.dtype).div_(255).mul_(c.frost_weight)
     return torch.mul(x, c.image_weight).add_(crops)
+
+
+def frost_crops(stack: torch.Tensor, idx: torch.Tensor, corner: torch.Tensor, h: int, w: int,
+                gather: bool | None = None) -> torch.Tensor:
+    """(B, 3, h, w) crops of ``stack`` (textures, 3, H, W) at ``corner`` (B, 2). ``gather`` (default: off the CPU) takes
+    them in one index gather on the device, no host round trip; on CPU strided copies are ~3x faster (measured) and
+    reading the corners costs no device sync."""
+    b = idx.shape[0]
+    if gather if gather is not None else stack.device.type != "cpu":
+        rows = (corner[:, 0, None] + torch.arange(h, device=stack.device))[:, None, :, None]
+        cols = (corner[:, 1, None] + torch.arange(w, device=stack.device))[:, None, None, :]
+        channels = torch.arange(3, device=stack.device)[None, :, None, None]
+        return stack[idx[:, None, None, None], channels, rows, cols]
+    crops = torch.empty(b, 3, h, w, dtype=stack.dtype)
+    for i, (t, (top, left)) in enumerate(zip(idx.tolist(), corner.tolist())):
+        crops[i] = stack[t, :, top : top + h, left : left + w]
+    return crops
 
 
 def _fog_sample(x: torch.Tensor, c: Fog, g: torch.Generator | None, profile: str) -> Params:
@@ -460,14 +507,16 @@ def spatter(x: torch.Tensor, c: Spatter, params: Params, profile: str) -> torch.
     liquid = filters.gaussian_filter(params["liquid"].double(), sigma, mode="edge")
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
     if mode == 0:
-        masks = [spatter_water_mask(layer[0].cpu().numpy(), intensity) for layer in liquid]
-        m = torch.from_numpy(np.stack(masks))[:, None].to(x.device, x.dtype)
-        color = torch.tensor(K.WATER_COLOR_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        # cv2's Canny / distance transform have no torch kernel: one copy of the batch to the host and one back
+        layers = liquid[:, 0].cpu().numpy()
+        m = torch.from_numpy(np.stack([spatter_water_mask(layer, intensity) for layer in layers]))[:, None]
+        m = m.to(x.device, x.dtype)
+        color = device_constant(K.WATER_COLOR_BGR, x.device, x.dtype).view(1, 3, 1, 1)
         return x + m * color  # the reference treats the RGB array as BGR, so channel order passes through
     m = (liquid > threshold).to(torch.float64)
     m = filters.gaussian_filter(m, intensity, mode="edge").to(x.dtype)
     m = torch.where(m < 0.8, torch.zeros_like(m), m)  # make_cifar_c.py spatter mud: m[m < 0.8] = 0
-    color = torch.tensor(K.MUD_COLOR_RGB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    color = device_constant(K.MUD_COLOR_RGB, x.device, x.dtype).view(1, 3, 1, 1)
     return x * (1 - m) + color * m
 
 
@@ -512,8 +561,9 @@ def _to_uint8(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     return (torch.empty(x.shape, dtype=torch.uint8) if out is None else out).copy_(i)
 
 
-def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, one image at a time.
+def jpeg_cpu(images: torch.Tensor, quality: int, workers: int | None = None) -> torch.Tensor:
+    """JPEG re-encode of uint8 (N, 3, H, W) CPU images at ``quality``, decoded back to uint8, image by image on
+    ``workers`` threads (default: torch's thread count; cv2 releases the GIL, and each image is independent).
 
     cv2's libjpeg-turbo with IMWRITE_JPEG_QUALITY: same standard tables and 4:2:0 subsampling as PIL's
     save(quality=q) / open (byte-identical outputs, checked), at about twice PIL's speed per image.
@@ -522,9 +572,22 @@ def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
     planes = images.numpy()
     flags = [cv2.IMWRITE_JPEG_QUALITY, quality]
     out = np.empty(planes.shape, np.uint8)
-    for img, dst in zip(planes, out):
-        bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
-        dst[2], dst[1], dst[0] = cv2.split(bgr)
+
+    def run(rows: range) -> None:
+        for i in rows:
+            img, dst = planes[i], out[i]
+            bgr = cv2.imdecode(cv2.imencode(".jpg", cv2.merge((img[2], img[1], img[0])), flags)[1], cv2.IMREAD_COLOR)
+            dst[2], dst[1], dst[0] = cv2.split(bgr)
+
+    n = len(planes)
+    workers = max(1, min(n, workers or torch.get_num_threads()))
+    if workers == 1:
+        run(range(n))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, [range(k, n, workers) for k in range(workers)]))
     return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
 
 
@@ -534,15 +597,10 @@ def jpeg_cpu(images: torch.Tensor, quality: int) -> torch.Tensor:
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     if x.device.type == "cpu":
         return jpeg_cpu(_to_uint8(x), int(c.quality))
-    import warnings
-
-    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs in favour of torchcodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import decode_jpeg, encode_jpeg
-
-        images = list(_to_uint8(x).cpu())
-        decoded = decode_jpeg(encode_jpeg(images, quality=int(c.quality)))
-    return torch.stack(decoded).to(x.device, x.dtype) / 255
+    # libjpeg on the host (the reference's codec, byte-identical to PIL; nvjpeg's encoder is not): one copy of the
+    # batch each way, the images coded in parallel on every host core while the device waits
+    pixels = jpeg_cpu(_to_uint8(x).cpu(), int(c.quality), workers=os.cpu_count())
+    return pixels.to(x.device)  # uint8: ``corrupt`` passes 8-bit results through
 
 
 @corruption("pixelate", family="digital", benchmark=True, order=13,
@@ -605,16 +663,17 @@ def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str)
     alpha, sigma, affine = c.alpha * unit, c.sigma * unit, c.affine * unit
     dev = x.device
     # random affine from three jittered points (cv2.getAffineTransform + warpAffine, BORDER_REFLECT_101)
-    center = torch.tensor([h // 2, w // 2], dtype=torch.float64, device=dev)
+    center = device_constant((h // 2, w // 2), dev, torch.float64)
     size = min(h, w) // 3
     pts1 = torch.stack([center + size, torch.stack([center[0] + size, center[1] - size]), center - size])
     pts2 = pts1[None] + params["affine_jitter"] * affine
     src = torch.cat([pts1, torch.ones(3, 1, dtype=torch.float64, device=dev)], 1).expand(b, 3, 3)
-    a_t = torch.linalg.solve(src, pts2)  # (B, 3, 2): dst = [src, 1] @ a_t
+    # the _ex forms skip the singularity check, a read of its info back to the host (three non-collinear points)
+    a_t = torch.linalg.solve_ex(src, pts2).result  # (B, 3, 2): dst = [src, 1] @ a_t
     fwd = torch.zeros(b, 3, 3, dtype=torch.float64, device=dev)
     fwd[:, :2, :] = a_t.transpose(1, 2)
     fwd[:, 2, 2] = 1
-    inv = torch.linalg.inv(fwd)
+    inv = torch.linalg.inv_ex(fwd).inverse
     ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64),
                             torch.arange(w, device=dev, dtype=torch.float64), indexing="ij")
     pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
@@ -659,9 +718,11 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
             and int(images.shape[-1] * c.factor) < images.shape[-1]:
         # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
         return _pixelate_uint8(images, c.factor)
-    if name == "jpeg_compression" and images.device.type == "cpu":
+    if name == "jpeg_compression":
         # libjpeg works on the uint8 pixels: images / 255 -> uint8 would give them back unchanged (1e-3 guard)
-        return jpeg_cpu(images.contiguous(), int(c.quality))
+        if images.device.type == "cpu":
+            return jpeg_cpu(images.contiguous(), int(c.quality))
+        return jpeg_cpu(images.cpu(), int(c.quality), workers=os.cpu_count()).to(images.device)
     x = _float_images(images)
     params = spec.sample(x, c, generator, profile)  # all draws for the whole batch: streams independent of chunking
     n = _chunk_images(x)

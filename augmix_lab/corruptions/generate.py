@@ -25,7 +25,7 @@ from augmix_lab.corruptions.registry import (
     perturbation_names,
 )
 
-GENERATOR_VERSION = "1"  # bump when kernels change what they produce
+GENERATOR_VERSION = "2"  # bump when kernels change what they produce (2: glass_blur copies, frost photographs)
 
 
 def stable_seed(*parts: object) -> int:
@@ -48,11 +48,14 @@ def profile_for(dataset) -> str:
 def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
                       batch_size: int, profile: str, device: torch.device | str = "cpu",
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W)."""
+    """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W, or a lazy
+    ImageNet folder, streamed as its reference eval view)."""
     from augmix_lab.corruptions.functional import corrupt
+    from augmix_lab.data.batching import image_batches
 
-    for k, start in enumerate(range(0, len(images), batch_size)):
-        batch = images[start : start + batch_size].to(device)
+    for k, batch in enumerate(image_batches(images, batch_size)):
+        start = k * batch_size
+        batch = batch.to(device)
         g = make_generator(batch.device, seed, name, severity, k)
         yield corrupt(batch, name, severity, g, profile), labels[start : start + batch_size]
 
@@ -149,6 +152,10 @@ def _test_split(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _write_marker(target: Path, dataset, seed: int, profile: str, kind: str) -> None:
+    from augmix_lab.corruptions.textures import frost_origin
+
     info = {"dataset": dataset.name, "dataset_version": getattr(dataset, "version", ""), "seed": seed,
             "profile": profile, "kind": kind, "generator_version": GENERATOR_VERSION}
+    if kind == "C":
+        info["frost_textures"] = frost_origin()  # "synthetic": frost made without the photographs (labelled)
     (target / released.GENERATED_MARKER).write_text(json.dumps(info, indent=1, sort_keys=True))

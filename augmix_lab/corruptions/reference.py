@@ -4,12 +4,16 @@ Used by tests (bounded-difference checks of the batched kernels) and by ``benchm
 "reference kind" baseline. Differences from the scripts, all needed to run on today's PyPI stack:
 ``skimage.filters.gaussian(..., channel_axis=-1)`` instead of the removed ``multichannel=True``; an explicit
 ``numpy.random.Generator`` instead of the global ``np.random``; ImageMagick motion blur replaced by a per-image NumPy
-line kernel with the same semantics (``_motion_blur_np``); frost photographs replaced by ``textures.frost_textures``.
+line kernel with the same semantics (``_motion_blur_np``); the frost photographs read from the installed
+imagecorruptions package (``textures.frost_photo_dir``; synthetic textures only when it is absent); glass_blur and
+frost also take their draws as arguments (``glass_blur_port``, ``frost_port``) so tests can feed both sides the same.
 Input and output: one (H, W, 3) uint8 image.
 """
 
 from __future__ import annotations
 
+import functools
+from importlib.resources import as_file
 from io import BytesIO
 from typing import Callable
 
@@ -24,7 +28,7 @@ from skimage.filters import gaussian
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions.filters import motion_blur_kernel
 from augmix_lab.corruptions.functional import CORRUPTIONS, disk_kernel, elastic_scale, spatter_water_mask
-from augmix_lab.corruptions.textures import frost_textures
+from augmix_lab.corruptions.textures import FROST_DRAWN, FROST_FILES, fit_texture, frost_photo_dir, frost_textures
 
 
 def _clipped_zoom(img: np.ndarray, zoom_factor: float) -> np.ndarray:
@@ -108,18 +112,36 @@ def _gaussian_blur(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, 
     return gaussian(x, sigma=c, channel_axis=-1)
 
 
+def glass_shuffle_loop(y: np.ndarray, delta: int, offsets: np.ndarray) -> np.ndarray:
+    """make_cifar_c.py / make_imagenet_c.py glass_blur's pixel loop on one (H, W, 3) uint8 image, in place.
+
+    ``offsets`` (iterations, 2, H, W) holds (dx, dy) per position (the reference draws them inside the loop). The
+    "swap" line is kept as the reference writes it: on numpy rows it copies y[h', w'] into y[h, w] and leaves
+    y[h', w'] unchanged (the right-hand side holds views), and those copies chain in the descending visiting order.
+    """
+    h, w = y.shape[:2]
+    for it in range(offsets.shape[0]):
+        for hh in range(h - delta, delta, -1):  # reference: range(32 - c[1], c[1], -1) (224 for ImageNet)
+            for ww in range(w - delta, delta, -1):
+                dx, dy = offsets[it, 0, hh, ww], offsets[it, 1, hh, ww]
+                hp, wp = hh + dy, ww + dx
+                y[hh, ww], y[hp, wp] = y[hp, wp], y[hh, ww]
+    return y
+
+
+def glass_blur_port(img: np.ndarray, c, offsets: np.ndarray) -> np.ndarray:
+    """The reference glass_blur of one uint8 image with given draws ``offsets`` (see ``glass_shuffle_loop``); float."""
+    sigma, delta, _ = c
+    y = np.uint8(gaussian(img / 255.0, sigma=sigma, channel_axis=-1) * 255)
+    return gaussian(glass_shuffle_loop(y, delta, offsets) / 255.0, sigma=sigma, channel_axis=-1)
+
+
 @_oracle("glass_blur")
 def _glass_blur(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profile: str) -> np.ndarray:
     h, w = img.shape[:2]
-    sigma, delta, iterations = c
-    y = np.uint8(gaussian(x, sigma=sigma, channel_axis=-1) * 255)
-    for _ in range(iterations):
-        for hh in range(h - delta, delta, -1):
-            for ww in range(w - delta, delta, -1):
-                dx, dy = rng.integers(-delta, delta, size=(2,))
-                hp, wp = hh + dy, ww + dx
-                y[hh, ww], y[hp, wp] = y[hp, wp], y[hh, ww].copy()
-    return gaussian(y / 255.0, sigma=sigma, channel_axis=-1)
+    _, delta, iterations = c
+    # np.random.randint(-delta, delta, size=(2,)) per visited position: (dx, dy) in [-delta, delta - 1]
+    return glass_blur_port(img, c, rng.integers(-delta, delta, size=(iterations, 2, h, w)))
 
 
 @_oracle("defocus_blur")
@@ -155,13 +177,35 @@ def _snow(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profile: 
     return xf + layer + np.rot90(layer, k=2)
 
 
+@functools.lru_cache(maxsize=2)
+def frost_photographs(profile: str) -> tuple[np.ndarray, ...]:
+    """frost1..5 as make_cifar_c.py / make_imagenet_c.py read them: cv2.imread (BGR), CIFAR resized by 0.2; the
+    synthetic fallback textures (``textures.frost_textures``, flipped to BGR) when the photographs are not installed."""
+    folder = frost_photo_dir()
+    if folder is None:
+        return tuple(t[..., ::-1] for t in frost_textures(K.FROST_TEXTURE_SCALE[profile]))
+    images = []
+    for name, _ in FROST_FILES[:FROST_DRAWN]:
+        with as_file(folder / name) as path:
+            images.append(cv2.imread(str(path)))
+    if profile == "cifar":
+        images = [cv2.resize(t, (0, 0), fx=0.2, fy=0.2) for t in images]  # make_cifar_c.py frost
+    return tuple(images)
+
+
 @_oracle("frost")
 def _frost(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profile: str) -> np.ndarray:
+    return frost_port(img, c, profile, int(rng.integers(FROST_DRAWN)), rng.random(2))
+
+
+def frost_port(img: np.ndarray, c, profile: str, index: int, unit_offset: np.ndarray) -> np.ndarray:
+    """The reference frost of one uint8 image with photograph ``index`` and corner ``floor(unit_offset * room)``
+    (the reference's ``np.random.randint(0, size - 32)``); float in [0, 1] before clipping."""
     h, w = img.shape[:2]
-    textures = frost_textures(K.FROST_TEXTURE_SCALE[profile])
-    tex = textures[rng.integers(len(textures))]
-    top, left = rng.integers(0, tex.shape[0] - h), rng.integers(0, tex.shape[1] - w)
-    return (c[0] * img + c[1] * tex[top : top + h, left : left + w]) / 255
+    tex = fit_texture(frost_photographs(profile)[index], h, w)  # enlarged only for images larger than a photograph
+    top, left = (np.asarray(unit_offset) * (tex.shape[0] - h, tex.shape[1] - w)).astype(np.int64)
+    crop = tex[top : top + h, left : left + w][..., [2, 1, 0]]  # reference: BGR -> RGB
+    return (c[0] * img.astype(np.float64) + c[1] * crop) / 255
 
 
 @_oracle("fog")

@@ -1,9 +1,10 @@
 """Which files a -C / -P evaluation reads: released benchmark, our generated copy, or corruption on the fly.
 
 ``source: auto`` takes the first complete one in that order. Only released files are the paper's benchmark (the
-generated / on-the-fly kernels differ in documented ways, e.g. synthetic frost), so each evaluated cell carries the
-source it really used, and a fallback from ``auto`` for a dataset that has released files is warned about at
-``plan`` and ``run`` with the command that downloads them.
+generated / on-the-fly kernels differ in documented ways, e.g. motion blur without ImageMagick), so each evaluated
+cell carries the source it really used (frost from the synthetic fallback textures adds ``+synthetic_frost``), and a
+fallback from ``auto`` for a dataset that has released files is warned about at ``plan`` and ``run`` with the
+command that downloads them.
 """
 
 from __future__ import annotations
@@ -61,6 +62,22 @@ def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path
     return source
 
 
+def c_cell_source(dataset: str, name: str, source: str, root: Path | str) -> str:
+    """The ``source`` label of one evaluated -C cell: ``source``, plus ``+synthetic_frost`` when frost came from the
+    synthetic fallback textures (on the fly without the photographs installed, or generated files whose marker says
+    so; markers older than the photographs, without the key, were made with the synthetic textures)."""
+    from augmix_lab.corruptions.textures import SYNTHETIC_FROST, frost_origin
+
+    if name != "frost" or source == "released":
+        return source
+    if source == "generated":
+        marker = released.read_generated_marker(released.generated_dir(root, dataset, "C"))
+        synthetic = marker.get("frost_textures", "synthetic") == "synthetic"
+    else:
+        synthetic = frost_origin() == "synthetic"
+    return f"{source}+{SYNTHETIC_FROST}" if synthetic else source
+
+
 def resolve_p_source(dataset: str, source: str, name: str, root: Path | str) -> str:
     """The -P source of perturbation ``name`` (auto: released .npy or mp4 folder, then generated, then on the fly)."""
     root = Path(root)
@@ -84,6 +101,7 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
     ``configs``: TrialConfig-like objects (``.dataset.name``, ``.eval``). An explicit ``released`` / ``generated``
     source whose files are missing under the data root raises UserError now, not after training; so do unknown names.
     """
+    from augmix_lab.corruptions.textures import FROST_INSTALL, SYNTHETIC_FROST
     from augmix_lab.data import resolve_data_root
 
     root = resolve_data_root(data_root)
@@ -97,6 +115,12 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
             used = resolve_c_source(dataset, ev.corruptions.source, names, root)
             if ev.corruptions.source == "auto" and download_name(dataset, "C"):
                 checks.append(("C", used))
+            if "frost" in names and c_cell_source(dataset, "frost", used, root).endswith(SYNTHETIC_FROST) \
+                    and (dataset, "frost") not in seen:
+                seen.add((dataset, "frost"))
+                lines.append(f"warning: frost for dataset {dataset!r} uses the synthetic fallback textures (about half "
+                             f"as strong; results labelled {SYNTHETIC_FROST}): install the frost photographs with "
+                             f"'{FROST_INSTALL}'" + (", then regenerate with make-c" if used == "generated" else ""))
         if ev.perturbations.enabled:
             names = check_perturbation_names(ev.perturbations.names or None, "eval.perturbations.names")
             used_p = sorted({resolve_p_source(dataset, ev.perturbations.source, n, root) for n in names} - {"released"})

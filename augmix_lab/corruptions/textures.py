@@ -1,26 +1,76 @@
-"""Procedural stand-ins for the reference's external resources: frost photographs and the fog plasma fractal.
+"""External resources of the -C kernels: the frost photographs, and the fog plasma fractal.
 
-Frost: make_cifar_c.py / make_imagenet_c.py blend a random crop of one of five frost photographs (frost1..5; frost6 is
-never drawn because of ``np.random.randint(5)``). Those files are not on PyPI, so we synthesise five frost-like textures
-instead: ice needles (anti-aliased line segments with 60-degree side branches, the dendrite geometry of frost) over a dim
-multi-scale noise film, lightly blurred and tinted blue-white. They are generated from FIXED seeds, so every run and
-every machine sees the same five textures (deterministic, like shipping files), at the photographs' sizes (900x600,
-560x315 twice, 527x350, 600x400 assumed for frost5) and, for the CIFAR profile, resized by 0.2 as the CIFAR script does.
-They match the photographs in role (bright, high-frequency, mostly achromatic overlay of similar mean level), not
-pixel for pixel, so frost errors are comparable in trend but not identical to released CIFAR-10-C / ImageNet-C frost.
+Frost: make_cifar_c.py / make_imagenet_c.py blend a random crop of one of the frost photographs frost1..frost5 (frost6
+is never drawn: ``np.random.randint(5)``), read with cv2.imread (BGR, alpha dropped) and, for CIFAR, resized by 0.2
+(``cv2.resize(fx=0.2, fy=0.2)``). The photographs come from the installed ``imagecorruptions`` package (pinned 1.1.2,
+installed with ``--no-deps``: its metadata requires opencv-python, a second cv2 beside our opencv-python-headless),
+whose wheel ships the same six files as hendrycks/robustness ``ImageNet-C/create_c/`` (sha256 below). We read them
+as data only: the package is located by importlib and opened with importlib.resources without running its code (its
+1.1.2 ``__init__`` imports pkg_resources, which today's setuptools no longer has).
+
+Fallback, only when that package is absent: five procedural frost textures (ice needles over a dim noise film, from
+fixed seeds, at the photographs' sizes). They are darker than the photographs (mean level ~78 vs ~160), so frost is
+about half as strong; ``frost_origin()`` says which is in use, and results made with them are labelled (source
+``+synthetic_frost``, marked in the report).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.resources
+import importlib.util
+import sys
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
-# (height, width) of frost1..frost5 as read by cv2 (facts sheet section 1; frost5 size not recorded -> 400x600 assumed)
-FROST_SIZES = ((600, 900), (315, 560), (315, 560), (350, 527), (400, 600))
-_FROST_SEEDS = (1, 2, 3, 4, 5)  # fixed: the textures are data, not randomness of the corruption
+from augmix_lab.errors import UserError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+FROST_PACKAGE = "imagecorruptions"  # PyPI wheel shipping the photographs as package data (frost/frost*.png|jpg)
+FROST_INSTALL = "pip install --no-deps -c constraints.txt imagecorruptions"  # --no-deps: it requires opencv-python
+# sha256 of hendrycks/robustness ImageNet-C/create_c/frost1..6 (identical in imagecorruptions 1.1.2)
+FROST_FILES = (
+    ("frost1.png", "ff9f907860bd7a835d459e32f9d588062b7f61ee267343cc7222b56753a14755"),
+    ("frost2.png", "fe211a89b336999c207a852ce05818d4545d0b57c5beadd824b4cc9d9a9b6137"),
+    ("frost3.png", "2d0d50b4a9bb213f38b024ef7768731bb83cc08d2f26b5766bbc167cdfa0e504"),
+    ("frost4.jpg", "3f8b91ca1a9fa7167b09e773da53f5ae60d0a1fd88f02a783f6e328a72887f6e"),
+    ("frost5.jpg", "5fc6a19df4a429ba68abdcc8f8a4278d4c9f81c9ccafd2c92ab0c8cf8992ebd2"),
+    ("frost6.jpg", "1f92b2f48408748085b68dd81d816ef239f42cef3029c25d041fcb6760fb4f25"),
+)
+FROST_DRAWN = 5  # make_cifar_c.py / make_imagenet_c.py: idx = np.random.randint(5), so frost6 is never used
+# (height, width) of frost1..frost5 as cv2.imread gives them (frost6: 323x485, never drawn)
+FROST_SIZES = ((600, 900), (315, 560), (315, 560), (350, 527), (495, 660))
+SYNTHETIC_FROST = "synthetic_frost"  # source label of results made with the fallback textures
+_FROST_SEEDS = (1, 2, 3, 4, 5)  # fixed: the fallback textures are data, not randomness of the corruption
+
+
+def frost_photo_dir() -> Traversable | None:
+    """The ``frost`` folder of the installed imagecorruptions package, or None when it is not installed."""
+    spec = importlib.util.find_spec(FROST_PACKAGE)  # finds the package without importing (executing) it
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    folder = importlib.resources.files(importlib.util.module_from_spec(spec)) / "frost"
+    return folder if folder.is_dir() else None
+
+
+def frost_origin() -> str:
+    """"photographs" when the frost photographs are installed, else "synthetic" (the labelled fallback)."""
+    return "photographs" if frost_photo_dir() is not None else "synthetic"
+
+
+def _read_photo(folder: Traversable, name: str, sha256: str) -> np.ndarray:
+    data = (folder / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"{folder / name}: not the ImageNet-C frost photograph (sha256 differs); reinstall it with "
+                        f"'{FROST_INSTALL} --force-reinstall'")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # as cv2.imread: 3 channels, alpha dropped
+    return np.ascontiguousarray(bgr[..., ::-1])  # reference: frost[..., [2, 1, 0]] (BGR -> RGB)
 
 
 def _synthesise_frost(h: int, w: int, seed: int) -> np.ndarray:
@@ -52,14 +102,20 @@ def _synthesise_frost(h: int, w: int, seed: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def frost_textures(scale: float) -> tuple[np.ndarray, ...]:
-    """The five synthetic frost textures (H, W, 3) uint8 RGB, resized by ``scale`` like make_cifar_c.py (fx=fy=0.2)."""
-    out = []
-    for (h, w), seed in zip(FROST_SIZES, _FROST_SEEDS):
-        tex = _synthesise_frost(h, w, seed)
-        if scale != 1.0:
-            tex = cv2.resize(tex, (0, 0), fx=scale, fy=scale)  # cv2 default INTER_LINEAR, as the reference
-        out.append(tex)
-    return tuple(out)
+    """frost1..frost5 as (H, W, 3) uint8 RGB, resized by ``scale`` like make_cifar_c.py (fx=fy=0.2).
+
+    The photographs from the imagecorruptions package; without it, the synthetic fallback (with a note on stderr).
+    """
+    folder = frost_photo_dir()
+    if folder is not None:
+        images = [_read_photo(folder, name, sha) for name, sha in FROST_FILES[:FROST_DRAWN]]
+    else:
+        print(f"augmix-lab: note: the frost photographs are not installed ({FROST_INSTALL}); frost uses synthetic "
+              "textures, about half as strong, and its results are labelled synthetic_frost", file=sys.stderr)
+        images = [_synthesise_frost(h, w, seed) for (h, w), seed in zip(FROST_SIZES, _FROST_SEEDS)]
+    if scale != 1.0:  # cv2's default INTER_LINEAR, as the reference; per channel, so BGR/RGB order does not matter
+        images = [cv2.resize(t, (0, 0), fx=scale, fy=scale) for t in images]
+    return tuple(images)
 
 
 def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
@@ -175,14 +231,15 @@ def fit_texture(tex: np.ndarray, h: int, w: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def frost_stack(scale: float, h: int, w: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """The five textures fitted to (h, w), zero-padded into one uint8 (5, 3, Hmax, Wmax) tensor, and their (5, 2) sizes.
+    """frost1..5 fitted to (h, w), zero-padded into one uint8 (5, 3, Hmax, Wmax) tensor on ``device``, and the room
+    (5, 2) float64 (texture size minus image size) each leaves for a crop's corner.
 
-    Cached per image size and device, so a batch's crops are one gather instead of re-converting ~8 MB of textures.
+    Cached per image size and device: a batch's crops are then one gather on the device, no host round trip.
     """
     fitted = [fit_texture(t, h, w) for t in frost_textures(scale)]
     hmax, wmax = max(t.shape[0] for t in fitted), max(t.shape[1] for t in fitted)
     stack = torch.zeros(len(fitted), 3, hmax, wmax, dtype=torch.uint8)
     for i, t in enumerate(fitted):
         stack[i, :, : t.shape[0], : t.shape[1]] = torch.from_numpy(t).permute(2, 0, 1)
-    sizes = torch.tensor([t.shape[:2] for t in fitted], dtype=torch.float64)
-    return stack.to(device), sizes.to(device)
+    room = torch.tensor([(t.shape[0] - h, t.shape[1] - w) for t in fitted], dtype=torch.float64)
+    return stack.to(device), room.to(device)

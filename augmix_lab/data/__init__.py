@@ -16,7 +16,7 @@ from augmix_lab.data.base import (
     load_dataset,
     resolve_data_root,
 )
-from augmix_lab.data.batching import iterate_batches
+from augmix_lab.data.batching import image_batches, iterate_batches
 from augmix_lab.data.download import DOWNLOADS, Downloadable, DownloadError, RemoteFile, download_file, verify_file
 from augmix_lab.data import cifar as _cifar  # noqa: F401  (registers cifar10, cifar100)
 from augmix_lab.data import imagenet as _imagenet  # noqa: F401  (registers imagenet)
@@ -37,6 +37,7 @@ __all__ = [
     "dataset_options",
     "dataset_version",
     "download_file",
+    "image_batches",
     "iterate_batches",
     "load_dataset",
     "resolve_data_root",

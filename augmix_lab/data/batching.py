@@ -41,3 +41,16 @@ def iterate_batches(
     for start in range(0, stop, batch_size):
         end = min(start + batch_size, stop)
         yield images[image_order[start:end]], labels[label_order[start:end]]
+
+
+def image_batches(images: Any, batch_size: int, *, stop: int | None = None) -> Iterator[torch.Tensor]:
+    """uint8 N×3×H×W batches of ``images[:stop]`` in order: slices of a tensor, or a lazy ImageNet folder's reference
+    eval view (resize 256, centre crop 224), decoded in parallel (``LazyImageFolder.eval_batches``)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if hasattr(images, "eval_batches"):
+        yield from images.eval_batches(batch_size, stop=stop)
+        return
+    n = len(images) if stop is None else min(stop, len(images))
+    for start in range(0, n, batch_size):
+        yield torch.as_tensor(images[start : min(n, start + batch_size)])

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 
 from augmix_lab.analysis.fourier import FourierHeatMap, fourier_heat_map, fourier_summary
+from augmix_lab.data.batching import image_batches
+from augmix_lab.device import device_constant
 
 BENCHMARK = "fourier"  # tidy-row benchmark of the band means
 ARTIFACT_DIR = "fourier"  # run artifact folder of the heat map
@@ -18,15 +20,17 @@ ARRAY_NAMES = ("error.npy", "freqs_y.npy", "freqs_x.npy", "meta.npy")  # meta: n
 BANDS = {"low_freq": "low_freq_error", "high_freq": "high_freq_error"}  # tidy corruption name -> fourier_summary key
 
 
-def model_fn_for(model: torch.nn.Module, mean, std, device: torch.device):
-    """[0, 1] float images -> logits, normalised as evaluation normalises uint8 images (augment.normalize)."""
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    cuda = device.type == "cuda"
+def model_fn_for(model: torch.nn.Module, mean, std, device: torch.device,
+                 autocast_dtype: torch.dtype | None = None):
+    """[0, 1] float images -> logits, normalised as evaluation normalises uint8 images (augment.normalize), in the
+    trial's AMP dtype (None: float32)."""
+    m = device_constant(tuple(mean), device).view(1, -1, 1, 1)
+    s = device_constant(tuple(std), device).view(1, -1, 1, 1)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         x = ((x - m) / s).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(device.type, enabled=cuda):
+        enabled = autocast_dtype is not None
+        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype, enabled=enabled):
             return model(x).float()
 
     return fn
@@ -53,12 +57,11 @@ def heat_map_from_arrays(arrays: dict[str, np.ndarray]) -> FourierHeatMap | None
 
 
 def evaluate_fourier(model: torch.nn.Module, dataset: Any, fcfg: Any, device: torch.device, *, batch_size: int,
-                     seed: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+                     seed: int, autocast_dtype: torch.dtype | None = None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """(tidy-row scores per band, artifact arrays) of the heat map configured by ``fcfg`` (FourierEvalConfig)."""
-    images = dataset.test_images[: fcfg.n_images]
-    images = images if isinstance(images, torch.Tensor) else torch.stack([images[i] for i in range(len(images))])
+    images = torch.cat(list(image_batches(dataset.test_images, batch_size, stop=fcfg.n_images)))  # lazy: eval view
     labels = torch.as_tensor(np.asarray(dataset.test_labels[: fcfg.n_images]))
-    fn = model_fn_for(model, dataset.mean, dataset.std, device)
+    fn = model_fn_for(model, dataset.mean, dataset.std, device, autocast_dtype)
     hm = fourier_heat_map(fn, images.to(device), labels.to(device), fcfg.norm, fcfg.stride, batch_size=batch_size,
                           seed=seed)
     summary = fourier_summary(hm)

@@ -1,7 +1,8 @@
 """Score a model on the clean test set, its -C benchmark and (optionally) its -P benchmark: ``evaluate_model``.
 
-Benchmarks are streamed through the model in large batches (no DataLoader for in-memory arrays), under
-``torch.inference_mode``, channels_last, and bf16/fp16 autocast on CUDA. Sources (``EvalConfig.corruptions.source``):
+Benchmarks are streamed through the model in large batches (no DataLoader for in-memory arrays; a lazy ImageNet
+folder is read as its reference eval view by DataLoader workers), under ``torch.inference_mode``, channels_last, and
+the trial's AMP dtype (``autocast_dtype``: None = float32, as ``train.amp: off``). Sources (``EvalConfig.corruptions.source``):
 "released" (``<root>/<NAME>-C``), "generated" (``<root>/generated/<NAME>-C`` from ``augmix-lab data make-c``),
 "on_the_fly" (test batches corrupted during evaluation with a fixed seed), "auto" (first of those that is complete).
 """
@@ -20,7 +21,8 @@ import torch
 from augmix_lab.augment import normalize
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
-from augmix_lab.corruptions.sources import resolve_c_source, resolve_p_source
+from augmix_lab.corruptions.sources import c_cell_source, resolve_c_source, resolve_p_source
+from augmix_lab.data.batching import image_batches
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
@@ -42,14 +44,16 @@ class Scorecard:
 
 
 class _Predictor:
-    """Runs uint8 N×3×H×W batches (tensors or NHWC arrays) through the model and returns float32 logits on CPU."""
+    """Runs uint8 N×3×H×W batches (tensors, NHWC arrays or a lazy folder's eval view) through the model and returns
+    float32 logits on CPU, under autocast to ``autocast_dtype`` (None: no autocast)."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, mean, std, batch_size: int) -> None:
+    def __init__(self, model: torch.nn.Module, device: torch.device, mean, std, batch_size: int,
+                 autocast_dtype: torch.dtype | None = None) -> None:
         # channels_last is faster for convolutions on CPU (oneDNN) as well as on CUDA
         self.model = model.to(memory_format=torch.channels_last)
         self.device, self.batch_size = device, batch_size
         self.mean, self.std = tuple(mean), tuple(std)
-        self.cuda = device.type == "cuda"
+        self.autocast_dtype = autocast_dtype
 
     def __call__(self, images: Any) -> np.ndarray:
         return np.concatenate([self.logits(b) for b in _batches(images, self.batch_size)]) if len(images) else \
@@ -58,7 +62,8 @@ class _Predictor:
     def logits(self, batch: torch.Tensor) -> np.ndarray:
         x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(self.device.type, enabled=self.cuda):
+        dtype = self.autocast_dtype
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             return self.model(x).float().cpu().numpy()
 
 
@@ -67,10 +72,13 @@ def _as_tensor(images: Any) -> torch.Tensor:
         return images
     if isinstance(images, np.ndarray):  # released layout is NHWC
         return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # copy: memmaps are read-only
-    return torch.stack([images[i] for i in range(len(images))])  # lazy folder dataset
+    return torch.stack(list(images))  # decoded images of one size (released folder batches)
 
 
 def _batches(images: Any, batch_size: int) -> Iterator[torch.Tensor]:
+    if hasattr(images, "eval_batches"):  # lazy ImageNet folder: the reference eval view, decoded in parallel
+        yield from image_batches(images, batch_size)
+        return
     for start in range(0, len(images), batch_size):
         yield _as_tensor(images[start : start + batch_size])
 
@@ -93,11 +101,9 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
     class_to_idx = {c: i for i, c in enumerate(getattr(dataset, "classes", []))} or None
     for name in names:
         for s in severities:
-            if source == "on_the_fly":
-                test_images = dataset.test_images if isinstance(dataset.test_images, torch.Tensor) else \
-                    _as_tensor(dataset.test_images)
+            if source == "on_the_fly":  # a tensor, or a lazy folder streamed as its eval view (never all at once)
                 logits, labels = [], []
-                for batch, lab in corrupted_batches(test_images, torch.as_tensor(dataset.test_labels), name, s,
+                for batch, lab in corrupted_batches(dataset.test_images, torch.as_tensor(dataset.test_labels), name, s,
                                                     seed=eval_cfg.seed, batch_size=eval_cfg.batch_size,
                                                     profile=profile, device=predictor.device):
                     logits.append(predictor.logits(batch))
@@ -135,10 +141,9 @@ def _p_videos(dataset, pcfg, eval_cfg, root: Path, names, profile: str, device) 
         elif source == "generated":
             yield name, released.open_npy(gen / f"{name}.npy")[: pcfg.max_videos], source
         else:
-            images = _as_tensor(dataset.test_images[: pcfg.max_videos] if pcfg.max_videos else dataset.test_images)
             chunks = []
-            for k, start in enumerate(range(0, len(images), 100)):
-                batch = images[start : start + 100].to(device)
+            for k, batch in enumerate(image_batches(dataset.test_images, 100, stop=pcfg.max_videos or None)):
+                batch = batch.to(device)
                 g = make_generator(batch.device, eval_cfg.seed, "P", name, 1, k)
                 chunks.append(perturb_sequence(batch, name, g, profile).permute(0, 1, 3, 4, 2).cpu().numpy())
             yield name, np.concatenate(chunks), source
@@ -158,11 +163,14 @@ def _video_logits(videos: Any, predictor) -> Iterator[np.ndarray]:
 # ---- entry point -----------------------------------------------------------------------------------------------------
 def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torch.device | None = None,
                    data_root: str | Path | None = None, *, alexnet_flip_probs: Mapping[str, float] | None = None,
-                   alexnet_t5d: Mapping[str, float] | None = None) -> Scorecard:
+                   alexnet_t5d: Mapping[str, float] | None = None,
+                   autocast_dtype: torch.dtype | None = None) -> Scorecard:
     """Score ``model`` on ``dataset``'s clean test set, -C and -P benchmarks as configured by ``eval_cfg`` (EvalConfig).
 
     ``alexnet_flip_probs`` / ``alexnet_t5d`` (perturbation -> AlexNet value) enable ``mfr`` / ``mt5d``; no AlexNet
-    -P constants are bundled (they are not in any reference code).
+    -P constants are bundled (they are not in any reference code). ``autocast_dtype``: the precision the model runs
+    in, the trial's AMP dtype (``training.amp_dtype``); None (``amp: off``) runs float32 on every device, so a
+    scorecard does not change precision between CPU and GPU.
     """
     from augmix_lab.corruptions.generate import profile_for
     from augmix_lab.data import resolve_data_root
@@ -171,7 +179,7 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     root = resolve_data_root(data_root)
     was_training = model.training
     model.eval().to(dev)
-    predictor = _Predictor(model, dev, dataset.mean, dataset.std, eval_cfg.batch_size)
+    predictor = _Predictor(model, dev, dataset.mean, dataset.std, eval_cfg.batch_size, autocast_dtype)
     profile = profile_for(dataset)
     calib = eval_cfg.calibration
     rows: list[dict] = []
@@ -193,7 +201,8 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
                                                     ccfg.severities, profile, predictor):
                 recorder.add_c(name, s, logits, labels)
-                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib), source))
+                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib),
+                                 c_cell_source(dataset.name, name, source, root)))
         pcfg = eval_cfg.perturbations
         if pcfg.enabled:
             pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
@@ -207,7 +216,7 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
             from augmix_lab.evaluation.fourier_eval import BENCHMARK, evaluate_fourier
 
             bands, arrays = evaluate_fourier(model, dataset, eval_cfg.fourier, dev, batch_size=eval_cfg.batch_size,
-                                             seed=eval_cfg.seed)
+                                             seed=eval_cfg.seed, autocast_dtype=autocast_dtype)
             rows += [_row(BENCHMARK, b.pop("corruption"), 0, b, "test") for b in bands]
     finally:
         model.train(was_training)

@@ -10,40 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from augmix_lab.config import TrialConfig
+from augmix_lab.device import hardware_name as device_name  # the hardware the timing holds for
+from augmix_lab.paths import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the cache folder's variable)
 
-CACHE_ENV = "AUGMIX_LAB_CACHE"  # directory of the cache file; default $XDG_CACHE_HOME/augmix-lab
 CACHE_FILE = "step-costs.json"
 CACHE_VERSION = 1  # bump when what is measured changes, so old entries are not reused
 
 
 def cache_path() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    base = Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "augmix-lab"
-    return base / CACHE_FILE
-
-
-@lru_cache(maxsize=None)
-def device_name(device: str) -> str:
-    """The hardware the timing holds for: the GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cache_dir() / CACHE_FILE
 
 
 def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str, batch: int, device: str) -> str:

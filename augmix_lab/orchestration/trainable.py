@@ -78,12 +78,32 @@ def _restore_checkpoint(workdir: Path, logger: Any) -> str:
     return "mlflow" if local.is_file() else "none"
 
 
+# What CUDA and its libraries say when an allocation fails (the caching allocator raises OutOfMemoryError; a kernel
+# launch or a library handle that cannot get memory raises a RuntimeError with one of these)
+CUDA_OOM_MESSAGES = (
+    "CUDA out of memory",  # torch's caching allocator (older torch: a RuntimeError)
+    "CUDA error: out of memory",  # cudaErrorMemoryAllocation from a launch or cudaMalloc outside the allocator
+    "CUBLAS_STATUS_ALLOC_FAILED",  # cuBLAS handle / workspace
+    "CUDNN_STATUS_ALLOC_FAILED",  # cuDNN
+    "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+    "CUFFT_ALLOC_FAILED",  # cuFFT plans (the -C blur kernels run FFTs)
+    "CUSOLVER_STATUS_ALLOC_FAILED",
+    "CUSPARSE_STATUS_ALLOC_FAILED",
+)
+
+
 def is_cuda_oom(exc: BaseException) -> bool:
-    """CUDA ran out of memory: ``torch.cuda.OutOfMemoryError`` or an older-style RuntimeError saying so."""
+    """CUDA ran out of memory: ``torch.cuda.OutOfMemoryError``, or an error (or one it was raised from, e.g. a
+    compile error wrapping it) whose message is one of ``CUDA_OOM_MESSAGES``."""
     import torch
 
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "CUDA out of memory" in str(exc))
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, torch.cuda.OutOfMemoryError) or any(m in str(exc) for m in CUDA_OOM_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def inject_oom_hook(inject: str | None, key: str, workdir: Path) -> Any:
@@ -114,6 +134,24 @@ def _release_gpu_memory() -> None:
     gc.collect()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+
+
+def run_releasing_oom(run: Any) -> tuple[Any, str | None]:
+    """``(run(), None)``, or ``(None, "<type>: <message>")`` after a CUDA OOM, with its memory given back.
+
+    The release happens after the ``except`` block: inside it the traceback still holds every frame's locals (the
+    model, optimizer state, activations), so ``empty_cache`` would free nothing. The frames are cleared first, then
+    the exception is dropped, then ``_release_gpu_memory`` runs. Other exceptions propagate unchanged.
+    """
+    try:
+        return run(), None
+    except Exception as exc:
+        if not is_cuda_oom(exc):
+            raise
+        message = f"{type(exc).__name__}: {exc}"
+        traceback.clear_frames(exc.__traceback__)
+    _release_gpu_memory()  # exc is gone here: nothing keeps the trial's tensors alive
+    return None, message
 
 
 def dataset_records(cfg: TrialConfig, table: Any = None) -> list[Any]:
@@ -205,7 +243,7 @@ def train_trial(
     try:
         callbacks = TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated,
                                    on_batch_end=inject_oom_hook(inject_oom, key, workdir))
-        result = run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root)
+        result, oom = run_releasing_oom(lambda: run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root))
     except TrialSuperseded:
         return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
     except (TrialFailed, UserError) as exc:
@@ -215,19 +253,19 @@ def train_trial(
         _report({FAILED_METRIC: 1})
         return
     except Exception as exc:
-        if is_cuda_oom(exc):
-            _release_gpu_memory()
-            if 0 < gpus_per_trial < 1:  # a bigger share of the GPU may fit it: the driver re-packs, run stays RUNNING
-                _report({OOM_METRIC: 1})
-                return
-            logger.set_status("FAILED", f"{type(exc).__name__} at gpus_per_trial={gpus_per_trial:g}, no larger "
-                                        f"GPU share to re-pack to: {exc}")
-            _report({FAILED_METRIC: 1})  # deterministic at this size: no Ray retry
-            return
         logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
     finally:
         stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
+    if oom is not None:  # its memory is already given back (run_releasing_oom)
+        if 0 < gpus_per_trial < 1:  # a bigger share of the GPU may fit it: the driver re-packs, run stays RUNNING
+            _report({OOM_METRIC: 1})
+            return
+        kind, _, message = oom.partition(": ")
+        logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
+                                    f"GPU share to re-pack to: {message}")
+        _report({FAILED_METRIC: 1})  # deterministic at this size: no Ray retry
+        return
     try:
         if result.checkpoint is not None and Path(result.checkpoint).is_file():
             logger.log_checkpoint(Path(result.checkpoint), "final")  # what evaluate_checkpoint re-scores later

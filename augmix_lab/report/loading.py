@@ -211,7 +211,8 @@ def benchmark_sources(table: Any) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for bench in sorted({str(b) for b in table["benchmark"].dropna()} - {"clean"}):
-        values = sorted({str(v) for v in table.loc[table["benchmark"].astype(str) == bench, "source"].dropna()})
+        rows = table.loc[table["benchmark"].astype(str) == bench, "source"].dropna()
+        values = sorted({part for v in rows for part in str(v).split("+")})  # a cell may carry "on_the_fly+synthetic_frost"
         if values:
             out[bench] = "+".join(values)
     return out

@@ -2,13 +2,21 @@
 
 Everything stored is a tensor or a plain Python container/number/string, so ``torch.load(weights_only=True)``
 reads it back; NumPy's RNG state is kept as an int64 tensor of its key plus plain numbers.
+
+A trial may resume on another kind of device than the one that wrote ``last.pt`` (the device is not in the trial's
+key): a generator whose stored state is for another device kind (a CUDA Philox state is 16 bytes, a CPU Mersenne
+Twister state ~5 KB) is reseeded from a hash of the stored state and its name, so the resumed run is deterministic
+for that checkpoint but not the stream an uninterrupted run on the first device would have drawn (a warning says
+so). CUDA's global states are restored for as many devices as are visible.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +79,14 @@ def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
         "generators": {name: g.get_state() for name, g in generators.items()},
+        "generator_devices": {name: g.device.type for name, g in generators.items()},
     }
     return state
 
 
-def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> list[str]:
+    """Put every RNG back; returns the names of the trial generators reseeded because the checkpoint's state is for
+    another device kind (see the module docstring)."""
     version, key, gauss = state["python"]
     random.setstate((version, tuple(key), gauss))
     npst = state["numpy"]
@@ -83,6 +94,23 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
                          npst["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):  # fewer devices here: skip the rest
+            torch.cuda.set_rng_state(cuda_state, index)
+    stored_devices = state.get("generator_devices", {})
+    reseeded = []
     for name, g in generators.items():
-        g.set_state(state["generators"][name])
+        stored = state["generators"][name]
+        # checkpoints before the device kind was stored: a state of another size is another device's
+        kind = stored_devices.get(name) or (g.device.type if stored.numel() == g.get_state().numel() else "another")
+        if kind == g.device.type:
+            g.set_state(stored)
+            continue
+        digest = hashlib.sha256(stored.numpy().tobytes() + name.encode()).digest()
+        g.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+        reseeded.append(name)
+    if reseeded:
+        warnings.warn(f"resuming on {next(iter(generators.values())).device.type} from a checkpoint written on "
+                      f"another device kind: generator(s) {', '.join(reseeded)} reseeded from the checkpoint (the "
+                      "resumed run is reproducible, not the stream an uninterrupted run would have drawn)",
+                      RuntimeWarning, stacklevel=2)
+    return reseeded

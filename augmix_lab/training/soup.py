@@ -23,6 +23,7 @@ from augmix_lab.device import resolve_device
 from augmix_lab.errors import UserError
 from augmix_lab.models import create_model
 from augmix_lab.training.checkpoint import load_checkpoint
+from augmix_lab.training.step import amp_dtype
 
 HELDOUT_BATCH = 500
 
@@ -129,7 +130,8 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
             from augmix_lab.evaluation import evaluate_model
 
             model.eval()
-            scorecard = evaluate_model(model, ds, cfg.eval, device=device, data_root=cfg.dataset.root or data_root)
+            scorecard = evaluate_model(model, ds, cfg.eval, device=device, data_root=cfg.dataset.root or data_root,
+                                       autocast_dtype=amp_dtype(cfg.train.amp, device))
         out.append(BuiltSoup(kind=kind, members=names, heldout_accuracy=acc, member_heldout=dict(member_acc),
                              history=history, state_dict=final_sd, scorecard=scorecard))
     return out

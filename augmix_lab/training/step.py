@@ -60,6 +60,7 @@ class TrainStep:
     autocast_dtype: torch.dtype | None = None
     scheduler: Any = None  # stepped per iteration (reference cifar.py LambdaLR)
     compile: bool = False  # torch.compile of model forward + loss
+    compile_backend: Any = None  # torch.compile's backend (None: inductor; the CPU quick paths use "eager")
     scaler: torch.amp.GradScaler | None = None
     _forward_loss: Callable[..., tuple[Tensor, Tensor]] | None = field(default=None, repr=False)
 
@@ -68,7 +69,14 @@ class TrainStep:
         if self.scaler is None:
             self.scaler = torch.amp.GradScaler(device_type, enabled=self.autocast_dtype == torch.float16)
         self._device_type = device_type
-        self._forward_loss = torch.compile(self.forward_loss) if self.compile else self.forward_loss
+        if self.compile:
+            # dynamo keeps its compiled variants on forward_loss's code object for the life of the process: on a
+            # reused Ray worker the 9th variant (recompile_limit 8) would run eager with only a log line. One step
+            # per trial, so a fresh cache per trial (the inductor kernel cache on disk stays warm)
+            torch.compiler.reset()
+            self._forward_loss = torch.compile(self.forward_loss, backend=self.compile_backend or "inductor")
+        else:
+            self._forward_loss = self.forward_loss
 
     def forward_loss(self, inputs: Tensor, targets: Tensor, num_views: int) -> tuple[Tensor, Tensor]:
         """(loss, clean-view logits) of one forward over all views."""
@@ -84,6 +92,9 @@ class TrainStep:
         for hook in self.hooks:
             views = hook.before_forward(self.model, views, targets, self.generators, self.autocast_dtype)
         inputs = (torch.cat(views) if len(views) > 1 else views[0]).contiguous(memory_format=self.memory_format)
+        if self.compile:  # one graph for every batch size: the last partial batch does not recompile
+            torch._dynamo.maybe_mark_dynamic(inputs, 0)
+            torch._dynamo.maybe_mark_dynamic(targets, 0)
         with ExitStack() as contexts:  # e.g. AugMax's DuBIN routing of its rows
             for hook in self.hooks:
                 contexts.enter_context(hook.forward_context(self.model, views))
@@ -128,12 +139,13 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
                      kind: str, image_size: int, device: torch.device,
                      generators: dict[str, torch.Generator] | None = None,
                      optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                     with_hooks: bool = True, crop_flip: bool = True) -> TrainStep:
+                     with_hooks: bool = True, crop_flip: bool = True, compile_backend: Any = None) -> TrainStep:
     """The trial's step for ``cfg`` (a ``TrialConfig``): its augmentation, hooks, AMP, layout and compile settings.
 
     ``model`` must already be on ``device``; without ``optimizer`` an SGD with the trial's settings is made.
     ``with_hooks=False`` leaves the training hooks out (the estimate scales by ``hooks_cost_factor`` instead).
     ``crop_flip=False``: the batches come already cropped and flipped (``data.imagenet.ImageNetLoader``).
+    ``compile_backend``: torch.compile's backend when the trial compiles (None: inductor).
     """
     from augmix_lab.augment import create_augmentation
 
@@ -155,5 +167,5 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
         hooks=hooks, jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
         autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
-        compile=switch(cfg.train.compile, device),
+        compile=switch(cfg.train.compile, device), compile_backend=compile_backend,
     )

@@ -119,11 +119,14 @@ def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -
     """The first N train/test images (smoke runs); the version string records the cut."""
     if train_subset is None and test_subset is None:
         return ds
+    def head(images: Any, n: int) -> Any:  # a lazy folder stays lazy (slicing it would decode every file)
+        return images.head(n) if hasattr(images, "head") else images[:n]
+
     changes: dict[str, Any] = {}
     if train_subset is not None:
-        changes.update(train_images=ds.train_images[:train_subset], train_labels=ds.train_labels[:train_subset])
+        changes.update(train_images=head(ds.train_images, train_subset), train_labels=ds.train_labels[:train_subset])
     if test_subset is not None:
-        changes.update(test_images=ds.test_images[:test_subset], test_labels=ds.test_labels[:test_subset])
+        changes.update(test_images=head(ds.test_images, test_subset), test_labels=ds.test_labels[:test_subset])
     changes["version"] = f"{ds.version}|train[:{train_subset}]|test[:{test_subset}]"
     return dataclasses.replace(ds, **changes)
 
@@ -176,18 +179,18 @@ def _as_views(images: torch.Tensor, memory_format: torch.memory_format) -> torch
 def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int = EPOCH_TEST_LIMIT,
                      memory_format: torch.memory_format = torch.contiguous_format,
                      autocast_dtype: torch.dtype | None = None) -> float:
-    """Top-1 error (%) on the first ``limit`` test images, normalised with the one ``augment.normalize``."""
+    """Top-1 error (%) on the first ``limit`` test images, normalised with the one ``augment.normalize`` (a lazy
+    ImageNet folder: its reference eval view, decoded by DataLoader workers)."""
     from augmix_lab.augment import normalize
+    from augmix_lab.data import image_batches
 
     model.eval()
     n = min(limit, len(ds.test_labels))
     wrong = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
-    for start in range(0, n, EPOCH_TEST_BATCH):
-        end = min(n, start + EPOCH_TEST_BATCH)
-        lazy = hasattr(ds.test_images, "batch")  # LazyImageFolder: the reference eval view (resize 256, crop 224)
-        images = (ds.test_images.batch(slice(start, end)) if lazy else torch.as_tensor(ds.test_images[start:end]))
+    for k, images in enumerate(image_batches(ds.test_images, EPOCH_TEST_BATCH, stop=n)):
+        start = k * EPOCH_TEST_BATCH
         images = images.to(device, non_blocking=True)
-        labels = ds.test_labels[start:end].to(device)
+        labels = ds.test_labels[start : start + images.shape[0]].to(device)
         x = _as_views(normalize(images, ds.mean, ds.std), memory_format)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(x)
@@ -421,7 +424,8 @@ def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device,
     from augmix_lab.evaluation import evaluate_model
 
     model.eval()
-    return evaluate_model(model, ds, cfg.eval, device=device, data_root=cfg.dataset.root or data_root)
+    return evaluate_model(model, ds, cfg.eval, device=device, data_root=cfg.dataset.root or data_root,
+                          autocast_dtype=amp_dtype(cfg, device))  # the precision it trained in; amp off: float32
 
 
 def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root: str | Path | None = None) -> Any:
@@ -444,3 +448,26 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
     model.load_state_dict(state["model"])
     model = model.to(device)
     return _evaluate(model, ds, cfg, device, data_root)
+
+
+def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
+                         batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
+    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load, same normalization)."""
+    from augmix_lab.evaluation.runner import _Predictor
+
+    state = load_checkpoint(Path(path))
+    if "config" not in state:
+        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    if int(state["num_classes"]) != dataset.num_classes:
+        raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
+                        f"{dataset.num_classes} classes")
+    model = create_model(str(state["config"].get("model", "")), dataset.num_classes)  # only the name is needed
+    model.load_state_dict(state["model"])
+    model.eval()
+    predictor = _Predictor(model.to(resolve_device(device)), resolve_device(device), dataset.mean, dataset.std,
+                           batch_size)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return predictor(images).argmax(axis=1)
+
+    return predict

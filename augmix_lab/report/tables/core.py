@@ -28,6 +28,7 @@ _SOURCE_WORDS = {
     "generated": "generated with 'augmix-lab data make-c/make-p'",
     "on_the_fly": "generated on the fly",
     "unknown": "of unknown source (the runs logged no 'source' in scorecard/table.csv)",
+    "synthetic_frost": "with synthetic frost textures (frost photographs not installed: imagecorruptions)",
 }
 
 
@@ -148,7 +149,8 @@ class Results:
         spec = spec_for_key(metric)
         if spec is None or spec.benchmark not in ("C", "P") or metric not in self.per_seed.get(c, {}):
             return None
-        found = sorted({t.sources.get(spec.benchmark, "unknown") for t in self.trials.get(c, [])})
+        trials = self.trials.get(c, [])
+        found = sorted({part for t in trials for part in t.sources.get(spec.benchmark, "unknown").split("+")})
         return None if found in ([], ["released"]) else (spec.benchmark, "+".join(found))
 
     def tidy_extra(self, c: Condition, metric: str) -> dict[str, object]:
