@@ -116,6 +116,20 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return _SHA_CACHE[cache_key]
 
 
+def tree_sha256(path: str | os.PathLike[str]) -> str:
+    """A file's sha256, or a folder's: over its files' relative paths and sha256s (sorted); for pretrained weights."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return file_sha256(p)
+    if not p.is_dir():
+        raise UserError(f"field 'pretrained': no such file or folder {str(p)!r}; allowed: a weights file or a folder "
+                        "with config.json and weights")
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        h.update(f.relative_to(p).as_posix().encode() + b"\0" + bytes.fromhex(file_sha256(f)))
+    return h.hexdigest()
+
+
 class InitConfig(StrictModel):
     """Start training from another trial's final weights (two-stage studies); model weights only, fresh optimizer."""
 
@@ -141,6 +155,10 @@ class InitConfig(StrictModel):
         return {"sha256": self.sha256}
 
 
+# what the key of an evaluate-only trial holds: no seed, method or schedule (nothing is trained)
+EVALUATE_ONLY_KEYS = ("dataset", "model", "epochs", "init", "pretrained", "resize", "plugins")
+
+
 class TrialConfig(StrictModel):
     """Everything that defines one trial. ``fingerprint()`` identifies what training it needs."""
 
@@ -159,8 +177,15 @@ class TrialConfig(StrictModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     init: InitConfig = Field(default_factory=InitConfig)
+    pretrained: str | None = Field(None, description="timm models: local pretrained weights, a file or a folder "
+                                   "(relative to the study file); the hub is never contacted")
+    pretrained_sha256: str | None = Field(None, description="resolved by the study: the weights' digest (do not set)")
+    resize: int | None = Field(None, ge=1, description="resize every model input to N x N pixels, e.g. 224 for "
+                               "weights pretrained at 224 scored on 32-px images")
     legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
                                                           "(filled by the v1 translation; do not set)")
+    plugins: dict[str, str] = Field(default_factory=dict, description="resolved by the study: plugin module -> "
+                                    "source digest of every plugin it imported (do not set); part of the key when any")
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -171,6 +196,11 @@ class TrialConfig(StrictModel):
     @classmethod
     def _translate_v1(cls, data: Any) -> Any:
         return translate_v1(data)
+
+    @property
+    def evaluate_only(self) -> bool:
+        """``epochs: 0`` with weights to score (``init`` or ``pretrained``): no training, only evaluation."""
+        return self.epochs == 0 and (self.init.is_set() or self.pretrained is not None)
 
     def method_options(self) -> dict[str, dict[str, Any]]:
         """Options per method name, as each ``Params`` reads them: ``method_params.<name>`` over the values an old
@@ -206,8 +236,17 @@ class TrialConfig(StrictModel):
         d.pop("init")
         if self.init.is_set():  # absent when unset, so trials without an init keep their keys
             d["init"] = self.init.identity()
+        d.pop("pretrained"), d.pop("pretrained_sha256")
+        if self.pretrained is not None:  # likewise; the weights' content, never their path
+            d["pretrained"] = {"sha256": self.pretrained_sha256 or tree_sha256(self.pretrained)}
+        if d["resize"] is None:
+            d.pop("resize")
         if d["dataset"]["holdout"] is None:
             d["dataset"].pop("holdout")  # likewise: keys of trials without a held-out split are unchanged
+        if not d["plugins"]:
+            d.pop("plugins")  # likewise: studies without plugins keep their keys
+        if self.evaluate_only:  # scored weights: the key is what they are and what they are scored on
+            d = {k: d[k] for k in EVALUATE_ONLY_KEYS if k in d}
         return d
 
     def fingerprint(self, data_version: str = "") -> str:

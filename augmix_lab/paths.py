@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 RUNS_ROOT_ENV = "AUGMIX_LAB_RUNS"  # overrides the default ./runs parent of study directories
 CACHE_ENV = "AUGMIX_LAB_CACHE"  # folder of the project's measurement caches; default $XDG_CACHE_HOME/augmix-lab
@@ -16,6 +19,29 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "augmix-lab"
+
+
+def read_cache_json(path: Path) -> dict[str, Any]:
+    """A cache file's JSON object; ``{}`` when it is absent or damaged (the cache is only ever a shortcut)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace a cache file atomically (temp file + rename: a concurrent reader sees the old or the new one); an
+    unwritable cache folder only costs the next measurement, so errors are swallowed."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def runs_root() -> Path:

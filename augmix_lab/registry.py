@@ -3,22 +3,58 @@
 from __future__ import annotations
 
 import difflib
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from augmix_lab.errors import UserError
 
 T = TypeVar("T")
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def registration_site(skip: int = 1) -> tuple[str, int]:
+    """(file, line) of the code that registers a name: the first caller outside the package's registry functions.
+
+    Frames inside ``augmix_lab`` that are not module level (``Registry.add``, the decorators wrapping it) are skipped,
+    so a decorator in a plugin or in one of the package's modules is named where it is written.
+    """
+    frame = sys._getframe(skip)  # noqa: SLF001 - the one cheap way to look at the caller
+    while frame is not None:
+        file = frame.f_code.co_filename
+        inside = str(Path(file).resolve()).startswith(_PACKAGE_DIR) if not file.startswith("<") else False
+        if not inside or frame.f_code.co_name == "<module>":
+            return file, frame.f_lineno
+        frame = frame.f_back
+    return "<unknown>", 0
+
+
+class DuplicateRegistration(ValueError):
+    """A name registered twice in one registry; the message names both places (file:line)."""
+
+    def __init__(self, kind: str, name: str, first: tuple[str, int] | None, again: tuple[str, int]) -> None:
+        where = f" at {first[0]}:{first[1]}" if first else ""
+        super().__init__(f"{kind} {name!r} is already registered{where}; registered again at {again[0]}:{again[1]}")
+        self.kind, self.name, self.first, self.again = kind, name, first, again
 
 
 class Registry(Generic[T]):
-    """Maps names to objects; duplicate names and unknown lookups raise errors that list what exists."""
+    """Maps names to objects; duplicate names and unknown lookups raise errors that list what exists.
+
+    Each entry remembers where it was registered (``origin(name)``: file and line), so a name registered twice is
+    an error naming both places, and a plugin's entries can be forgotten when its changed source is imported again.
+    """
+
+    instances: list["Registry[Any]"] = []  # every registry, for ``forget_files`` (plugins re-imported after an edit)
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self._origins: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
+        Registry.instances.append(self)
 
     def register(self, name: str | None = None, **meta: Any) -> Callable[[T], T]:
         """Decorator: ``@REG.register("name", key=value)``; the name defaults to the object's ``__name__``."""
@@ -30,11 +66,27 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, obj: T, **meta: Any) -> None:
+        site = registration_site(2)
         with self._lock:
             if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+                raise DuplicateRegistration(self.kind, name, self._origins.get(name), site)
             self._items[name] = obj
             self._meta[name] = dict(meta)
+            self._origins[name] = site
+
+    def origin(self, name: str) -> tuple[str, int] | None:
+        """(file, line) where ``name`` was registered (None for an entry added around ``add``)."""
+        return self._origins.get(name)
+
+    def forget(self, files: set[str]) -> list[str]:
+        """Drop the entries registered from ``files`` (resolved paths); returns their names."""
+        with self._lock:
+            gone = [n for n, (f, _) in self._origins.items() if n in self._items and _resolved(f) in files]
+            for name in gone:
+                self._items.pop(name, None)
+                self._meta.pop(name, None)
+                self._origins.pop(name, None)
+        return gone
 
     def get(self, name: str) -> T:
         try:
@@ -62,3 +114,13 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _resolved(file: str) -> str:
+    return file if file.startswith("<") else str(Path(file).resolve())
+
+
+def forget_files(files: set[str]) -> dict[str, list[str]]:
+    """Drop every registry's entries registered from ``files`` (before their changed source is imported again)."""
+    wanted = {_resolved(f) for f in files}
+    return {reg.kind: gone for reg in Registry.instances if (gone := reg.forget(wanted))}

@@ -25,17 +25,24 @@ _NUMERIC = ("severity", "error", "rms_calib_error", "ece", "nll", "brier", "n", 
 
 def load(study_or_uri: str | os.PathLike[str], *, experiment: str | None = None) -> Any:
     """The tidy results of a study: ``study_or_uri`` is a study name or folder (its ``mlflow.db``), a study YAML
-    file (its own store and experiment), or a tracking URI (then ``experiment``, unless the store holds one)."""
+    file (its own store and experiment), or a tracking URI (then ``experiment``, unless the store holds one).
+    A damaged store raises one ``UserError`` naming the file."""
+    from augmix_lab.report.loading import check_store_exists, resolve_experiment
+    from augmix_lab.tracking.store import store_errors
+
+    uri, experiment, study = _locate(study_or_uri, experiment)
+    check_store_exists(uri)
+    with store_errors(uri):
+        return _load(uri, resolve_experiment(uri, experiment), study)
+
+
+def _load(uri: str, experiment: str, study: str | None) -> Any:
     import pandas as pd
 
-    from augmix_lab.report.loading import check_store_exists, resolve_experiment
     from augmix_lab.tracking.reader import StoreReader
     from augmix_lab.tracking.tags import ROLE_TRIAL, TRACKING_TAGS
     from augmix_lab.tracking.trial import SCORECARD_TABLE
 
-    uri, experiment, study = _locate(study_or_uri, experiment)
-    check_store_exists(uri)
-    experiment = resolve_experiment(uri, experiment)
     reader = StoreReader(uri)
     exp_id = reader.experiment_id(experiment)
     newest: dict[str, Any] = {}

@@ -373,19 +373,16 @@ def bench_corruptions(device: Any, quick: bool) -> float:
     """-C evaluation rows; returns the bare forward rate (images/s) the projection uses."""
     import torch
 
-    from augmix_lab.augment import normalize
     from augmix_lab.corruptions import BENCHMARK_CORRUPTIONS, corrupt
+    from augmix_lab.evaluation.scoring import Scorer
     from augmix_lab.models import create_model
 
     batch = 8 if quick else 1000
-    model = create_model("small_cnn" if quick else "wrn40_2", 10).to(device, memory_format=torch.channels_last).eval()
+    model = create_model("small_cnn" if quick else "wrn40_2", 10).to(device).eval()
     images = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8).to(device)
     dtype = torch.bfloat16 if device.type == "cuda" else None
-
-    @torch.no_grad()
-    def forward(x: Any) -> Any:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            return model(normalize(x, (0.5,) * 3, (0.5,) * 3).contiguous(memory_format=torch.channels_last))
+    # the forward evaluation runs: the one Scorer (normalise, channels_last, autocast, inference mode)
+    forward = Scorer(model, (0.5,) * 3, (0.5,) * 3, device, autocast_dtype=dtype, batch_size=batch).logits
 
     bare = batch / timer(device, lambda: forward(images), 1, 1 if quick else 5)
     row("eval-C", f"bare forward ({'small_cnn' if quick else 'wrn40_2'})", bare, "img/s")

@@ -30,7 +30,7 @@ def build(model_name: str, method: str, arity: int, norm: str, batch: int, devic
     torch.manual_seed(0)
     cfg = TrialConfig.model_validate({"model": model_name, "method": method, "jsd": {"arity": arity}, "norm": norm,
                                       "seed": 0, "train": {"lr": 0.01}})
-    model = create_model(model_name, 10, norm).to(device, memory_format=torch.channels_last).train()
+    model = create_model(model_name, 10, norm=norm).to(device, memory_format=torch.channels_last).train()
     step = build_train_step(cfg, model, num_classes=10, mean=MEAN, std=STD, kind="cifar", image_size=32,
                             device=device)
     images = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))

@@ -5,7 +5,10 @@ training device + forward/backward/SGD step; bf16 autocast on CUDA), the share o
 (timed separately), and the throughput ratio to Standard, all measured in this run. Steps use
 channels_last like the trainer does (its default on CPU and CUDA); Standard is also timed in the contiguous
 layout, to show what channels_last buys.
+``--augmix-engines sorted,compiled`` times the AugMix+JSD step once per CPU op engine (``augment.ops.ENGINE``), in the
+same run; ``--amp on`` is the quickstart's bf16 autocast.
 Usage: python benchmarks/train_step.py [--steps 5] [--batch-size 128] [--threads 2] [--models small_cnn,wrn40_2]
+       [--augmix-engines sorted,compiled] [--amp auto]
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(model_name: str, method: str, arity: int, device: torch.device, batch: int, steps: int,
-            channels_last: bool = True, compile: str = "off") -> dict[str, float]:
+            channels_last: bool = True, compile: str = "off", amp: str = "auto") -> dict[str, float]:
     """images/s of the trainer's own step (``training.build_train_step``) and the augmentation's share of it."""
     torch.manual_seed(0)
     cfg = TrialConfig.model_validate({
         "model": model_name, "method": method, "jsd": {"arity": arity}, "seed": 0,
-        "train": {"lr": 0.01, "channels_last": "on" if channels_last else "off", "compile": compile},
+        "train": {"lr": 0.01, "channels_last": "on" if channels_last else "off", "compile": compile, "amp": amp},
     })
     model = create_model(model_name, 10).to(device, memory_format=torch.channels_last if channels_last else
                                             torch.contiguous_format)
@@ -65,20 +68,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)  # reference cifar.py batch size
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="small_cnn,wrn40_2")
+    parser.add_argument("--augmix-engines", default="", help="e.g. sorted,compiled: one AugMix row per CPU engine")
+    parser.add_argument("--amp", default="auto", help="train.amp of the timed steps (the quickstart: on)")
     args = parser.parse_args()
+    from augmix_lab.augment import ops as ops_module
+
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"batch {args.batch_size}, {args.steps} timed steps after 1 warm-up, CPU threads {args.threads}")
-    print(f"{'device':<6} {'model':<10} {'method':<14} {'images/s':>10} {'aug share':>10} {'vs standard':>12}")
+    print(f"{'device':<6} {'model':<10} {'method':<22} {'images/s':>10} {'aug share':>10} {'vs standard':>12}")
     for device in devices:
         steps = args.steps * (10 if device.type == "cuda" else 1)
         for model_name in args.models.split(","):
-            base = measure(model_name, "standard", 1, device, args.batch_size, steps)
-            plain = measure(model_name, "standard", 1, device, args.batch_size, steps, channels_last=False)
-            jsd = measure(model_name, "augmix", 3, device, args.batch_size, steps)
-            for label, r in (("standard", base), ("std contiguous", plain), ("augmix+jsd(3)", jsd)):
+            base = measure(model_name, "standard", 1, device, args.batch_size, steps, amp=args.amp)
+            plain = measure(model_name, "standard", 1, device, args.batch_size, steps, channels_last=False,
+                            amp=args.amp)
+            rows = [("standard", base), ("std contiguous", plain)]
+            engines = args.augmix_engines.split(",") if args.augmix_engines and device.type == "cpu" else [""]
+            for engine in engines:
+                ops_module.ENGINE = engine or "auto"
+                rows.append((f"augmix+jsd(3){' ' + engine if engine else ''}",
+                             measure(model_name, "augmix", 3, device, args.batch_size, steps, amp=args.amp)))
+            ops_module.ENGINE = "auto"
+            for label, r in rows:
                 ratio = r["images_per_s"] / base["images_per_s"]
-                print(f"{device.type:<6} {model_name:<10} {label:<14} {r['images_per_s']:>10.1f} "
+                print(f"{device.type:<6} {model_name:<10} {label:<22} {r['images_per_s']:>10.1f} "
                       f"{100 * r['aug_share']:>9.1f}% {ratio:>11.2f}x")
 
 

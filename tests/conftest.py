@@ -13,6 +13,11 @@ os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("RAY_ADDRESS", None)
+# Compiled CPU kernels (augmix_lab/jit.py): one machine-wide numba cache for every test and Ray worker, so the suite
+# compiles them once per machine, not once per test process (the per-test AUGMIX_LAB_CACHE below would hide it)
+from augmix_lab.jit import kernel_cache_dir  # noqa: E402  (imports paths only: no numba, no torch)
+
+os.environ.setdefault("NUMBA_CACHE_DIR", kernel_cache_dir())
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -25,7 +30,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Each test sees a private data cache and runs root unless it sets its own."""
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("AUGMIX_LAB_DATA", str(base / "data-cache"))
-    monkeypatch.setenv("AUGMIX_LAB_CACHE", str(base / "cache"))  # plan's step-cost cache (orchestration/step_cache.py)
+    monkeypatch.setenv("AUGMIX_LAB_CACHE", str(base / "cache"))  # measurements: step costs, engine winners
     monkeypatch.setenv("AUGMIX_LAB_RUNS", str(base / "runs"))
 
 

@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from augmix_lab.analysis.effective_robustness import logit, sigmoid
-from augmix_lab.orchestration.analyses import affinity_diversity_table, augmentation_accuracies
+from augmix_lab.analysis.affinity import affinity_diversity_table
+from augmix_lab.orchestration.analyses import augmentation_accuracies
 from augmix_lab.config import EvalConfig, TrialConfig
 from augmix_lab.evaluation import evaluate_model
 from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_map_from_arrays
 from augmix_lab.evaluation.registry import METRICS, spec_for_key
-from augmix_lab.report.analyses import ER_METRIC, AnalysisInputs, ExtraPoint, affinity_table, \
-    effective_robustness_table
-from augmix_lab.report.loading import StudyRuns, TrialRecord
+from augmix_lab.evaluation.scoring import Scorer
+from augmix_lab.report.loading import AnalysisInputs, ExtraPoint, StudyRuns, TrialRecord
+from augmix_lab.report.tables.affinity_diversity import affinity_diversity_table as affinity_table
+from augmix_lab.report.tables.effective_robustness import ER_METRIC, effective_robustness_table
 from augmix_lab.report.tables import Results
 
 FOURIER_METRICS = ("fourier_low_freq_error", "fourier_high_freq_error")
@@ -79,10 +81,9 @@ def test_fourier_heat_map_is_evaluated_logged_and_read_back(tmp_path) -> None:  
     np.testing.assert_array_equal(hm.error, card.arrays["fourier/error.npy"])
     np.testing.assert_array_equal(hm.freqs_x, [-4, -2, 0, 2])
 
-    from augmix_lab.report.analyses import load_analysis_inputs
     from augmix_lab.report.loading import load_study_runs
 
-    inputs = load_analysis_inputs(load_study_runs(uri, "fourier_test"))
+    inputs = load_study_runs(uri, "fourier_test").analysis  # read with the runs, never computed by the report
     assert list(inputs.heat_maps) == [run_id]
     assert inputs.extra_points == [ExtraPoint("shapes", "small_cnn", "greedy soup (g)", "soup", 20.0, 30.0)]
     report = generate_report(uri, "fourier_test", tmp_path / "report", ["md"])
@@ -112,12 +113,19 @@ def _runs(records: list[TrialRecord]) -> StudyRuns:
     return StudyRuns("sqlite:///unused.db", "er", "er", "standard", records, {})
 
 
+def _results(records: list[TrialRecord], inputs: AnalysisInputs) -> Results:
+    """Synthetic runs with the store-only analysis inputs the report would have read beside them."""
+    runs = _runs(records)
+    runs.analysis = inputs
+    return Results(runs)
+
+
 def test_effective_robustness_is_zero_on_the_trend_and_the_offset_above_it() -> None:
     recs = [_record("standard", s, _on_trend(acc), s) for s, acc in enumerate((0.95, 0.85, 0.7))]
     recs += [_record("augmix", s, _on_trend(acc, 0.05), 10 + s) for s, acc in enumerate((0.9, 0.8))]
     recs += [_record("mixup", 0, _on_trend(0.88), 20)]
     soup = ExtraPoint("cifar10", "wrn40_2", "greedy soup", "soup", *_on_trend(0.92, 0.02))
-    table = effective_robustness_table(Results(_runs(recs)), AnalysisInputs(extra_points=[soup]))
+    table = effective_robustness_table(_results(recs, AnalysisInputs(extra_points=[soup])))
     assert table is not None and table.name == ER_METRIC
     er = {key[2]: s for key, s in table.values.items()}
     assert er["standard"].mean == pytest.approx(0.0, abs=1e-9)
@@ -133,7 +141,7 @@ def test_the_trend_spans_every_run_trained_with_the_baseline_method() -> None:
     short = _record("standard_2ep", 0, _on_trend(0.7), 5)  # another variant, same (baseline) method
     short.params["method"] = "standard"
     recs += [short, _record("augmix", 0, _on_trend(0.9, 0.05), 10)]
-    table = effective_robustness_table(Results(_runs(recs)), AnalysisInputs())
+    table = effective_robustness_table(_results(recs, AnalysisInputs()))
     assert table is not None and "over 3 run(s) trained with the baseline's method 'standard'" in table.notes[0]
     er = {key[2]: s for key, s in table.values.items()}
     assert er["augmix"].mean == pytest.approx(5.0, abs=1e-9)
@@ -143,7 +151,7 @@ def test_the_trend_spans_every_run_trained_with_the_baseline_method() -> None:
 def test_effective_robustness_table_says_why_without_three_baseline_runs() -> None:
     recs = [_record("standard", s, _on_trend(acc), s) for s, acc in enumerate((0.95, 0.85))]
     recs += [_record("augmix", 0, _on_trend(0.9, 0.05), 10)]
-    table = effective_robustness_table(Results(_runs(recs)), AnalysisInputs())
+    table = effective_robustness_table(_results(recs, AnalysisInputs()))
     assert table is not None and not table.values
     assert "no trend" in table.notes[0] and "at least 3" in table.notes[0]
     assert all(r[-1] == "—" for r in table.rows)
@@ -155,8 +163,8 @@ def test_identity_augmentation_has_affinity_one() -> None:
 
     model, ds = _tiny(n=10)
     aug = create_augmentation("none", num_classes=3, image_size=8)
-    clean, augmented = augmentation_accuracies(model, ds.test_images, ds.test_labels, aug, mean=ds.mean, std=ds.std,
-                                               batch_size=4)
+    scorer = Scorer(model, ds.mean, ds.std, torch.device("cpu"), batch_size=4)
+    clean, augmented = augmentation_accuracies(scorer, ds.test_images, ds.test_labels, aug)
     assert clean == augmented and clean > 0
     rows = [{"dataset": "shapes", "model": "small_cnn", "variant": v, "label": v, "method": m, "seed": 0,
              "run_id": f"r{v}", "heldout": "test[:10]", "n_images": 10, "clean_acc": clean, "augmented_acc": a,
@@ -169,7 +177,7 @@ def test_identity_augmentation_has_affinity_one() -> None:
                         params={"dataset.name": "shapes", "model": "small_cnn"},
                         metrics={"clean_error": 10.0, "mean_corruption_error": mce}, error=None, start_time=0)
             for v, mce in (("standard", 40.0), ("noisy", 30.0))]
-    table = affinity_table(Results(_runs(recs)), AnalysisInputs(affinity=pd.DataFrame(df)))
+    table = affinity_table(_results(recs, AnalysisInputs(affinity=pd.DataFrame(df))))
     assert table is not None
     assert [r[2] for r in table.rows] == ["noisy", "standard"]
     assert table.rows[1][4:7] == ["1.000 (n=1)", "1.000 (n=1)", "40.00 (n=1)"]

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from augmix_lab.analysis import SoupMember, check_compatible, greedy_soup, recompute_batchnorm, uniform_soup
+from augmix_lab.augment import normalize
 from augmix_lab.errors import UserError
 
 
@@ -94,7 +95,7 @@ def test_recompute_batchnorm_matches_the_data_statistics(batch_size):
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (10, 3, 2, 2), dtype=torch.uint8, generator=g)
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
-    recompute_batchnorm(net, images, mean=mean, std=std, batch_size=batch_size)
+    recompute_batchnorm(net, images, lambda b: normalize(b, mean, std), batch_size=batch_size)
     x = (images.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
         feats = net[0](x).transpose(0, 1).reshape(4, -1)
@@ -105,6 +106,6 @@ def test_recompute_batchnorm_matches_the_data_statistics(batch_size):
     assert not net.training and bn.momentum == 0.3
 
 
-def test_recompute_batchnorm_needs_a_normalisation():
-    with pytest.raises(UserError, match="mean and std"):
-        recompute_batchnorm(_net(0), torch.zeros(2, 3, 2, 2, dtype=torch.uint8))
+def test_recompute_batchnorm_refuses_an_empty_image_set():
+    with pytest.raises(UserError, match="no training images"):
+        recompute_batchnorm(_net(0), torch.zeros(0, 3, 2, 2, dtype=torch.uint8), lambda b: b.float())

@@ -1,15 +1,21 @@
-"""The two AugMix op engines (augment/ops.py): the sync-free masked engine equals the sorted one bit for bit."""
+"""The AugMix op engines (augment/ops.py): the sync-free masked engine equals the sorted one bit for bit; the compiled
+CPU engine (augment/compiled.py) equals PIL on every op and the sorted engine per its table (exact, or one level)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageOps
 
-from augmix_lab.augment import ALL_OPS, AugmentAndMix
+from augmix_lab import jit
+from augmix_lab.augment import ALL_OPS, AugmentAndMix, compiled, policies
 from augmix_lab.augment import ops as ops_module
+from augmix_lab.augment.augmix import augmix_arguments
 from augmix_lab.augment.ops import OPS, apply_op_chains, apply_ops_masked, resolve_engine
+from augmix_lab.augment.reference import pil_op
 from augmix_lab.errors import UserError
 
 
@@ -50,13 +56,21 @@ def test_every_single_op_and_no_op_agree_row_by_row(images: torch.Tensor) -> Non
 
 def test_engine_resolution_by_device_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    # nothing measured (the test's private cache): auto is the work-bounded sorted engine on every device
-    assert resolve_engine("auto", cpu, 32) == "sorted" and resolve_engine("auto", cuda, 224) == "sorted"
+    # CPU: the compiled engine wherever it runs the ops. Nothing measured (the test's private cache): elsewhere auto
+    # is the work-bounded sorted engine
+    assert resolve_engine("auto", cpu, 32, ALL_OPS) == "compiled"
+    assert resolve_engine("auto", cuda, 224, ALL_OPS) == "sorted"
+    assert resolve_engine("compiled", cuda, 224, ALL_OPS) == "sorted"  # numba kernels are CPU code: auto's torch choice
     assert resolve_engine("masked", cpu) == "masked" and resolve_engine("sorted", cuda) == "sorted"
+    assert resolve_engine("auto", cpu, 32, ("rotate", "not_compiled")) == "sorted"  # an op without a compiled kernel
+    assert resolve_engine("auto", cpu, 32, ALL_OPS, "nearest") == "sorted"  # only bilinear resampling is compiled
     monkeypatch.setattr(ops_module, "ENGINE", "masked")
     assert resolve_engine(None, cpu) == "masked"
     with pytest.raises(UserError, match="engine"):
         AugmentAndMix(engine="fast")
+    monkeypatch.setattr(jit, "available", lambda: False)  # numba missing (a GPU box with the training core only)
+    assert resolve_engine("auto", cpu, 32, ALL_OPS) == "sorted"
+    assert resolve_engine("compiled", cpu, 32, ALL_OPS) == "sorted"
 
 
 @pytest.fixture
@@ -70,6 +84,8 @@ def engine_store(tmp_path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, AN
 
 def test_auto_follows_the_winner_stored_for_this_hardware_and_nearest_size(engine_store, monkeypatch) -> None:  # noqa: ANN001
     cpu = torch.device("cpu")
+    has_numba = jit.available()
+    monkeypatch.setattr(jit, "available", lambda: False)  # without numba, CPU's auto follows the store like any device
     assert ops_module.measured_engines(ops_module.engine_hardware(cpu)) == {}
     assert ops_module.store_engine_winner(cpu, 32, {"sorted": 2.0, "masked": 1.0}) == "masked"
     assert resolve_engine("auto", cpu, 32) == "masked" and resolve_engine("auto", cpu, 224) == "masked"
@@ -82,9 +98,46 @@ def test_auto_follows_the_winner_stored_for_this_hardware_and_nearest_size(engin
     ops_module.engine_store_path().write_text("{not json")
     ops_module.measured_engines.cache_clear()
     assert resolve_engine("auto", cpu, 32) == ops_module.UNMEASURED_ENGINE == "sorted"
-    # AugMix's chains go through that choice: the stored winner is the engine that runs
     ops_module.store_engine_winner(cpu, 32, {"sorted": 2.0, "masked": 1.0})
-    calls: list[str] = []
-    monkeypatch.setattr(ops_module, "apply_ops_masked", lambda *a, **k: calls.append("masked") or a[0])
-    AugmentAndMix(width=1, depth=1)(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.Generator().manual_seed(0))
-    assert calls == ["masked"]
+    assert resolve_engine("compiled", cpu, 32, ALL_OPS) == "masked"  # compiled unavailable: auto's torch choice
+    monkeypatch.setattr(jit, "available", lambda: has_numba)
+    # with numba, CPU's auto is the compiled engine whatever the torch engines' store says (bilinear AugMix ops)
+    assert resolve_engine("auto", cpu, 32, ALL_OPS) == ("compiled" if has_numba else "masked")
+    assert resolve_engine("auto", cpu, 32, ALL_OPS, "nearest") == "masked"  # not compiled: the stored winner
+
+
+# AugMix and every policy: (call, whether it runs the compiled engine on CPU: bilinear AugMix ops; the torchvision
+# policies resample with nearest, which only the torch engines have)
+CALLERS = {
+    "augmix": (lambda x, g: AugmentAndMix(width=2, depth=2)(x, g), True),
+    "random_autoaugment_star": (policies.random_autoaugment_star, True),
+    "randaugment": (policies.randaugment, False),
+    "trivialaugment": (policies.trivialaugment, False),
+    "autoaugment_star": (policies.autoaugment_star, False),
+}
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("numba", [True, False], ids=["numba", "no-numba"])
+def test_every_caller_runs_the_engine_auto_resolves(caller: str, numba: bool, engine_store,  # noqa: ANN001
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """One resolution for AugMix and the policies: with a stored "masked" winner for this CPU, auto runs the compiled
+    engine where it can and otherwise the stored winner, never the sorted engine."""
+    if numba and not jit.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(jit, "available", lambda: numba)
+    ops_module.store_engine_winner(torch.device("cpu"), 32, {"sorted": 2.0, "masked": 1.0})
+    ran: list[str] = []
+
+    def spy(name: str, target, attr: str) -> None:  # noqa: ANN001
+        real = getattr(target, attr)
+        monkeypatch.setattr(target, attr, lambda *a, **k: ran.append(name) or real(*a, **k))
+
+    spy("sorted", ops_module, "apply_op_chains")
+    spy("masked", ops_module, "apply_ops_masked")
+    spy("compiled", compiled, "apply_op_chains")
+    spy("compiled", compiled, "augment_and_mix")
+    call, compiles = CALLERS[caller]
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    call(images, torch.Generator().manual_seed(0))
+    assert ran and set(ran) == {"compiled" if numba and compiles else "masked"}

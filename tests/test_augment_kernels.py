@@ -178,8 +178,11 @@ def test_normalize_is_totensor_then_normalize(images: torch.Tensor) -> None:
     mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
     expected = (images.float() / 255 - torch.tensor(mean).reshape(1, 3, 1, 1)) / torch.tensor(std).reshape(1, 3, 1, 1)
     assert torch.allclose(F.normalize(images, mean, std), expected, atol=1e-6)
+    unit = images.float() / 255  # float32 images are taken as already in [0, 1] (Fourier-perturbed ones)
+    assert torch.allclose(F.normalize(unit, mean, std), expected, atol=1e-6)
+    assert torch.equal(unit, images.float() / 255)  # never in place
     with pytest.raises(TypeError):
-        F.normalize(images.float(), mean, std)
+        F.normalize(images.double(), mean, std)
 
 
 @pytest.mark.gpu

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -87,8 +88,9 @@ def ray_head(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
     log = tmp_path / "ray-head.log"
     cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
            "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"]
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(log, "w") as fh:  # started in its own folder: its workers do not run in any study's directory
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                cwd=tmp_path)
     address = f"127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -223,3 +225,29 @@ def test_smoke_study_with_a_postgresql_backed_mlflow_server(tmp_path: Path, clus
     with postgres_server(postgres_bin()) as db, mlflow_server(tmp_path, db) as url:
         out_dir = run_smoke_on_cluster(tmp_path, cluster_env, head_address, url)
         assert_arrived_through_server(url, out_dir, tmp_path)
+
+
+def test_a_plugin_method_reaches_the_workers_through_the_runtime_env(tmp_path: Path, cluster_env: dict[str, str],
+                                                                    head_address: str) -> None:
+    """The example's plugin, listed by a study in a folder the head never saw, trains on the cluster's workers: the
+    driver ships it with Ray's runtime_env (py_modules) and each trial records which file it imported."""
+    study_dir, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
+    study_dir.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(ROOT / "examples" / "custom_augmentation" / "gaussian_da.py", study_dir / "gaussian_da.py")
+    (study_dir / "plugin.yaml").write_text(
+        "name: plugin_cluster\nplugins: [gaussian_da.py]\nresources: {cpus_per_trial: 1, retries: 0}\n"
+        "base: {dataset: {name: shapes, options: {n_train: 128, n_test: 64}}, epochs: 1, train: {threads: 1},\n"
+        "       eval: {corruptions: {source: on_the_fly, names: [gaussian_noise], severities: [1]}}}\n"
+        "variants: [{name: noise, method: gaussian_da}]\n")
+    out_dir = tmp_path / "out"
+    result = subprocess.run([str(BIN / "augmix-lab"), "run", str(study_dir / "plugin.yaml"), "--out", str(out_dir),
+                             "--address", head_address], cwd=elsewhere, capture_output=True, text=True,
+                            env=cluster_env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{out_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("plugin_cluster")
+    (run,) = client.search_runs([experiment.experiment_id], "tags.`augmix_lab.role` = 'trial'")
+    assert run.info.status == "FINISHED" and "clean_error" in run.data.metrics
+    imported = json.loads(run.data.tags["augmix_lab.plugins"])["gaussian_da"]
+    assert "runtime_resources" in imported and not imported.startswith(str(study_dir)), imported

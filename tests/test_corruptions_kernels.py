@@ -305,3 +305,42 @@ def test_cache_sized_chunks_give_the_whole_batch_result(name, cifar_batch, monke
     whole = corrupt(x, name, 4, _gen(5))
     monkeypatch.setattr(functional, "_CHUNK_ELEMENTS", 3 * 32 * 32 * 3)  # chunks of 3 images: 3 + 1
     assert torch.equal(corrupt(x, name, 4, _gen(5)), whole)
+
+
+@pytest.mark.parametrize("size, profile", [(32, "cifar"), (64, "imagenet")])
+def test_compiled_cpu_kernels_equal_the_torch_kernels(size, profile):
+    """corruptions/compiled.py: pixelate bit-identical to the torch (= PIL) path, fog's plasma + blend identical from the
+    same draws, impulse noise flipping each value with the severity's probability, half of them to salt, shot noise
+    unbiased (Poisson counts / photons have the value as their mean)."""
+    from augmix_lab import jit
+    from augmix_lab.corruptions import compiled
+    from augmix_lab.corruptions.functional import _float_images, _fog_mapsize, _to_uint8, fog, pixelate_pixels
+    from augmix_lab.corruptions.functional import severity_constants
+    from augmix_lab.corruptions.textures import plasma_draws
+
+    x = torch.from_numpy(_natural_images(size)).permute(0, 3, 1, 2).contiguous()
+    n = x.shape[0]
+    for severity in range(1, 6):
+        c = severity_constants("pixelate", severity, profile)
+        assert compiled.supports(x, "pixelate", c)
+        small = int(size * c.factor)
+        assert torch.equal(compiled.corrupt(x, "pixelate", c, None, profile), pixelate_pixels(x, small, small))
+    c = severity_constants("fog", 4, profile)
+    mapsize = _fog_mapsize(profile, size, size)
+    draws = plasma_draws(n, mapsize, _gen(3))
+    flat = torch.cat([d.reshape(n, -1) for d in draws], 1).numpy()
+    out = np.empty((n, 3 * size * size), np.uint8)
+    jit.launch(compiled._kernels().fog, x.numpy().reshape(n, -1), flat, mapsize, float(c.wibbledecay),
+               float(c.strength), out, 3, size, size)
+    prescaled = plasma_draws(n, mapsize, _gen(3), wibbledecay=c.wibbledecay)
+    ref = _to_uint8(fog(_float_images(x).clone(), c, {"draws": prescaled}, profile))
+    assert torch.equal(torch.from_numpy(out).view(x.shape), ref)
+    c = severity_constants("impulse_noise", 5, profile)
+    y = corrupt(x, "impulse_noise", 5, _gen(4), profile)
+    extreme = (y == 0) | (y == 255)
+    assert abs(float(extreme.float().mean() - ((x == 0) | (x == 255)).float().mean()) - c.amount) < 0.01
+    assert abs(float((y[y != x] == 255).float().mean()) - 0.5) < 0.05
+    assert compiled.supports(x, "shot_noise", severity_constants("shot_noise", 1, profile))
+    y = corrupt(x, "shot_noise", 1, _gen(5), profile).float()
+    assert abs(float(y.mean() - x.float().mean())) < 2 and float((y - x.float()).abs().mean()) > 1
+

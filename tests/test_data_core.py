@@ -31,7 +31,7 @@ def test_unknown_dataset_lists_allowed_names() -> None:
         load_dataset("cifar11")
     message = str(exc.value)
     assert "unknown dataset 'cifar11'" in message and "Did you mean 'cifar10'" in message
-    assert "Allowed: cifar10, cifar100, imagenet, shapes." in message
+    assert "Allowed: cifar10, cifar100, imagefolder, imagenet, shapes." in message
     assert {"cifar10", "cifar100", "imagenet", "shapes"} <= set(DATASETS.names())
 
 

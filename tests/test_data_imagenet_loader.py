@@ -135,7 +135,7 @@ def test_evaluation_of_a_lazy_folder_of_mixed_sizes_uses_the_eval_view(tmp_path:
     from augmix_lab.config import EvalConfig
     from augmix_lab.data import load_dataset
     from augmix_lab.evaluation import evaluate_model
-    from augmix_lab.evaluation.runner import _Predictor
+    from augmix_lab.evaluation.scoring import Scorer
     from augmix_lab.models import create_model
 
     for split, n in (("train", 1), ("val", 3)):  # native sizes differ, as in ILSVRC
@@ -151,8 +151,8 @@ def test_evaluation_of_a_lazy_folder_of_mixed_sizes_uses_the_eval_view(tmp_path:
                                                      "severities": [2]}})
     card = evaluate_model(model, ds, cfg, device="cpu", data_root=tmp_path)
     assert set(card.table["benchmark"]) == {"clean", "C"} and (card.table["n"] == 6).all()
-    logits = _Predictor(model, torch.device("cpu"), ds.mean, ds.std, 4)(ds.test_images)
-    reference = _Predictor(model, torch.device("cpu"), ds.mean, ds.std, 6)(ds.test_images.batch(slice(None)))
+    logits = Scorer(model, ds.mean, ds.std, torch.device("cpu"), batch_size=4)(ds.test_images)
+    reference = Scorer(model, ds.mean, ds.std, torch.device("cpu"), batch_size=6)(ds.test_images.batch(slice(None)))
     assert np.allclose(logits, reference, atol=1e-5)  # resize 256 + centre crop 224, batched in parallel
 
 

@@ -10,7 +10,6 @@ import torch
 from augmix_lab.config import EvalConfig, TrialConfig
 from augmix_lab.data import ImageDataset
 from augmix_lab.evaluation import evaluate_model
-from augmix_lab.evaluation.fourier_eval import model_fn_for
 from augmix_lab.training import trainer as trainer_module
 
 
@@ -45,9 +44,12 @@ def test_trial_evaluation_uses_the_training_precision(amp: str, expected: torch.
     card = trainer_module._evaluate(model, _dataset(), cfg, torch.device("cpu"), None)
     assert model.seen and set(model.seen) == {expected}
     assert np.isfinite(card.summary["clean_error"])
-    fn = model_fn_for(model, (0.5,) * 3, (0.5,) * 3, torch.device("cpu"), trainer_module.amp_dtype(cfg, torch.device("cpu")))
+    scorer = trainer_module.trial_scorer(model, _dataset(), cfg, torch.device("cpu"))
     model.seen.clear()
-    fn(torch.rand(2, 3, 8, 8))  # the Fourier heat map's forward too
+    scorer.logits(torch.rand(2, 3, 8, 8))  # the Fourier heat map's forward ([0, 1] floats) too
+    assert model.seen == [expected]
+    model.seen.clear()
+    scorer.correct(_dataset().test_images, _dataset().test_labels)  # the per-epoch test, soups and affinity too
     assert model.seen == [expected]
 
 

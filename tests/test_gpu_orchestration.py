@@ -209,7 +209,7 @@ def test_oom_memory_is_released_after_the_handler(monkeypatch: pytest.MonkeyPatc
     refs: list[weakref.ref] = []
     reports: list[dict] = []
 
-    def failing_trial(cfg, workdir, callbacks=None, data_root=None):  # noqa: ANN001, ANN202
+    def failing_trial(cfg, workdir, callbacks=None, data_root=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
         activations = torch.empty(64 * 2**20, dtype=torch.uint8)  # held by this frame of the traceback
         refs.append(weakref.ref(activations))
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -229,7 +229,6 @@ def test_oom_memory_is_released_after_the_handler(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(tracking, "TrialLogger", Logger)
     monkeypatch.setattr(system, "start_system_metrics", lambda *a: None)
     monkeypatch.setattr(trainable, "_release_gpu_memory", release)
-    monkeypatch.setattr(trainable, "_restore_checkpoint", lambda *a: "none")
     monkeypatch.setattr(trainable, "dataset_records", lambda *a: [])
     monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
     cfg = {"model": "small_cnn", "dataset": {"name": "shapes"}}
@@ -279,7 +278,6 @@ def test_trainable_reports_oom_for_a_repack_below_a_whole_gpu_and_fails_at_one(
     reports: list[dict] = []
     monkeypatch.setattr(training, "run_trial", out_of_memory)
     monkeypatch.setattr(trainable, "_report", lambda metrics, checkpoint_dir=None: reports.append(metrics))
-    monkeypatch.setattr(trainable, "_restore_checkpoint", lambda workdir, logger: "none")
     cfg = TrialConfig.model_validate({"dataset": {"name": "shapes"}, "model": "small_cnn", "epochs": 1})
     uri, run_id = store[0], _run(store, f"oom-{gpus:g}")
     trainable.train_trial({"trial_key": "k"}, trials={"k": {"config": cfg.model_dump(mode="json"), "run_id": run_id}},

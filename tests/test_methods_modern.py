@@ -380,7 +380,7 @@ def test_augmax_step_adds_two_views_and_routes_the_augmax_rows() -> None:
 
     cfg = TrialConfig(method="augmax", norm="dubin", jsd={"arity": 1}, device="cpu",
                       method_params={"augmax": {"steps": 1}})
-    model = create_model("small_cnn", 10, "dubin")
+    model = create_model("small_cnn", 10, norm="dubin")
     seen: list[object] = []
     layer = next(m for m in model.modules() if isinstance(m, DualBatchNorm2d))
     layer.register_forward_pre_hook(lambda mod, inp: seen.append((mod.route, mod.training, inp[0].shape[0])))
@@ -486,7 +486,7 @@ def test_the_methods_table_shows_cost_x_standard_and_each_paper_s_number(tmp_pat
 
     from augmix_lab.report.cost import cost_ratio
     from augmix_lab.report.paper_numbers import METHOD_PAPER_NUMBERS, method_paper_number
-    from augmix_lab.report.plots import cost_plots
+    from augmix_lab.report.plots.cost import cost_plots
     from augmix_lab.report.tables import build_tables
 
     res = fixture_results()

@@ -90,6 +90,7 @@ NOT_METRIC_NAMES = {
     ("results.py", "flip_prob"): "a column of the tidy table scorecard/table.csv",
     ("results.py", "t5d"): "a column of the tidy table scorecard/table.csv",
     ("analysis/fourier.py", "clean_error"): "a field of the fourier/meta.npy artifact",
+    ("analysis/affinity.py", "train_loss"): "a column of the analyses/affinity_diversity.csv artifact",
     ("orchestration/analyses.py", "train_loss"): "a column of the analyses/affinity_diversity.csv artifact",
 }
 

@@ -65,3 +65,25 @@ def test_trial_state_and_eta_format() -> None:
     assert state.eta_s() == 1800 and format_eta(state.eta_s()) == "30m00s"
     assert format_eta(None) == "?" and format_eta(7300) == "2h01m" and format_eta(12.4) == "12s"
     assert TrialState("y").line() == "y  epoch 0/?  test_error -  ETA ?"
+
+
+def test_study_eta_lays_per_trial_costs_over_the_slots(monkeypatch) -> None:  # noqa: ANN001
+    """Issue 27: fast trials first must not make the slow ones look fast. Two slots; a, b cost 1 s/epoch and c
+    3 s/epoch as predicted; a and b really take 2 s/epoch, so c is expected to take 6 s/epoch after them."""
+    from augmix_lab.orchestration import progress as progress_module
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock["now"])
+    buf = io.StringIO()
+    labels = {"a": "standard-s0", "b": "standard-s1", "c": "augmix-s0"}
+    prog = StudyProgress(3, labels, Console(file=buf, width=200, color_system=None), epochs=dict.fromkeys(labels, 10),
+                         costs={"a": (1.0, 0.0), "b": (1.0, 0.0), "c": (3.0, 0.0)}, slots=2)
+    assert prog.study_eta_s() == 10 * 1.0 + 10 * 3.0  # before any report: predicted, c after a (or b)
+    for key in ("a", "b"):
+        prog.on_trial_start(0, [], _trial(key))
+    clock["now"] = 2.0
+    for key in ("a", "b"):
+        prog.on_trial_result(0, [], _trial(key), {"epoch": 1, "test_error": 50.0, "epoch_time_s": 2.0})
+    assert prog.study_eta_s() == 9 * 2.0 + 10 * 3.0 * 2.0  # a, b: 18 s left; then c at twice its predicted cost
+    clock["now"] = 3.0
+    assert prog.study_eta_s() == 9 * 2.0 - 1.0 + 60.0  # a second into their second epoch

@@ -135,6 +135,7 @@ def fill_study(root: Path, name: str = "ablation_test", with_predictions: bool =
             logger.set_status("FAILED", error=FAILURE)
             filled.failed.append((dataset, variant, seed, status, FAILURE))
         else:
+            logger.set_status("RUNNING")  # as the trainable does when it starts (the driver queues runs SCHEDULED)
             filled.failed.append((dataset, variant, seed, status, ""))
     tracker.finish_study(parent)
     return filled

@@ -70,7 +70,7 @@ def fixture_results() -> Results:
     """The fixture runs plus the store-only analysis inputs (an affinity/diversity table) every table needs."""
     import pandas as pd
 
-    from augmix_lab.report.analyses import AnalysisInputs
+    from augmix_lab.report.loading import AnalysisInputs
 
     res = Results(fixture_runs())
     rows = [{"dataset": t.condition.dataset, "model": t.condition.model, "label": t.condition.label,

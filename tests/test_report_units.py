@@ -146,7 +146,7 @@ def test_imagenet_runs_get_tables_2_and_3_with_paper_numbers_beside_ours(tmp_pat
 
 
 def test_error_bars_stay_inside_the_metrics_range() -> None:
-    from augmix_lab.report.plots import _err
+    from augmix_lab.report.plots.style import error_extent as _err
 
     below, above = _err([30.0, 5.0, float("nan")], [10.0, 98.0, 50.0], "corruption_error.fog")
     assert below.tolist() == [10.0, 5.0, 0.0] and above.tolist() == [30.0, 2.0, 0.0]  # never < 0 % or > 100 %

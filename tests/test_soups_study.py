@@ -49,7 +49,7 @@ def in_process_tune(plan: Any, uri: str, run_ids: dict[str, str], launch: str, *
 
 
 def test_soups_of_a_fine_tuning_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from augmix_lab.cli.soup_cmd import build_study_soups
+    from augmix_lab.orchestration.soups import build_study_soups
     from augmix_lab.orchestration import runner
     from augmix_lab.tracking.soups import soup_results
 
@@ -90,7 +90,7 @@ def test_members_with_different_inits_are_refused(tmp_path: Path) -> None:
 
 def test_build_soups_refuses_unrelated_members(tmp_path: Path) -> None:
     from augmix_lab.config import TrialConfig
-    from augmix_lab.training.soup import SoupIngredient, build_soups
+    from augmix_lab.orchestration.soups import SoupIngredient, build_soups
     from augmix_lab.training.trainer import Trainer
 
     cfg = TrialConfig.model_validate({"dataset": {"name": "shapes", "options": {"n_train": 96, "n_test": 16},

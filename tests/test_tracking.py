@@ -208,7 +208,7 @@ def test_failed_status_records_the_reason_and_a_retry_resumes_the_same_run_clean
                                        eval_key="e1")
     run = MlflowClient(tracker.uri).get_run(again)
     assert (again, outcome) == (run_id, "resumed")
-    assert run.info.status == "RUNNING" and TRACKING_TAGS.error not in run.data.tags
+    assert run.info.status == "SCHEDULED" and TRACKING_TAGS.error not in run.data.tags  # queued until it starts
     assert TRACKING_TAGS.note not in run.data.tags
     assert run.data.tags[TRACKING_TAGS.eval_key] == "e1"
     # MLflow params are immutable: the first value stays, the re-written config artifact has the new one

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -48,8 +47,10 @@ def test_unreachable_server_uri_exits_2(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_busy_port_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlflow.tracking import MlflowClient
+
     store = tmp_path / "mlflow.db"
-    sqlite3.connect(store).execute("CREATE TABLE t (x)").connection.close()
+    MlflowClient(f"sqlite:///{store}").search_experiments()  # a real (empty) MLflow store: only the port is wrong
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

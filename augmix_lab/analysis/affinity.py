@@ -5,12 +5,17 @@ augmentation: an empirical study", arXiv 2002.08973). Accuracies are fractions i
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Iterable, Mapping
 
 import numpy as np
-import torch
 
 from augmix_lab.errors import UserError
+
+# the study-level table (one row per variant trial and seed), logged on the study's parent run
+# (tracking.tags.AFFINITY_ARTIFACT) by orchestration/analyses.py and read by the report
+COLUMNS = ["dataset", "model", "variant", "label", "method", "seed", "run_id", "heldout", "n_images", "clean_acc",
+           "augmented_acc", "affinity", "train_loss", "baseline_train_loss", "diversity"]
 
 
 def affinity(augmented_acc, clean_acc):
@@ -35,26 +40,18 @@ def diversity(augmented_train_loss, baseline_train_loss):
     return float(out) if out.ndim == 0 else out
 
 
-@torch.no_grad()
-def augmented_accuracy(
-    model_fn: Callable[[torch.Tensor], torch.Tensor],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    *,
-    batch_size: int = 512,
-) -> float:
-    """Accuracy (fraction) of ``model_fn`` (batch → logits) on ``augment(batch)`` for every held-out batch, on the
-    images' device; ``augment=None`` gives the clean accuracy. ``augment`` draws its own randomness per image."""
-    if batch_size < 1:
-        raise UserError(f"augmented_accuracy: batch_size={batch_size}; allowed: >= 1")
-    if len(images) == 0 or len(images) != len(labels):
-        raise UserError(f"augmented_accuracy: {len(images)} images and {len(labels)} labels; allowed: equally many, "
-                        "at least one")
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        xb, yb = images[i:i + batch_size], labels[i:i + batch_size]
-        if augment is not None:
-            xb = augment(xb)
-        correct += int((model_fn(xb).argmax(1) == yb.to(xb.device)).sum())
-    return correct / len(images)
+def affinity_diversity_table(rows: Iterable[Mapping[str, Any]]) -> Any:
+    """One row per (variant trial, seed) with ``clean_acc``, ``augmented_acc`` (fractions), ``train_loss`` and
+    ``baseline_train_loss`` filled in; adds ``affinity`` (ratio of accuracies) and ``diversity`` (ratio of final
+    training losses; NaN when a loss is missing). A pandas DataFrame with ``COLUMNS``."""
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        r = {c: r.get(c, math.nan) for c in COLUMNS}
+        r["affinity"] = affinity(r["augmented_acc"], r["clean_acc"]) if r["clean_acc"] > 0 else math.nan
+        ok = all(isinstance(r[k], (int, float)) and math.isfinite(r[k]) for k in ("train_loss", "baseline_train_loss"))
+        r["diversity"] = diversity(r["train_loss"], r["baseline_train_loss"]) if ok and r["baseline_train_loss"] > 0 \
+            else math.nan
+        out.append(r)
+    return pd.DataFrame(out, columns=COLUMNS)

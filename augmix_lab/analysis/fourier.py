@@ -9,12 +9,14 @@ google-research/frequency_analysis freq_heatmap.py (fftshift layout). Error rate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from augmix_lab.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where a heat map is computed: reading a stored one (the report) needs none
+    import torch
 
 
 def _check_freq(h: int, w: int, u: int, v: int) -> None:
@@ -26,9 +28,11 @@ def _check_freq(h: int, w: int, u: int, v: int) -> None:
 
 
 def fourier_basis(h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: Any = None,
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                  dtype: "torch.dtype | None" = None) -> "torch.Tensor":
     """Real H×W Fourier basis image U_{u,v} scaled to L2 norm ``norm``; its spectrum is supported on (u, v) and its
     conjugate (-u, -v) only (Yin et al.; reference _get_fourier_basis puts (1+i)/2 and (1-i)/2 there)."""
+    import torch
+
     _check_freq(h, w, u, v)
     if norm < 0:
         raise UserError(f"fourier: norm={norm}; allowed: >= 0")
@@ -40,7 +44,7 @@ def fourier_basis(h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: 
         spec[p], spec[q] = 0.5 + 0.5j, 0.5 - 0.5j  # Hermitian pair -> a real image (as the reference)
     basis = torch.fft.ifft2(spec).real
     basis = basis / basis.norm() * norm
-    return basis.to(device=device, dtype=dtype)
+    return basis.to(device=device, dtype=dtype or torch.float32)
 
 
 def _offsets(n: int, stride: int) -> list[int]:
@@ -76,12 +80,13 @@ class FourierHeatMap:
 
 
 def _as_float01(images: torch.Tensor) -> torch.Tensor:
+    import torch
+
     if images.ndim != 4:
         raise UserError(f"fourier: images of shape {tuple(images.shape)}; allowed: N×C×H×W")
     return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
 
 
-@torch.no_grad()
 def fourier_heat_map(
     model_fn: Callable[[torch.Tensor], torch.Tensor],
     images: torch.Tensor,
@@ -101,6 +106,25 @@ def fourier_heat_map(
     images' device, up to ``batch_size`` perturbed images per forward; by conjugate symmetry only about half the
     frequencies are evaluated. Yin et al. use norm 4 on CIFAR-10 [verify against the paper].
     """
+    import torch
+
+    with torch.no_grad():
+        return _fourier_heat_map(model_fn, images, labels, norm, stride, batch_size=batch_size, seed=seed, clip=clip)
+
+
+def _fourier_heat_map(
+    model_fn: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    norm: float,
+    stride: int = 1,
+    *,
+    batch_size: int = 1024,
+    seed: int = 0,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> FourierHeatMap:
+    import torch
+
     if stride < 1:
         raise UserError(f"eval.fourier.stride={stride}; allowed: integer >= 1")
     if norm <= 0:

@@ -1,6 +1,11 @@
 """Model soups (Wortsman et al., ICML 2022, arXiv 2203.05482): uniform and greedy weight averaging of fine-tuned
 members that share one initialisation, plus BatchNorm re-estimation after averaging.
 
+Soup kinds are a registry (``SOUP_KINDS``): a recipe is one function ``(members, score, member_accuracies) ->
+SoupResult`` under ``@register_soup_kind(name, order=, marker=)``; the study's ``soups.kinds`` is checked against it and
+the report orders (and marks) soups by it. torch is imported where weights are averaged, so the study and the report
+read the registry without it.
+
 Integer buffers (BatchNorm ``num_batches_tracked``, any index table) are never averaged — a mean of counters means
 nothing — they are copied from the first member (the best one in a greedy soup); ``recompute_batchnorm`` then resets
 the BatchNorm counters and statistics anyway.
@@ -8,14 +13,16 @@ the BatchNorm counters and statistics anyway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
-
-import torch
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from augmix_lab.errors import UserError
+from augmix_lab.registry import Registry
 
-StateDict = Mapping[str, torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+StateDict = Mapping[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ def check_compatible(members: Sequence[SoupMember]) -> None:
 def uniform_soup(state_dicts: Sequence[StateDict]) -> dict[str, torch.Tensor]:
     """Mean of all members' floating-point weights (the paper's uniform soup; model-soups main.py); integer buffers
     are copied from member 0."""
+    import torch
+
     if not state_dicts:
         raise UserError("soups: uniform_soup needs at least one state dict")
     first = state_dicts[0]
@@ -117,18 +126,60 @@ def greedy_soup(
     return soup, [c.name for c in chosen], history
 
 
+@dataclass
+class SoupResult:
+    """What a recipe returns: the soup's weights, its members (in the order added), its held-out accuracy (fraction)
+    and the recipe's history rows (greedy: one per candidate)."""
+
+    state_dict: dict[str, "torch.Tensor"] = field(repr=False)
+    members: list[str]
+    accuracy: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+SoupRecipe = Callable[[Sequence[SoupMember], Callable[[StateDict], float], Mapping[str, float]], SoupResult]
+SOUP_KINDS: Registry[SoupRecipe] = Registry("soup kind")
+
+
+def register_soup_kind(name: str, *, order: int, marker: str = "*") -> Callable[[SoupRecipe], SoupRecipe]:
+    """``@register_soup_kind("uniform", order=0, marker="s")`` on ``recipe(members, score, member_accuracies)``:
+    ``score`` maps a state dict to its held-out accuracy exactly as the final soup is scored; ``order`` places the
+    kind in the study's default list and the report; ``marker`` is its matplotlib marker in the soups plot."""
+    return SOUP_KINDS.register(name, order=order, marker=marker)
+
+
+def soup_kinds() -> list[str]:
+    """Every registered soup kind, in ``order`` (the default of the study's ``soups.kinds``)."""
+    return sorted(SOUP_KINDS.names(), key=lambda k: (SOUP_KINDS.meta(k)["order"], k))
+
+
+@register_soup_kind("uniform", order=0, marker="s")
+def uniform_recipe(members: Sequence[SoupMember], score: Callable[[StateDict], float],
+                   member_accuracies: Mapping[str, float]) -> SoupResult:
+    """Every member averaged (the paper's uniform soup)."""
+    sd = uniform_soup([m.state_dict for m in members])
+    return SoupResult(sd, [m.name for m in members], float(score(sd)))
+
+
+@register_soup_kind("greedy", order=1, marker="*")
+def greedy_recipe(members: Sequence[SoupMember], score: Callable[[StateDict], float],
+                  member_accuracies: Mapping[str, float]) -> SoupResult:
+    """Algorithm 1 (``>=``): the last accepted candidate's accuracy is the soup's."""
+    sd, names, history = greedy_soup(members, score, member_accuracies=member_accuracies)
+    return SoupResult(sd, names, [h for h in history if h["accepted"]][-1]["soup_accuracy"], history)
+
+
 def _bn_modules(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+    import torch
+
     return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
-@torch.no_grad()
 def recompute_batchnorm(
     model: torch.nn.Module,
     images_uint8: torch.Tensor,
+    normalize_fn: Callable[[torch.Tensor], torch.Tensor],
     *,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    normalize_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     batch_size: int = 256,
     device: torch.device | str | None = None,
 ) -> torch.nn.Module:
@@ -137,11 +188,11 @@ def recompute_batchnorm(
     Like torch.optim.swa_utils.update_bn (reset stats, train-mode forward without grad), but each batch is weighted by
     its size (momentum = batch / images seen) so the running mean equals the exact mean over all images even when the
     last batch is short; the running variance is the size-weighted mean of the per-batch unbiased variances.
-    ``images_uint8`` is N×3×H×W uint8; it is scaled to [0, 1] and normalised by ``mean``/``std`` unless
-    ``normalize_fn`` (uint8 batch on device → model input) is given. Mode and momenta are restored afterwards.
+    ``images_uint8`` is N×3×H×W uint8; ``normalize_fn`` (uint8 batch on device -> model input) is the scorer's
+    (``evaluation.Scorer.inputs``: the one normaliser). Mode and momenta are restored afterwards.
     """
-    if normalize_fn is None and (mean is None or std is None):
-        raise UserError("recompute_batchnorm: pass mean and std (the dataset's normalisation) or normalize_fn")
+    import torch
+
     if batch_size < 1:
         raise UserError(f"recompute_batchnorm: batch_size={batch_size}; allowed: >= 1")
     bns = _bn_modules(model)
@@ -155,19 +206,15 @@ def recompute_batchnorm(
     for bn in bns:
         bn.reset_running_stats()
     model.train()
-    m = s = None
-    if normalize_fn is None:
-        m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
     seen = 0
     try:
-        for i in range(0, len(images_uint8), batch_size):
-            batch = torch.as_tensor(images_uint8[i:i + batch_size]).to(device, non_blocking=True)
-            x = normalize_fn(batch) if normalize_fn is not None else (batch.float() / 255.0 - m) / s
-            seen += len(batch)
-            for bn in bns:
-                bn.momentum = len(batch) / seen  # running = (1 - b/seen) * running + (b/seen) * batch stat
-            model(x)
+        with torch.no_grad():
+            for i in range(0, len(images_uint8), batch_size):
+                batch = torch.as_tensor(images_uint8[i:i + batch_size]).to(device, non_blocking=True)
+                seen += len(batch)
+                for bn in bns:
+                    bn.momentum = len(batch) / seen  # running = (1 - b/seen) * running + (b/seen) * batch stat
+                model(normalize_fn(batch))
     finally:
         for bn, mom in zip(bns, momenta):
             bn.momentum = mom

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from augmix_lab.augment import sampling
+from augmix_lab.augment import compiled, sampling
 from augmix_lab.augment import ops as ops_module
 from augmix_lab.augment.functional import device_constant
 from augmix_lab.augment.ops import OPS, Op, apply_chains
@@ -120,9 +120,12 @@ class AugmentAndMix:
         all_ops: add color, contrast, brightness, sharpness (reference --all-ops; off in the paper).
         ops: explicit op names instead (overrides all_ops).
         mean, std: normalization of the output views (CIFAR reference: 0.5s).
-        engine: op engine, "auto" | "sorted" | "masked" (None: ``augment.ops.ENGINE``); "masked" reads nothing
-            back to the host, "auto" follows the measurement stored for the hardware (``ops.resolve_engine``).
-            Outputs agree across engines to within one uint8 level of a chain (``augment/ops.py``).
+        engine: op engine, "auto" | "sorted" | "masked" | "compiled" (None: ``augment.ops.ENGINE``); "masked" reads
+            nothing back to the host, "compiled" (numba) runs on CPU only, "auto" picks per device
+            (``ops.resolve_engine``: compiled on CPU, else the measurement stored for the hardware). The torch
+            engines agree to within one uint8 level of a chain (``augment/ops.py``); compiled resamples in PIL's
+            double arithmetic (table in ``augment/compiled.py``: its chains equal sorted's except where sorted's
+            float32 rotate / shears land one level off PIL).
     """
 
     def __init__(
@@ -237,6 +240,11 @@ class AugmentAndMix:
         op_ids, arguments = self._step_table(params, images.device)
         m = params.mix.to(images.device).reshape(-1, 1)
         coefs = torch.cat([1 - m, m * params.weights.to(images.device)], dim=1).unsqueeze(1)  # (N, 1, k+1)
+        if ops_module.resolve_engine(self.engine, images.device, w, self.op_names) == "compiled":
+            # chains, mix and normalization fused in one compiled loop per image
+            return compiled.augment_and_mix(images, self.op_names, op_ids, arguments, coefs.squeeze(1),
+                                            [1 / (255.0 * s) for s in self.std],
+                                            [-mu / s for mu, s in zip(self.mean, self.std)])
         chunk = self._chunk_size(images)
         # mixing runs in smaller pieces than the ops: its float (k+1)-view buffer then stays in cache
         piece = min(chunk, max(1, MIX_CHUNK_PIXELS // (h * w))) if images.device.type == "cpu" else chunk

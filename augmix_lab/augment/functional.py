@@ -403,12 +403,15 @@ def sharpness(images: Tensor, factor: Tensor) -> Tensor:
 
 
 def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
-    """uint8 N×C×H×W -> float32 ``(x / 255 - mean) / std`` (ToTensor + Normalize), the one normalizer."""
-    if images.dtype != torch.uint8:
-        raise TypeError(f"normalize expects uint8 images, got {images.dtype}")
+    """uint8 N×C×H×W -> float32 ``(x / 255 - mean) / std`` (ToTensor + Normalize), the one normalizer; float32 images
+    are taken as already in [0, 1] (e.g. Fourier-perturbed ones): ``(x - mean) / std``, never in place."""
     c = images.shape[1]
     m = device_constant(tuple(mean), images.device).reshape(1, c, 1, 1)
     s = device_constant(tuple(std), images.device).reshape(1, c, 1, 1)
+    if images.dtype == torch.float32:
+        return images.sub(m).div_(s)
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalize expects uint8 (or float32 in [0, 1]) images, got {images.dtype}")
     return images.float().div_(255).sub_(m).div_(s)
 
 

@@ -1,25 +1,25 @@
-"""The op table: each augmentation op as a batched kernel taking its PIL argument, and the two op engines.
+"""The op table: each augmentation op as a batched kernel taking its PIL argument, and the op engines.
 
 An op's *argument* is what the PIL call takes (posterize bits, solarize threshold, rotate degrees, shear, pixels,
 enhance factor). How a method turns its random level into that argument lives with the method (AugMix below in
-``augmix.py``, torchvision's bins in ``policies.py``). ``apply_op_chains`` (the "sorted" engine, CPU's) runs a
+``augmix.py``, torchvision's bins in ``policies.py``). ``apply_op_chains`` (the "sorted" engine) runs a
 chain of ops per image for a whole batch: per step images are regrouped by op and every geometric op of a step
 without a kernel of its own (rotate; shears have bilinear 1-D kernels) goes through ONE batched affine resampling.
 ``apply_ops_masked`` is the sync-free engine: every op runs on every row and ``torch.where`` keeps each row's own
-result (about as many times the op work as there are ops, no host read). ``apply_chains`` runs a batch through the
-engine ``resolve_engine`` picks: ``auto`` follows the measurement stored for this hardware and image size
-(``benchmarks/gpu_proof.py``'s engines section writes it), ``sorted`` until one is stored. The engines agree to
-within one uint8 level (every kernel is row-independent, but ``F.affine``'s float grid depends on the batch it runs
-in: a few values in 10^4 at 224 px land on the other side of a truncation), so the choice is one of speed.
+result (about as many times the op work as there are ops, no host read). The "compiled" engine (``augment/compiled.py``,
+numba, CPU only) runs each image's chains in one fused compiled loop. ``apply_chains`` runs a batch through the engine
+``resolve_engine`` picks, for AugMix and the policies alike: ``auto`` is the compiled engine on CPU where it runs the
+ops (numba importable, every op compiled, bilinear), and otherwise follows the measurement stored for this hardware
+and image size (``benchmarks/gpu_proof.py``'s engines section writes it), ``sorted`` until one is stored. The torch
+engines agree to within one uint8 level (every kernel is row-independent, but ``F.affine``'s float grid depends on the
+batch it runs in: a few values in 10^4 at 224 px land on the other side of a truncation); the compiled one equals PIL
+and agrees with sorted per its table (``augment/compiled.py``), so the choice is one of speed.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -27,9 +27,10 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 from torch import Tensor
 
+from augmix_lab.augment import compiled
 from augmix_lab.augment import functional as F
 from augmix_lab.device import hardware_name
-from augmix_lab.paths import cache_dir
+from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ OPS: dict[str, Op] = {
 }
 
 
-Engine = Literal["auto", "sorted", "masked"]
-ENGINES: tuple[str, ...] = ("auto", "sorted", "masked")
-# Module-wide default for the op engine of AugMix and the policies ("auto": the stored measurement, see below)
+Engine = Literal["auto", "sorted", "masked", "compiled"]
+ENGINES: tuple[str, ...] = ("auto", "sorted", "masked", "compiled")
+# Module-wide default for the op engine of AugMix and the policies ("auto": see ``resolve_engine``)
 ENGINE: Engine = "auto"
 # "auto" before any measurement of this hardware: sorted does each op on its own rows only (masked does every op on
 # every row, ~9x the op work with AugMix's 9 ops) at the price of one host read per chain step (3 per AugMix call)
@@ -87,14 +88,23 @@ UNMEASURED_ENGINE = "sorted"
 ENGINE_FILE = "augment-engines.json"  # in the project cache folder (``paths.cache_dir()``), beside step-costs.json
 
 
-def resolve_engine(engine: str | None, device: torch.device, image_size: int | None = None) -> str:
-    """"sorted" or "masked" for ``engine`` (None: the module's ``ENGINE``) on ``device`` for images of ``image_size``
-    px: ``auto`` takes the winner stored for this hardware at the nearest measured size, else ``UNMEASURED_ENGINE``."""
+def resolve_engine(engine: str | None, device: torch.device, image_size: int | None = None,
+                   op_names: Sequence[str] = (), interpolation: str = "bilinear") -> str:
+    """"sorted", "masked" or "compiled" for ``engine`` (None: the module's ``ENGINE``) on ``device``, for images of
+    ``image_size`` px and chains of ``op_names`` under ``interpolation``.
+
+    ``auto``: on CPU the compiled engine where it runs these ops (``compiled.supports``: numba importable, every op
+    compiled, bilinear); otherwise the winner stored for this hardware at the nearest measured size, else
+    ``UNMEASURED_ENGINE``. ``compiled`` where it cannot run (off the CPU, numba missing, an op or interpolation it
+    lacks) falls back to that same torch choice.
+    """
     choice = ENGINE if engine is None else engine
     if choice not in ENGINES:
         raise ValueError(f"augment engine must be one of {', '.join(ENGINES)}, got {choice!r}")
-    if choice != "auto":
+    if choice in ("sorted", "masked"):
         return choice
+    if torch.device(device).type == "cpu" and compiled.supports(op_names, interpolation):
+        return "compiled"
     measured = measured_engines(engine_hardware(device))
     if not measured:
         return UNMEASURED_ENGINE
@@ -116,11 +126,7 @@ def engine_store_path() -> Path:
 
 
 def _read_store(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}  # absent or corrupted: nothing measured
-    return data if isinstance(data, dict) else {}
+    return read_cache_json(path)  # absent or corrupted: nothing measured
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,14 +151,7 @@ def store_engine_winner(device: torch.device | str, image_size: int, seconds: di
     data = _read_store(path)
     entry = data.setdefault(engine_hardware(device), {})
     entry[str(int(image_size))] = {"winner": winner, "seconds": seconds, "torch": torch.__version__, **info}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".augment-engines-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_cache_json(path, data)
     measured_engines.cache_clear()
     return winner
 
@@ -227,8 +226,13 @@ def apply_chains(
     source_rows: Tensor | None = None, engine: str | None = None,
 ) -> Tensor:
     """``apply_op_chains``' result (row r: its chain of ops, -1 skips) through the engine ``resolve_engine`` picks for
-    ``engine`` on the images' device and size: the one entry point of AugMix and the policies."""
-    if resolve_engine(engine, images.device, images.shape[-1]) == "sorted":
+    ``engine`` on the images' device and size, these ops and ``interpolation``: the one entry point of AugMix and the
+    policies."""
+    names = [op.name for op in ops]
+    chosen = resolve_engine(engine, images.device, images.shape[-1], names, interpolation)
+    if chosen == "compiled":
+        return compiled.apply_op_chains(images, op_ids, arguments, names, source_rows=source_rows)
+    if chosen == "sorted":
         return apply_op_chains(images, op_ids, arguments, ops, interpolation, source_rows)
     rows = images if source_rows is None else images.index_select(0, source_rows.to(images.device))
     for step in range(op_ids.shape[1]):

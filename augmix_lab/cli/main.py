@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from augmix_lab import __version__
-from augmix_lab.errors import UserError
+from augmix_lab.errors import TrialFailed, UserError, one_line
 
 # name -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -21,8 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("augmix_lab.cli.plan_cmd", "show a study's resolved trials, what is done, and the estimated cost"),
     "train": ("augmix_lab.cli.train_cmd", "train and evaluate one trial locally, without Ray or MLflow"),
     "soup": ("augmix_lab.cli.soup_cmd", "build a study's model soups (uniform, greedy) from its finished trials"),
+    "analyze": ("augmix_lab.cli.analyze_cmd",
+                "compute a study's study-level analyses (affinity/diversity) from its stored checkpoints"),
     "status": ("augmix_lab.cli.status_cmd", "trials done / running / failed / to run, from the store (no Ray)"),
-    "report": ("augmix_lab.cli.report_cmd", "regenerate the paper's tables and plots from MLflow"),
+    "report": ("augmix_lab.cli.report_cmd", "regenerate the paper's tables and plots from MLflow (reads only)"),
     "ui": ("augmix_lab.cli.ui_cmd", "start the MLflow UI for a study's store on 127.0.0.1"),
     "data": ("augmix_lab.cli.data_cmd", "download, verify and generate datasets and -C/-P benchmarks"),
     "augment": ("augmix_lab.cli.augment_cmd", "draw a gallery of augmentation ops and AugMix samples"),
@@ -68,13 +70,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"augmix-lab: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("augmix-lab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # `run` records what was interrupted and says how to resume
+        print(f"augmix-lab: {exc or 'interrupted'}", file=sys.stderr)
         return 130
+    except TrialFailed as exc:  # e.g. DiskFull: its message says what happened and what to do
+        if debug:
+            raise
+        print(f"augmix-lab: failed: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one clear line, exit 1
         if debug:
             raise
-        print(f"augmix-lab: failed: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"augmix-lab: failed: {one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -23,6 +23,8 @@ make_imagenet_c.py per image; where we deliberately differ:
 - impulse_noise and shot_noise take their uniforms from 32-bit integer draws (two per 64-bit generator call): the same
   distributions to 2^-32, a different stream than torch.rand.
 - outputs are truncated to uint8 like the reference's ``np.uint8(...)`` (with a 1e-3 guard so exact integers survive).
+- on CPU, shot/impulse noise, fog and pixelate run compiled (``compiled.py``, numba); the random three take one key per
+  image from the generator, expanded by SplitMix64: a CPU stream other than the torch kernels' below, same distributions.
 """
 
 from __future__ import annotations
@@ -714,6 +716,10 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     spec = CORRUPTIONS.get(name)
     if images.shape[0] == 0:
         return images.clone()
+    from augmix_lab.corruptions import compiled
+
+    if compiled.supports(images, name, c):  # fused per-image loops from the uint8 pixels (CPU, numba)
+        return compiled.corrupt(images, name, c, generator, profile)
     if name == "pixelate" and int(images.shape[-2] * c.factor) < images.shape[-2] \
             and int(images.shape[-1] * c.factor) < images.shape[-1]:
         # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)

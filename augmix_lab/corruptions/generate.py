@@ -41,7 +41,10 @@ def make_generator(device: torch.device | str, *parts: object) -> torch.Generato
 
 
 def profile_for(dataset) -> str:
-    """CIFAR constants for 32-px 'cifar' kind datasets (cifar10/100, shapes), ImageNet constants otherwise."""
+    """The dataset's own ``profile`` when it sets one (imagefolder: by image size), else CIFAR constants for 32-px
+    'cifar' kind datasets (cifar10/100, shapes) and ImageNet constants otherwise."""
+    if getattr(dataset, "profile", None):
+        return dataset.profile
     return "cifar" if getattr(dataset, "kind", "cifar") == "cifar" else "imagenet"
 
 

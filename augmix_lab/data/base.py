@@ -45,6 +45,7 @@ class ImageDataset:
     image_size: int
     version: str
     options: dict[str, Any] = field(default_factory=dict)
+    profile: str | None = None  # -C/-P constants ("cifar"/"imagenet"); None: by kind (corruptions.generate.profile_for)
 
     @property
     def num_classes(self) -> int:
@@ -75,10 +76,15 @@ def resolve_data_root(cli_value: str | os.PathLike[str] | None = None) -> Path:
     return (Path(cache_home).expanduser() / "augmix-lab").resolve()
 
 
-def load_dataset(name: str, root: str | os.PathLike[str] | None = None, **options: Any) -> ImageDataset:
-    """Load dataset ``name`` from ``root`` (see `resolve_data_root`); ``options`` are the loader's keyword options."""
+def load_dataset(name: str, root: str | os.PathLike[str] | None = None, /, **options: Any) -> ImageDataset:
+    """Load dataset ``name`` from ``root`` (see `resolve_data_root`); ``options`` are the loader's keyword options.
+
+    ``root`` is positional so that a dataset may have an option named ``root`` (imagefolder's folder); a ``root=``
+    keyword is the data root for every other dataset (older callers)."""
     loader = DATASETS.get(name)
     allowed = _option_names(loader)
+    if "root" in options and "root" not in allowed:
+        root = options.pop("root")
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         allowed_text = ", ".join(allowed) if allowed else "none"
@@ -99,6 +105,15 @@ def dataset_version(name: str, **options: Any) -> str:
                         f"{', '.join(_option_names(loader)) or 'none'}")
     spec_version = DATASETS.meta(name).get("spec_version")
     return spec_version(**options) if callable(spec_version) else str(spec_version or name)
+
+
+def planned_image_size(name: str, options: dict[str, Any] | None = None) -> int | None:
+    """The side of the images dataset ``name`` yields, known without loading it: an ``image_size`` option, else the
+    registered ``image_size`` (None when neither says)."""
+    options = options or {}
+    if "image_size" in options and isinstance(options["image_size"], int):
+        return int(options["image_size"])
+    return DATASETS.meta(name).get("image_size") if name in DATASETS else None
 
 
 def dataset_options(name: str) -> list[str]:

@@ -216,20 +216,23 @@ def _write_cache(cache: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def verify_cifar(layout: CifarLayout, root: Path) -> list[str]:
-    """Problems with the archive's md5, or with the extracted files' md5s when only the folder is present."""
+    """Problems with what ``load_cifar`` reads: the extracted files' md5s when the folder is complete (it is read
+    first), else the archive's md5; the archive is checked too whenever it is there."""
     archive, folder = root / layout.archive.filename, root / layout.folder
-    if archive.is_file():
-        problem = checksum_mismatch(archive, md5=layout.archive.md5)
-        return [f"checksum mismatch for {archive}: {problem}"] if problem else []
-    if not folder.is_dir():
-        return [f"{archive} is missing (and {folder} is not there either)"]
     problems = []
+    if archive.is_file() and (problem := checksum_mismatch(archive, md5=layout.archive.md5)):
+        problems.append(f"checksum mismatch for {archive}: {problem}")
+    if not folder.is_dir():
+        return problems if archive.is_file() else [f"{archive} is missing (and {folder} is not there either)"]
+    if archive.is_file() and not _extracted_complete(layout, root):
+        return problems  # a partial folder is not read: the archive is
     for member, md5 in layout.members:
         path = folder / member
         if not path.is_file():
             problems.append(f"{path} is missing")
         elif problem := checksum_mismatch(path, md5=md5):
-            problems.append(f"checksum mismatch for {path}: {problem}")
+            problems.append(f"checksum mismatch for {path}: {problem} (remove {folder}: the archive "
+                            f"{archive.name} is read directly)")
     return problems
 
 

@@ -6,6 +6,7 @@ Other modules register their downloadables here (e.g. the -C/-P benchmarks from 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import http.client
 import os
@@ -14,13 +15,15 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from augmix_lab import __version__
 from augmix_lab.errors import UserError
 from augmix_lab.registry import Registry
+from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
 
 OFFLINE_ENV = "AUGMIX_LAB_OFFLINE"  # set to 1: every download fails at once with the manual-download hint
 MIRROR_ENV = "AUGMIX_LAB_MIRROR"  # base URL that replaces each catalog file's URL (mirror + filename)
@@ -44,13 +47,64 @@ def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
 
 
 def checksum_mismatch(path: Path, *, md5: str | None = None, sha256: str | None = None) -> str | None:
-    """None if ``path`` matches every given checksum, else 'expected <algo> X, got Y'."""
+    """None if ``path`` matches every given checksum, else 'expected <algo> X, got Y'.
+
+    Inside ``cached_checksums()`` a file verified before with the same size and modification time is not read
+    again (``$AUGMIX_LAB_CACHE/checksums.json``): the pre-flight of every ``run`` stays fast on 170 MB archives.
+    """
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
         if expected:
+            if _CACHED.get() and _verified_before(path, algorithm, expected):
+                continue
             got = file_digest(path, algorithm)
             if got.lower() != expected.lower():
                 return f"expected {algorithm} {expected}, got {got}"
+            if _CACHED.get():
+                _remember(path, algorithm, got)
     return None
+
+
+_CACHED: contextvars.ContextVar[bool] = contextvars.ContextVar("augmix_lab_cached_checksums", default=False)
+CHECKSUM_CACHE_FILE = "checksums.json"
+
+
+@contextmanager
+def cached_checksums() -> Iterator[None]:
+    """Checksums inside the block trust an earlier full check of a file with the same size and mtime."""
+    token = _CACHED.set(True)
+    try:
+        yield
+    finally:
+        _CACHED.reset(token)
+
+
+def _checksum_cache() -> Path:
+    return cache_dir() / CHECKSUM_CACHE_FILE
+
+
+def _signature(path: Path) -> list[int]:
+    st = Path(path).stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_checksums() -> dict:
+    return read_cache_json(_checksum_cache())  # absent or damaged: check in full
+
+
+def _verified_before(path: Path, algorithm: str, expected: str) -> bool:
+    entry = _read_checksums().get(str(Path(path).resolve()))
+    return (isinstance(entry, dict) and entry.get("signature") == _signature(path)
+            and str(entry.get(algorithm, "")).lower() == expected.lower())
+
+
+def _remember(path: Path, algorithm: str, digest: str) -> None:
+    """Record a verified digest (atomic write; a read-only cache folder only costs the next full check)."""
+    cache = _checksum_cache()
+    data = _read_checksums()
+    key = str(Path(path).resolve())
+    entry = data.get(key) if isinstance(data.get(key), dict) and data[key].get("signature") == _signature(path) else {}
+    data[key] = {**entry, "signature": _signature(path), algorithm: digest}
+    write_cache_json(cache, data)
 
 
 def verify_file(path: str | os.PathLike[str], *, md5: str | None = None, sha256: str | None = None) -> Path:

@@ -1,4 +1,5 @@
-"""Pure robustness/calibration metrics, the metric registry, and the runner that scores a model into a ``Scorecard``."""
+"""Pure robustness/calibration metrics, the metric registry, the one ``Scorer`` (model + images -> logits) and the
+runner that scores a model into a ``Scorecard``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from augmix_lab.evaluation.registry import METRICS, MetricSpec, SummaryContext, register_metric, summarize_table
 
-__all__ = ["METRICS", "MetricSpec", "SummaryContext", "TABLE_COLUMNS", "Scorecard", "evaluate_model",
+__all__ = ["METRICS", "MetricSpec", "Scorer", "SummaryContext", "TABLE_COLUMNS", "Scorecard", "evaluate_model",
            "register_metric", "summarize_table"]  # fmt: skip
 _RUNNER = ("TABLE_COLUMNS", "Scorecard", "evaluate_model")
 
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from augmix_lab.evaluation import runner
 
         return getattr(runner, name)
+    if name == "Scorer":
+        from augmix_lab.evaluation.scoring import Scorer
+
+        return Scorer
     raise AttributeError(f"module 'augmix_lab.evaluation' has no attribute {name!r}")

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas (+ pyarrow) is imported where a table is summarised: the study schema reads names only
+    import pandas as pd
 
 from augmix_lab.evaluation import metrics as M
 from augmix_lab.registry import Registry
@@ -229,6 +231,8 @@ def _by(rows: pd.DataFrame, key: str, column: str) -> dict[str, float]:
     if not _has(rows, column):
         return {}
     name = (lambda k: str(int(k))) if key == "severity" else str
+    import pandas as pd
+
     return {name(k): float(rows[rows[key] == k][column].mean()) for k in pd.unique(rows[key])}
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from augmix_lab.augment import normalize
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.registry import PERTURBATIONS, SEVERITIES, check_corruption_names, check_perturbation_names
 from augmix_lab.corruptions.sources import c_cell_source, resolve_c_source, resolve_p_source
@@ -28,6 +27,7 @@ from augmix_lab.errors import UserError
 from augmix_lab.evaluation import metrics as M
 from augmix_lab.evaluation.predictions import PredictionRecorder
 from augmix_lab.evaluation.registry import SummaryContext, summarize_table
+from augmix_lab.evaluation.scoring import Scorer, as_uint8_batch
 
 TABLE_COLUMNS = ["benchmark", "corruption", "severity", "error", "rms_calib_error", "ece", "nll", "brier", "n",
                  "flip_prob", "t5d", "source"]  # fmt: skip
@@ -41,46 +41,6 @@ class Scorecard:
     table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TABLE_COLUMNS))
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # artifact path -> array (e.g. fourier/error.npy)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # per-image class ids (evaluation/predictions.py)
-
-
-class _Predictor:
-    """Runs uint8 N×3×H×W batches (tensors, NHWC arrays or a lazy folder's eval view) through the model and returns
-    float32 logits on CPU, under autocast to ``autocast_dtype`` (None: no autocast)."""
-
-    def __init__(self, model: torch.nn.Module, device: torch.device, mean, std, batch_size: int,
-                 autocast_dtype: torch.dtype | None = None) -> None:
-        # channels_last is faster for convolutions on CPU (oneDNN) as well as on CUDA
-        self.model = model.to(memory_format=torch.channels_last)
-        self.device, self.batch_size = device, batch_size
-        self.mean, self.std = tuple(mean), tuple(std)
-        self.autocast_dtype = autocast_dtype
-
-    def __call__(self, images: Any) -> np.ndarray:
-        return np.concatenate([self.logits(b) for b in _batches(images, self.batch_size)]) if len(images) else \
-            np.zeros((0, 0), np.float32)
-
-    def logits(self, batch: torch.Tensor) -> np.ndarray:
-        x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
-        x = x.contiguous(memory_format=torch.channels_last)
-        dtype = self.autocast_dtype
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            return self.model(x).float().cpu().numpy()
-
-
-def _as_tensor(images: Any) -> torch.Tensor:
-    if isinstance(images, torch.Tensor):
-        return images
-    if isinstance(images, np.ndarray):  # released layout is NHWC
-        return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # copy: memmaps are read-only
-    return torch.stack(list(images))  # decoded images of one size (released folder batches)
-
-
-def _batches(images: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    if hasattr(images, "eval_batches"):  # lazy ImageNet folder: the reference eval view, decoded in parallel
-        yield from image_batches(images, batch_size)
-        return
-    for start in range(0, len(images), batch_size):
-        yield _as_tensor(images[start : start + batch_size])
 
 
 def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, float], source: str) -> dict:
@@ -106,14 +66,15 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
                 for batch, lab in corrupted_batches(dataset.test_images, torch.as_tensor(dataset.test_labels), name, s,
                                                     seed=eval_cfg.seed, batch_size=eval_cfg.batch_size,
                                                     profile=profile, device=predictor.device):
-                    logits.append(predictor.logits(batch))
+                    logits.append(predictor.logits(batch).cpu().numpy())
                     labels.append(np.asarray(lab))
                 yield name, s, np.concatenate(logits), np.concatenate(labels)
             elif dataset.kind != "cifar" and source == "released":
                 paths, labels = released.list_folder_images(released.folder_c_dir(root, dataset.name, name, s),
                                                             class_to_idx)
-                logits = np.concatenate([predictor.logits(_as_tensor(released.decode_images(paths[i : i + eval_cfg.batch_size])))
-                                         for i in range(0, len(paths), eval_cfg.batch_size)])
+                step = eval_cfg.batch_size
+                logits = np.concatenate([predictor(as_uint8_batch(released.decode_images(paths[i : i + step])))
+                                         for i in range(0, len(paths), step)])
                 yield name, s, logits, labels
             else:
                 base = released.released_dir if source == "released" else released.generated_dir
@@ -160,6 +121,38 @@ def _video_logits(videos: Any, predictor) -> Iterator[np.ndarray]:
         yield predictor(frames).reshape(len(chunk), chunk[0].shape[0], -1)
 
 
+def _c_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, recorder: PredictionRecorder,
+            ) -> list[dict]:
+    """One tidy row per -C cell (``eval.corruptions``); each cell's class ids go to ``recorder``."""
+    ccfg = eval_cfg.corruptions
+    names = check_corruption_names(ccfg.names, "eval.corruptions.names")
+    bad = [s for s in ccfg.severities if s not in SEVERITIES]
+    if bad:
+        raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
+    source = _c_source(dataset, ccfg, root, names)
+    rows = []
+    for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names, ccfg.severities, profile,
+                                            predictor):
+        recorder.add_c(name, s, logits, labels)
+        rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
+                         c_cell_source(dataset.name, name, source, root)))
+    return rows
+
+
+def _p_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer) -> list[dict]:
+    """One tidy row per -P perturbation (``eval.perturbations``): flip probability and top-5 distance."""
+    pcfg = eval_cfg.perturbations
+    pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
+    rows = []
+    for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, predictor.device):
+        logits = np.concatenate(list(_video_logits(videos, predictor)))
+        noise = PERTURBATIONS.get(name).noise
+        scores = {"flip_prob": M.flip_probability(logits, noise=noise),
+                  "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
+        rows.append(_row("P", name, 0, scores, source))
+    return rows
+
+
 # ---- entry point -----------------------------------------------------------------------------------------------------
 def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torch.device | None = None,
                    data_root: str | Path | None = None, *, alexnet_flip_probs: Mapping[str, float] | None = None,
@@ -179,9 +172,9 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     root = resolve_data_root(data_root)
     was_training = model.training
     model.eval().to(dev)
-    predictor = _Predictor(model, dev, dataset.mean, dataset.std, eval_cfg.batch_size, autocast_dtype)
+    predictor = Scorer(model, dataset.mean, dataset.std, dev, autocast_dtype=autocast_dtype,
+                       batch_size=eval_cfg.batch_size)  # the one scorer (evaluation/scoring.py)
     profile = profile_for(dataset)
-    calib = eval_cfg.calibration
     rows: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
     recorder = PredictionRecorder()  # per-image class ids for the report's paired bootstrap
@@ -189,34 +182,16 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
         if eval_cfg.clean:
             clean_logits, clean_labels = predictor(dataset.test_images), np.asarray(dataset.test_labels)
             recorder.add("clean", clean_logits, clean_labels)
-            scores = M.classification_scores(clean_logits, clean_labels, calibration=calib)
+            scores = M.classification_scores(clean_logits, clean_labels, calibration=eval_cfg.calibration)
             rows.append(_row("clean", "clean", 0, scores, "test"))
-        ccfg = eval_cfg.corruptions
-        if ccfg.enabled:
-            names = check_corruption_names(ccfg.names, "eval.corruptions.names")
-            bad = [s for s in ccfg.severities if s not in SEVERITIES]
-            if bad:
-                raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
-            source = _c_source(dataset, ccfg, root, names)
-            for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names,
-                                                    ccfg.severities, profile, predictor):
-                recorder.add_c(name, s, logits, labels)
-                rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=calib),
-                                 c_cell_source(dataset.name, name, source, root)))
-        pcfg = eval_cfg.perturbations
-        if pcfg.enabled:
-            pnames = check_perturbation_names(pcfg.names or None, "eval.perturbations.names")
-            for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, dev):
-                logits = np.concatenate(list(_video_logits(videos, predictor)))
-                noise = PERTURBATIONS.get(name).noise
-                scores = {"flip_prob": M.flip_probability(logits, noise=noise),
-                          "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
-                rows.append(_row("P", name, 0, scores, source))
+        if eval_cfg.corruptions.enabled:
+            rows += _c_rows(dataset, eval_cfg, root, profile, predictor, recorder)
+        if eval_cfg.perturbations.enabled:
+            rows += _p_rows(dataset, eval_cfg, root, profile, predictor)
         if eval_cfg.fourier.enabled:  # Fourier heat map (evaluation/fourier_eval.py)
             from augmix_lab.evaluation.fourier_eval import BENCHMARK, evaluate_fourier
 
-            bands, arrays = evaluate_fourier(model, dataset, eval_cfg.fourier, dev, batch_size=eval_cfg.batch_size,
-                                             seed=eval_cfg.seed, autocast_dtype=autocast_dtype)
+            bands, arrays = evaluate_fourier(predictor, dataset, eval_cfg.fourier, seed=eval_cfg.seed)
             rows += [_row(BENCHMARK, b.pop("corruption"), 0, b, "test") for b in bands]
     finally:
         model.train(was_training)

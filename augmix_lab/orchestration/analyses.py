@@ -1,65 +1,73 @@
-"""Study-level analyses run by the driver after the trials finish, from stored checkpoints (never retraining):
-affinity and diversity (Gontijo-Lopes et al., ICLR 2021) of each variant's augmentation, measured with the study's
-baseline (clean-trained) model, one row per (variant trial, seed), logged on the study's parent run as
-``analyses/affinity_diversity.csv``. ``run_study`` calls ``run_study_analyses`` at its end; ``augmix-lab report``
-calls ``ensure_study_analyses`` so a store without the table gets it without retraining.
+"""Study-level analyses in the driver: after a study's trials (``run``) or on demand (``augmix-lab analyze
+STUDY.yaml``), measured from the stored final checkpoints (never retraining) and logged on the study's parent run.
+The report only reads them. The one home of analysis orchestration; the pure computations are ``analysis/``.
+
+Affinity and diversity (Gontijo-Lopes et al., ICLR 2021) of each variant's augmentation, measured with the study's
+baseline (clean-trained) model through its trial ``Scorer``, one row per (variant trial, seed):
+``analyses/affinity_diversity.csv`` (``tracking.tags.AFFINITY_ARTIFACT``).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
-import numpy as np
-import pandas as pd
 import torch
 
-from augmix_lab.analysis.affinity import affinity, diversity
+from augmix_lab.analysis.affinity import affinity_diversity_table
 from augmix_lab.tracking.tags import AFFINITY_ARTIFACT
 
 AFFINITY_IMAGES = 1000  # held-out images per measurement (the test split's first N when no held-out split exists)
-COLUMNS = ["dataset", "model", "variant", "label", "method", "seed", "run_id", "heldout", "n_images", "clean_acc",
-           "augmented_acc", "affinity", "train_loss", "baseline_train_loss", "diversity"]
+AFFINITY_BATCH = 500  # images per augmentation draw and forward
 
 
-# ---- pure parts ------------------------------------------------------------------------------------------------------
-@torch.no_grad()
-def augmentation_accuracies(model_fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                            labels: torch.Tensor, augmentation: Any, *, mean, std, seed: int = 0,
-                            batch_size: int = 500) -> tuple[float, float]:
-    """(clean accuracy, augmented accuracy) as fractions of ``model_fn`` (normalised float batch -> logits) on uint8
-    held-out ``images``; ``augmentation`` is an ``augment.create_augmentation`` object (jsd arity 1: ``views[0]`` is
-    the augmented image). Soft targets (mixup, cutmix) count against their dominant class."""
-    from augmix_lab.augment import normalize
-
+# ---- measurements ----------------------------------------------------------------------------------------------------
+def augmentation_accuracies(scorer: Any, images: torch.Tensor, labels: torch.Tensor, augmentation: Any, *,
+                            seed: int = 0) -> tuple[float, float]:
+    """(clean accuracy, augmented accuracy) as fractions of ``scorer`` (an ``evaluation.Scorer``) on uint8 held-out
+    ``images``; ``augmentation`` is an ``augment.create_augmentation`` object (jsd arity 1: ``views[0]`` is the
+    augmented, normalised image). Soft targets (mixup, cutmix) count against their dominant class."""
     gen = torch.Generator(device=images.device).manual_seed(seed)
     clean = aug = 0
-    for i in range(0, len(images), batch_size):
-        xb, yb = images[i:i + batch_size], labels[i:i + batch_size]
-        clean += int((model_fn(normalize(xb, mean, std)).argmax(1) == yb).sum())
-        out = augmentation(xb, yb, gen)
-        target = out.targets if out.targets.ndim == 1 else out.targets.argmax(1)
-        aug += int((model_fn(out.views[0]).argmax(1) == target.to(yb.device)).sum())
+    with torch.no_grad():
+        for i in range(0, len(images), scorer.batch_size):
+            xb, yb = images[i:i + scorer.batch_size], labels[i:i + scorer.batch_size]
+            clean += int((scorer.logits(xb).argmax(1) == yb.to(scorer.device)).sum())
+            out = augmentation(xb, yb, gen)
+            target = out.targets if out.targets.ndim == 1 else out.targets.argmax(1)
+            aug += int((scorer.forward(out.views[0]).argmax(1) == target.to(scorer.device)).sum())
     return clean / len(images), aug / len(images)
 
 
-def affinity_diversity_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per (variant trial, seed) with ``clean_acc``, ``augmented_acc`` (fractions), ``train_loss`` and
-    ``baseline_train_loss`` filled in; adds ``affinity`` (ratio of accuracies) and ``diversity`` (ratio of final
-    training losses; NaN when a loss is missing)."""
-    out = []
-    for r in rows:
-        r = {c: r.get(c, math.nan) for c in COLUMNS}
-        r["affinity"] = affinity(r["augmented_acc"], r["clean_acc"]) if r["clean_acc"] > 0 else math.nan
-        ok = all(isinstance(r[k], (int, float)) and math.isfinite(r[k]) for k in ("train_loss", "baseline_train_loss"))
-        r["diversity"] = diversity(r["train_loss"], r["baseline_train_loss"]) if ok and r["baseline_train_loss"] > 0 \
-            else math.nan
-        out.append(r)
-    return pd.DataFrame(out, columns=COLUMNS)
+def trial_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root: str | None) -> tuple[Any, Any]:
+    """(model on its device in eval mode, ``data.trial.TrialData``) of a finished trial, from its final checkpoint
+    (the trial's work directory, else its run in the store)."""
+    from augmix_lab.data.trial import load_trial_data
+    from augmix_lab.device import resolve_device
+    from augmix_lab.orchestration.trainable import final_checkpoint
+    from augmix_lab.training.checkpoint import final_model, load_final
+
+    cfg = trial.config
+    state = load_final(final_checkpoint(out_dir, trial.key, uri, run_id))
+    data = load_trial_data(cfg, data_root)
+    return final_model(state, data.dataset.num_classes, resolve_device(cfg.device)), data
 
 
-# ---- driver side -----------------------------------------------------------------------------------------------------
+def heldout_images(data: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(uint8 images, labels, label) to measure affinity on: the study's held-out split of the training data when the
+    trial declares one (``dataset.holdout``: the last N training images), else the test split's first N images."""
+    ds = data.dataset
+    if data.heldout_images is not None:
+        n = min(AFFINITY_IMAGES, len(data.heldout_labels))
+        held = f"train[-{len(data.heldout_labels)}:][:{n}]"
+        return torch.as_tensor(data.heldout_images[:n]), torch.as_tensor(data.heldout_labels[:n]), held
+    n = min(AFFINITY_IMAGES, len(ds.test_labels))
+    images = ds.test_images[:n]
+    images = images if isinstance(images, torch.Tensor) else torch.stack([ds.test_images[i] for i in range(n)])
+    return images, torch.as_tensor(ds.test_labels[:n]), f"test[:{n}]"
+
+
 def _final_train_loss(uri: str, run_id: str) -> float:
     from augmix_lab.evaluation.registry import TRAIN_LOSS
     from augmix_lab.tracking import metric_history
@@ -68,79 +76,53 @@ def _final_train_loss(uri: str, run_id: str) -> float:
     return float(history[-1]) if history else math.nan
 
 
-def _baseline_model(trial: Any, run_id: str, uri: str, out_dir: Path, data_root: str | None):
-    """(model on its device, dataset) of a finished baseline trial, from its final checkpoint."""
-    from augmix_lab.models import create_model
-    from augmix_lab.orchestration.reevaluate import local_checkpoint
-    from augmix_lab.tracking import TrialLogger
-    from augmix_lab.training.checkpoint import load_checkpoint
-    from augmix_lab.device import resolve_device
-    from augmix_lab.training.trainer import load_trial_dataset
-
-    cfg = trial.config
-    state = load_checkpoint(local_checkpoint(TrialLogger(uri, run_id), out_dir, trial.key))
-    ds = load_trial_dataset(cfg, data_root)
-    model = create_model(cfg.model, ds.num_classes, cfg.norm)
-    model.load_state_dict(state["model"])
-    return model.to(resolve_device(cfg.device)).eval(), ds
+def trial_label(trial: Any) -> str:
+    """The variant name with the trial's other axis values (the report's row label)."""
+    axes = {k: v for k, v in trial.axes.items() if k not in ("variant", "seed", "dataset.name", "model")}
+    return trial.variant + (f" [{', '.join(f'{k}={v}' for k, v in sorted(axes.items()))}]" if axes else "")
 
 
-def heldout_images(cfg: Any, ds: Any, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(uint8 images, labels, label) to measure affinity on: the study's held-out split of the training data when the
-    trial declares one (``dataset.holdout``: the last N training images), else the test split's first N images."""
-    n_hold = getattr(cfg.dataset, "holdout", None)
-    if n_hold:
-        from augmix_lab.data import load_dataset
-        from augmix_lab.data.holdout import split_holdout
-        from augmix_lab.training.trainer import subset_dataset
-
-        full = subset_dataset(load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root,
-                                           **cfg.dataset.options), cfg.dataset.train_subset, None)
-        _, images, labels = split_holdout(full, n_hold)
-        n = min(AFFINITY_IMAGES, len(labels))
-        return torch.as_tensor(images[:n]), torch.as_tensor(labels[:n]), f"train[-{n_hold}:][:{n}]"
-    n = min(AFFINITY_IMAGES, len(ds.test_labels))
-    images = ds.test_images[:n]
-    images = images if isinstance(images, torch.Tensor) else torch.stack([ds.test_images[i] for i in range(n)])
-    return images, torch.as_tensor(np.asarray(ds.test_labels[:n])), f"test[:{n}]"
-
-
-def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFrame | None:
-    """The affinity/diversity table of a study plan's finished trials (None: no baseline variant or no finished
-    baseline run). Each variant trial is paired with the baseline run of the same dataset, model and seed."""
+def _affinity_rows(plan: Any, base: Any, uri: str, data_root: str | None) -> list[dict[str, Any]]:
+    """One row per finished trial of ``base``'s dataset, model and seed, measured with ``base``'s model."""
     from augmix_lab.augment import create_augmentation
     from augmix_lab.training.spec import MethodSpec
     from augmix_lab.training.step import augmentation_options
+    from augmix_lab.training.trainer import trial_scorer
 
+    model, data = trial_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
+    ds = data.dataset
+    scorer = trial_scorer(model, ds, base.config, next(model.parameters()).device, batch_size=AFFINITY_BATCH)
+    images, labels, heldout = heldout_images(data)
+    images, labels = images.to(scorer.device), labels.to(scorer.device)
+    base_loss = _final_train_loss(uri, plan.complete[base.key])
+    rows = []
+    for t in plan.trials:
+        cfg = t.config
+        if t.key not in plan.complete or (cfg.dataset.name, cfg.model, t.seed) != \
+                (base.config.dataset.name, base.config.model, base.seed):
+            continue
+        spec = MethodSpec.parse(cfg.method)
+        aug = create_augmentation(spec.augmentation, augmentation_options(cfg, spec), jsd_arity=1,
+                                  num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
+                                  image_size=ds.image_size)
+        clean_acc, aug_acc = augmentation_accuracies(scorer, images, labels, aug, seed=t.seed)
+        rows.append({"dataset": cfg.dataset.name, "model": cfg.model, "variant": t.variant, "label": trial_label(t),
+                     "method": cfg.method, "seed": t.seed, "run_id": plan.complete[t.key], "heldout": heldout,
+                     "n_images": len(labels), "clean_acc": clean_acc, "augmented_acc": aug_acc,
+                     "train_loss": _final_train_loss(uri, plan.complete[t.key]), "baseline_train_loss": base_loss})
+    return rows
+
+
+def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None) -> Any:
+    """The affinity/diversity table of a study plan's finished trials (None: no baseline variant or no finished
+    baseline run). Each variant trial is paired with the baseline run of the same dataset, model and seed."""
     baseline = plan.study.spec.baseline
-    done = [t for t in plan.trials if t.key in plan.complete]
-    bases = {(t.config.dataset.name, t.config.model, t.seed): t for t in done if t.variant == baseline}
+    bases = {(t.config.dataset.name, t.config.model, t.seed): t for t in plan.trials
+             if t.key in plan.complete and t.variant == baseline}
     if not baseline or not bases:
         return None
-    rows = []
-    for (dataset, model_name, seed), base in sorted(bases.items(), key=lambda kv: str(kv[0])):
-        model, ds = _baseline_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
-        device = next(model.parameters()).device
-        images, labels, heldout = heldout_images(base.config, ds, data_root)
-        images, labels, n = images.to(device), labels.to(device), len(labels)
-        base_loss = _final_train_loss(uri, plan.complete[base.key])
-        for t in done:
-            cfg = t.config
-            if (cfg.dataset.name, cfg.model, t.seed) != (dataset, model_name, seed):
-                continue
-            spec = MethodSpec.parse(cfg.method)
-            aug = create_augmentation(spec.augmentation, augmentation_options(cfg, spec), jsd_arity=1,
-                                      num_classes=ds.num_classes, mean=ds.mean, std=ds.std,
-                                      kind=ds.kind, image_size=ds.image_size)
-            clean_acc, aug_acc = augmentation_accuracies(model, images, labels, aug, mean=ds.mean, std=ds.std,
-                                                         seed=seed)
-            axes = {k: v for k, v in t.axes.items() if k not in ("variant", "seed", "dataset.name", "model")}
-            label = t.variant + (f" [{', '.join(f'{k}={v}' for k, v in sorted(axes.items()))}]" if axes else "")
-            rows.append({"dataset": dataset, "model": model_name, "variant": t.variant, "label": label,
-                         "method": cfg.method, "seed": seed, "run_id": plan.complete[t.key],
-                         "heldout": heldout, "n_images": n, "clean_acc": clean_acc, "augmented_acc": aug_acc,
-                         "train_loss": _final_train_loss(uri, plan.complete[t.key]),
-                         "baseline_train_loss": base_loss})
+    rows = [r for _, base in sorted(bases.items(), key=lambda kv: str(kv[0]))
+            for r in _affinity_rows(plan, base, uri, data_root)]
     return affinity_diversity_table(rows)
 
 
@@ -151,49 +133,58 @@ def _stored_run_ids(uri: str, parent_id: str) -> set[str] | None:
     return None if table is None or "run_id" not in table else set(table["run_id"].astype(str))
 
 
-def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None,
-                       ) -> pd.DataFrame | None:
-    """Compute and log the study-level analyses unless the parent run already holds them for the same finished runs
-    (re-running a study never recomputes what is up to date). Failures are reported, never fatal."""
+def log_affinity_diversity(plan: Any, uri: str, parent_id: str, data_root: str | None, console: Any) -> Any:
+    """Compute and log the affinity/diversity table unless the parent run holds it for the same finished runs."""
     from augmix_lab.tracking import TrialLogger
 
-    try:
-        if _stored_run_ids(uri, parent_id) == set(plan.complete.values()) or not plan.study.spec.baseline:
-            return None
-        table = compute_affinity_diversity(plan, uri, data_root)
-        if table is not None and len(table):
-            TrialLogger(uri, parent_id).log_table(table, AFFINITY_ARTIFACT)
+    if _stored_run_ids(uri, parent_id) == set(plan.complete.values()) or not plan.study.spec.baseline:
+        return None
+    table = compute_affinity_diversity(plan, uri, data_root)
+    if table is not None and len(table):
+        TrialLogger(uri, parent_id).log_table(table, AFFINITY_ARTIFACT)
+        if console is not None:
+            console.print(f"affinity/diversity: {len(table)} row(s) -> {AFFINITY_ARTIFACT} on the study run")
+    return table
+
+
+# ---- the study's analyses --------------------------------------------------------------------------------------------
+# (name, fn(plan, uri, parent_id, data_root, console) -> table or None): each skips what is stored and up to date
+STUDY_ANALYSES: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("affinity/diversity", log_affinity_diversity),
+)
+
+
+def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | None = None,
+                       console: Any = None) -> bool:
+    """Compute and log every study-level analysis that is not stored for the same finished runs (re-running a study
+    never recomputes what is up to date). A failure is reported, never fatal to the study; False when one failed."""
+    ok = True
+    for name, analyse in STUDY_ANALYSES:
+        try:
+            analyse(plan, uri, parent_id, data_root, console)
+        except Exception as exc:  # noqa: BLE001 - an analysis must not fail a study whose trials all finished
+            ok = False
             if console is not None:
-                console.print(f"affinity/diversity: {len(table)} row(s) -> {AFFINITY_ARTIFACT} on the study run")
-        return table
-    except Exception as exc:  # noqa: BLE001 - an analysis must not fail a study whose trials all finished
-        if console is not None:
-            console.print(f"[yellow]affinity/diversity skipped[/yellow]: {type(exc).__name__}: {exc}")
-        return None
+                console.print(f"[yellow]{name} skipped[/yellow]: {type(exc).__name__}: {exc}")
+    return ok
 
 
-def ensure_study_analyses(uri: str, experiment: str, out_dir: Path | None, data_root: str | None = None,
-                          console: Any = None) -> pd.DataFrame | None:
-    """``augmix-lab report``'s hook: when the latest study run lacks the analyses, rebuild the plan from the study
-    file it recorded and compute them from the stored checkpoints (no training)."""
+def analyze_study(study_path: str, *, out: str | None = None, data_root: str | None = None,
+                  console: Any = None) -> int:
+    """``augmix-lab analyze STUDY.yaml``: the study-level analyses of its finished trials, from their stored
+    checkpoints (no training). Exit 0 when every analysis succeeded, 1 otherwise; bad input raises ``UserError``."""
+    from augmix_lab.console import make_console
+    from augmix_lab.orchestration.lock import driver_lock
     from augmix_lab.orchestration.plan import load_plan, lookup_store
-    from augmix_lab.tracking import TRACKING_TAGS
-    from augmix_lab.tracking.reader import StoreReader
+    from augmix_lab.orchestration.runner import open_study
 
-    reader = StoreReader(uri)
-    exp_id = reader.experiment_id(experiment)
-    parents = sorted(reader.runs(exp_id, "study"), key=lambda r: (r.start_time, r.run_id)) if exp_id else []
-    if not parents or _stored_run_ids(uri, parents[-1].run_id) is not None:
-        return None
-    study_file = parents[-1].tags.get(TRACKING_TAGS.study_file)
-    if not study_file or not Path(study_file).is_file():
-        return None
-    try:
-        plan = load_plan(study_file, str(out_dir) if out_dir is not None else None)
+    console = console or make_console(stderr=True)
+    plan = load_plan(study_path, out)
+    with driver_lock(plan.out_dir):  # it writes the study's parent run: not beside a running `augmix-lab run`
+        uri, tracker, parent_id = open_study(plan)
         lookup_store(plan, uri)
-    except Exception as exc:  # noqa: BLE001 - an edited or moved study file only skips the analysis
-        if console is not None:
-            console.print(f"[yellow]affinity/diversity not recomputed[/yellow]: {type(exc).__name__}: {exc}")
-        return None
-    plan.complete.update(plan.reevaluate)  # finished runs evaluated with other settings still have their checkpoint
-    return run_study_analyses(plan, uri, parents[-1].run_id, data_root, console)
+        plan.complete.update(plan.reevaluate)  # finished runs evaluated with other settings still have their checkpoint
+        ok = run_study_analyses(plan, uri, parent_id, data_root, console)
+        tracker.finish_study(parent_id, "FINISHED" if not plan.todo else "FAILED",
+                             None if not plan.todo else "trials missing")
+    return 0 if ok else 1

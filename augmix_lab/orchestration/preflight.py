@@ -17,15 +17,23 @@ from augmix_lab.errors import UserError
 
 def _dataset_problem(cfg: TrialConfig, root: Path) -> str | None:
     from augmix_lab.data import DATASETS, DOWNLOADS, load_dataset
+    from augmix_lab.data.download import cached_checksums
 
     name = cfg.dataset.name
     download = DATASETS.meta(name).get("download")
-    if download and download in DOWNLOADS:  # a downloadable: cheap presence check (no decoding)
-        if DOWNLOADS.get(download).present(root):
-            return None
-        return f"dataset {name}: not found in {root}; get it with: augmix-lab data download {download} --data-root {root}"
+    if download and download in DOWNLOADS:  # a downloadable: present, and every file it reads passes its checksum
+        spec = DOWNLOADS.get(download)
+        how = f"augmix-lab data download {download} --data-root {root}"
+        if not spec.present(root):
+            return f"dataset {name}: not found in {root}; get it with: {how}"
+        with cached_checksums():  # a full check once per file version (size + mtime), then cached
+            problems = spec.problems(root)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            return f"dataset {name}: {problems[0]}{more}; get it again with: {how}"
+        return None
     try:  # generated (cached on first load, which also spares the workers) or manual (ImageNet folders)
-        load_dataset(name, root=root, **cfg.dataset.options)
+        load_dataset(name, root, **cfg.dataset.options)
     except UserError as exc:
         return f"dataset {name}: {exc}"
     return None
@@ -53,20 +61,41 @@ def _benchmark_problems(cfg: TrialConfig, root: Path) -> list[str]:
         absent = [n for n in names if not _benchmark_dir_has(directory, n)]
         if kind == "C" and source == "released" and ds.startswith("cifar") and not (directory / "labels.npy").is_file():
             absent.insert(0, "labels")
-        if not absent:
-            continue
         if source == "released":
             how = f"augmix-lab data download {ds.replace('_', '-')}-{kind.lower()} --data-root {root}"
         else:
             how = f"augmix-lab data make-{kind.lower()} --dataset {ds} --data-root {root}"
         field = "corruptions" if kind == "C" else "perturbations"
-        problems.append(f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
-                        f"{' ...' if len(absent) > 4 else ''}; get it with: {how}")
+        if absent:
+            problems.append(f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
+                            f"{' ...' if len(absent) > 4 else ''}; get it with: {how}")
+            continue
+        arrays = [directory / f"{n}.npy" for n in ("labels", *names) if (directory / f"{n}.npy").is_file()]
+        damaged = [f"{p} ({why})" for p in arrays if (why := npy_problem(p))]
+        if damaged:
+            problems.append(f"{damaged[0]}{f' and {len(damaged) - 1} more' if len(damaged) > 1 else ''} "
+                            f"(eval.{field}.source {source!r}); get it again with: {how}")
     return problems
 
 
+def npy_problem(path: Path) -> str | None:
+    """A ``.npy`` file's format check without reading its data: numpy parses the header and memory-maps the array,
+    which fails when the file holds fewer bytes than the header declares (a truncated download or copy)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":  # the .npy magic (numpy/lib/format.py: MAGIC_PREFIX)
+                return "not a .npy file"
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        return f"not a readable .npy array: {exc}"
+    del array
+    return None
+
+
 def missing_inputs(configs: Iterable[TrialConfig], data_root: str | None = None) -> list[str]:
-    """One line per missing dataset or benchmark among ``configs`` (each distinct input checked once)."""
+    """One line per missing or damaged dataset or benchmark among ``configs`` (each distinct input checked once)."""
     from augmix_lab.data import resolve_data_root
 
     problems: list[str] = []

@@ -1,5 +1,11 @@
 """Live progress of a study on the driver: a Ray Tune callback showing each running trial's epoch, latest test error and
-ETA (from the per-epoch ``epoch_time_s`` every trial reports), and a study ETA from them.
+ETA (from the per-epoch ``epoch_time_s`` every trial reports), and a study ETA.
+
+The study ETA comes from per-trial costs (``costs``: predicted seconds per epoch and for the final evaluation, from the
+step costs of each trial's method, model and batch: ``estimate.estimate_trials``), scaled by how the trials that report
+run against their prediction, and laid out over the concurrent slots in Tune's order (a trial waits for a free slot):
+a study whose slow AugMix+JSD trials come after its fast Standard ones is not extrapolated from the Standard speed.
+Without costs it falls back to the mean reported epoch time.
 
 On a terminal it is a rich live display (one bar over trials, one line per running trial); when output is piped (logs,
 CI, ``| tee``) it prints one plain line per trial every ``every`` epochs instead, plus one line per finished/failed trial.
@@ -17,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from augmix_lab.console import make_console
 from augmix_lab.evaluation.registry import EPOCH_TIME_S, TEST_ERROR, headline_text
-from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, OOM_METRIC
+from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, NOTE_KEY, OOM_METRIC
 
 PIPED_EVERY = 5  # epochs between a trial's progress lines when piped
 
@@ -43,6 +49,8 @@ class TrialState:
     epoch: int = 0
     test_error: float | None = None
     epoch_times: list[float] = field(default_factory=list)
+    started: float | None = None  # monotonic time the trial started (this round)
+    last_report: float | None = None  # monotonic time of its last epoch report
 
     def mean_epoch_s(self) -> float | None:
         return sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else None
@@ -64,10 +72,15 @@ class StudyProgress(tune.Callback):
     """Counts trial outcomes from Tune's driver-side hooks; shows per-trial epoch / test error / ETA and a study ETA."""
 
     def __init__(self, total: int, labels: dict[str, str], console: Console | None = None,
-                 epochs: dict[str, int] | None = None, live: bool | None = None, every: int = PIPED_EVERY) -> None:
+                 epochs: dict[str, int] | None = None, live: bool | None = None, every: int = PIPED_EVERY,
+                 costs: dict[str, tuple[float, float]] | None = None, slots: int | None = None) -> None:
         self.total = total
         self.labels = labels
         self.epochs = dict(epochs or {})
+        self.costs = dict(costs or {})  # key -> (predicted seconds per epoch, for the final evaluation)
+        self.slots = slots  # trials that run at once (None: as many as run now)
+        self.overheads: list[float] = []  # start -> first report, beyond the first epoch (data, model, store)
+        self.eval_ratios: list[float] = []  # observed / predicted final evaluation
         self.console = console or make_console(stderr=True)
         self.live = self.console.is_terminal if live is None else live
         self.every = max(1, every)
@@ -100,7 +113,11 @@ class StudyProgress(tune.Callback):
         return sum(times) / len(times) if times else None
 
     def study_eta_s(self) -> float | None:
-        """Remaining epochs of running and pending trials x mean epoch time, spread over the trials running at once."""
+        """Seconds until the last trial of this round ends: per-trial costs when known (``costs``), else the mean
+        epoch time x remaining epochs spread over the trials running at once."""
+        pending = [k for k in self.labels if k not in self.running and k not in self.done and k not in self.failed]
+        if self.costs and all(k in self.costs for k in [*self.running, *pending]):
+            return self._scheduled_eta(pending)
         mean = self._mean_epoch_s()
         if mean is None:
             return None
@@ -112,6 +129,38 @@ class StudyProgress(tune.Callback):
         pending = [k for k in self.labels if k not in self.running and k not in self.done and k not in self.failed]
         work += sum(self.epochs.get(k, 0) for k in pending) * mean
         return work / max(1, len(self.running))
+
+    def _scheduled_eta(self, pending: list[str]) -> float:
+        """Remaining time per trial (observed epoch times where a trial reported, else its predicted cost scaled by
+        how reporting trials run against theirs), laid out over ``slots`` in queue order; the last end is the ETA."""
+        import heapq
+        import statistics
+
+        now = time.monotonic()
+        ratios = [s.mean_epoch_s() / self.costs[k][0] for k, s in self.states.items()  # type: ignore[operator]
+                  if s.epoch_times and self.costs.get(k, (0.0, 0.0))[0] > 0]
+        scale = statistics.median(ratios) if ratios else 1.0
+        eval_scale = statistics.median(self.eval_ratios) if self.eval_ratios else scale
+        overhead = statistics.median(self.overheads) if self.overheads else 0.0
+
+        def left(key: str) -> float:
+            epoch_s, eval_s = self.costs[key]
+            state = self.states.get(key)
+            per_epoch = state.mean_epoch_s() if state is not None and state.epoch_times else epoch_s * scale
+            done = state.epoch if state is not None else 0
+            rest = max(0, self.epochs.get(key, 0) - done) * per_epoch + eval_s * eval_scale  # type: ignore[operator]
+            if key not in self.running or state is None:
+                return overhead + rest
+            since = state.last_report if state.last_report is not None else state.started
+            rest += 0.0 if state.last_report is not None else overhead
+            return max(0.0, rest - (now - since)) if since is not None else rest
+
+        busy = [left(k) for k in self.running]
+        free = busy + [0.0] * max(0, (self.slots or len(busy) or 1) - len(busy))
+        heapq.heapify(free)
+        for key in pending:
+            heapq.heappush(free, heapq.heappop(free) + left(key))
+        return max(free) if free else 0.0
 
     def _status(self) -> str:
         return (f"running {len(self.running)}  done {len(self.done)}  failed {len(self.failed)}  "
@@ -144,6 +193,7 @@ class StudyProgress(tune.Callback):
         key = self._key(trial)
         self.running.add(key)
         state = self._state(key)
+        state.started, state.last_report = time.monotonic(), None
         if self.live and key not in self._tasks:
             self._tasks[key] = self._progress.add_task(f"  {state.label}", total=state.epochs, completed=state.epoch,
                                                        status="starting")
@@ -154,6 +204,8 @@ class StudyProgress(tune.Callback):
         self.last_result[key] = result
         if result.get(FAILED_METRIC):
             self.failed[key] = "trial failed (see its MLflow run)"
+        if isinstance(result.get(NOTE_KEY), str):  # e.g. resumed from a fallback checkpoint: what was skipped
+            self._print(f"[yellow]WARNING[/yellow] {self.labels.get(key, key)}: {result[NOTE_KEY]}")
         if "epoch" not in result:  # the final (evaluated) report carries no epoch
             return
         self.running.add(key)
@@ -162,8 +214,12 @@ class StudyProgress(tune.Callback):
         if result.get(TEST_ERROR) is not None:
             state.test_error = float(result[TEST_ERROR])
         seconds = result.get(EPOCH_TIME_S, result.get("time_this_iter_s"))
+        now = time.monotonic()
         if seconds is not None:
+            if state.last_report is None and state.started is not None:  # setup before the first epoch
+                self.overheads.append(max(0.0, now - state.started - float(seconds)))
             state.epoch_times.append(float(seconds))
+        state.last_report = now
         if self.live:
             task = self._tasks.get(key)
             if task is not None:
@@ -182,6 +238,10 @@ class StudyProgress(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         key = self._key(trial)
+        state = self.states.get(key)
+        finished = bool(self.last_result.get(key, {}).get(DONE_METRIC))
+        if finished and state is not None and state.last_report is not None and self.costs.get(key, (0.0, 0.0))[1] > 0:
+            self.eval_ratios.append((time.monotonic() - state.last_report) / self.costs[key][1])
         self._end(key)
         label = self.labels.get(key, key)
         result = self.last_result.get(key, {})

@@ -6,7 +6,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 from augmix_lab.errors import UserError
 from augmix_lab.paths import ray_storage_dir
@@ -36,13 +36,13 @@ def use_token_if_available() -> None:
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
-def connect(address: str) -> None:
+def connect(address: str, runtime_env: dict[str, Any] | None = None) -> None:
     """Join the running cluster at ``address``; a refusal becomes a one-line ``UserError`` naming the token."""
     import ray
 
     use_token_if_available()
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(
             f"cannot connect to the Ray cluster at {address!r}: {exc}. If the cluster uses token authentication "
@@ -51,7 +51,7 @@ def connect(address: str) -> None:
         ) from None
 
 
-def start_local(out_dir: Path) -> None:
+def start_local(out_dir: Path, runtime_env: dict[str, Any] | None = None) -> None:
     """Start a local Ray sized to this machine, its session logs linked from the study directory."""
     import ray
 
@@ -59,7 +59,7 @@ def start_local(out_dir: Path) -> None:
     for attempt in range(1, _START_ATTEMPTS + 1):
         try:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=True)
+                     logging_level="ERROR", configure_logging=True, runtime_env=runtime_env)
             break
         except Exception:  # noqa: BLE001 - Ray raises a bare Exception on a start-up timeout
             ray.shutdown()
@@ -80,24 +80,37 @@ def link_logs(out_dir: Path, temp_dir: Path) -> None:
         pass
 
 
-def init_ray(address: str | None, out_dir: Path) -> bool:
-    """Connect to ``address`` / ``$RAY_ADDRESS``, or start a local Ray sized to this machine. True if we started it."""
+def plugin_runtime_env(plugins: Iterable[Any]) -> dict[str, Any] | None:
+    """Ray's job ``runtime_env`` that ships the study's plugin files and folders to every worker (``py_modules``:
+    each node imports the driver's copy, whatever its working directory); None when there is nothing to ship."""
+    from augmix_lab.plugins import runtime_env_modules
+
+    modules = runtime_env_modules(plugins)
+    return {"py_modules": modules} if modules else None
+
+
+def init_ray(address: str | None, out_dir: Path, runtime_env: dict[str, Any] | None = None) -> bool:
+    """Connect to ``address`` / ``$RAY_ADDRESS``, or start a local Ray sized to this machine. True if we started it.
+
+    A Ray that is already up (a notebook's, a test session's) is used as it is: its workers share this machine's
+    disk, so plugins are imported from their paths there (``plugins.ensure_plugins``)."""
     import ray
 
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        connect(address)
+        connect(address, runtime_env)
     else:
-        start_local(out_dir)
+        start_local(out_dir, runtime_env)
     return True
 
 
 @contextmanager
-def ray_session(address: str | None, out_dir: Path) -> Iterator[None]:
-    """Ray for the block; shut down afterwards only if this block started (or joined) it."""
-    started = init_ray(address, out_dir)
+def ray_session(address: str | None, out_dir: Path, plugins: Iterable[Any] = ()) -> Iterator[None]:
+    """Ray for the block; shut down afterwards only if this block started (or joined) it. ``plugins`` are shipped
+    to the workers through the job's runtime environment."""
+    started = init_ray(address, out_dir, plugin_runtime_env(plugins))
     try:
         yield
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,32 +18,23 @@ from augmix_lab.evaluation.registry import headline_text
 from augmix_lab.orchestration.plan import StudyPlan
 
 
-def local_checkpoint(logger: object, out_dir: Path, key: str) -> Path:
-    """The trial's final checkpoint in its work directory on this node, downloaded from the store when not there."""
-    from augmix_lab.orchestration.trainable import FINAL_CHECKPOINT_FILE, worker_workdir
-
-    ckpt = worker_workdir(out_dir, key) / "checkpoints" / FINAL_CHECKPOINT_FILE
-    if not ckpt.is_file():
-        got = Path(logger.download_checkpoint("final", ckpt.parent))  # type: ignore[attr-defined]
-        if got != ckpt:
-            got.replace(ckpt)
-    return ckpt
-
-
 def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: str, uri: str, out_dir: str,
-                     data_root: str | None, cpus_per_trial: float = 1.0) -> dict:
+                     data_root: str | None, cpus_per_trial: float = 1.0,
+                     plugins: list[dict[str, Any]] | None = None) -> dict:
     """Score one stored checkpoint with the trial's current settings and log it into the trial's run (a Ray task)."""
     import torch
 
     from augmix_lab.config import TrialConfig
-    from augmix_lab.orchestration.trainable import dataset_records
+    from augmix_lab.orchestration.trainable import dataset_records, final_checkpoint
+    from augmix_lab.plugins import ensure_plugins
     from augmix_lab.tracking import TrialLogger
     from augmix_lab.training import evaluate_checkpoint
 
+    ensure_plugins(plugins or [])  # the study's methods, models, metrics ... in this worker too
     cfg = TrialConfig.model_validate(config)
     torch.set_num_threads(cfg.train.threads or max(1, int(cpus_per_trial)))  # as a trial: no oversubscription
     logger = TrialLogger(uri, run_id)
-    card = evaluate_checkpoint(cfg, local_checkpoint(logger, Path(out_dir), key), data_root=data_root)
+    card = evaluate_checkpoint(cfg, final_checkpoint(out_dir, key, uri, run_id), data_root=data_root)
     logger.log_scorecard(card.summary, card.table, card.arrays, card.predictions)
     logger.log_datasets(dataset_records(cfg, card.table))
     logger.mark_evaluated(eval_key, worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -70,7 +60,7 @@ def submit(plan: StudyPlan, uri: str, data_root: str | None) -> dict[Any, str]:
     for key, run_id in plan.reevaluate.items():
         t = by_key[key]
         refs[task.remote(t.config.model_dump(mode="json"), key, t.eval_key, run_id, uri, str(plan.out_dir),
-                         data_root, res.cpus_per_trial)] = key
+                         data_root, res.cpus_per_trial, [p.to_dict() for p in plan.study.plugins])] = key
     return refs
 
 

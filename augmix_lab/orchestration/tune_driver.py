@@ -45,7 +45,7 @@ def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: s
     """The function trainable with the round's trials' configs, run ids and launch id bound in (Ray ships it once)."""
     from ray import tune
 
-    from augmix_lab.orchestration.trainable import INJECT_OOM_ENV, train_trial
+    from augmix_lab.orchestration.trainable import INJECT_CRASH_ENV, INJECT_OOM_ENV, train_trial
 
     res = plan.study.spec.resources
     by_key = {t.key: t for t in plan.todo}
@@ -54,13 +54,17 @@ def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: s
                    "parent_run_id": runs.get(by_key[k].config.init.parent_key or "")} for k in keys}
     trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
                                      data_root=data_root, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=gpus,
-                                     inject_oom=os.environ.get(INJECT_OOM_ENV))
+                                     inject_oom=os.environ.get(INJECT_OOM_ENV),
+                                     inject_crash=os.environ.get(INJECT_CRASH_ENV),
+                                     plugins=[p.to_dict() for p in plan.study.plugins])
     return tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": gpus})
 
 
 def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: int | None,
                keys: list[str] | None = None, round_no: int = 1) -> Any:
     from ray import tune
+
+    from augmix_lab.orchestration.interrupt import interrupt_stopper
 
     res = plan.study.spec.resources
     keys = [t.key for t in plan.todo] if keys is None else keys
@@ -79,6 +83,7 @@ def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: i
             storage_path=res.storage_path or str(ray_storage_dir(plan.out_dir)),
             failure_config=tune.FailureConfig(max_failures=res.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[progress], verbose=0,
+            stop=interrupt_stopper(),  # Ctrl-C ends every trial cleanly (orchestration/interrupt.py)
         ),
     )
 
@@ -97,11 +102,25 @@ def quiet_ray_logs() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def sort_results(grid: Any, uri: str, run_ids: dict[str, str],
-                 launch: str) -> tuple[list[str], list[str], list[str]]:
-    """(finished, failed, out-of-memory keys); a trial the scheduler stopped early is recorded as KILLED."""
+def crash_reason(error: Any, attempts: int) -> str:
+    """A trial Ray gave up on, in one line: how often it ran and its last error."""
+    from augmix_lab.errors import one_line
+
+    return f"crashed in each of its {attempts} attempt(s) (resources.retries = {attempts - 1}): {one_line(error)}"
+
+
+def sort_results(grid: Any, uri: str, run_ids: dict[str, str], launch: str,
+                 retries: int = 0) -> tuple[list[str], list[str], list[str]]:
+    """(finished, failed, out-of-memory keys), each trial's run left true to the outcome.
+
+    A trial whose retries are used up ends FAILED with Ray's last error when its worker could not say why (killed,
+    lost); a trial the scheduler stopped early ends KILLED (``augmix_lab.stopped = scheduler``). After Ctrl-C the
+    unfinished ones are left to the driver, which records them as interrupted (``runner.end_early``).
+    """
+    from augmix_lab.orchestration.interrupt import INTERRUPT
     from augmix_lab.orchestration.trainable import DONE_METRIC, FAILED_METRIC, OOM_METRIC
     from augmix_lab.tracking import TrialLogger
+    from augmix_lab.tracking.tags import STOP_SCHEDULER
 
     finished, failed, oom = [], [], []
     for result in grid:
@@ -109,31 +128,72 @@ def sort_results(grid: Any, uri: str, run_ids: dict[str, str],
         metrics = result.metrics or {}
         if key is None:
             continue
-        if result.error is not None or metrics.get(FAILED_METRIC):
-            failed.append(key)
-        elif metrics.get(DONE_METRIC):
+        if metrics.get(DONE_METRIC):
             finished.append(key)
+        elif metrics.get(FAILED_METRIC):
+            failed.append(key)
+        elif result.error is not None:  # (Ctrl-C never reaches the workers: Ray runs them in their own sessions)
+            failed.append(key)
+            TrialLogger(uri, run_ids[key], launch).fail_if_unfinished(crash_reason(result.error, retries + 1))
+        elif INTERRUPT.requested:
+            continue  # Ctrl-C stopped it: not a failure and not the scheduler's doing; end_early records it
         elif metrics.get(OOM_METRIC):
             oom.append(key)
         else:  # stopped by the scheduler (ASHA) before the end: a deliberate outcome, recorded as KILLED
-            TrialLogger(uri, run_ids[key], launch).set_status("KILLED", "stopped early by the ASHA scheduler")
+            TrialLogger(uri, run_ids[key], launch).mark_stopped(STOP_SCHEDULER, "stopped early by the ASHA scheduler")
     return finished, failed, oom
+
+
+ETA_BUDGET_S = 20.0  # at most this long measuring uncached step costs for the study ETA before training starts
+
+
+def trial_costs(plan: StudyPlan, data_root: str | None) -> dict[str, tuple[float, float]]:
+    """Predicted (seconds per epoch, seconds for the final evaluation) per unfinished trial, from the step costs of
+    its method, model and batch (``plan``'s cache, else measured here within ``ETA_BUDGET_S``); never fails."""
+    from augmix_lab.orchestration.estimate import estimate_trials
+
+    try:
+        estimates = estimate_trials(plan.todo, data_root=data_root, budget_s=ETA_BUDGET_S)
+    except Exception:  # noqa: BLE001 - only the ETA depends on it (it falls back to the mean epoch time)
+        return {}
+    return {key: (est.epoch_seconds, est.final_eval_seconds) for key, est in estimates.items()}
+
+
+def concurrent_slots(plan: StudyPlan, gpus: float, max_concurrent: int | None) -> int | None:
+    """How many trials Tune runs at once on this cluster (CPUs, GPUs and the concurrency cap)."""
+    import ray
+
+    try:
+        resources = ray.cluster_resources()
+    except Exception:  # noqa: BLE001
+        return None
+    res = plan.study.spec.resources
+    slots = int(resources.get("CPU", 1) // max(res.cpus_per_trial, 1e-9)) if res.cpus_per_trial else 10**6
+    if gpus > 0:
+        slots = min(slots, int(resources.get("GPU", 0) / gpus + 1e-9))
+    cap = max_concurrent or res.max_concurrent_trials
+    return max(1, min(slots, cap) if cap else slots)
 
 
 def run_round(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
               max_concurrent: int | None, data_root: str | None, keys: list[str],
-              gpus: float, round_no: int = 1) -> tuple[list[str], list[str], list[str]]:
+              gpus: float, round_no: int = 1, costs: dict[str, tuple[float, float]] | None = None
+              ) -> tuple[list[str], list[str], list[str]]:
     """One Tuner over ``keys`` with ``gpus`` GPU each. Returns (finished, failed, out-of-memory keys)."""
+    from augmix_lab.orchestration.interrupt import INTERRUPT, graceful
     from augmix_lab.orchestration.progress import StudyProgress
 
     todo = [t for t in plan.todo if t.key in keys]
     progress = StudyProgress(len(keys), {t.key: t.label for t in todo}, console,
-                             epochs={t.key: t.config.epochs for t in todo})
+                             epochs={t.key: t.config.epochs for t in todo}, costs=costs,
+                             slots=concurrent_slots(plan, gpus, max_concurrent))
     trainable = make_trainable(plan, uri, run_ids, launch, data_root, keys, gpus)
     tuner = make_tuner(plan, trainable, progress, max_concurrent, keys, round_no)
-    with quiet_ray_logs(), progress:
+    with quiet_ray_logs(), progress, graceful():
         grid = tuner.fit()
-    return sort_results(grid, uri, run_ids, launch)
+    outcome = sort_results(grid, uri, run_ids, launch, plan.study.spec.resources.retries)
+    INTERRUPT.check()  # Ctrl-C during the round: the driver records the rest (runner.end_early)
+    return outcome
 
 
 def repack(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console, keys: list[str],
@@ -152,13 +212,17 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
              max_concurrent: int | None, data_root: str | None) -> tuple[list[str], list[str]]:
     """Tuner rounds over the unfinished trials, re-packing out-of-memory ones. Returns (finished, failed) keys."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
+    # no per-trial CSV/JSON/TensorBoard result files: MLflow holds every result, and Tune leaves those files open when
+    # it stops trials on Ctrl-C (TuneController._schedule_trial_stop never calls the loggers' log_trial_end)
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     keys, gpus = [t.key for t in plan.todo], plan.study.spec.resources.gpus_per_trial
     finished: list[str] = []
     failed: list[str] = []
     round_no = 1
+    costs = trial_costs(plan, data_root)  # the study ETA's per-trial costs (method, model, batch)
     while keys:
         done, bad, oom = run_round(plan, uri, run_ids, launch, console, max_concurrent, data_root, keys, gpus,
-                                   round_no)
+                                   round_no, costs)
         finished += done
         failed += bad
         bigger = next_gpu_fraction(gpus)

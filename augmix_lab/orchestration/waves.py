@@ -15,21 +15,7 @@ from typing import Any, Callable
 
 from augmix_lab.study.expand import Trial
 from augmix_lab.study.init import parent_of
-
-
-def parent_final_checkpoint(out_dir: Path, parent_key: str, uri: str, parent_run_id: str | None) -> Path:
-    """The parent's final.pt in ``<out>/trials/<key>/checkpoints/``, fetched from its MLflow run when absent."""
-    from augmix_lab.orchestration.trainable import FINAL_CHECKPOINT_FILE, trial_workdir
-    from augmix_lab.tracking import TrialLogger
-
-    ckpt = trial_workdir(out_dir, parent_key) / "checkpoints" / FINAL_CHECKPOINT_FILE
-    if not ckpt.is_file():
-        if parent_run_id is None:
-            raise FileNotFoundError(f"parent trial {parent_key} has no final checkpoint at {ckpt} and no run")
-        got = Path(TrialLogger(uri, parent_run_id).download_checkpoint("final", ckpt.parent))
-        if got != ckpt:
-            got.replace(ckpt)
-    return ckpt
+from augmix_lab.tracking import TrialLogger
 
 
 def with_init_checkpoint(trial: Trial, checkpoint: Path) -> Trial:
@@ -55,63 +41,84 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
               data_root: str | None,
               run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
     """``run_tune`` once per dependency wave over ``plan.todo``; returns (finished keys, failed keys) like run_tune."""
-    from augmix_lab.tracking import TrialLogger
-
     all_todo = list(plan.todo)
     if all(parent_of(t.config) is None for t in all_todo):
         return run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)  # one stage: one Tune run
-    done = set(plan.complete) | set(plan.reevaluate)  # trained already (re-evaluation never retrains)
-    runs = {**plan.complete, **plan.reevaluate, **run_ids}
-    labels = {t.key: t.label for t in plan.trials}
-    finished: list[str] = []
-    failed: list[str] = []
-    reasons: dict[str, str] = {}
+    waves = _Waves(plan, uri, run_ids, launch, console)
     left = list(all_todo)
     try:
         while left:
-            ready, blocked = [], []
-            for t in left:
-                parent = parent_of(t.config)
-                if parent is None or parent in done:
-                    ready.append(t)
-                elif parent in reasons or parent not in {x.key for x in left}:
-                    blocked.append(t)
-            for t in blocked:
-                parent = parent_of(t.config)
-                why = reasons.get(parent, "did not finish")  # type: ignore[arg-type]
-                reasons[t.key] = f"parent trial {labels.get(parent, parent)} {why}"  # type: ignore[arg-type]
-            wave = []
-            for t in ready:
-                parent = parent_of(t.config)
-                if parent is None:
-                    wave.append(t)
-                    continue
-                try:
-                    ckpt = parent_final_checkpoint(plan.out_dir, parent, uri, runs.get(parent))
-                except Exception as exc:  # noqa: BLE001 - a lost parent checkpoint fails its children only
-                    reasons[t.key] = f"parent trial {labels.get(parent, parent)}: no final checkpoint ({exc})"
-                    blocked.append(t)
-                    continue
-                wave.append(with_init_checkpoint(t, ckpt))
-            for t in blocked:
-                failed.append(t.key)
-                TrialLogger(uri, run_ids[t.key], launch).set_status("FAILED", reasons[t.key])
-                console.print(f"[red]FAILED[/red] {t.label}: {reasons[t.key]}")
+            wave, blocked = waves.next_wave(left)
             if not wave and not blocked:
                 break  # pragma: no cover - every remaining trial waits on another remaining one (resolution forbids)
             if wave:
                 plan.todo = wave
-                wave_finished, wave_failed = run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root)
-                finished += wave_finished
-                failed += wave_failed
-                done |= set(wave_finished)
-                for k in wave_failed:
-                    reasons[k] = "failed"
-                for t in wave:
-                    if t.key not in done and t.key not in reasons:
-                        reasons[t.key] = "was stopped early"
+                waves.settle(wave, *run_tune(plan, uri, run_ids, launch, console, max_concurrent, data_root))
             settled = {t.key for t in wave} | {t.key for t in blocked}
             left = [t for t in left if t.key not in settled]
     finally:
         plan.todo = all_todo
-    return finished, failed
+    return waves.finished, waves.failed
+
+
+class _Waves:
+    """The bookkeeping of ``run_waves``: what is done, what failed and why (a child's reason names its parent's)."""
+
+    def __init__(self, plan: Any, uri: str, run_ids: dict[str, str], launch: str, console: Any) -> None:
+        self.plan, self.uri, self.run_ids, self.launch, self.console = plan, uri, run_ids, launch, console
+        self.done = set(plan.complete) | set(plan.reevaluate)  # trained already (re-evaluation never retrains)
+        self.runs = {**plan.complete, **plan.reevaluate, **run_ids}
+        self.labels = {t.key: t.label for t in plan.trials}
+        self.finished: list[str] = []
+        self.failed: list[str] = []
+        self.reasons: dict[str, str] = {}
+
+    def next_wave(self, left: list[Trial]) -> tuple[list[Trial], list[Trial]]:
+        """(trials to run now, each child pointed at its parent's final.pt; trials failed because of a parent)."""
+        ready, blocked = [], []
+        for t in left:
+            parent = parent_of(t.config)
+            if parent is None or parent in self.done:
+                ready.append(t)
+            elif parent in self.reasons or parent not in {x.key for x in left}:
+                blocked.append(t)
+        for t in blocked:
+            parent = parent_of(t.config)
+            why = self.reasons.get(parent, "did not finish")  # type: ignore[arg-type]
+            self.reasons[t.key] = f"parent trial {self.labels.get(parent, parent)} {why}"  # type: ignore[arg-type]
+        wave = []
+        for t in ready:
+            ckpt = self._parent_checkpoint(t)
+            if ckpt is None:
+                blocked.append(t)
+            else:
+                wave.append(t if ckpt is True else with_init_checkpoint(t, ckpt))
+        for t in blocked:
+            self.failed.append(t.key)
+            TrialLogger(self.uri, self.run_ids[t.key], self.launch).set_status("FAILED", self.reasons[t.key])
+            self.console.print(f"[red]FAILED[/red] {t.label}: {self.reasons[t.key]}")
+        return wave, blocked
+
+    def _parent_checkpoint(self, t: Trial) -> Path | bool | None:
+        """True: no parent; the parent's final.pt; None: it cannot be had (the reason is recorded)."""
+        from augmix_lab.orchestration.trainable import final_checkpoint
+
+        parent = parent_of(t.config)
+        if parent is None:
+            return True
+        try:
+            return final_checkpoint(self.plan.out_dir, parent, self.uri, self.runs.get(parent))
+        except Exception as exc:  # noqa: BLE001 - a lost parent checkpoint fails its children only
+            self.reasons[t.key] = f"parent trial {self.labels.get(parent, parent)}: no final checkpoint ({exc})"
+            return None
+
+    def settle(self, wave: list[Trial], finished: list[str], failed: list[str]) -> None:
+        """Record one wave's Tune results; a trial neither finished nor failed was stopped early."""
+        self.finished += finished
+        self.failed += failed
+        self.done |= set(finished)
+        for k in failed:
+            self.reasons[k] = "failed"
+        for t in wave:
+            if t.key not in self.done and t.key not in self.reasons:
+                self.reasons[t.key] = "was stopped early"

@@ -1,4 +1,5 @@
-"""Builds a study's whole report (tables in md/csv/tex, plots, ``index.html``) from its MLflow runs."""
+"""Builds a study's whole report (tables in md/csv/tex, plots, ``index.html``) from its MLflow runs: every registered
+table (``report/tables/``) and plot (``report/plots/``), from what ``loading.load_study_runs`` read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Sequence
 
 from augmix_lab.errors import UserError
-from augmix_lab.report.analyses import analysis_plots
 from augmix_lab.report.loading import StudyRuns, load_study_runs
 from augmix_lab.report.plots import Plot, build_plots
 from augmix_lab.report.render import to_markdown, write_index, write_table
@@ -58,8 +58,7 @@ def write_report(runs: StudyRuns, out_dir: Path, formats: Sequence[str] = FORMAT
     _clear_previous(out_dir)
     res = Results(runs)
     tables = build_tables(res)
-    plots = build_plots(res, out_dir)
-    plots += analysis_plots(res, res.analysis, out_dir)  # analyses beyond the paper (report/analyses.py)
+    plots = build_plots(res, out_dir)  # every registered plot (report/plots/)
     report = Report(out_dir, tables, plots)
     table_files = [(t, write_table(t, out_dir, formats)) for t in tables]
     for _, files in table_files:

@@ -1,4 +1,7 @@
-"""Reads one study's runs out of MLflow (the report's only input) into plain, sorted records."""
+"""Reads one study's runs out of MLflow (the report's only input) into plain, sorted records: the trial runs, their
+curves and per-image predictions, the study's soup runs, and the study-level analysis inputs (Fourier heat maps of
+the trials, the parent run's affinity/diversity table). The report's one reader of the store (through
+``tracking.reader.StoreReader``): it reads only, so it needs neither checkpoints nor torch."""
 
 from __future__ import annotations
 
@@ -9,15 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from augmix_lab.analysis.fourier import FourierHeatMap
 from augmix_lab.errors import UserError
-from augmix_lab.evaluation.registry import metric_names
+from augmix_lab.evaluation.registry import CLEAN_ERROR, MEAN_CORRUPTION_ERROR, metric_names
 from augmix_lab.tracking.reader import StoreReader
-from augmix_lab.tracking.tags import TRACKING_TAGS
+from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
 
 
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)
+EVALUATED_ONLY = "(evaluated only)"  # the label mark of an evaluate-only trial's condition (``epochs: 0``)
 # axes that are shown as their own columns (dataset, model) or are bookkeeping, never part of a row label
 _NON_LABEL_AXES = {"variant", "seed", "sweep", "dataset.name", "model"}
 
@@ -31,12 +36,14 @@ class Condition:
     variant: str
     axes: tuple[tuple[str, str], ...] = ()  # other axis values, JSON-encoded, sorted by key
     sweep: str | None = None  # the knob this condition sweeps, if it is a sweep point
+    evaluated_only: bool = field(default=False, compare=False)  # epochs 0: given weights scored, nothing trained
 
     @property
     def label(self) -> str:
+        mark = f" {EVALUATED_ONLY}" if self.evaluated_only else ""
         if not self.axes:
-            return self.variant
-        return f"{self.variant} [{', '.join(f'{k}={json.loads(v)}' for k, v in self.axes)}]"
+            return self.variant + mark
+        return f"{self.variant} [{', '.join(f'{k}={json.loads(v)}' for k, v in self.axes)}]{mark}"
 
     def axis_value(self, key: str) -> Any:
         for k, v in self.axes:
@@ -77,7 +84,29 @@ class TrialRecord:
             variant=self.variant,
             axes=tuple(other),
             sweep=str(sweep) if sweep else None,
+            evaluated_only=self.params.get("epochs") == "0",
         )
+
+
+@dataclass(frozen=True)
+class ExtraPoint:
+    """A finished run outside the trial grid (e.g. a model soup) with its clean and -C errors (percent)."""
+
+    dataset: str
+    model: str
+    label: str
+    role: str
+    clean_error: float
+    c_error: float
+
+
+@dataclass
+class AnalysisInputs:
+    """What the analyses read from the store beyond the trial metrics."""
+
+    heat_maps: dict[str, FourierHeatMap] = field(default_factory=dict)  # trial run id -> heat map
+    affinity: Any = None  # the parent run's analyses/affinity_diversity.csv (a DataFrame)
+    extra_points: list[ExtraPoint] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +122,7 @@ class StudyRuns:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # run_id -> per-image correctness (clean)
     c_predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # run_id -> -C cell -> correctness
     soups: list[dict[str, Any]] = field(default_factory=list)  # finished soup runs (tracking.soups.soup_results)
+    analysis: AnalysisInputs = field(default_factory=AnalysisInputs)  # heat maps, affinity table, extra points
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -104,11 +134,17 @@ class StudyRuns:
 
 
 def check_store_exists(tracking_uri: str) -> None:
-    """A missing SQLite file would be silently created by MLflow; say what is wrong instead."""
+    """A missing SQLite file would be silently created by MLflow, and a damaged one raise a raw SQLAlchemy error or
+    get a fresh schema written into it; say what is wrong instead (reading only)."""
+    from augmix_lab.tracking.store import sqlite_store_problem
+
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri[len("sqlite:///") :])  # '////abs' keeps its leading slash, '///rel' is relative
         if not path.is_file():
             raise UserError(f"no MLflow store at {path}: run the study first ('augmix-lab run STUDY.yaml')")
+        problem = sqlite_store_problem(path)
+        if problem is not None:
+            raise UserError(f"{path}: {problem}; it was left untouched")
 
 
 def resolve_experiment(tracking_uri: str, experiment: str | None) -> str:
@@ -201,7 +237,45 @@ def load_study_runs(tracking_uri: str, experiment: str, *, with_predictions: boo
     from augmix_lab.tracking.soups import soup_results  # role=soup runs: their own table, never trial rows
 
     soups = soup_results(tracking_uri, experiment, study if parent is not None else None)
-    return StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, c_predictions, soups)
+    runs = StudyRuns(tracking_uri, experiment, study, baseline, trials, histories, predictions, c_predictions, soups)
+    runs.analysis = load_analysis_inputs(reader, runs, parent.run_id if parent is not None else None)
+    return runs
+
+
+def load_analysis_inputs(reader: StoreReader, runs: StudyRuns, parent_run_id: str | None) -> AnalysisInputs:
+    """Heat maps of finished trials (``eval.fourier``), the study run's affinity table and the soups as extra points
+    (effective robustness); what is missing stays empty (the tables then say so)."""
+    from augmix_lab.evaluation.fourier_eval import ARRAY_NAMES, ARTIFACT_DIR, heat_map_from_arrays
+
+    out = AnalysisInputs()
+    for t in runs.finished:
+        names = reader.artifact_names(t.run_id, ARTIFACT_DIR)
+        if names and "error.npy" in names:
+            hm = heat_map_from_arrays(reader.arrays(t.run_id, ARTIFACT_DIR, ARRAY_NAMES))
+            if hm is not None:
+                out.heat_maps[t.run_id] = hm
+    if parent_run_id is not None:
+        out.affinity = reader.table(parent_run_id, AFFINITY_ARTIFACT)
+    out.extra_points = soup_points(runs)
+    return out
+
+
+def soup_points(runs: StudyRuns) -> list[ExtraPoint]:
+    """The study's finished soups with clean and -C errors, as points beside the trials (their members' dataset and
+    model: the trial keys in the soup's tags)."""
+    by_key = {t.trial_key: t for t in runs.trials}
+    points = []
+    for s in runs.soups:
+        metrics = s.get("metrics", {})
+        if CLEAN_ERROR not in metrics or MEAN_CORRUPTION_ERROR not in metrics:
+            continue
+        members = [by_key[k].condition for k in s.get("members") or s.get("candidates") or [] if k in by_key]
+        dataset, model = (members[0].dataset, members[0].model) if members else ("?", "?")
+        label = f"{s['kind']} soup" if s.get("kind") else str(s.get("run_id", "?"))[:8]
+        label = f"{label} ({s['group']})" if s.get("group") else label
+        points.append(ExtraPoint(dataset, model, label, ROLE_SOUP, metrics[CLEAN_ERROR],
+                                 metrics[MEAN_CORRUPTION_ERROR]))
+    return sorted(points, key=lambda p: (p.dataset, p.model, p.role, p.label))
 
 
 def benchmark_sources(table: Any) -> dict[str, str]:

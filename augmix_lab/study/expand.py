@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc, v1_path
 from augmix_lab.errors import UserError
-from augmix_lab.study.init import resolve_inits
+from augmix_lab.plugins import digests as plugin_digests
+from augmix_lab.study.init import resolve_inits, resolve_pretrained
 from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
@@ -122,14 +123,40 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
                             f"severity {s} out of range; allowed: 1..5")
 
 
+def check_model(cfg: TrialConfig, where: Callable[[str], str]) -> None:
+    """The model name (registered or ``timm:<arch>``), what an evaluate-only trial scores, and a timm architecture
+    that only takes one input size against the dataset's (``resize`` makes it fit)."""
+    from augmix_lab.data.base import planned_image_size
+    from augmix_lab.models import check_model_name
+    from augmix_lab.models.timm_models import fixed_input_size, is_timm
+
+    try:
+        check_model_name(cfg.model)
+    except UserError as exc:
+        raise UserError(f"{where('model')}: field 'model': {exc}") from None
+    if cfg.pretrained is not None and not is_timm(cfg.model):
+        raise UserError(f"{where('pretrained')}: field 'pretrained': loads local weights of timm models "
+                        f"('timm:<arch>'), not of {cfg.model!r}; for a registered model use init: {{checkpoint: PATH}}")
+    if cfg.pretrained is not None and cfg.init.is_set():
+        raise UserError(f"{where('pretrained')}: field 'pretrained': give one of pretrained or init, not both")
+    if cfg.epochs == 0 and not cfg.evaluate_only:
+        raise UserError(f"{where('epochs')}: field 'epochs': 0 scores given weights without training (evaluate-only); "
+                        "set init: {checkpoint: PATH} or pretrained: PATH, or train with epochs >= 1")
+    size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
+    fixed = fixed_input_size(cfg.model) if is_timm(cfg.model) and cfg.pretrained is None else None
+    if fixed is not None and size is not None and (cfg.resize or size) != fixed:
+        raise UserError(f"{where('model')}: field 'model': {cfg.model} only takes {fixed}x{fixed} inputs, dataset "
+                        f"{cfg.dataset.name!r} has {size}x{size} images; set resize: {fixed} (resizes every input)")
+
+
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     """Registry names (method, model, dataset, corruptions, perturbations), method options and method/JSD
     combinations."""
     from augmix_lab.data import DATASETS, dataset_options
-    from augmix_lab.models import MODELS
 
     check_method(cfg, where)
-    for dotted, reg, value in (("model", MODELS, cfg.model), ("dataset.name", DATASETS, cfg.dataset.name)):
+    check_model(cfg, where)
+    for dotted, reg, value in (("dataset.name", DATASETS, cfg.dataset.name),):
         if value not in reg:
             raise UserError(f"{where(dotted)}: field '{dotted}': {reg.unknown_message(value)}")
     if cfg.dataset.options:
@@ -215,6 +242,9 @@ def _check_axis_paths(study: Study, section: str, axes: dict[str, list[Any]]) ->
 
 
 def _build(study: Study, point: _Point) -> TrialConfig:
+    if "plugins" in point.partial:  # the digests are the study's to fill in (from its top-level `plugins:` list)
+        raise study.error(point.origin(study, "plugins"), "field 'plugins': a trial's plugin digests are filled in by "
+                                                          "the study; list plugin files at the top level ('plugins:')")
     try:
         cfg = TrialConfig.model_validate(point.partial)
     except ValidationError as exc:
@@ -223,7 +253,23 @@ def _build(study: Study, point: _Point) -> TrialConfig:
         dotted = ".".join(str(p) for p in loc)
         raise study.error(point.origin(study, dotted), describe_validation_error(err, TrialConfig, loc)) from None
     check_names(cfg, lambda dotted: study.lines.where(*point.origin(study, dotted)))
-    return cfg
+    return _absolute_paths(study, cfg)
+
+
+def _absolute_paths(study: Study, cfg: TrialConfig) -> TrialConfig:
+    """A dataset's path options (its ``path_options``, e.g. imagefolder's ``root``) relative to the study file."""
+    from pathlib import Path
+
+    from augmix_lab.data import DATASETS
+
+    names = DATASETS.meta(cfg.dataset.name).get("path_options", ())
+    options = dict(cfg.dataset.options)
+    for name in names:
+        if isinstance(options.get(name), str) and not Path(options[name]).expanduser().is_absolute():
+            options[name] = str((study.path.resolve().parent / Path(options[name]).expanduser()).resolve())
+    if options == cfg.dataset.options:
+        return cfg
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"options": options})})
 
 
 def _matches(row: dict[str, Any], point: _Point, cfg_flat: dict[str, Any]) -> bool:
@@ -361,6 +407,10 @@ def expand_study(study: Study, version_of: Callable[[DatasetConfig], str] = data
     rows = _variant_rows(study)
     points = _grid_points(study, rows) + _include_points(study, rows)
     built = _apply_excludes(study, [(p, _build(study, p)) for p in points])
+    if study.plugins:  # every trial of a study with plugins depends on their code (a changed plugin: new trials)
+        plugins = plugin_digests(study.plugins)
+        built = [(p, c.model_copy(update={"plugins": plugins})) for p, c in built]
+    built = resolve_pretrained(study, built)  # timm weights: path relative to the study file, digest, input size
     built = resolve_inits(study, built, version_of)  # two-stage studies: parents' keys into children's
     trials = _keyed_trials(study, built, version_of)
     check_soups(study, trials)  # a soups section that could only fail after training fails here
@@ -372,4 +422,6 @@ def differing_params(trials: list[Trial]) -> list[str]:
     showing), seed excluded."""
     flats = [flatten(t.config.v1_dict()) for t in trials]
     keys = sorted(set().union(*flats)) if flats else []
-    return [k for k in keys if k != "seed" and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
+    hidden = {"seed", "pretrained_sha256"}  # the weights' digest follows their path, which is shown
+    return [k for k in keys
+            if k not in hidden and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]

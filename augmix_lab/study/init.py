@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from augmix_lab.config import DatasetConfig, TrialConfig, file_sha256
+from augmix_lab.config import DatasetConfig, TrialConfig, file_sha256, tree_sha256
 from augmix_lab.errors import UserError
 from augmix_lab.study.schema import Study
 
@@ -112,6 +112,39 @@ class _InitResolver:
                 self.visiting.discard(j)
             self.keys[j] = parent.fingerprint(self.version_of(parent.dataset))
         return self.keys[j]
+
+
+def resolve_pretrained(study: Study, built: list[tuple[Any, TrialConfig]]) -> list[tuple[Any, TrialConfig]]:
+    """``pretrained`` weights made absolute (relative to the study file) with their digest, and their input size
+    checked against the dataset's: a mismatch is an error unless the trial sets ``resize`` to the weights' size."""
+    from augmix_lab.data.base import planned_image_size
+    from augmix_lab.models.timm_models import input_convention
+
+    out = []
+    for point, cfg in built:
+        if cfg.pretrained is None:
+            out.append((point, cfg))
+            continue
+        where = study.lines.where(*point.origin(study, "pretrained"))
+        path = Path(cfg.pretrained).expanduser()
+        path = path if path.is_absolute() else study.path.resolve().parent / path
+        if not path.exists():
+            raise UserError(f"{where}: field 'pretrained': no such file or folder {str(path)!r} (relative to the study "
+                            "file); allowed: a weights file or a folder with config.json and weights")
+        cfg = cfg.model_copy(update={"pretrained": str(path), "pretrained_sha256": tree_sha256(path)})
+        try:
+            convention = input_convention(cfg.model, cfg.pretrained)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        want = int(convention["input_size"][-1]) if convention else None  # type: ignore[index]
+        size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
+        if want is not None and size is not None and (cfg.resize or size) != want:
+            got = f"resize: {cfg.resize}" if cfg.resize else f"dataset {cfg.dataset.name!r} has {size}x{size} images"
+            raise UserError(f"{where}: field 'pretrained': the weights expect {want}x{want} inputs (their pretrained "
+                            f"config's input_size), but {got}; set resize: {want} (resizes every input) or use "
+                            f"data of that size")
+        out.append((point, cfg))
+    return out
 
 
 def parent_of(cfg: TrialConfig) -> str | None:

@@ -68,9 +68,11 @@ def write_manifest(out_dir: Path, study: Study, trials: list[Trial], states: dic
         "git_commit": _git_commit(),
         "packages": _versions(),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "plugins": {p.module: {"digest": p.digest, "path": p.path, "distribution": p.distribution}
+                    for p in study.plugins},
         "trials": [
             {"key": t.key, "variant": t.variant, "seed": t.seed, "axes": t.axes, "eval_key": t.eval_key,
-             "state": states.get(t.key, "pending")}
+             "label": t.label, "epochs": t.config.epochs, "state": states.get(t.key, "pending")}
             for t in trials
         ],
     }
@@ -92,6 +94,7 @@ class Verdict:
     reused: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
     eval_changed: list[str] = field(default_factory=list)
+    plugins_changed: list[str] = field(default_factory=list)  # "module (old -> new)", "module (added)", "... (removed)"
 
     @property
     def edited(self) -> bool:
@@ -104,7 +107,10 @@ class Verdict:
         parts = [f"study file {state}", f"{len(self.new)} new", f"{len(self.reused)} reused", f"{len(self.orphaned)} orphaned"]
         if self.eval_changed:
             parts.append(f"{len(self.eval_changed)} with changed evaluation settings (re-evaluated, not retrained)")
-        return ": ".join(parts[:1]) + ": " + ", ".join(parts[1:]) + " trials"
+        text = ": ".join(parts[:1]) + ": " + ", ".join(parts[1:]) + " trials"
+        if self.plugins_changed:  # every trial's key holds the plugins' digests: a changed one makes them all new
+            text += f"; plugin code changed: {', '.join(self.plugins_changed)}"
+        return text
 
 
 def verdict(previous: dict[str, Any] | None, trials: list[Trial]) -> Verdict:
@@ -121,4 +127,16 @@ def verdict(previous: dict[str, Any] | None, trials: list[Trial]) -> Verdict:
         else:
             v.new.append(t.key)
     v.orphaned = [k for k in old if k not in keys]
+    v.plugins_changed = plugin_changes(previous.get("plugins") or {}, trials)
     return v
+
+
+def plugin_changes(previous: dict[str, Any], trials: list[Trial]) -> list[str]:
+    """Plugins whose digest differs from the previous run's manifest: 'module (old -> new)', added, removed."""
+    now: dict[str, str] = {}
+    for t in trials:
+        now.update(t.config.plugins)
+    before = {k: (v.get("digest") if isinstance(v, dict) else str(v)) for k, v in previous.items()}
+    out = [f"{m} ({before[m]} -> {d})" for m, d in sorted(now.items()) if m in before and before[m] != d]
+    out += [f"{m} (added)" for m in sorted(set(now) - set(before))]
+    return out + [f"{m} (removed)" for m in sorted(set(before) - set(now))]

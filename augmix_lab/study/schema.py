@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from augmix_lab.config import StrictModel
 from augmix_lab.errors import UserError
 from augmix_lab.evaluation.registry import TEST_ERROR
+from augmix_lab.plugins import Plugin, load_plugins
 from augmix_lab.study.soups import SoupsSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -70,6 +71,8 @@ class StudySpec(StrictModel):
     baseline: str | None = None
     output_dir: str | None = None
     soups: SoupsSpec = Field(default_factory=SoupsSpec)  # model soups (study/soups.py)
+    plugins: list[str] = Field(default_factory=list, description="plugin .py files or package folders (relative to "
+                               "the study file) or module names, imported before validation (augmix_lab/plugins.py)")
 
     @field_validator("seeds")
     @classmethod
@@ -135,6 +138,7 @@ class Study:
     text: str
     lines: LineMap
     overrides: tuple[str, ...] = ()  # `--set KEY=VALUE` arguments applied on top of the file (study/overrides.py)
+    plugins: tuple[Plugin, ...] = ()  # the study's and the installed entry-point plugins, imported (plugins.py)
 
     @property
     def name(self) -> str:
@@ -281,4 +285,7 @@ def read_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
         raise UserError(f"{lines.where(loc)}: {describe_validation_error(err, StudySpec, loc)}") from None
     if not re.match(NAME_PATTERN, spec.name):  # pragma: no cover - the pattern constraint already enforces it
         raise UserError(f"{lines.where(('name',))}: invalid study name {spec.name!r}")
-    return Study(spec=spec, path=path, text=text, lines=lines, overrides=tuple(overrides))
+    # imported before the trials are expanded, so validation sees the names the plugins register
+    plugins = load_plugins(spec.plugins, path.resolve().parent,
+                           lambda i: f"{lines.where(('plugins', i))}: field 'plugins.{i}'")
+    return Study(spec=spec, path=path, text=text, lines=lines, overrides=tuple(overrides), plugins=tuple(plugins))

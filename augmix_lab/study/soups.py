@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -22,9 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from augmix_lab.study.expand import Trial
     from augmix_lab.study.schema import Study
 
-SOUP_KINDS = ("uniform", "greedy")  # the paper's two recipes (Sec. 3)
-
-
 class SoupHeldoutSpec(StrictModel):
     n: int | None = Field(None, ge=1, description="score on the first n held-out images; None = all of dataset.holdout")
 
@@ -33,7 +30,8 @@ class SoupsSpec(StrictModel):
     """``soups: {enabled: true, kinds: [uniform, greedy], heldout: {n: 500}}``."""
 
     enabled: bool = Field(False, description="build the soups after the study's trials (augmix-lab soup: always)")
-    kinds: list[Literal["uniform", "greedy"]] = Field(default_factory=lambda: list(SOUP_KINDS), min_length=1)
+    kinds: list[str] | None = Field(None, min_length=1, description="soup recipes of analysis.soups.SOUP_KINDS "
+                                    "(uniform, greedy); None = every registered kind")
     heldout: SoupHeldoutSpec = Field(default_factory=SoupHeldoutSpec)
     variants: list[str] | None = Field(None, description="members' variants; None = every trial that has an init")
     bn_images: int | None = Field(None, ge=1, description="training images to re-estimate BatchNorm on; None = all")
@@ -113,7 +111,12 @@ def soup_groups(trials: list["Trial"], spec: SoupsSpec) -> list[SoupGroup]:
 
 def check_soups(study: "Study", trials: list["Trial"], force: bool = False) -> None:
     """Validate the soups section against the expanded trials before anything starts (no-op unless enabled/forced)."""
+    from augmix_lab.analysis.soups import SOUP_KINDS
+
     spec: SoupsSpec = study.spec.soups
+    for i, kind in enumerate(spec.kinds or []):
+        if kind not in SOUP_KINDS:
+            raise study.error([("soups", "kinds", i)], f"field 'soups.kinds': {SOUP_KINDS.unknown_message(kind)}")
     if not (spec.enabled or force):
         return
     variants = {t.variant for t in trials}

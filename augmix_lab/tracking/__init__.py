@@ -32,26 +32,25 @@ per-epoch metrics (steps 1..E) and final scorecard metrics (step 0) named as in 
 ``study.yaml`` (parent), ``trial_config.yaml``, ``scorecard/table.csv``, ``scorecard/summary.json``, ``checkpoints/``.
 """
 
-from augmix_lab.tracking.gpu import GPU_METRICS, gpu_epoch_stats
-from augmix_lab.tracking.lookup import FinishedTrial, finished_trials
-from augmix_lab.tracking.records import flatten_config
-from augmix_lab.tracking.store import check_reachable, resolve_tracking
-from augmix_lab.tracking.study import StudyTracker
-from augmix_lab.tracking.tags import TRACKING_TAGS, TrackingTags
-from augmix_lab.tracking.trial import TrialLogger, TrialSuperseded, metric_history
+from typing import Any
 
-__all__ = [
-    "FinishedTrial",
-    "GPU_METRICS",
-    "StudyTracker",
-    "TrialLogger",
-    "TrialSuperseded",
-    "TRACKING_TAGS",
-    "TrackingTags",
-    "check_reachable",
-    "finished_trials",
-    "flatten_config",
-    "gpu_epoch_stats",
-    "metric_history",
-    "resolve_tracking",
-]
+# name -> submodule; imported on first use, so ``status``'s plain-SQL reads (``sqlite_reader``) load neither MLflow
+# nor the metric registry's numpy/pandas
+_EXPORTS = {
+    "GPU_METRICS": "gpu", "gpu_epoch_stats": "gpu",
+    "FinishedTrial": "lookup", "finished_trials": "lookup",
+    "flatten_config": "records",
+    "check_reachable": "store", "resolve_tracking": "store",
+    "StudyTracker": "study",
+    "TRACKING_TAGS": "tags", "TrackingTags": "tags",
+    "TrialLogger": "trial", "TrialSuperseded": "trial", "metric_history": "trial",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -103,6 +103,29 @@ def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[
             for key, run in best.items()}
 
 
+def _study_trial_runs(client: Any, experiment_name: str, study: str) -> list[Any]:
+    """The study's trial runs in ``experiment_name``, oldest first (none when the experiment does not exist)."""
+    home = experiment_id(client, experiment_name)
+    if home is None:
+        return []
+    return search_runs(client, [home], f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and "
+                                       f"{tag_filter(TRACKING_TAGS.study, study)}")
+
+
+def logged_step_costs(uri: str, experiment_name: str, study: str, *, client: Any = None) -> dict[str, float]:
+    """``{trial_key: seconds per training image}`` from the last ``images_per_s`` each of the study's trial runs
+    logged (what ``plan`` checks its cached step costs against)."""
+    from augmix_lab.evaluation.registry import IMAGES_PER_S
+
+    runs = _study_trial_runs(client or make_client(uri), experiment_name, study)
+    out = {}
+    for run in runs:
+        key, rate = run.data.tags.get(TRACKING_TAGS.trial_key), run.data.metrics.get(IMAGES_PER_S)
+        if key is not None and rate is not None and rate > 0:
+            out[key] = 1.0 / float(rate)
+    return out
+
+
 @dataclass(frozen=True)
 class TrialState:
     """The newest run of one trial key in a study: its status, failure reason and the last epoch it logged."""
@@ -112,6 +135,8 @@ class TrialState:
     error: str | None
     last_epoch: int | None
     start_time: int
+    stopped: str | None = None  # a KILLED run: why (tags.STOP_KINDS)
+    note: str | None = None  # the run's description: a stopped run's reason
 
 
 def trial_states(uri: str, experiment_name: str, study: str, *, client: Any = None) -> dict[str, TrialState]:
@@ -119,12 +144,7 @@ def trial_states(uri: str, experiment_name: str, study: str, *, client: Any = No
 
     Read-only and one search (tags only), so a study can be watched while it runs.
     """
-    client = client or make_client(uri)
-    home = experiment_id(client, experiment_name)
-    if home is None:
-        return {}
-    runs = search_runs(client, [home], f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and "
-                                       f"{tag_filter(TRACKING_TAGS.study, study)}")
+    runs = _study_trial_runs(client or make_client(uri), experiment_name, study)
     states: dict[str, TrialState] = {}
     for run in runs:  # oldest first: a newer run of the same key replaces the older one
         tags = run.data.tags
@@ -133,5 +153,6 @@ def trial_states(uri: str, experiment_name: str, study: str, *, client: Any = No
             continue
         epoch = tags.get(TRACKING_TAGS.last_epoch, "")
         states[key] = TrialState(run.info.run_id, run.info.status, tags.get(TRACKING_TAGS.error),
-                                 int(epoch) if epoch.isdigit() else None, run.info.start_time or 0)
+                                 int(epoch) if epoch.isdigit() else None, run.info.start_time or 0,
+                                 tags.get(TRACKING_TAGS.stopped), tags.get(TRACKING_TAGS.note))
     return states

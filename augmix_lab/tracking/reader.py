@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from augmix_lab.tracking.lookup import experiment_id, search_runs, tag_filter
 from augmix_lab.tracking.records import TRACKING_TAGS
-from augmix_lab.tracking.store import make_client
+from augmix_lab.tracking.store import call_with_retries, make_client
 
 
 @dataclass(frozen=True)
@@ -38,23 +39,16 @@ class StoreReader:
         self.client = make_client(uri)
 
     def experiment_names(self) -> list[str]:
-        return sorted(e.name for e in self.client.search_experiments())
+        return sorted(e.name for e in call_with_retries(self.client.search_experiments))
 
     def experiment_id(self, name: str) -> str | None:
-        exp = self.client.get_experiment_by_name(name)
-        return None if exp is None else exp.experiment_id
+        """The id of the active experiment ``name``, or None."""
+        return experiment_id(self.client, name)
 
     def runs(self, experiment_id: str, role: str) -> list[RunRow]:
-        """Every run of the experiment whose ``augmix_lab.role`` tag is ``role`` ("study" or "trial"), all pages."""
-        out: list[RunRow] = []
-        token = None
-        flt = f"tags.`{TRACKING_TAGS.role}` = '{role}'"
-        while True:
-            page = self.client.search_runs([experiment_id], filter_string=flt, max_results=1000, page_token=token)
-            out.extend(_row(r) for r in page)
-            token = page.token
-            if not token:
-                return out
+        """Every run of the experiment whose ``augmix_lab.role`` tag is ``role`` ("study" or "trial"), all pages
+        (the one pager, ``lookup.search_runs``: retried on a busy store)."""
+        return [_row(r) for r in search_runs(self.client, [experiment_id], tag_filter(TRACKING_TAGS.role, role))]
 
     def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """Per-epoch values (steps >= 1; step 0 holds final metrics); a re-logged step keeps its newest value."""

@@ -19,6 +19,7 @@ from augmix_lab.evaluation.registry import (
     SOUP_CANDIDATES,
     SOUP_SIZE,
 )
+from augmix_lab.tracking.lookup import experiment_id, search_runs, tag_filter
 from augmix_lab.tracking.records import TRACKING_TAGS, limit_tag
 from augmix_lab.tracking.store import call_with_retries, make_client
 from augmix_lab.tracking.tags import ROLE_SOUP
@@ -29,34 +30,16 @@ MEMBERS_ARTIFACT = "soup/members.json"
 SOUP_CHECKPOINT_DIR = "checkpoints"
 
 
-def _filter(tag: str, value: str) -> str:
-    return f"tags.`{tag}` = '{value}'"
-
-
-def _experiment_id(client: Any, experiment: str) -> str | None:
-    exp = call_with_retries(client.get_experiment_by_name, experiment)
-    return None if exp is None else exp.experiment_id
-
-
-def _soup_runs(client: Any, experiment_id: str, study: str | None) -> list[Any]:
-    from mlflow.entities import ViewType
-
-    flt = _filter(TRACKING_TAGS.role, ROLE_SOUP) + (f" and {_filter(TRACKING_TAGS.study, study)}" if study else "")
-    runs, token = [], None
-    while True:
-        page = call_with_retries(client.search_runs, [experiment_id], filter_string=flt,
-                                 run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
-                                 order_by=["attributes.start_time ASC"], page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+def _soup_runs(client: Any, exp_id: str, study: str | None) -> list[Any]:
+    """The experiment's soup runs (of one study), oldest first, through the one pager (``lookup.search_runs``)."""
+    flt = tag_filter(TRACKING_TAGS.role, ROLE_SOUP)
+    return search_runs(client, [exp_id], flt + (f" and {tag_filter(TRACKING_TAGS.study, study)}" if study else ""))
 
 
 def finished_soups(uri: str, experiment: str, study: str) -> dict[str, str]:
     """``{soup_key: run_id}`` of this study's FINISHED soup runs (newest wins)."""
     client = make_client(uri)
-    exp_id = _experiment_id(client, experiment)
+    exp_id = experiment_id(client, experiment)
     if exp_id is None:
         return {}
     return {r.data.tags[TRACKING_TAGS.soup_key]: r.info.run_id for r in _soup_runs(client, exp_id, study)
@@ -112,7 +95,7 @@ def soup_results(uri: str, experiment: str, study: str | None = None) -> list[di
     greedy history and final metrics (``metrics``: the scorecard keys of docs/architecture.md plus
     ``heldout_accuracy``, a fraction)."""
     client = make_client(uri)
-    exp_id = _experiment_id(client, experiment)
+    exp_id = experiment_id(client, experiment)
     if exp_id is None:
         return []
     out = []

@@ -12,8 +12,9 @@ import os
 import random
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 from augmix_lab.errors import UserError
@@ -124,18 +125,80 @@ def _check_sqlite(uri: str, timeout_s: float) -> None:
         return
     if path.is_dir():
         raise UserError(f"tracking URI {uri!r}: {path} is a folder, not a SQLite database file")
+    problem = sqlite_store_problem(path, timeout_s)
+    if problem is not None and problem != NO_TABLES:  # a fresh database with no tables at all: MLflow fills it
+        raise UserError(f"{path}: {problem}; it was left untouched")
+
+
+NO_TABLES = "a SQLite database with no tables yet: not an MLflow store"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_MLFLOW_TABLES = ("experiments", "runs", "tags", "alembic_version")
+
+
+def sqlite_store_problem(path: Path, timeout_s: float = 5) -> str | None:
+    """What keeps an existing file from being an MLflow SQLite store, found without writing a byte, or None.
+
+    Checks, cheapest first: empty; SQLite's magic header; truncation (the header's page count x page size against
+    the file size: https://www.sqlite.org/fileformat2.html#in_header_database_size); MLflow's tables; readable rows.
+    """
     try:
+        size = path.stat().st_size
         with open(path, "rb") as fh:
-            header = fh.read(16)
-        if header and header != b"SQLite format 3\x00":
-            raise UserError(f"tracking URI {uri!r}: {path} is not a SQLite database")
+            header = fh.read(100)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if size == 0:
+        return "an empty file, not an MLflow store"
+    if not header.startswith(_SQLITE_MAGIC):
+        return "not a SQLite database (an MLflow store starts with 'SQLite format 3'), so not an MLflow store"
+    if len(header) < 100:
+        return f"a truncated SQLite database ({size} bytes)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:  # the header's size is valid
+        return f"a truncated SQLite database ({size} bytes; its header says {pages * page_size})"
+    if page_size and size % page_size:
+        return f"a truncated SQLite database ({size} bytes: not a whole number of {page_size}-byte pages)"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
+    except sqlite3.Error:
         conn = sqlite3.connect(path, timeout=timeout_s)
-        try:
-            conn.execute("PRAGMA schema_version").fetchone()
-        finally:
-            conn.close()
-    except (OSError, sqlite3.Error) as exc:
-        raise UserError(f"tracking URI {uri!r}: cannot open {path}: {exc}") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return NO_TABLES
+        missing = [t for t in _MLFLOW_TABLES if t not in tables]
+        if missing:
+            return f"a SQLite database without MLflow's tables ({', '.join(missing)} missing), so not an MLflow store"
+        conn.execute("SELECT count(*) FROM runs").fetchone()
+        conn.execute("SELECT count(*) FROM tags").fetchone()
+    except sqlite3.Error as exc:
+        return f"an unreadable SQLite database ({exc})"
+    finally:
+        conn.close()
+    return None
+
+
+_BROKEN_DB_TEXT = ("database disk image is malformed", "file is not a database", "database or disk is full",
+                   "unable to open database file", "no such table")
+
+
+@contextmanager
+def store_errors(uri: str) -> Iterator[None]:
+    """Turn a damaged SQLite store's raw SQLAlchemy/MLflow error (met past the cheap checks) into one ``UserError``
+    line naming the file and what is wrong."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        found = next((t for t in _BROKEN_DB_TEXT if t in text.lower()), None)
+        if not is_sqlite_uri(uri) or found is None or "disk is full" in found:
+            raise
+        raise UserError(f"{sqlite_path(uri)}: an unreadable MLflow store ({found}); restore it from a backup or "
+                        "move it away to start a new one") from None
 
 
 def _check_database(uri: str, timeout_s: float) -> None:

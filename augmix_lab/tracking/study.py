@@ -18,11 +18,18 @@ from augmix_lab.tracking.records import (
 )
 from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store, sqlite_path
-from augmix_lab.tracking.tags import EXPERIMENT_KIND_TRAINING, ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS
+from augmix_lab.tracking.tags import (
+    EXPERIMENT_KIND_TRAINING,
+    PLUGINS_ARTIFACT_DIR,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TRACKING_TAGS,
+)
 from augmix_lab.tracking.trial import clear_failure
 
 STUDY_ARTIFACT = "study.yaml"
 TRIAL_CONFIG_ARTIFACT = "trial_config.yaml"
+MAX_PLUGIN_FILES = 200  # an installed plugin distribution larger than this logs its file list, not its files
 
 
 class StudyTracker:
@@ -109,14 +116,36 @@ class StudyTracker:
         call_with_retries(self.client.log_text, run_id, study_yaml_text, STUDY_ARTIFACT)
         return run_id
 
+    def log_plugins(self, run_id: str, plugins: Iterable[Any]) -> None:
+        """The study's plugins on its parent run: tag ``augmix_lab.plugins`` and each plugin's source files under
+        ``plugins/<module>/<digest>/`` (uploaded once per digest, so every version a study ran with is kept)."""
+        from pathlib import Path
+
+        plugins = list(plugins)
+        if not plugins:
+            return
+        summary = {p.module: {"digest": p.digest, "source": p.distribution or p.path} for p in plugins}
+        self._log_params_and_tags(run_id, {}, {TRACKING_TAGS.plugins: limit_tag(json.dumps(summary, sort_keys=True))})
+        for p in plugins:
+            folder = f"{PLUGINS_ARTIFACT_DIR}/{p.module}/{p.digest}"
+            if call_with_retries(self.client.list_artifacts, run_id, folder):
+                continue
+            if len(p.files) > MAX_PLUGIN_FILES:
+                call_with_retries(self.client.log_text, run_id, "\n".join(p.files) + "\n", f"{folder}/FILES.txt")
+                continue
+            for f in p.files:
+                rel = Path(f).relative_to(p.root).parent.as_posix()
+                call_with_retries(self.client.log_artifact, run_id, f, folder if rel == "." else f"{folder}/{rel}")
+
     def trial_run(self, parent_id: str, trial_key: str, *, study: str, variant: str, seed: int,
                   axes: Mapping[str, Any], params: Mapping[str, Any], config_yaml: str,
                   eval_key: str, launch: str | None = None) -> tuple[str, str]:
         """The run a trial logs into, as ``(run_id, "resumed" | "created")``.
 
-        An unfinished run for ``trial_key`` under ``parent_id`` (RUNNING after a crash, FAILED, KILLED) is reused
-        and marked RUNNING again, so a resumed trial continues its own run; otherwise a nested run is created.
-        ``launch`` (tag ``augmix_lab.launch``) hands the run to this invocation; older workers then stop writing.
+        An unfinished run for ``trial_key`` under ``parent_id`` (RUNNING after a crash, FAILED, KILLED) is reused,
+        so a resumed trial continues its own run; otherwise a nested run is created. Either way it is left SCHEDULED
+        (queued): its worker marks it RUNNING when the trial starts, so a trial that never started is never shown
+        running. ``launch`` (tag ``augmix_lab.launch``) hands the run to this invocation; older workers stop writing.
         """
         tags = {
             TRACKING_TAGS.role: ROLE_TRIAL,
@@ -135,8 +164,6 @@ class StudyTracker:
         if unfinished:
             run = unfinished[-1]
             run_id, outcome = run.info.run_id, "resumed"
-            if run.info.status != "RUNNING":
-                call_with_retries(self.client.update_run, run_id, status="RUNNING")
             clear_failure(self.client, run_id, run.data.tags)  # the old failure no longer describes this run
             flat = {k: v for k, v in flat.items() if k not in run.data.params}  # params are immutable in MLflow
         else:
@@ -146,6 +173,7 @@ class StudyTracker:
             run_id, outcome = run.info.run_id, "created"
         self._log_params_and_tags(run_id, flat, tags)
         call_with_retries(self.client.log_text, run_id, config_yaml, TRIAL_CONFIG_ARTIFACT)
+        call_with_retries(self.client.update_run, run_id, status="SCHEDULED")  # after the launch tag: see docstring
         return run_id, outcome
 
     def completed_trials(self, trial_keys: Iterable[str] | None = None) -> dict[str, str]:
@@ -157,8 +185,47 @@ class StudyTracker:
         found = finished_trials(self.uri, self.experiment_name, trial_keys, client=self.client)
         return {key: trial.run_id for key, trial in found.items()}
 
-    def finish_study(self, parent_id: str, status: str = "FINISHED") -> None:
+    def finish_study(self, parent_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+        """End the parent run; ``reason`` (why the driver failed or stopped) goes into its error tag and note, and
+        a clean end removes an earlier one."""
+        from mlflow.entities import RunTag
+
         status = status.upper()
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"status {status!r}: allowed {', '.join(TERMINAL_STATUSES)}")
+        if reason:
+            text = limit_tag(reason)
+            call_with_retries(self.client.log_batch, parent_id,
+                              tags=[RunTag(TRACKING_TAGS.error, text), RunTag(TRACKING_TAGS.note, text)])
+        else:
+            clear_failure(self.client, parent_id, call_with_retries(self.client.get_run, parent_id).data.tags)
         call_with_retries(self.client.set_terminated, parent_id, status=status)
+
+    def settle_launch(self, launch: str, kind: str, reason: str) -> dict[str, list[str]]:
+        """After the driver stopped early (``kind``: ``interrupted`` or ``driver_failed``), leave its trial runs true.
+
+        Every unfinished run this launch handed out is first taken from it (its launch tag gets an ``:ended``
+        suffix, so a worker that outlived the driver stops at its next write); then a RUNNING one (a trial that had
+        started) ends KILLED with ``augmix_lab.stopped`` = ``kind`` and the note ``reason`` + the epoch it reached,
+        and a SCHEDULED one (never started) stays SCHEDULED: to run. Returns ``{"stopped": keys, "queued": keys}``.
+        """
+        from mlflow.entities import RunTag
+
+        from augmix_lab.tracking.trial import TrialLogger
+
+        runs = self._search(tag_filter(TRACKING_TAGS.launch, launch))
+        out: dict[str, list[str]] = {"stopped": [], "queued": []}
+        for run in runs:
+            if run.info.status in TERMINAL_STATUSES:
+                continue
+            ended = f"{launch}:ended"
+            call_with_retries(self.client.log_batch, run.info.run_id, tags=[RunTag(TRACKING_TAGS.launch, ended)])
+            key = run.data.tags.get(TRACKING_TAGS.trial_key, run.info.run_id)
+            if run.info.status != "RUNNING":
+                out["queued"].append(key)
+                continue
+            epoch = run.data.tags.get(TRACKING_TAGS.last_epoch)
+            where = f" after epoch {epoch}" if epoch else " before its first epoch ended"
+            TrialLogger(self.uri, run.info.run_id, ended).mark_stopped(kind, f"{reason}{where}")
+            out["stopped"].append(key)
+        return out

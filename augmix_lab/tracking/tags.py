@@ -17,12 +17,18 @@ class TrackingTags:
     baseline_tagged: str = "augmix_lab.baseline_tagged"
     study_file: str = "augmix_lab.study_file"  # parent run: absolute path of the study file run last
     overrides: str = "augmix_lab.overrides"  # parent run: JSON list of the --set overrides of the last invocation
+    # parent run: JSON {module: {digest, source}} of the plugins the last invocation imported (sources: artifacts
+    # plugins/<module>/<digest>/); trial run: JSON {module: file imported on the worker}
+    plugins: str = "augmix_lab.plugins"
     trial_key: str = "augmix_lab.trial_key"
     variant: str = "augmix_lab.variant"
     seed: str = "augmix_lab.seed"
     axes: str = "augmix_lab.axes"  # JSON dict of this trial's axis values
     eval_key: str = "augmix_lab.eval_key"
-    error: str = "augmix_lab.error"  # failure reason of a FAILED trial
+    error: str = "augmix_lab.error"  # failure reason of a FAILED trial (or of the study's parent run)
+    # a KILLED run: why it stopped, one of STOP_KINDS ("interrupted": Ctrl-C; "driver_failed": its driver crashed;
+    # "scheduler": ASHA ended it early); the note says more. Re-running the study resumes the first two.
+    stopped: str = "augmix_lab.stopped"
     last_epoch: str = "augmix_lab.last_epoch"  # last epoch logged, written in the same batch as its metrics
     launch: str = "augmix_lab.launch"  # the `augmix-lab run` invocation that owns the trial run now
     repacks: str = "augmix_lab.repacks"  # GPU fractions after CUDA OOM re-packs, e.g. "0.25->0.5->1"
@@ -62,9 +68,13 @@ TRACKING_TAGS = TrackingTags()
 ROLE_STUDY = "study"
 ROLE_TRIAL = "trial"
 ROLE_SOUP = "soup"
+STOP_INTERRUPTED, STOP_DRIVER_FAILED, STOP_SCHEDULER = "interrupted", "driver_failed", "scheduler"
+STOP_KINDS = (STOP_INTERRUPTED, STOP_DRIVER_FAILED, STOP_SCHEDULER)
 # ExperimentKind.CUSTOM_MODEL_DEVELOPMENT of MLflow 3.x's UI (GENAI_DEVELOPMENT = "genai_development" opens on traces)
 EXPERIMENT_KIND_TRAINING = "custom_model_development"
 # MLflow >= 3.5's UI also keeps a global workflow switch ("genai" by default); this URL value opens the ML pages
 UI_WORKFLOW_TYPE = "machine_learning"
 # artifact on the study's parent run: the study-level affinity/diversity table (orchestration/analyses.py)
 AFFINITY_ARTIFACT = "analyses/affinity_diversity.csv"
+# artifact folder on the study's parent run: each plugin's source files, one folder per module and digest
+PLUGINS_ARTIFACT_DIR = "plugins"

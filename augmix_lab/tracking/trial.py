@@ -197,6 +197,14 @@ class TrialLogger:
             tags.append(RunTag(TRACKING_TAGS.eval_worker, worker))
         self._log_batch(tags=tags)
 
+    def log_plugin_origins(self, origins: Mapping[str, str]) -> None:
+        """Which file each plugin module was imported from in this worker (tag ``augmix_lab.plugins``, JSON)."""
+        from mlflow.entities import RunTag
+
+        if origins:
+            self.check_owner()
+            self._log_batch(tags=[RunTag(TRACKING_TAGS.plugins, limit_tag(json.dumps(dict(origins), sort_keys=True)))])
+
     def record_repack(self, old_fraction: float, new_fraction: float) -> str:
         """A CUDA out-of-memory re-pack: append ``new_fraction`` to tag ``augmix_lab.repacks`` (``"0.25->0.5"``), set
         ``augmix_lab.gpu_fraction`` and add a note; the run stays RUNNING for its retry. Returns the chain."""
@@ -253,6 +261,40 @@ class TrialLogger:
         local = call_with_retries(self.client.download_artifacts, self.run_id, artifact, str(dst))
         return Path(local)
 
+    def add_note(self, line: str) -> None:
+        """Append a line to the run's description (``mlflow.note.content``, shown in the MLflow UI)."""
+        from mlflow.entities import RunTag
+
+        self.check_owner()
+        note = call_with_retries(self.client.get_run, self.run_id).data.tags.get(TRACKING_TAGS.note)
+        text = f"{note}\n{line}" if note else line
+        self._log_batch(tags=[RunTag(TRACKING_TAGS.note, limit_tag(text))])
+
+    def mark_stopped(self, kind: str, reason: str) -> None:
+        """End the run KILLED because it was stopped, not because it failed: tag ``augmix_lab.stopped`` = ``kind``
+        (``tags.STOP_KINDS``) and the reason as the run's note. ``augmix-lab status`` tells these apart."""
+        from mlflow.entities import RunTag
+
+        from augmix_lab.tracking.tags import STOP_KINDS
+
+        if kind not in STOP_KINDS:
+            raise ValueError(f"stop kind {kind!r}: allowed {', '.join(STOP_KINDS)}")
+        self.check_owner()
+        self._log_batch(tags=[RunTag(TRACKING_TAGS.stopped, kind), RunTag(TRACKING_TAGS.note, limit_tag(reason))])
+        call_with_retries(self.client.set_terminated, self.run_id, status="KILLED")
+
+    def fail_if_unfinished(self, reason: str) -> bool:
+        """FAILED with ``reason`` unless the run already ended (e.g. the trainable recorded its own failure).
+
+        The driver's word after Ray gave up on a trial: a worker that died hard (killed, out of host memory) could
+        not record anything, and its run would otherwise stay RUNNING with no reason. Returns True if it wrote.
+        """
+        run = call_with_retries(self.client.get_run, self.run_id)
+        if run.info.status in TERMINAL_STATUSES and (run.info.status != "FAILED" or TRACKING_TAGS.error in run.data.tags):
+            return False
+        self.set_status("FAILED", reason)
+        return True
+
     def set_status(self, status: str, error: str | None = None) -> None:
         """End the run as FINISHED / FAILED / KILLED (or mark it RUNNING again); FAILED records ``error``."""
         from mlflow.entities import RunTag
@@ -273,12 +315,16 @@ class TrialLogger:
 
 
 def clear_failure(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
-    """Remove a previous attempt's failure reason (and the UI note that repeats it) from a run being retried."""
-    error = tags.get(TRACKING_TAGS.error)
-    if error is None:
+    """Remove a previous attempt's failure or stop reason (and the UI note that repeats it) from a run being retried."""
+    reason = tags.get(TRACKING_TAGS.error)
+    if TRACKING_TAGS.stopped in tags:
+        call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.stopped)
+        reason = tags.get(TRACKING_TAGS.note) if reason is None else reason
+    if reason is None:
         return
-    call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.error)
-    if tags.get(TRACKING_TAGS.note) == error:
+    if TRACKING_TAGS.error in tags:
+        call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.error)
+    if tags.get(TRACKING_TAGS.note) == reason:
         call_with_retries(client.delete_tag, run_id, TRACKING_TAGS.note)
 
 

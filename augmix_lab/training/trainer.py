@@ -9,19 +9,19 @@ On CPU the whole trial is bit-for-bit reproducible for a seed, including across 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from augmix_lab.config import TrialConfig
+from augmix_lab.data.trial import load_trial_data
 from augmix_lab.device import resolve_device
 from augmix_lab.errors import TrialFailed, UserError
 from augmix_lab.evaluation.registry import (
@@ -35,11 +35,16 @@ from augmix_lab.evaluation.registry import (
     TRAIN_LOSS,
 )
 from augmix_lab.models import create_model
+from augmix_lab.models.timm_models import input_convention, pretrained_classes, resize_inputs
 from augmix_lab.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    Fetch,
     capture_rng_state,
     checkpoint_paths,
+    choose_resume,
+    final_model,
     load_checkpoint,
+    load_final,
     restore_rng_state,
     save_atomic,
 )
@@ -60,8 +65,11 @@ FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finit
 class TrialCallbacks:
     """Hooks the orchestrator, tracker or CLI attach to a trial; pass functions or subclass and override.
 
-    ``on_epoch_end(epoch, metrics, checkpoint)``: after each trained epoch (1-based), ``checkpoint`` is
-    ``workdir/checkpoints/last.pt`` when it was written this epoch, else None. ``on_evaluated(scorecard)``:
+    ``on_epoch_metrics(epoch, metrics)``: after each trained epoch (1-based), BEFORE the checkpoint that lets a
+    resume skip it is written - the place to log the epoch, so no crash or take-over between the two can lose it.
+    ``on_epoch_end(epoch, metrics, checkpoint)``: then, ``checkpoint`` is ``workdir/checkpoints/last.pt`` when it
+    was written this epoch, else None. ``on_resume(start_epoch, history, note)``: after restoring, with the restored
+    epochs' metrics and a warning when an unreadable checkpoint was skipped (else None). ``on_evaluated(scorecard)``:
     after evaluation. ``on_train_start(start_epoch, epochs, batches_per_epoch)`` and
     ``on_batch_end(epoch, batch, images)``: progress display only.
     """
@@ -72,9 +80,20 @@ class TrialCallbacks:
         on_evaluated: Callable[[Any], None] | None = None,
         on_train_start: Callable[[int, int, int], None] | None = None,
         on_batch_end: Callable[[int, int, int], None] | None = None,
+        on_epoch_metrics: Callable[[int, dict[str, float]], None] | None = None,
+        on_resume: Callable[[int, list[dict[str, float]], str | None], None] | None = None,
     ) -> None:
         self._on_epoch_end, self._on_evaluated = on_epoch_end, on_evaluated
         self._on_train_start, self._on_batch_end = on_train_start, on_batch_end
+        self._on_epoch_metrics, self._on_resume = on_epoch_metrics, on_resume
+
+    def on_epoch_metrics(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self._on_epoch_metrics is not None:
+            self._on_epoch_metrics(epoch, metrics)
+
+    def on_resume(self, start_epoch: int, history: list[dict[str, float]], note: str | None) -> None:
+        if self._on_resume is not None:
+            self._on_resume(start_epoch, history, note)
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         if self._on_epoch_end is not None:
@@ -115,30 +134,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -> Any:
-    """The first N train/test images (smoke runs); the version string records the cut."""
-    if train_subset is None and test_subset is None:
-        return ds
-    def head(images: Any, n: int) -> Any:  # a lazy folder stays lazy (slicing it would decode every file)
-        return images.head(n) if hasattr(images, "head") else images[:n]
-
-    changes: dict[str, Any] = {}
-    if train_subset is not None:
-        changes.update(train_images=head(ds.train_images, train_subset), train_labels=ds.train_labels[:train_subset])
-    if test_subset is not None:
-        changes.update(test_images=head(ds.test_images, test_subset), test_labels=ds.test_labels[:test_subset])
-    changes["version"] = f"{ds.version}|train[:{train_subset}]|test[:{test_subset}]"
-    return dataclasses.replace(ds, **changes)
-
-
-def load_trial_dataset(cfg: TrialConfig, data_root: str | Path | None) -> Any:
-    from augmix_lab.data import load_dataset
-
-    from augmix_lab.data.holdout import split_holdout
-
-    ds = load_dataset(cfg.dataset.name, root=cfg.dataset.root or data_root, **cfg.dataset.options)
-    ds = subset_dataset(ds, cfg.dataset.train_subset, cfg.dataset.test_subset)
-    return split_holdout(ds, cfg.dataset.holdout)[0]  # the held-out tail is never trained on (data/holdout.py)
+def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.Module:
+    """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``), its
+    ``norm`` (bn | dubin), every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
+    model = create_model(cfg.model, num_classes, pretrained=cfg.pretrained if weights else None,
+                         norm=getattr(cfg, "norm", "bn"))  # AugMax's norm: dubin
+    if cfg.resize is not None:
+        convention = input_convention(cfg.model, cfg.pretrained) or {}
+        resize_inputs(model, cfg.resize, convention.get("interpolation", "bilinear"))
+    return model
 
 
 def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int, warmup_steps: int, schedule: str,
@@ -171,31 +175,14 @@ def _hard_labels(targets: torch.Tensor) -> torch.Tensor:
     return targets if targets.dtype == torch.int64 else targets.argmax(1)
 
 
-def _as_views(images: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
-    return images.contiguous(memory_format=memory_format)
+def trial_scorer(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, *, batch_size: int | None = None,
+                 memory_format: torch.memory_format = torch.channels_last) -> Any:
+    """The trial's ``evaluation.Scorer``: its dataset's normalisation, the precision it trained in (its AMP dtype;
+    ``amp: off``: float32), ``eval.batch_size`` unless given."""
+    from augmix_lab.evaluation.scoring import Scorer
 
-
-@torch.no_grad()
-def clean_test_error(model: nn.Module, ds: Any, device: torch.device, limit: int = EPOCH_TEST_LIMIT,
-                     memory_format: torch.memory_format = torch.contiguous_format,
-                     autocast_dtype: torch.dtype | None = None) -> float:
-    """Top-1 error (%) on the first ``limit`` test images, normalised with the one ``augment.normalize`` (a lazy
-    ImageNet folder: its reference eval view, decoded by DataLoader workers)."""
-    from augmix_lab.augment import normalize
-    from augmix_lab.data import image_batches
-
-    model.eval()
-    n = min(limit, len(ds.test_labels))
-    wrong = torch.zeros((), dtype=torch.int64, device=device)  # summed on the device, read once
-    for k, images in enumerate(image_batches(ds.test_images, EPOCH_TEST_BATCH, stop=n)):
-        start = k * EPOCH_TEST_BATCH
-        images = images.to(device, non_blocking=True)
-        labels = ds.test_labels[start : start + images.shape[0]].to(device)
-        x = _as_views(normalize(images, ds.mean, ds.std), memory_format)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logits = model(x)
-        wrong += (logits.argmax(1) != labels).sum()
-    return 100.0 * int(wrong) / max(1, n)
+    return Scorer(model, ds.mean, ds.std, device, autocast_dtype=amp_dtype(cfg, device),
+                  batch_size=batch_size or cfg.eval.batch_size, memory_format=memory_format)
 
 
 # ---------------------------------------------------------------------------------------------- the trial
@@ -224,8 +211,11 @@ class Trainer:
     ``evaluate()``; ``run()`` chains them (resume from ``last.pt``, train, checkpoint, evaluate)."""
 
     def __init__(self, cfg: TrialConfig, workdir: str | Path, callbacks: TrialCallbacks | None = None,
-                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY) -> None:
+                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY,
+                 resume_sources: Sequence[tuple[str, Fetch]] = ()) -> None:
         self.cfg, self.workdir, self.data_root = cfg, Path(workdir), data_root
+        self.resume_sources = tuple(resume_sources)  # copies to fall back on beyond last.pt's previous one
+        self.resume_note: str | None = None
         self.callbacks = callbacks or TrialCallbacks()
         self.check_every = max(1, int(check_every))
         self.last_path, self.final_path = checkpoint_paths(self.workdir)
@@ -241,10 +231,16 @@ class Trainer:
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.seed)
-        self.ds = ds = load_trial_dataset(cfg, self.data_root)
+        self.ds = ds = load_trial_data(cfg, self.data_root).dataset
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
-        model = create_model(cfg.model, ds.num_classes, cfg.norm).to(device=device, memory_format=self.memory_format)
+        if cfg.evaluate_only and cfg.pretrained is not None:
+            classes = pretrained_classes(cfg.model, cfg.pretrained)
+            if classes is not None and classes != ds.num_classes:  # a fresh head would be scored: refuse
+                raise UserError(f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
+                                f"{cfg.dataset.name!r} has {ds.num_classes}; an evaluate-only trial (epochs: 0) needs "
+                                "weights for the dataset's classes (train with epochs >= 1 to fine-tune)")
+        model = trial_model(cfg, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         optimizer = torch.optim.SGD(
@@ -271,6 +267,9 @@ class Trainer:
             scheduler=scheduler, crop_flip=self.loader is None,
         )
         self.autocast_dtype = self.step.autocast_dtype
+        # the per-epoch test scores the model in the layout it trains in (scoring never changes it)
+        self.scorer = trial_scorer(model, ds, cfg, device, batch_size=EPOCH_TEST_BATCH,
+                                   memory_format=self.memory_format)
         self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
         self.train_labels = ds.train_labels.to(device)
         return self
@@ -294,15 +293,14 @@ class Trainer:
     # -- save / restore --------------------------------------------------------------------------------------
 
     def restore(self) -> int:
-        """Resume from ``last.pt`` when present (refusing another trial's); returns the last finished epoch."""
-        if not self.last_path.is_file():
+        """Resume from ``last.pt`` (refusing another trial's), or when it cannot be read from the newest readable
+        copy (its previous one, then ``resume_sources``) with a warning in ``resume_note``, or from scratch when none
+        can be read (saying so); returns the last finished epoch."""
+        point = choose_resume(self.last_path, self.fingerprint, self.resume_sources)
+        self.resume_note = point.note()
+        state = point.state
+        if state is None:
             return self.start_epoch
-        state = load_checkpoint(self.last_path)
-        if state.get("fingerprint") != self.fingerprint:
-            raise UserError(
-                f"{self.last_path} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
-                f"{self.fingerprint}); use a fresh work directory"
-            )
         step = self.step
         self.model.load_state_dict(state["model"])
         step.optimizer.load_state_dict(state["optimizer"])
@@ -314,14 +312,14 @@ class Trainer:
 
     def save_last(self, epoch: int) -> Path:
         step = self.step
-        return save_atomic(
+        return save_atomic(  # the previous one stays beside it: the fallback if this one is ever unreadable
             {
                 "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,
                 "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
                 "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
                 "rng": capture_rng_state(self.generators), "history": self.history,
             },
-            self.last_path,
+            self.last_path, keep_previous=True, copies=3,  # last, its previous copy, and final.pt's room
         )
 
     def save_final(self) -> Path:
@@ -368,8 +366,7 @@ class Trainer:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_time = time.perf_counter() - t0
-        test_error = clean_test_error(self.model, self.ds, device, memory_format=self.memory_format,
-                                      autocast_dtype=self.autocast_dtype)
+        test_error = self.test_error()
         spent, images = training_totals(self.history, train_time, seen)
         return {  # the registered history metrics (evaluation/registry.py)
             TRAIN_LOSS: float(loss_sum) / max(1, seen),
@@ -382,6 +379,12 @@ class Trainer:
             TRAIN_IMAGES_PER_S: images / max(spent, 1e-9),
         }
 
+    def test_error(self) -> float:
+        """Top-1 error (%) on the first ``EPOCH_TEST_LIMIT`` test images (a lazy ImageNet folder: its eval view)."""
+        self.model.eval()
+        n = min(EPOCH_TEST_LIMIT, len(self.ds.test_labels))
+        return 100.0 * (n - self.scorer.correct(self.ds.test_images, self.ds.test_labels, stop=n)) / max(1, n)
+
     def train(self) -> None:
         """Every epoch after the restored one: train, record, checkpoint every ``checkpoint_every`` and at the end."""
         cfg = self.cfg
@@ -389,6 +392,7 @@ class Trainer:
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             metrics = self.train_epoch(epoch)
             self.history.append({"epoch": epoch, **metrics})
+            self.callbacks.on_epoch_metrics(epoch, metrics)  # logged before the checkpoint that lets a resume skip it
             written: Path | None = None
             if epoch % cfg.train.checkpoint_every == 0 or epoch == cfg.epochs:
                 written = self.save_last(epoch)
@@ -405,6 +409,8 @@ class Trainer:
         self.build()
         self.restore()
         resumed_from = self.start_epoch
+        if resumed_from or self.resume_note:
+            self.callbacks.on_resume(resumed_from, list(self.history), self.resume_note)
         self.train()
         final = self.save_final()
         scorecard = self.evaluate()
@@ -416,9 +422,11 @@ def run_trial(
     workdir: str | Path,
     callbacks: TrialCallbacks | None = None,
     data_root: str | Path | None = None,
+    resume_sources: Sequence[tuple[str, Fetch]] = (),
 ) -> TrialResult:
-    """Train (resuming from ``workdir/checkpoints/last.pt`` when present), evaluate, return a ``TrialResult``."""
-    return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root).run()
+    """Train (resuming from ``workdir/checkpoints/last.pt`` when present, else from the newest readable copy among
+    its previous one and ``resume_sources``), evaluate, return a ``TrialResult``."""
+    return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root, resume_sources=resume_sources).run()
 
 def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, data_root: str | Path | None) -> Any:
     from augmix_lab.evaluation import evaluate_model
@@ -430,13 +438,11 @@ def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device,
 
 def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root: str | Path | None = None) -> Any:
     """Re-score a stored ``final.pt`` with ``cfg.eval`` without training (train once, evaluate many)."""
-    state = load_checkpoint(Path(checkpoint_path))
-    if "config" not in state:
-        raise UserError(f"{checkpoint_path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    state = load_final(checkpoint_path)
     device = resolve_device(cfg.device)
     if cfg.train.threads is not None:
         torch.set_num_threads(cfg.train.threads)
-    ds = load_trial_dataset(cfg, data_root)
+    ds = load_trial_data(cfg, data_root).dataset
     if state["data_version"] != ds.version:
         raise UserError(
             f"{checkpoint_path} was trained on data version {state['data_version']!r}, but the dataset now is "
@@ -444,30 +450,20 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
         )
     if state["fingerprint"] != cfg.fingerprint(ds.version):
         raise UserError(f"{checkpoint_path} was trained with a different training config than the one given")
-    model = create_model(cfg.model, ds.num_classes, cfg.norm)
-    model.load_state_dict(state["model"])
-    model = model.to(device)
-    return _evaluate(model, ds, cfg, device, data_root)
+    return _evaluate(final_model(state, ds.num_classes, device), ds, cfg, device, data_root)
 
 
-def checkpoint_predictor(path: Path | str, dataset, device: str = "cpu",
+def checkpoint_predictor(path: Path | str, dataset: Any, device: str = "cpu",
                          batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
-    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load, same normalization)."""
-    from augmix_lab.evaluation.runner import _Predictor
+    """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load), scored as its trial
+    scores it (``evaluation.Scorer``: the same normalisation, the AMP dtype it trained in)."""
+    from augmix_lab.evaluation.scoring import Scorer
 
-    state = load_checkpoint(Path(path))
-    if "config" not in state:
-        raise UserError(f"{path}: a resumable last.pt, not a final checkpoint; use checkpoints/final.pt")
+    state = load_final(path)
     if int(state["num_classes"]) != dataset.num_classes:
         raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
                         f"{dataset.num_classes} classes")
-    model = create_model(str(state["config"].get("model", "")), dataset.num_classes)  # only the name is needed
-    model.load_state_dict(state["model"])
-    model.eval()
-    predictor = _Predictor(model.to(resolve_device(device)), resolve_device(device), dataset.mean, dataset.std,
-                           batch_size)
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        return predictor(images).argmax(axis=1)
-
-    return predict
+    dev = resolve_device(device)
+    amp = _amp_dtype(str(state["config"].get("train", {}).get("amp", "off")), dev)
+    return Scorer(final_model(state, dataset.num_classes, dev), dataset.mean, dataset.std, dev, autocast_dtype=amp,
+                  batch_size=batch_size).predict

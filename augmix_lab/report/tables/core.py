@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from augmix_lab.evaluation.registry import key_title, spec_for_key, specs
-from augmix_lab.report.loading import Condition, StudyRuns, TrialRecord
+from augmix_lab.report.loading import AnalysisInputs, Condition, StudyRuns, TrialRecord
 from augmix_lab.report.stats import (
     FEW_PAIRS,
     MIN_PAIRS_FOR_TEST,
@@ -112,11 +112,10 @@ class Results:
         self.metrics = sorted({m for per_metric in self.per_seed.values() for m in per_metric})
 
     @functools.cached_property
-    def analysis(self) -> Any:
-        """``report.analyses.AnalysisInputs`` (heat maps, affinity table, soups) read from the store once, on first use."""
-        from augmix_lab.report.analyses import load_analysis_inputs
-
-        return load_analysis_inputs(self.runs)
+    def analysis(self) -> AnalysisInputs:
+        """The study-level analysis inputs read with the runs (``report.loading.AnalysisInputs``: heat maps, the
+        affinity table, soups as extra points)."""
+        return self.runs.analysis
 
     def order(self, c: Condition) -> tuple:
         """Datasets, models, then the baseline variant first, then variants by name, then axis values."""

@@ -1,0 +1,59 @@
+"""A trial's data, loaded one way for every user: the trainer, re-evaluation, soups and the study-level analyses.
+
+``load_trial_data(cfg, data_root)``: the dataset of ``cfg.dataset`` (name, root, options), cut to its
+``train_subset`` / ``test_subset`` (smoke runs), normalised as the trial's pretrained weights expect (a ``timm:`` model
+with ``pretrained``: the pretrained config's mean/std), then split into what the trial trains on and the held-out tail
+(``dataset.holdout``: the last N training images, never trained on; data/holdout.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from augmix_lab.data.base import load_dataset
+from augmix_lab.data.holdout import split_holdout
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """``dataset``: what the trial trains and tests on (held-out tail removed); the held-out images and labels, or
+    None when the trial declares no ``dataset.holdout``."""
+
+    dataset: Any
+    heldout_images: torch.Tensor | None = None
+    heldout_labels: torch.Tensor | None = None
+
+
+def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -> Any:
+    """The first N train/test images (smoke runs); the version string records the cut."""
+    if train_subset is None and test_subset is None:
+        return ds
+
+    def head(images: Any, n: int) -> Any:  # a lazy folder stays lazy (slicing it would decode every file)
+        return images.head(n) if hasattr(images, "head") else images[:n]
+
+    changes: dict[str, Any] = {}
+    if train_subset is not None:
+        changes.update(train_images=head(ds.train_images, train_subset), train_labels=ds.train_labels[:train_subset])
+    if test_subset is not None:
+        changes.update(test_images=head(ds.test_images, test_subset), test_labels=ds.test_labels[:test_subset])
+    changes["version"] = f"{ds.version}|train[:{train_subset}]|test[:{test_subset}]"
+    return dataclasses.replace(ds, **changes)
+
+
+def load_trial_data(cfg: Any, data_root: str | Path | None = None) -> TrialData:
+    """The data of a trial config (``TrialConfig``: its ``dataset`` block, ``model`` and ``pretrained``)."""
+    from augmix_lab.models.timm_models import input_convention
+
+    dataset_cfg = cfg.dataset
+    ds = load_dataset(dataset_cfg.name, dataset_cfg.root or data_root, **dataset_cfg.options)  # options may hold root
+    ds = subset_dataset(ds, dataset_cfg.train_subset, dataset_cfg.test_subset)
+    convention = input_convention(cfg.model, cfg.pretrained)
+    if convention is not None:  # pretrained weights: normalise as they were trained (timm's pretrained config)
+        ds = dataclasses.replace(ds, mean=convention["mean"], std=convention["std"])
+    return TrialData(*split_holdout(ds, dataset_cfg.holdout))
