@@ -118,6 +118,7 @@ class Noise2NetMethod(Method):
     """Noise2Net with its ``Noise2NetParams``: a batch transform on the first ``fraction`` of each (shuffled) batch."""
 
     Params = Noise2NetParams
+    leaves_pixel_range = True  # train_noise2net.py adds eps·block(x) to normalized images and never clamps
 
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]
