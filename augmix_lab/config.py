@@ -253,6 +253,8 @@ class TrialConfig(StrictModel):
 
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: str = "small_cnn"
+    norm: Literal["bn", "dubin"] = Field("bn", description="the model's normalisation layers: bn (as registered) or "
+                                                            "dubin (AugMax's dual BN + instance norm, models/dubin.py)")
     epochs: int = Field(10, ge=0)
     seed: int = 0
     method: str = Field("standard", description="augmentation method, or 'a+b' for a composition")
@@ -308,6 +310,8 @@ class TrialConfig(StrictModel):
         the layout of trial keys, MLflow params and ``plan``'s columns, the same for old and new files."""
         d = self.model_dump(mode="json")
         d.pop("legacy")
+        if d["norm"] == "bn":
+            d.pop("norm")  # absent when default, so the keys of trials before the option are unchanged
         d.update(v1_blocks(self.method_params, self.legacy))
         if not self.teacher.is_set():
             d.pop("teacher")  # only students carry a teacher block (plan's columns, exclude rows)

@@ -52,6 +52,32 @@ def test_every_registered_model_maps_a_batch_of_one_to_logits(name: str) -> None
     assert out.shape == (1, 7) and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_registered_model_takes_the_dubin_norm(name: str) -> None:
+    """AugMax's DuBIN (models/dubin.py): every BatchNorm2d becomes a dual BN, some with instance norm (IBN-a)."""
+    from augmix_lab.models.dubin import DualBatchNorm2d, DuBIN
+
+    model = create_model(name, num_classes=7, norm="dubin")
+    modules = list(model.modules())
+    duals = [m for m in modules if isinstance(m, DualBatchNorm2d)]
+    assert any(isinstance(m, DuBIN) for m in modules) and duals
+    inside = {id(b) for d in duals for b in (d.main, d.aux)}
+    assert all(id(m) in inside for m in modules if type(m) is torch.nn.BatchNorm2d)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_dubin_model_trains_with_routed_rows(name: str) -> None:
+    from augmix_lab.models.dubin import routed
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=7, norm="dubin").train()
+    size = input_size(name)
+    with routed(model, (2, 4)):  # AugMax's rows on the auxiliary BN
+        out = model(torch.randn(6, 3, size, size))
+    assert out.shape == (6, 7) and torch.isfinite(out).all()
+
+
 def test_resnet50_accepts_a_small_imagenet_style_input() -> None:
     model = create_model("resnet50", num_classes=5).eval()
     with torch.no_grad():

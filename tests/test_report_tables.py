@@ -22,7 +22,8 @@ def _metrics(dataset: str, offset: float, seed_index: int) -> dict[str, float]:
     m = {"clean_error": 6.0 + offset / 10 + 0.1 * seed, "mean_corruption_error": 30.0 + offset + 0.3 * seed,
          "clean_rms_calib_error": 5.0 + 0.2 * seed, "c_rms_calib_error": 20.0 + offset / 2 + 0.1 * seed,
          "mfp": 4.0 + offset / 10 + 0.05 * seed, "c_bar_error": 32.0 + offset / 2 + 0.4 * seed,
-         "c_bar_corruption_error.lines": 35.0 + offset / 2 + 0.4 * seed, "corruption_error.fog": 40.0 + offset}  # fmt: skip
+         "c_bar_corruption_error.lines": 35.0 + offset / 2 + 0.4 * seed, "corruption_error.fog": 40.0 + offset,
+         "train_device_s": (300.0 if offset == 0 else 900.0) + 5 * seed, "train_images_per_s": 1000.0 - 10 * seed}  # fmt: skip
     if dataset == "imagenet":
         m.update({f"ce.{c}": 70.0 + offset + i + seed for i, c in enumerate(IMAGENET_CORRUPTIONS)})
         m.update({f"fr.{p}": 50.0 + offset + i + seed for i, p in enumerate(IMAGENET_P_PERTURBATIONS)})

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 EXPECTED_COUNTS = {"smoke": 2, "quickstart": 9, "ablation": 12, "methods": 56, "sensitivity": 16, "imagenet": 5, "analysis": 9,
                    "self_training": 12, "pretraining": 39,
-                   "cbar": 9}
+                   "cbar": 9, "methods_modern": 60, "methods_shapes": 6}
 
 BASE = """\
 name: t

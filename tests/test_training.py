@@ -18,7 +18,7 @@ from augmix_lab.training import step as step_module
 from augmix_lab.training.adversarial import pgd_attack
 from augmix_lab.training.trainer import COSINE_FINAL_LR, lr_factor
 
-TIMING_KEYS = {"epoch_time_s", "images_per_s"}
+TIMING_KEYS = {"epoch_time_s", "images_per_s", "train_device_s", "train_images_per_s"}
 
 
 def tiny_config(**overrides: Any) -> TrialConfig:
@@ -69,7 +69,7 @@ def test_small_cnn_learns_shapes_in_five_epochs(tmp_path: Path) -> None:
     # The final evaluation scores the same 500 test images with the same weights as the last epoch's test pass.
     assert result.scorecard.summary["clean_error"] == pytest.approx(errors[-1], abs=1e-6)
     assert set(result.history[0]) == {"epoch", "train_loss", "train_error", "test_error", "lr", "epoch_time_s",
-                                      "images_per_s"}
+                                      "images_per_s", "train_device_s", "train_images_per_s"}
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +122,9 @@ def test_killed_trial_resumes_to_exactly_the_uninterrupted_result(reference_tria
     assert without_timing(resumed.history) == without_timing(uninterrupted.history)
     assert_same_weights(final_weights(resumed), final_weights(uninterrupted))
     assert resumed.scorecard.summary["clean_error"] == uninterrupted.scorecard.summary["clean_error"]
+    first, last = resumed.history  # the training cost is a running total, carried across the resume
+    assert 0 < first["train_device_s"] < last["train_device_s"]
+    assert last["train_images_per_s"] * last["train_device_s"] == pytest.approx(2 * 128)  # 2 epochs of 128 images
 
 
 def test_checkpoints_load_with_weights_only_and_hold_the_resume_state(reference_trial: tuple[Path, Any]) -> None:

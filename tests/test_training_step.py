@@ -44,7 +44,7 @@ def trial_config(**overrides: Any) -> TrialConfig:
     return TrialConfig.model_validate(base)
 
 
-FAST_PARAMS = {"adversarial": {"iterations": 1}, "fixmatch": {"mu": 2}}  # one PGD step, μ = 2: fast tests
+FAST_PARAMS = {"adversarial": {"iterations": 1}, "fixmatch": {"mu": 2}, "augmax": {"steps": 1}}  # fast tests
 
 
 def fast_params(method: str) -> dict[str, Any]:
@@ -103,8 +103,9 @@ class HostReadCounter:
 
 # cutmix reads its one per-batch box on the host by design (the box slices need Python ints).
 # AugMix runs with the sync-free masked op engine (augment/ops.py apply_ops_masked; forced here, whatever "auto" picks).
+# PRIME runs every primitive on every row there (augment/prime.py), PixMix on AugMix's masked engine.
 SYNC_FREE = [("standard", 1), ("adversarial", 1), ("cutout", 1), ("patch_gaussian", 1), ("mixup", 1),
-             ("augmix", 1), ("augmix", 3)]
+             ("augmix", 1), ("augmix", 3), ("prime", 3), ("pixmix", 1)]
 
 
 @pytest.mark.parametrize(("method", "arity"), SYNC_FREE)

@@ -5,7 +5,7 @@ Methods live one kind per module (``crop``, ``views``, ``batch``); importing the
 parser of a trial's method string, ``MethodSpec``, lives in ``training`` (it also knows the training hooks).
 """
 
-from augmix_lab.augment import batch, crop, views  # noqa: F401  (importing registers the methods)
+from augmix_lab.augment import batch, crop, noise2net, pixmix, prime, views  # noqa: F401  (importing registers them)
 from augmix_lab.augment.augmix import ALL_OPS, EXTRA_OPS, PAPER_OPS, AugmentAndMix, AugMixParams
 from augmix_lab.augment.base import AUGMENTATIONS, AugmentedBatch, Method, MethodParams, ParamsOwner, split_method
 from augmix_lab.augment.compose import Augmentation, create_augmentation

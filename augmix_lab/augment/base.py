@@ -79,6 +79,8 @@ def validate_params(name: str, model: type[MethodParams], params: Mapping[str, A
         key = ".".join(str(p) for p in err["loc"])
         field = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
         allowed = (field.description if field is not None and field.description else None) or err["msg"]
+        if err["type"] == "value_error" and field is not None and field.description:  # a validator says why
+            allowed = f"{allowed} ({str(err['msg']).removeprefix('Value error, ')})"
         where = f"method_params.{name}.{key}" if key else f"method_params.{name}"
         raise UserError(f"{where}: got {err.get('input')!r}; allowed: {allowed}") from None
 

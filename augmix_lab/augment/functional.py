@@ -41,6 +41,8 @@ __all__ = [
     "sharpness",
     "smooth",
     "normalize",
+    "normalize_float",
+    "denormalize_uint8",
     "shift",
     "shift_x",
     "shift_y",
@@ -411,6 +413,23 @@ def normalize(images: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -
     if images.dtype != torch.uint8:
         raise TypeError(f"normalize expects uint8 (or float32 in [0, 1]) images, got {images.dtype}")
     return images.float().div_(255).sub_(m).div_(s)
+
+
+def normalize_float(images01: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """float N×C×H×W in [0, 1] -> ``(x - mean) / std`` (torchvision Normalize on a ToTensor image)."""
+    c = images01.shape[1]
+    m = device_constant(tuple(mean), images01.device).reshape(1, c, 1, 1)
+    s = device_constant(tuple(std), images01.device).reshape(1, c, 1, 1)
+    return (images01 - m) / s
+
+
+def denormalize_uint8(views: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """The uint8 images behind normalized views: exact for a view made by ``normalize`` (float error << 0.5 / 255),
+    rounded and clamped for any other."""
+    c = views.shape[1]
+    m = device_constant(tuple(mean), views.device).reshape(1, c, 1, 1)
+    s = device_constant(tuple(std), views.device).reshape(1, c, 1, 1)
+    return (views * s + m).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
 # ---------------------------------------------------------------------------------------- crop, flip, resize

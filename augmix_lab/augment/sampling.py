@@ -60,6 +60,13 @@ def dirichlet(n: int, k: int, alpha: float, generator: torch.Generator) -> Tenso
     return (g / g.sum(dim=1, keepdim=True)).float()
 
 
+def beta_ab(shape: tuple[int, ...], a: float, b: float, generator: torch.Generator) -> Tensor:
+    """float64 Beta(a, b) as G_a / (G_a + G_b) (``torch.distributions.Beta(a, b)``'s law, with a generator)."""
+    ga = gamma(shape, a, generator).clamp_min(1e-300)
+    gb = gamma(shape, b, generator).clamp_min(1e-300)
+    return ga / (ga + gb)
+
+
 def beta(n: int, alpha: float, generator: torch.Generator) -> Tensor:
     """float32 (n,) ~ Beta(alpha, alpha) as G1 / (G1 + G2)."""
     g = gamma((2, n), alpha, generator).clamp_min(1e-300)

@@ -53,6 +53,8 @@ TEST_ERROR = "test_error"
 LR = "lr"
 EPOCH_TIME_S = "epoch_time_s"
 IMAGES_PER_S = "images_per_s"
+TRAIN_DEVICE_S = "train_device_s"
+TRAIN_IMAGES_PER_S = "train_images_per_s"
 GPU_MEM_PEAK_ALLOCATED_MB = "gpu_mem_peak_allocated_mb"
 GPU_MEM_PEAK_RESERVED_MB = "gpu_mem_peak_reserved_mb"
 GPU_UTILIZATION_PCT = "gpu_utilization_pct"
@@ -424,6 +426,13 @@ register_logged_metric(IMAGES_PER_S, kind="history", title="Training throughput"
                        higher_is_better=True, line="{:,.0f} img/s", aggregate="training images per second")
 register_logged_metric(EPOCH_TIME_S, kind="history", title="Epoch time", unit="s", range=(0.0, None),
                        line="{:.1f} s", aggregate="wall time of the epoch (training and its test pass)")
+# training cost, logged every epoch as the running total (the run's last value is the whole training's cost)
+register_logged_metric(TRAIN_DEVICE_S, kind="history", group="cost", title="Training device time", unit="s",
+                       range=(0.0, None), aggregate="wall seconds of the training loop on the trial's device, summed "
+                       "over the epochs so far (per-epoch test passes and evaluation excluded)")
+register_logged_metric(TRAIN_IMAGES_PER_S, kind="history", group="cost", title="Training images/s", unit="img/s",
+                       range=(0.0, None), higher_is_better=True,
+                       aggregate="training images per second of training device time, over the epochs so far")
 # per epoch on CUDA only (tracking/gpu.py: torch.cuda peaks of this process, NVML for the whole device)
 register_logged_metric(GPU_MEM_PEAK_ALLOCATED_MB, kind="history", group="gpu", title="GPU memory peak allocated",
                        unit="MB", range=(0.0, None), aggregate="torch.cuda.max_memory_allocated since the last epoch")

@@ -39,6 +39,8 @@ def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str,
         "channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "classes": classes,
         "image_size": image_size, "kind": kind, "batch": batch,
     }
+    if cfg.norm != "bn":
+        payload["norm"] = cfg.norm  # absent for the default, so cached measurements keep their keys
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

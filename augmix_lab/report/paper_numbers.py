@@ -1,5 +1,6 @@
-"""The AugMix paper's published numbers (Hendrycks et al., ICLR 2020, arXiv:1912.02781), keyed for lookup, and the C-bar
-paper's (Mintun et al., NeurIPS 2021; table "cbar").
+"""Published numbers: the AugMix paper's (Hendrycks et al., ICLR 2020, arXiv:1912.02781), keyed for lookup, the C-bar
+paper's (Mintun et al., NeurIPS 2021; table "cbar"), and the -C numbers of the methods that came after AugMix, each
+from its own paper (``METHOD_PAPER_NUMBERS``).
 
 ``PAPER_NUMBERS[(table, dataset, model, method)] -> {metric name: value in percent}``. Every value was checked against
 the paper text (shared/papers/augmix-paper.txt). Methods are augmix-lab method names, with ``+jsd`` / ``_no_jsd``
@@ -13,6 +14,7 @@ drop in accuracy" and Table 6's 6th column is 15-19 % clean error). Numbers we c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 from augmix_lab.evaluation.registry import (
@@ -198,3 +200,92 @@ def paper_method(params: Mapping[str, str]) -> str:
 
 def paper_value(table: str, dataset: str, model: str, method: str, metric: str) -> float | None:
     return PAPER_NUMBERS.get((table, dataset, model, method), {}).get(metric)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Each later method's own paper: its -C numbers (and clean error) as published, for the methods table.
+# Errors in percent; "robust accuracy"/"CC Acc" papers converted as 100 - accuracy (CIFAR "mCE" is that mean error).
+
+
+@dataclass(frozen=True)
+class MethodPaperNumber:
+    """One published number: ``method`` (augmix-lab method), ``dataset``, ``model`` (augmix-lab model name where we
+    register the architecture, else the paper's), ``metric`` (metric registry name), ``value`` (percent),
+    ``jsd`` (trained with the JSD loss; None: not applicable), ``source`` (paper, table, where we read it) and
+    ``verified`` (False: quoted by the team's fact sheet, not read in a primary source)."""
+
+    method: str
+    dataset: str
+    model: str
+    metric: str
+    value: float
+    source: str
+    jsd: bool | None = None
+    verified: bool = True
+
+
+_PRIME = "PRIME (Modas et al., ECCV 2022): amodas/PRIME-augmentations README 'Results' (commit 0290f6b)"
+_AUGMAX = "AugMax (Wang et al., NeurIPS 2021) Tables 2-4: VITA-Group/AugMax images/results.PNG (commit 176acdb)"
+_PIXMIX = ("PixMix (Hendrycks et al., CVPR 2022) Table 1 as quoted by shared/papers/methods-benchmarks-facts.md "
+           "(not read in the paper here)")
+
+METHOD_PAPER_NUMBERS: tuple[MethodPaperNumber, ...] = (
+    # PRIME README, "Results on CIFAR-10/100 with a ResNet-18": Clean / CC Acc / mCE (mCE = 100 - CC Acc)
+    MethodPaperNumber("prime", "cifar10", "resnet18_cifar", MEAN_CORRUPTION_ERROR, 11.0, _PRIME, jsd=True),
+    MethodPaperNumber("prime", "cifar10", "resnet18_cifar", CLEAN_ERROR, 6.9, _PRIME, jsd=True),  # 100 - 93.1
+    MethodPaperNumber("prime", "cifar100", "resnet18_cifar", MEAN_CORRUPTION_ERROR, 31.7, _PRIME, jsd=True),
+    MethodPaperNumber("prime", "cifar100", "resnet18_cifar", CLEAN_ERROR, 22.4, _PRIME, jsd=True),  # 100 - 77.6
+    # PRIME README, ImageNet ResNet-50: PRIME 55.5 mCE (clean 75.3), PRIME† (without JSD) 57.5 (clean 77.0)
+    MethodPaperNumber("prime", "imagenet", "resnet50", MCE, 55.5, _PRIME, jsd=True),
+    MethodPaperNumber("prime", "imagenet", "resnet50", CLEAN_ERROR, 24.7, _PRIME, jsd=True),
+    MethodPaperNumber("prime", "imagenet", "resnet50", MCE, 57.5, _PRIME, jsd=False),
+    MethodPaperNumber("prime", "imagenet", "resnet50", CLEAN_ERROR, 23.0, _PRIME, jsd=False),
+    # AugMax Table 2 (CIFAR-10-C robust accuracy, AugMax-DuBIN): ResNet18 90.36, WRN40-2 90.67, ResNeXt29 92.11
+    MethodPaperNumber("augmax", "cifar10", "resnet18_cifar", MEAN_CORRUPTION_ERROR, 9.64, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "cifar10", "wrn40_2", MEAN_CORRUPTION_ERROR, 9.33, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "cifar10", "resnext29_32x4d", MEAN_CORRUPTION_ERROR, 7.89, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "cifar10", "resnet18_cifar", CLEAN_ERROR, 4.24, _AUGMAX, jsd=True),  # SA 95.76
+    MethodPaperNumber("augmax", "cifar10", "wrn40_2", CLEAN_ERROR, 4.32, _AUGMAX, jsd=True),  # SA 95.68
+    MethodPaperNumber("augmax", "cifar10", "resnext29_32x4d", CLEAN_ERROR, 3.61, _AUGMAX, jsd=True),  # SA 96.39
+    # AugMax Table 3 (CIFAR-100-C robust accuracy): ResNet18 65.75, WRN40-2 66.35, ResNeXt29 68.86
+    MethodPaperNumber("augmax", "cifar100", "resnet18_cifar", MEAN_CORRUPTION_ERROR, 34.25, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "cifar100", "wrn40_2", MEAN_CORRUPTION_ERROR, 33.65, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "cifar100", "resnext29_32x4d", MEAN_CORRUPTION_ERROR, 31.14, _AUGMAX, jsd=True),
+    # AugMax Table 4 (ImageNet-C, ResNet18): AugMax-DuBIN mCE 82.56 (SA 67.62)
+    MethodPaperNumber("augmax", "imagenet", "resnet18", MCE, 82.56, _AUGMAX, jsd=True),
+    MethodPaperNumber("augmax", "imagenet", "resnet18", CLEAN_ERROR, 32.38, _AUGMAX, jsd=True),
+    # PixMix Table 1 [unverified here]: WRN-40-4, CIFAR-10-C mCE 9.5, CIFAR-100-C 30.5 (no JSD)
+    MethodPaperNumber("pixmix", "cifar10", "wrn40_4", MEAN_CORRUPTION_ERROR, 9.5, _PIXMIX, jsd=False, verified=False),
+    MethodPaperNumber("pixmix", "cifar100", "wrn40_4", MEAN_CORRUPTION_ERROR, 30.5, _PIXMIX, jsd=False,
+                      verified=False),
+    # Noise2Net: the official repository publishes weights but no -C number for Noise2Net alone (DeepAugment's
+    # 60.4 ImageNet-C mCE in PRIME's README is EDSR + CAE), so none is entered.
+)
+
+
+def method_paper_numbers(method: str, metric: str | None = None) -> list[MethodPaperNumber]:
+    """The published numbers of ``method``: its own paper's, else the AugMix paper's for the methods that paper
+    compares (Table 1 -C error, WRN-40-2 first, the model of its Table 4; Table 2 ImageNet mCE)."""
+    own = [n for n in METHOD_PAPER_NUMBERS if n.method == method and (metric is None or n.metric == metric)]
+    if own or any(n.method == method for n in METHOD_PAPER_NUMBERS):
+        return own
+    found = []
+    for (table, dataset, model, m), values in PAPER_NUMBERS.items():
+        name = {"table1": MEAN_CORRUPTION_ERROR, "table2": MCE}.get(table)
+        if m == method and model != "mean" and name is not None and metric in (None, name) and name in values:
+            source = f"AugMix (Hendrycks et al., ICLR 2020) {table.replace('table', 'Table ')}"
+            found.append(MethodPaperNumber(m, dataset, model, name, values[name], source, jsd=m == "augmix"))
+    return sorted(found, key=lambda n: (n.model != "wrn40_2", n.dataset != "cifar10"))
+
+
+def method_paper_number(method: str, jsd: bool, dataset: str, model: str, metric: str) -> MethodPaperNumber | None:
+    """The number to print beside a result: the same dataset, model and JSD setting if published, else the same
+    dataset and model, else the method's first published -C number of that metric (another setting, labelled)."""
+    numbers = method_paper_numbers(method, metric)
+    for match in (lambda n: (n.dataset, n.model, n.jsd in (None, jsd)) == (dataset, model, True),
+                  lambda n: (n.dataset, n.model) == (dataset, model),
+                  lambda n: True):
+        found = [n for n in numbers if match(n)]
+        if found:
+            return found[0]
+    return None

@@ -1,10 +1,9 @@
-"""Training: losses (CE + JSD), training hooks (PGD adversarial training), the method-string parser ``MethodSpec``,
+"""Training: losses (CE + JSD), training hooks (PGD adversarial training, AugMax), the method-string parser ``MethodSpec``,
 checkpoints, the shared training step (``TrainStep``/``build_train_step``) and the one-trial ``Trainer``
 (``run_trial`` is its one-call wrapper)."""
 
 from augmix_lab.device import resolve_device
-from augmix_lab.training import adversarial  # noqa: F401  (importing registers the "adversarial" training hook)
-from augmix_lab.training import fixmatch  # noqa: F401  (registers the "fixmatch" training hook)
+from augmix_lab.training import adversarial, augmax, fixmatch  # noqa: F401  (importing registers the training hooks)
 from augmix_lab.training.checkpoint import FINAL_CHECKPOINT, LAST_CHECKPOINT, checkpoint_paths
 from augmix_lab.training.hooks import TRAINING_HOOKS, TrainingHook
 from augmix_lab.training.losses import augmix_loss, cross_entropy, jsd_consistency

@@ -121,7 +121,7 @@ def checkpoint_bytes(cfg: Any, num_classes: int) -> int:
     from augmix_lab.models import create_model
 
     with torch.device("meta"):
-        model = create_model(cfg.model, num_classes)
+        model = create_model(cfg.model, num_classes, norm=getattr(cfg, "norm", "bn"))
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     return 2 * 2 * weights + weights
 
@@ -159,7 +159,7 @@ def final_model(state: dict[str, Any], num_classes: int, device: torch.device | 
         raise UserError(f"a {state['num_classes']}-class checkpoint cannot score a {num_classes}-class dataset")
     cfg = state["config"]
     built_as = SimpleNamespace(model=str(cfg.get("model", "")), pretrained=cfg.get("pretrained"),
-                               resize=cfg.get("resize"))
+                               resize=cfg.get("resize"), norm=str(cfg.get("norm", "bn")))
     model = trial_model(built_as, num_classes, weights=False)  # type: ignore[arg-type]  # the state holds the weights
     model.load_state_dict(state["model"])
     return model.to(device).eval()

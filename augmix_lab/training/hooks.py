@@ -25,6 +25,7 @@ that join the one forward pass, and adds ``extra_loss`` over their logits. The p
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
@@ -57,7 +58,8 @@ class TrainingHook(ParamsOwner):
 
     def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
                        generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
-        """The views the model trains on (default: unchanged)."""
+        """The views the model trains on (default: unchanged); a hook may add views (the loss takes CE on the first
+        and the JSD over all of them)."""
         return views
 
     def setup(self, ctx: Context, options: Mapping[str, Mapping[str, Any]]) -> None:
@@ -75,6 +77,15 @@ class TrainingHook(ParamsOwner):
         """The loss over the logits of ``extra_views`` (one tensor each), added to the step's loss, and per-step
         values to average over the epoch (registered history metrics: name -> 0-dim device tensor)."""
         raise NotImplementedError
+
+    def jsd_weight(self) -> float | None:
+        """The JSD weight the hook's method prescribes for the views it trains on (None: the trial's jsd.weight)."""
+        return None
+
+    def forward_context(self, model: nn.Module, views: list[Tensor]) -> AbstractContextManager[Any]:
+        """A context around the training forward over cat(views) (e.g. AugMax routes its rows to DuBIN's auxiliary
+        BatchNorm); default: nothing."""
+        return nullcontext()
 
 
 TRAINING_HOOKS: Registry[type[TrainingHook]] = Registry("training method")

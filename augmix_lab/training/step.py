@@ -7,6 +7,7 @@ reads a device value on the host: it returns device tensors, and the caller deci
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -139,8 +140,11 @@ class TrainStep:
         if self.compile:  # one graph for every batch size: the last partial batch does not recompile
             torch._dynamo.maybe_mark_dynamic(inputs, 0)
             torch._dynamo.maybe_mark_dynamic(targets, 0)
-        loss, logits, extras = self._forward_loss(inputs, targets, len(views), labelled, pseudo_targets,
-                                                  tuple(v.shape[0] for v in extra), tuple(map(len, per_hook)))
+        with ExitStack() as contexts:  # e.g. AugMax's DuBIN routing of its rows
+            for hook in self.hooks:
+                contexts.enter_context(hook.forward_context(self.model, views))
+            loss, logits, extras = self._forward_loss(inputs, targets, len(views), labelled, pseudo_targets,
+                                                      tuple(v.shape[0] for v in extra), tuple(map(len, per_hook)))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -209,9 +213,11 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
                       for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}
     ctx = Context(num_classes=int(num_classes), mean=tuple(float(m) for m in mean),
                   std=tuple(float(x) for x in std), kind=kind, image_size=int(image_size))
+    hooks = create_hooks(cfg, spec, mean, std, device, ctx) if with_hooks else []
+    prescribed = [w for w in (hook.jsd_weight() for hook in hooks) if w is not None]
     return TrainStep(
         model=model, optimizer=optimizer, augmentation=augmentation, generators=generators,
-        hooks=create_hooks(cfg, spec, mean, std, device, ctx) if with_hooks else [], jsd_weight=cfg.jsd.weight,
+        hooks=hooks, jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
         autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
         compile=switch(cfg.train.compile, device), compile_backend=compile_backend,

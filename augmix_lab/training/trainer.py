@@ -30,7 +30,9 @@ from augmix_lab.evaluation.registry import (
     LABELLED_FRACTION,
     LR,
     TEST_ERROR,
+    TRAIN_DEVICE_S,
     TRAIN_ERROR,
+    TRAIN_IMAGES_PER_S,
     TRAIN_LOSS,
 )
 from augmix_lab.models import create_model
@@ -135,9 +137,10 @@ def seed_everything(seed: int) -> None:
 
 
 def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.Module:
-    """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``),
-    every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
-    model = create_model(cfg.model, num_classes, pretrained=cfg.pretrained if weights else None)
+    """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``), its
+    ``norm`` (bn | dubin), every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
+    model = create_model(cfg.model, num_classes, pretrained=cfg.pretrained if weights else None,
+                         norm=getattr(cfg, "norm", "bn"))  # AugMax's norm: dubin
     if cfg.resize is not None:
         convention = input_convention(cfg.model, cfg.pretrained) or {}
         resize_inputs(model, cfg.resize, convention.get("interpolation", "bilinear"))
@@ -155,6 +158,14 @@ def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int,
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
     return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(progress * math.pi))  # reference get_lr
+
+
+def training_totals(history: list[dict[str, float]], train_time: float, seen: int) -> tuple[float, float]:
+    """(device seconds, images) of training up to this epoch: the previous epoch's running totals plus this one."""
+    last = history[-1] if history else {}
+    spent = float(last.get(TRAIN_DEVICE_S, 0.0))
+    images = spent * float(last.get(TRAIN_IMAGES_PER_S, 0.0))
+    return spent + train_time, images + seen
 
 
 def _batches_per_epoch(n: int, batch_size: int) -> int:
@@ -419,6 +430,7 @@ class Trainer:
             torch.cuda.synchronize(device)
         train_time = time.perf_counter() - t0
         test_error = self.test_error()
+        spent, images = training_totals(self.history, train_time, seen)
         return {  # the registered history metrics (evaluation/registry.py)
             TRAIN_LOSS: float(loss_sum) / max(1, seen),
             TRAIN_ERROR: 100.0 * float(wrong) / max(1, seen),
@@ -427,6 +439,8 @@ class Trainer:
             EPOCH_TIME_S: time.perf_counter() - t0,
             IMAGES_PER_S: seen / max(train_time, 1e-9),
             **{name: float(total) / max(1, batch_idx) for name, total in extras.items()},  # e.g. FixMatch's mask
+            TRAIN_DEVICE_S: spent,  # the training cost so far (a resumed trial counts its earlier epochs)
+            TRAIN_IMAGES_PER_S: images / max(spent, 1e-9),
         }
 
     def test_error(self) -> float:
