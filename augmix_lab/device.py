@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ def switch(setting: str, device: torch.device) -> bool:
     return setting == "on" or (setting == "auto" and device.type == "cuda")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hardware_name(device: str) -> str:
     """The hardware a timing holds for: the GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
     dev = torch.device(device)

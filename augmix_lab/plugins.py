@@ -25,9 +25,10 @@ import re
 import sys
 import sysconfig
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 from augmix_lab.errors import UserError
 from augmix_lab.registry import DuplicateRegistration, forget_files
@@ -63,7 +64,7 @@ class Plugin:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Plugin":
+    def from_dict(cls, d: dict[str, Any]) -> Plugin:
         return cls(**{**d, "files": tuple(d.get("files") or ())})
 
 

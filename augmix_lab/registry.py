@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from augmix_lab.errors import UserError
 
@@ -46,7 +47,7 @@ class Registry(Generic[T]):
     an error naming both places, and a plugin's entries can be forgotten when its changed source is imported again.
     """
 
-    instances: list["Registry[Any]"] = []  # every registry, for ``forget_files`` (plugins re-imported after an edit)
+    instances: list[Registry[Any]] = []  # every registry, for ``forget_files`` (plugins re-imported after an edit)
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -60,7 +61,7 @@ class Registry(Generic[T]):
         """Decorator: ``@REG.register("name", key=value)``; the name defaults to the object's ``__name__``."""
 
         def decorator(obj: T) -> T:
-            self.add(name or getattr(obj, "__name__"), obj, **meta)
+            self.add(name or obj.__name__, obj, **meta)
             return obj
 
         return decorator

@@ -23,9 +23,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -136,7 +137,7 @@ def _read_store(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measured_engines(hardware: str) -> dict[int, str]:
     """image size -> winning engine stored for ``hardware`` (read once per process; ``store_engine_winner`` resets)."""
     entry = _read_store(engine_store_path()).get(hardware)

@@ -8,7 +8,7 @@ the benchmark can time the reference kind of pipeline end to end. Deliberately s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -93,7 +93,7 @@ def augment_and_mix(image: Image.Image, op_names: Sequence[str], ops: np.ndarray
     return (1 - m32) * preprocess(image, mean, std) + m32 * mix
 
 
-def augment_and_mix_params(image: Image.Image, op_names: Sequence[str], params: "object", index: int,
+def augment_and_mix_params(image: Image.Image, op_names: Sequence[str], params: object, index: int,
                            mean: Sequence[float] = (0.5, 0.5, 0.5),
                            std: Sequence[float] = (0.5, 0.5, 0.5)) -> torch.Tensor:
     """``augment_and_mix`` for image ``index`` of an ``AugMixParams`` batch."""

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab import __version__
 from augmix_lab.errors import TrialFailed, UserError, one_line

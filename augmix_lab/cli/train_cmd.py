@@ -88,7 +88,7 @@ class _Progress:
         self._images = 0
         self._t0 = time.perf_counter()
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -42,10 +42,10 @@ import torch.nn.functional as F
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
+from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
 from augmix_lab.device import device_cached, device_constant
 from augmix_lab.errors import UserError
-from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
 Params = dict[str, Any]
 # float arange of the reference's np.arange(1, stop, step): 1.06 with step .01 includes 1.06 itself (7 zooms)

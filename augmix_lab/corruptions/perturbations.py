@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from augmix_lab.corruptions import filters
-from augmix_lab.corruptions.functional import Shift
+from augmix_lab.corruptions.functional import Shift, check_images, snow_layer
 from augmix_lab.corruptions.functional import brightness as _brightness_kernel
-from augmix_lab.corruptions.functional import check_images, snow_layer
 from augmix_lab.corruptions.registry import (
     DIFFICULTIES,
     PERTURBATIONS,

@@ -13,9 +13,9 @@ Input and output: one (H, W, 3) uint8 image.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib.resources import as_file
 from io import BytesIO
-from typing import Callable
 
 import cv2
 import numpy as np

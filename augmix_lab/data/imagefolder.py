@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -168,7 +169,7 @@ class ResizedImageFolder(LazyImageFolder):
         return eval_batches(self.files[:stop], batch_size, num_workers=num_workers, resize=self.image_size,
                             crop=self.image_size)
 
-    def head(self, n: int | None) -> "ResizedImageFolder":
+    def head(self, n: int | None) -> ResizedImageFolder:
         return ResizedImageFolder(self.files[:n], self.labels[:n], self.image_size)
 
 

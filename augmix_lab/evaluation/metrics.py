@@ -7,7 +7,7 @@ calibration_tools.calib_err for the RMS calibration error; Guo et al. (2017) for
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

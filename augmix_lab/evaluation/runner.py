@@ -10,9 +10,10 @@ the trial's AMP dtype (``autocast_dtype``: None = float32, as ``train.amp: off``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -180,7 +180,7 @@ class StudyProgress(tune.Callback):
     def _refresh(self) -> None:
         self._progress.update(self._task, completed=len(self.done) + len(self.failed), status=self._status())
 
-    def __enter__(self) -> "StudyProgress":
+    def __enter__(self) -> StudyProgress:
         self._progress.start()
         return self
 

@@ -16,9 +16,10 @@ soup whose members are not all finished is skipped with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import UserError

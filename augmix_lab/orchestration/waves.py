@@ -10,8 +10,9 @@ of the study goes on.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from augmix_lab.study.expand import Trial
 from augmix_lab.study.init import parent_of

@@ -18,7 +18,6 @@ from augmix_lab.evaluation.registry import CLEAN_ERROR, MEAN_CORRUPTION_ERROR, m
 from augmix_lab.tracking.reader import StoreReader
 from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
 
-
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)

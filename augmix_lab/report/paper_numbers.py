@@ -12,7 +12,7 @@ drop in accuracy" and Table 6's 6th column is 15-19 % clean error). Numbers we c
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from augmix_lab.evaluation.registry import (
     C_RMS_CALIB_ERROR,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -19,7 +20,6 @@ from augmix_lab.config import DatasetConfig, EvalConfig, TrialConfig, field_loc,
 from augmix_lab.errors import UserError
 from augmix_lab.plugins import digests as plugin_digests
 from augmix_lab.study.init import resolve_inits, resolve_pretrained
-from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
     Study,
@@ -30,6 +30,8 @@ from augmix_lab.study.schema import (
     normalize_partial,
     set_dotted,
 )
+from augmix_lab.study.soups import check_soups
+
 
 @dataclass(frozen=True)
 class Trial:

@@ -6,8 +6,9 @@ A child trial's key depends on its parent's key (``init.parent_key``) or on its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from augmix_lab.config import DatasetConfig, TrialConfig, file_sha256, tree_sha256
 from augmix_lab.errors import UserError

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -95,7 +96,7 @@ class LineMap:
     lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
     @classmethod
-    def from_text(cls, file: str, text: str) -> "LineMap":
+    def from_text(cls, file: str, text: str) -> LineMap:
         lm = cls(file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is not None:

@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from augmix_lab.evaluation.registry import TRAIN_LOSS
 from augmix_lab.tracking.records import (

@@ -21,7 +21,8 @@ Add one (in the package or a plugin module imported before the study is read)::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,6 @@ from augmix_lab.training.checkpoint import (
     checkpoint_paths,
     choose_resume,
     final_model,
-    load_checkpoint,
     load_final,
     restore_rng_state,
     save_atomic,
@@ -206,7 +206,7 @@ class Trainer:
 
     # -- build -----------------------------------------------------------------------------------------------
 
-    def build(self) -> "Trainer":
+    def build(self) -> Trainer:
         """Device, seed, data, model, optimizer, per-iteration schedule, RNG streams and the shared step."""
         cfg = self.cfg
         self.device = device = resolve_device(cfg.device)

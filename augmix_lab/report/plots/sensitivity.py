@@ -12,8 +12,17 @@ from augmix_lab.config import v1_path
 from augmix_lab.evaluation.registry import CLEAN_ERROR, specs
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import COLORS, Plot, axis_label, error_extent, safe_name, save_plot, \
-    source_legend, style_indices, style_of
+from augmix_lab.report.plots.style import (
+    COLORS,
+    Plot,
+    axis_label,
+    error_extent,
+    safe_name,
+    save_plot,
+    source_legend,
+    style_indices,
+    style_of,
+)
 from augmix_lab.report.stats import SeedStats
 from augmix_lab.report.tables import SOURCE_MARK, Results
 

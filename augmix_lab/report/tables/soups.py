@@ -6,7 +6,8 @@ orchestration/soups.py); their members are trial keys of the study, so members' 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from augmix_lab.analysis.soups import soup_kinds
 from augmix_lab.evaluation.registry import HELDOUT_ACCURACY, headline_specs
