@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, Generic, TypeVar
 
 from augmix_lab.errors import UserError
@@ -21,7 +22,7 @@ def registration_site(skip: int = 1) -> tuple[str, int]:
     Frames inside ``augmix_lab`` that are not module level (``Registry.add``, the decorators wrapping it) are skipped,
     so a decorator in a plugin or in one of the package's modules is named where it is written.
     """
-    frame = sys._getframe(skip)  # noqa: SLF001 - the one cheap way to look at the caller
+    frame: FrameType | None = sys._getframe(skip)  # noqa: SLF001 - the one cheap way to look at the caller
     while frame is not None:
         file = frame.f_code.co_filename
         inside = str(Path(file).resolve()).startswith(_PACKAGE_DIR) if not file.startswith("<") else False
@@ -61,7 +62,7 @@ class Registry(Generic[T]):
         """Decorator: ``@REG.register("name", key=value)``; the name defaults to the object's ``__name__``."""
 
         def decorator(obj: T) -> T:
-            self.add(name or obj.__name__, obj, **meta)
+            self.add(name or getattr(obj, "__name__"), obj, **meta)  # noqa: B009 - T declares no __name__
             return obj
 
         return decorator

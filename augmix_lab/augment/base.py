@@ -105,7 +105,7 @@ class Method(ParamsOwner):
 
     produces_views: ClassVar[bool] = False
 
-    def __init__(self, name: str, params: Mapping[str, Any], ctx: Context) -> None:
+    def __init__(self, name: str, params: Mapping[str, Any] | None, ctx: Context) -> None:
         self.name = name
         self.options = self.parse_params(name, params)
         self.params: dict[str, Any] = self.options.model_dump()

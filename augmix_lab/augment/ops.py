@@ -229,7 +229,7 @@ def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list
         if end > start and kernel is None:
             geometric_start = start if geometric_start is None else geometric_start
             matrices.append(op.matrix(args[start:end], h, w))  # type: ignore[misc]
-        elif end > start:
+        elif end > start and kernel is not None:
             pixels[start:end] = kernel(pixels[start:end], args[start:end])
         start = end
     if matrices:
@@ -286,7 +286,7 @@ def apply_ops_masked(
                 matrices = F.translate_matrices(torch.zeros_like(args), torch.zeros_like(args)).to(m.dtype)
                 geometric_rows = rows
             else:
-                geometric_rows = geometric_rows | rows  # type: ignore[operator]
+                geometric_rows = geometric_rows | rows
             matrices = torch.where(rows.view(n, 1), m, matrices)
         else:
             result = torch.where(rows.view(n, 1, 1, 1), kernel(out, args), result)

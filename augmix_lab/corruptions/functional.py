@@ -337,6 +337,7 @@ def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch
 @functools.lru_cache(maxsize=32)
 def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     """make_cifar_c.py disk(): normalised aliased disk (17x17 when radius <= 8), anti-aliased by cv2.GaussianBlur."""
+    grid: np.ndarray
     if radius <= 8:
         grid, ksize = np.arange(-8, 8 + 1), (3, 3)  # make_cifar_c.py disk: L = arange(-8, 9), ksize (3, 3)
     else:

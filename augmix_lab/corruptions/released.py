@@ -186,7 +186,7 @@ def folder_c_dir(root: Path, dataset: str, corruption: str, severity: int) -> Pa
     return released_dir(root, dataset, "C") / corruption / str(severity)
 
 
-def load_video(path: Path) -> np.ndarray:
+def load_video(path: str | Path) -> np.ndarray:
     """Decode one ImageNet-P video (cv2.VideoCapture, as ImageNet-P/video_loader.py) to uint8 (T, H, W, 3) RGB."""
     import cv2
 

@@ -109,7 +109,8 @@ def _remember(path: Path, algorithm: str, digest: str) -> None:
     cache = _checksum_cache()
     data = _read_checksums()
     key = str(Path(path).resolve())
-    entry = data.get(key) if isinstance(data.get(key), dict) and data[key].get("signature") == _signature(path) else {}
+    old = data.get(key)
+    entry = old if isinstance(old, dict) and old.get("signature") == _signature(path) else {}
     data[key] = {**entry, "signature": _signature(path), algorithm: digest}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -233,10 +234,10 @@ def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike
             if hasattr(tarfile, "data_filter"):
                 tf.extractall(root, filter="data")  # rejects absolute paths, '..', device files, outside links
             else:  # pragma: no cover - Python without PEP 706 filters
-                for member in tf.getmembers():
-                    _check_inside(root, member.name, archive)
-                    if not (member.isfile() or member.isdir()):
-                        raise DownloadError(f"refusing to extract {archive}: member {member.name!r} is not a plain file")
+                for info in tf.getmembers():
+                    _check_inside(root, info.name, archive)
+                    if not (info.isfile() or info.isdir()):
+                        raise DownloadError(f"refusing to extract {archive}: member {info.name!r} is not a plain file")
                 tf.extractall(root)
     except (tarfile.TarError, OSError) as exc:
         raise DownloadError(f"could not extract {archive}: {exc}") from None

@@ -131,6 +131,7 @@ def verify_readable(listing: dict[str, Any]) -> None:
 def imagefolder_version(*, root: str | None = None, image_size: int | None = None, max_memory_gb: float = 4.0) -> str:
     """The data version at plan time (file list, sizes, mtimes); files' headers checked (cached per version)."""
     _check_options(root, image_size, max_memory_gb)
+    assert root is not None and image_size is not None  # _check_options raised otherwise
     listing = scan(root, image_size)
     verify_readable(listing)
     return listing["version"]
@@ -222,6 +223,7 @@ def load_imagefolder(data_root: Path, *, root: str | None = None, image_size: in
                      max_memory_gb: float = 4.0) -> ImageDataset:
     """Both splits of the class folders under ``root`` (see the module docstring)."""
     _check_options(root, image_size, max_memory_gb)
+    assert root is not None and image_size is not None  # _check_options raised otherwise
     listing = scan(root, image_size)
     (train_files, train_labels), (test_files, test_labels) = listing["train"], listing["test"]
     ytrain, ytest = torch.tensor(train_labels, dtype=torch.int64), torch.tensor(test_labels, dtype=torch.int64)

@@ -391,7 +391,8 @@ def _as_index_list(index: Any) -> list[int]:
 
 
 def _list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], torch.Tensor]:
-    files, labels = [], []
+    files: list[Path] = []
+    labels: list[int] = []
     for label, wnid in enumerate(classes):
         class_dir = split_dir / wnid
         if not class_dir.is_dir():

@@ -52,7 +52,7 @@ def mean_corruption_error(errors: Mapping[tuple[str, int], float]) -> float:
     return float(np.mean(list(errors.values())))
 
 
-def _check_complete(values: Mapping[str, float], baseline: Mapping[str, float], what: str) -> None:
+def _check_complete(values: Mapping[str, float], baseline: Mapping[str, object], what: str) -> None:
     missing = [c for c in baseline if c not in values]
     if missing:
         raise UserError(f"{what}: needs all of {', '.join(baseline)}; missing {', '.join(missing)}")

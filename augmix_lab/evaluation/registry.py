@@ -199,7 +199,7 @@ def headline_text(values: Mapping[str, Any], sep: str = "  ") -> str:
 
 def epoch_line(values: Mapping[str, Any], sep: str = "  ") -> str:
     """The trainer's per-epoch console line: each history metric with a ``line`` format that ``values`` holds."""
-    return sep.join(s.line.format(values[s.name]) for s in specs()  # type: ignore[union-attr]
+    return sep.join(s.line.format(values[s.name]) for s in specs()
                     if s.kind == "history" and s.line and s.name in values)
 
 

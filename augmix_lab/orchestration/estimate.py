@@ -208,11 +208,12 @@ def measure_step_cached(cfg: TrialConfig, num_classes: int, image_size: int, kin
     threads = cfg.train.threads or torch.get_num_threads()
     with LoadProbe() as probe:
         value = measure_step(cfg, num_classes, image_size, kind, batch=batch, device=device)
-    info = dict(model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device,
+    info: dict[str, Any] = dict(model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device,
                 threads=threads, jsd_arity=cfg.jsd.arity, classes=num_classes)
     why = distrust(value, probe, threads, device, step_cache.neighbours(key, info))
     if why is None:
-        step_cache.store(key, value, **info, **({"logged_s": logged_s} if logged_s is not None else {}))
+        logged: dict[str, Any] = {"logged_s": logged_s} if logged_s is not None else {}
+        step_cache.store(key, value, **info, **logged)
     elif recheck:
         why = f"{why}; the cached cost disagreed with the study's logged step time"
     return value, why

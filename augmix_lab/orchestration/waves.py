@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from augmix_lab.study.expand import Trial
 from augmix_lab.study.init import parent_of
@@ -85,8 +85,9 @@ class _Waves:
                 blocked.append(t)
         for t in blocked:
             parent = parent_of(t.config)
-            why = self.reasons.get(parent, "did not finish")  # type: ignore[arg-type]
-            self.reasons[t.key] = f"parent trial {self.labels.get(parent, parent)} {why}"  # type: ignore[arg-type]
+            assert parent is not None  # a trial without a parent is ready, never blocked
+            why = self.reasons.get(parent, "did not finish")
+            self.reasons[t.key] = f"parent trial {self.labels.get(parent, parent)} {why}"
         wave = []
         for t in ready:
             ckpt = self._parent_checkpoint(t)
@@ -100,7 +101,7 @@ class _Waves:
             self.console.print(f"[red]FAILED[/red] {t.label}: {self.reasons[t.key]}")
         return wave, blocked
 
-    def _parent_checkpoint(self, t: Trial) -> Path | bool | None:
+    def _parent_checkpoint(self, t: Trial) -> Path | Literal[True] | None:
         """True: no parent; the parent's final.pt; None: it cannot be had (the reason is recorded)."""
         from augmix_lab.orchestration.trainable import final_checkpoint
 

@@ -133,13 +133,13 @@ def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
         for model, row in zip(CIFAR_MODELS, rows):
             for method, v in zip(_T56_METHODS, row):
                 put(("table6", "cifar10", model, method), metric, v)
-    for method, row in _T2.items():
+    for method, scores in _T2.items():
         names = (CLEAN_ERROR, *(family_key(CE, c) for c in IMAGENET_CORRUPTIONS), MCE)
-        for metric, v in zip(names, row, strict=True):
+        for metric, v in zip(names, scores, strict=True):
             put(("table2", "imagenet", "resnet50", method), metric, v)
-    for method, row in _T3.items():
+    for method, rates in _T3.items():
         names = (CLEAN_ERROR, *(family_key(FR, p) for p in IMAGENET_P_PERTURBATIONS), MFR)
-        for metric, v in zip(names, row, strict=True):
+        for metric, v in zip(names, rates, strict=True):
             put(("table3", "imagenet", "resnet50", method), metric, v)
     for method, (c10, c100) in _T4.items():
         put(("table4", "cifar10", "wrn40_2", method), MEAN_CORRUPTION_ERROR, c10)

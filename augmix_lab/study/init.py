@@ -137,7 +137,7 @@ def resolve_pretrained(study: Study, built: list[tuple[Any, TrialConfig]]) -> li
             convention = input_convention(cfg.model, cfg.pretrained)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
-        want = int(convention["input_size"][-1]) if convention else None  # type: ignore[index]
+        want = int(convention["input_size"][-1]) if convention else None
         size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
         if want is not None and size is not None and (cfg.resize or size) != want:
             got = f"resize: {cfg.resize}" if cfg.resize else f"dataset {cfg.dataset.name!r} has {size}x{size} images"

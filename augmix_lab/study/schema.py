@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -234,7 +234,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] |
     return sorted(fields) if fields else None
 
 
-def describe_validation_error(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None) -> str:
+def describe_validation_error(err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None) -> str:
     """One pydantic error as 'field 'a.b': message (got X); allowed: ...'."""
     loc = tuple(err["loc"]) if loc is None else loc
     dotted = ".".join(str(p) for p in loc) or "<root>"

@@ -158,7 +158,7 @@ class TrialLogger:
         folder, name = os.path.split(artifact)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # keys are array names, never allow_pickle
             call_with_retries(self.client.log_artifact, self.run_id, str(path), folder or None)
 
     def log_table(self, table: Any, path: str) -> None:

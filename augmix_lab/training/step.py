@@ -95,6 +95,7 @@ class TrainStep:
         if self.compile:  # one graph for every batch size: the last partial batch does not recompile
             torch._dynamo.maybe_mark_dynamic(inputs, 0)
             torch._dynamo.maybe_mark_dynamic(targets, 0)
+        assert self._forward_loss is not None and self.scaler is not None  # set by __post_init__
         loss, logits = self._forward_loss(inputs, targets, len(views))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

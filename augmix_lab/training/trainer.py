@@ -232,7 +232,7 @@ class Trainer:
         self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
         total_steps = max(1, cfg.epochs * self.steps_per_epoch)
         warmup_steps = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
-        schedule = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
+        schedule: dict[str, Any] = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
                         warmup_steps=warmup_steps, schedule=cfg.train.schedule,
                         final_ratio=COSINE_FINAL_LR / cfg.train.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
@@ -284,6 +284,7 @@ class Trainer:
         if state is None:
             return self.start_epoch
         step = self.step
+        assert step.scaler is not None  # set by the step's __post_init__
         self.model.load_state_dict(state["model"])
         step.optimizer.load_state_dict(state["optimizer"])
         step.scheduler.load_state_dict(state["scheduler"])
@@ -294,6 +295,7 @@ class Trainer:
 
     def save_last(self, epoch: int) -> Path:
         step = self.step
+        assert step.scaler is not None  # set by the step's __post_init__
         return save_atomic(  # the previous one stays beside it: the fallback if this one is ever unreadable
             {
                 "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,
