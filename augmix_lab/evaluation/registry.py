@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -188,7 +189,7 @@ def metric_names(kind: Kind | None = None, *, group: str | None = None, curve: b
 
 def headline_specs() -> list[MetricSpec]:
     """The headline metrics in ``headline`` order."""
-    return sorted((s for s in specs() if s.headline is not None), key=lambda s: s.headline)  # type: ignore[arg-type,return-value]
+    return sorted((s for s in specs() if s.headline is not None), key=attrgetter("headline"))
 
 
 def headline_text(values: Mapping[str, Any], sep: str = "  ") -> str:

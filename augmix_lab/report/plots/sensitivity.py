@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from augmix_lab.report.tables import SOURCE_MARK, Results
 
 
 def _primary_metrics() -> list[str]:
-    ranked = sorted((s for s in specs() if s.sensitivity is not None), key=lambda s: s.sensitivity)  # type: ignore[arg-type,return-value]
+    ranked = sorted((s for s in specs() if s.sensitivity is not None), key=attrgetter("sensitivity"))
     return [s.name for s in ranked]
 
 
