@@ -28,7 +28,7 @@ registries, the trainer builds it, the report shows it. Every name below is re-e
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

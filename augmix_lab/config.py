@@ -38,7 +38,7 @@ class LabelledConfig(StrictModel):
                              "FixMatch's folds)")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "LabelledConfig":
+    def _one_of(self) -> LabelledConfig:
         if (self.fraction is None) == (self.per_class is None):
             raise ValueError("give exactly one of fraction or per_class")
         return self

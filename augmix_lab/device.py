@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from augmix_lab.errors import UserError
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+class DeviceCached(Protocol):
+    """What ``device_cached`` returns: the builder's arguments plus ``device=``, and ``cache_clear``."""
+
+    def __call__(self, *args: Any, device: torch.device | str) -> Any: ...
+
+    def cache_clear(self) -> None: ...
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -48,7 +55,7 @@ def switch(setting: str, device: torch.device) -> bool:
     return setting == "on" or (setting == "auto" and device.type == "cuda")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hardware_name(device: str) -> str:
     """The hardware a timing holds for: the GPU's name, or the CPU model (from /proc/cpuinfo where there is one)."""
     dev = torch.device(device)
@@ -82,7 +89,7 @@ def _place(value: Any, device: torch.device) -> Any:
     return value
 
 
-def device_cached(builder: F) -> F:
+def device_cached(builder: Callable[..., Any]) -> DeviceCached:
     """Cache ``builder(*args)`` (tensors or numpy arrays, or tuples of them, built on the host) per device.
 
     The wrapped function takes the builder's hashable arguments plus ``device=`` and returns the value on that
@@ -98,8 +105,12 @@ def device_cached(builder: F) -> F:
     def get(*args: Any, device: torch.device | str) -> Any:
         return placed(args, _device_key(device))
 
-    get.cache_clear = lambda: (on_host.cache_clear(), placed.cache_clear())  # type: ignore[attr-defined]
-    return get  # type: ignore[return-value]
+    def cache_clear() -> None:
+        on_host.cache_clear()
+        placed.cache_clear()
+
+    get.cache_clear = cache_clear  # type: ignore[attr-defined]  # a function attribute: DeviceCached declares it
+    return get  # type: ignore[return-value]  # get plus its cache_clear attribute is a DeviceCached
 
 
 @device_cached

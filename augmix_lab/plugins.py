@@ -25,9 +25,10 @@ import re
 import sys
 import sysconfig
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 from augmix_lab.errors import UserError
 from augmix_lab.registry import DuplicateRegistration, forget_files
@@ -63,7 +64,7 @@ class Plugin:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Plugin":
+    def from_dict(cls, d: dict[str, Any]) -> Plugin:
         return cls(**{**d, "files": tuple(d.get("files") or ())})
 
 
@@ -184,8 +185,8 @@ def entry_point_plugins() -> list[Plugin]:
     """Installed distributions' entry points in ``augmix_lab.plugins``, resolved (nothing imported yet)."""
     out = []
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
-        module, _, call = ep.value.partition(":")
-        module, call = module.strip(), call.strip() or None
+        head, _, tail = ep.value.partition(":")
+        module, call = head.strip(), tail.strip() or None
         dist = f"{ep.dist.name}=={ep.dist.version}" if ep.dist is not None else None
         where = f"entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP}" + (f", {dist})" if dist else ")")
         location = _module_location(module) if _MODULE_NAME.match(module) else None
@@ -222,7 +223,8 @@ def _failure(plugin: Plugin, exc: BaseException) -> UserError:
     frames = traceback.extract_tb(exc.__traceback__)
     own = set(plugin.files)
     mine = [f for f in frames if str(Path(f.filename).resolve()) in own] if own else []
-    frame = (mine or frames or [None])[-1]
+    found = mine or list(frames)
+    frame = found[-1] if found else None
     at = f"{frame.filename}:{frame.lineno}: " if frame is not None else ""
     return UserError(f"{label} failed to import: {at}{type(exc).__name__}: {exc}".replace("\n", " "))
 

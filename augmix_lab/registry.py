@@ -5,8 +5,10 @@ from __future__ import annotations
 import difflib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from types import FrameType
+from typing import Any, Generic, TypeVar
 
 from augmix_lab.errors import UserError
 
@@ -20,7 +22,7 @@ def registration_site(skip: int = 1) -> tuple[str, int]:
     Frames inside ``augmix_lab`` that are not module level (``Registry.add``, the decorators wrapping it) are skipped,
     so a decorator in a plugin or in one of the package's modules is named where it is written.
     """
-    frame = sys._getframe(skip)  # noqa: SLF001 - the one cheap way to look at the caller
+    frame: FrameType | None = sys._getframe(skip)  # noqa: SLF001 - the one cheap way to look at the caller
     while frame is not None:
         file = frame.f_code.co_filename
         inside = str(Path(file).resolve()).startswith(_PACKAGE_DIR) if not file.startswith("<") else False
@@ -46,7 +48,7 @@ class Registry(Generic[T]):
     an error naming both places, and a plugin's entries can be forgotten when its changed source is imported again.
     """
 
-    instances: list["Registry[Any]"] = []  # every registry, for ``forget_files`` (plugins re-imported after an edit)
+    instances: list[Registry[Any]] = []  # every registry, for ``forget_files`` (plugins re-imported after an edit)
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -60,7 +62,7 @@ class Registry(Generic[T]):
         """Decorator: ``@REG.register("name", key=value)``; the name defaults to the object's ``__name__``."""
 
         def decorator(obj: T) -> T:
-            self.add(name or getattr(obj, "__name__"), obj, **meta)
+            self.add(name or getattr(obj, "__name__"), obj, **meta)  # noqa: B009 - T declares no __name__
             return obj
 
         return decorator

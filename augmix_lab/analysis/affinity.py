@@ -6,7 +6,8 @@ augmentation: an empirical study", arXiv 2002.08973). Accuracies are fractions i
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

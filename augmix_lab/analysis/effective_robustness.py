@@ -5,8 +5,8 @@ clean accuracy. Accuracies are fractions in [0, 1] (not percent); a run exactly 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -8,8 +8,9 @@ google-research/frequency_analysis freq_heatmap.py (fftshift layout). Error rate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def _check_freq(h: int, w: int, u: int, v: int) -> None:
 
 
 def fourier_basis(h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: Any = None,
-                  dtype: "torch.dtype | None" = None) -> "torch.Tensor":
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
     """Real H×W Fourier basis image U_{u,v} scaled to L2 norm ``norm``; its spectrum is supported on (u, v) and its
     conjugate (-u, -v) only (Yin et al.; reference _get_fourier_basis puts (1+i)/2 and (1-i)/2 there)."""
     import torch

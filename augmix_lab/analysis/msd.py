@@ -10,7 +10,7 @@ model's device; the study-level driver is ``orchestration/msd.py``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

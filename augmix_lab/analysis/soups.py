@@ -13,8 +13,9 @@ the BatchNorm counters and statistics anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from augmix_lab.errors import UserError
 from augmix_lab.registry import Registry
@@ -131,7 +132,7 @@ class SoupResult:
     """What a recipe returns: the soup's weights, its members (in the order added), its held-out accuracy (fraction)
     and the recipe's history rows (greedy: one per candidate)."""
 
-    state_dict: dict[str, "torch.Tensor"] = field(repr=False)
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
     members: list[str]
     accuracy: float
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -8,8 +8,8 @@ normalized float space. Every image in a batch draws its own ops, levels, signs 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -99,10 +99,10 @@ class AugMixParams:
     def depths(self) -> Tensor:
         return (self.ops >= 0).sum(dim=2)
 
-    def to(self, device: torch.device | str) -> "AugMixParams":
+    def to(self, device: torch.device | str) -> AugMixParams:
         return AugMixParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def select(self, index: Tensor | slice | int) -> "AugMixParams":
+    def select(self, index: Tensor | slice | int) -> AugMixParams:
         """The params of a subset of images (keeps the batch dimension for an int)."""
         if isinstance(index, int):
             index = slice(index, index + 1)

@@ -12,8 +12,9 @@ View producers set ``produces_views``; batch transforms do not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -107,7 +108,7 @@ class Method(ParamsOwner):
     produces_views: ClassVar[bool] = False
     mixes_targets: ClassVar[bool] = False  # a batch transform that mixes images across labels (soft targets)
 
-    def __init__(self, name: str, params: Mapping[str, Any], ctx: Context) -> None:
+    def __init__(self, name: str, params: Mapping[str, Any] | None, ctx: Context) -> None:
         self.name = name
         self.options = self.parse_params(name, params)
         self.params: dict[str, Any] = self.options.model_dump()

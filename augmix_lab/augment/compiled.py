@@ -24,7 +24,8 @@ where the chains are equal. Only bilinear resampling is compiled (AugMix's); oth
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -122,7 +122,7 @@ class Noise2NetMethod(Method):
 
     def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]
-        count = int(n * self.options.fraction)  # train_noise2net.py: int(batch_size / 2)
+        count = int(n * self.options.fraction)  # type: ignore[attr-defined]  # options: Noise2NetParams (Params)  # train_noise2net.py: int(batch_size / 2)
         if count == 0:
             return views, targets
         net = sample_network(count, self.options, generator, views[0].shape[1])  # type: ignore[arg-type]

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -129,7 +130,7 @@ def _read_store(path: Path) -> dict[str, Any]:
     return read_cache_json(path)  # absent or corrupted: nothing measured
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measured_engines(hardware: str) -> dict[int, str]:
     """image size -> winning engine stored for ``hardware`` (read once per process; ``store_engine_winner`` resets)."""
     entry = _read_store(engine_store_path()).get(hardware)
@@ -214,7 +215,7 @@ def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list
         if end > start and kernel is None:
             geometric_start = start if geometric_start is None else geometric_start
             matrices.append(op.matrix(args[start:end], h, w))  # type: ignore[misc]
-        elif end > start:
+        elif end > start and kernel is not None:
             pixels[start:end] = kernel(pixels[start:end], args[start:end])
         start = end
     if matrices:
@@ -271,7 +272,7 @@ def apply_ops_masked(
                 matrices = F.translate_matrices(torch.zeros_like(args), torch.zeros_like(args)).to(m.dtype)
                 geometric_rows = rows
             else:
-                geometric_rows = geometric_rows | rows  # type: ignore[operator]
+                geometric_rows = geometric_rows | rows
             matrices = torch.where(rows.view(n, 1), m, matrices)
         else:
             result = torch.where(rows.view(n, 1, 1, 1), kernel(out, args), result)

@@ -14,8 +14,8 @@ sub-policy the other op stays; the 6 sub-policies made only of removed ops ((Sha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -36,7 +36,7 @@ from augmix_lab.augment import sampling
 from augmix_lab.augment.base import AUGMENTATIONS, Method, MethodParams
 
 Primitive = Literal["diffeo", "color", "filter"]
-PRIMITIVES: tuple[str, ...] = ("diffeo", "color", "filter")  # train.py: enable_aug.diffeo / color_jit / rand_filter
+PRIMITIVES: tuple[Primitive, ...] = ("diffeo", "color", "filter")  # train.py: enable_aug.diffeo / color_jit / rand_filter
 # the colour primitive's (rows, C, H·W, frequencies) sine table in pieces: 32 MB on CPU (cache), 256 MB elsewhere
 ROW_CHUNK_ELEMENTS = {"cpu": 1 << 23, "other": 1 << 26}
 DIFFEO_GROUP = 32  # rows per coefficient draw on the sorted engine (sorted by cut: each group sized by its largest)
@@ -89,7 +89,7 @@ class PRIMEParams(MethodParams):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "PRIMEParams":
+    def _consistent(self) -> PRIMEParams:
         if len(set(self.primitives)) != len(self.primitives):
             raise ValueError(f"primitives lists a primitive twice: {self.primitives}")
         if self.diffeo_cut_max is not None and self.diffeo_cut_max <= self.diffeo_cut_min:
@@ -248,7 +248,7 @@ def sine_series(values: Tensor, coeff: Tensor, cut: Tensor) -> Tensor:
     """Σ_{k=1..K} coeff[r, c, k-1]·sin(k π v) for every value v of row r, channel c, by Reinsch's stable form of
     the Clenshaw recurrence (no sine table: ~2 fused passes per frequency instead of a sine each; accurate near
     v = 0 and 1 where plain Clenshaw is not). Rows run sorted by cut, each only over its own frequencies."""
-    rows, k_max = values.shape[0], coeff.shape[-1]
+    k_max = coeff.shape[-1]
     order = torch.argsort(cut, descending=True)
     v, c = values.index_select(0, order), coeff.index_select(0, order)
     active = (cut.index_select(0, order)[None, :] >= torch.arange(1, k_max + 1, device=cut.device)[:, None])

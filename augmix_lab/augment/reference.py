@@ -8,11 +8,15 @@ the benchmark can time the reference kind of pipeline end to end. Deliberately s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageEnhance, ImageOps
+
+if TYPE_CHECKING:  # annotation only
+    from augmix_lab.augment.augmix import AugMixParams
 
 
 def int_parameter(level: float, maxval: float) -> int:
@@ -93,14 +97,14 @@ def augment_and_mix(image: Image.Image, op_names: Sequence[str], ops: np.ndarray
     return (1 - m32) * preprocess(image, mean, std) + m32 * mix
 
 
-def augment_and_mix_params(image: Image.Image, op_names: Sequence[str], params: "object", index: int,
+def augment_and_mix_params(image: Image.Image, op_names: Sequence[str], params: AugMixParams, index: int,
                            mean: Sequence[float] = (0.5, 0.5, 0.5),
                            std: Sequence[float] = (0.5, 0.5, 0.5)) -> torch.Tensor:
     """``augment_and_mix`` for image ``index`` of an ``AugMixParams`` batch."""
     return augment_and_mix(
-        image, op_names, params.ops[index].cpu().numpy(), params.levels[index].cpu().numpy(),  # type: ignore[attr-defined]
-        params.signs[index].cpu().numpy(), params.weights[index].cpu().numpy(),  # type: ignore[attr-defined]
-        float(params.mix[index]), mean, std,  # type: ignore[attr-defined]
+        image, op_names, params.ops[index].cpu().numpy(), params.levels[index].cpu().numpy(),
+        params.signs[index].cpu().numpy(), params.weights[index].cpu().numpy(),
+        float(params.mix[index]), mean, std,
     )
 
 

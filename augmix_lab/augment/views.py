@@ -73,7 +73,7 @@ class RandAugmentParams(MethodParams):  # torchvision RandAugment defaults
     interpolation: Interpolation = Field("nearest", description=INTERPOLATIONS)
 
     @model_validator(mode="after")
-    def _magnitude_in_bins(self) -> "RandAugmentParams":
+    def _magnitude_in_bins(self) -> RandAugmentParams:
         if self.magnitude >= self.num_magnitude_bins:
             raise ValueError(f"magnitude {self.magnitude} must be < num_magnitude_bins {self.num_magnitude_bins}")
         return self

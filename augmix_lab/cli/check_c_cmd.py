@@ -53,10 +53,10 @@ def _ints(value: str, flag: str) -> list[int]:
 def _check_c(args: argparse.Namespace) -> int:
     from augmix_lab.cli.data_cmd import parse_options
     from augmix_lab.corruptions.check import CheckSettings, check_c, format_table
-    from augmix_lab.training.trainer import checkpoint_predictor
     from augmix_lab.corruptions.textures import frost_origin
     from augmix_lab.data import load_dataset, resolve_data_root
     from augmix_lab.errors import UserError
+    from augmix_lab.training.trainer import checkpoint_predictor
 
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size)):
         if value < 0 or (flag == "--batch-size" and value == 0):

@@ -10,7 +10,8 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from augmix_lab import __version__
 from augmix_lab.errors import TrialFailed, UserError, one_line
@@ -35,7 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage in one line and exits 2, without dumping the usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 

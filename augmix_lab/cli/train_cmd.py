@@ -88,7 +88,7 @@ class _Progress:
         self._images = 0
         self._t0 = time.perf_counter()
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -153,10 +153,13 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "trial.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
     with _Progress(enabled=not args.no_progress) as progress:
+
+        def on_resume(epoch: int, history: list[dict[str, float]], note: str | None) -> None:
+            if note:
+                progress.console.print(f"[yellow]warning[/yellow]: {note}")
+
         callbacks = TrialCallbacks(on_epoch_end=progress.on_epoch_end, on_train_start=progress.on_train_start,
-                                   on_batch_end=progress.on_batch_end,
-                                   on_resume=lambda epoch, history, note: note and progress.console.print(
-                                       f"[yellow]warning[/yellow]: {note}"))
+                                   on_batch_end=progress.on_batch_end, on_resume=on_resume)
         result = run_trial(cfg, out, callbacks=callbacks, data_root=args.data_root)
     card = result.scorecard
     summary = {k: float(v) for k, v in dict(card.summary).items()}

@@ -11,7 +11,8 @@ row ``i`` of our batched ``params``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,6 +8,8 @@ Sources: hendrycks/robustness ``ImageNet-C/create_c/make_cifar_c.py`` / ``make_i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 PROFILES = ("cifar", "imagenet")
@@ -31,7 +33,7 @@ MUD_COLOR_RGB = (63 / 255, 42 / 255, 20 / 255)  # make_cifar_c.py spatter: "mud 
 def __getattr__(name: str):
     from augmix_lab.corruptions import registry as R
 
-    derived = {
+    derived: dict[str, Callable[[], object]] = {
         "BENCHMARK_CORRUPTIONS": lambda: R.corruption_names(benchmark=True),
         "EXTRA_CORRUPTIONS": lambda: R.corruption_names(benchmark=False),
         "FAMILIES": R.families,

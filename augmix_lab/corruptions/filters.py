@@ -18,7 +18,7 @@ from augmix_lab.device import device_cached, device_constant
 
 @functools.lru_cache(maxsize=256)
 def _pad_index_np(n: int, pad: int, mode: str) -> np.ndarray:
-    return np.pad(np.arange(n), pad, mode=mode)
+    return np.pad(np.arange(n), pad, mode=mode)  # type: ignore[call-overload]  # mode: a numpy.pad mode name (str)
 
 
 @device_cached

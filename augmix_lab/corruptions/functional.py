@@ -42,10 +42,10 @@ import torch.nn.functional as F
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions import filters
+from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 from augmix_lab.corruptions.textures import FROST_DRAWN, frost_stack, plasma_draws, plasma_from_draws
 from augmix_lab.device import device_cached, device_constant
 from augmix_lab.errors import UserError
-from augmix_lab.corruptions.registry import CORRUPTIONS, check_profile, corruption
 
 Params = dict[str, Any]
 # float arange of the reference's np.arange(1, stop, step): 1.06 with step .01 includes 1.06 itself (7 zooms)
@@ -337,6 +337,7 @@ def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch
 @functools.lru_cache(maxsize=32)
 def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     """make_cifar_c.py disk(): normalised aliased disk (17x17 when radius <= 8), anti-aliased by cv2.GaussianBlur."""
+    grid: np.ndarray
     if radius <= 8:
         grid, ksize = np.arange(-8, 8 + 1), (3, 3)  # make_cifar_c.py disk: L = arange(-8, 9), ksize (3, 3)
     else:

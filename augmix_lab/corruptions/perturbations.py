@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from augmix_lab.corruptions import filters
-from augmix_lab.corruptions.functional import Shift
+from augmix_lab.corruptions.functional import Shift, check_images, snow_layer
 from augmix_lab.corruptions.functional import brightness as _brightness_kernel
-from augmix_lab.corruptions.functional import check_images, snow_layer
 from augmix_lab.corruptions.registry import (
     DIFFICULTIES,
     PERTURBATIONS,
@@ -34,7 +33,7 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 1e-3).floor().to(torch.uint8)  # np.uint8(255 * x): truncation
 
 
-def _affine(x: torch.Tensor, *, angle: float = 0.0, translate: tuple[int, int] = (0, 0), scale: float = 1.0,
+def _affine(x: torch.Tensor, *, angle: float = 0.0, translate: tuple[float, float] = (0, 0), scale: float = 1.0,
             shear: float = 0.0, nearest: bool = False) -> torch.Tensor:
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF

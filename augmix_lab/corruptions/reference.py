@@ -13,9 +13,9 @@ Input and output: one (H, W, 3) uint8 image.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib.resources import as_file
 from io import BytesIO
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -24,6 +24,7 @@ from PIL import Image
 from scipy.ndimage import map_coordinates
 from scipy.ndimage import zoom as scizoom
 from skimage.filters import gaussian
+from skimage.util import random_noise
 
 from augmix_lab.corruptions import constants as K
 from augmix_lab.corruptions.filters import motion_blur_kernel
@@ -99,7 +100,7 @@ def _shot_noise(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, pro
 
 @_oracle("impulse_noise")
 def _impulse_noise(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profile: str) -> np.ndarray:
-    return sk.util.random_noise(x, mode="s&p", amount=c, rng=int(rng.integers(2**31)))
+    return random_noise(x, mode="s&p", amount=c, rng=int(rng.integers(2**31)))
 
 
 @_oracle("speckle_noise")
@@ -184,10 +185,13 @@ def frost_photographs(profile: str) -> tuple[np.ndarray, ...]:
     folder = frost_photo_dir()
     if folder is None:
         return tuple(t[..., ::-1] for t in frost_textures(K.FROST_TEXTURE_SCALE[profile]))
-    images = []
+    images: list[np.ndarray] = []
     for name, _ in FROST_FILES[:FROST_DRAWN]:
         with as_file(folder / name) as path:
-            images.append(cv2.imread(str(path)))
+            image = cv2.imread(str(path))
+            if image is None:
+                raise OSError(f"{path}: cv2.imread cannot read it")
+            images.append(image)
     if profile == "cifar":
         images = [cv2.resize(t, (0, 0), fx=0.2, fy=0.2) for t in images]  # make_cifar_c.py frost
     return tuple(images)
@@ -257,9 +261,9 @@ def _elastic_transform(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generat
     unit = elastic_scale(profile, h)
     alpha, sigma, affine = c[0] * unit, c[1] * unit, c[2] * unit
     image = img.astype(np.float32) / 255
-    center = np.float32((h, w)) // 2
+    center = np.asarray((h, w), dtype=np.float32) // 2
     size = min(h, w) // 3
-    pts1 = np.float32([center + size, [center[0] + size, center[1] - size], center - size])
+    pts1 = np.asarray([center + size, [center[0] + size, center[1] - size], center - size], dtype=np.float32)
     pts2 = pts1 + rng.uniform(-affine, affine, size=pts1.shape).astype(np.float32)
     m = cv2.getAffineTransform(pts1, pts2)
     image = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
@@ -277,11 +281,11 @@ def _spatter(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profil
     liquid = gaussian(rng.normal(size=(h, w), loc=c[0], scale=c[1]), sigma=c[2])
     liquid[liquid < c[3]] = 0
     if c[5] == 0:
-        out = xf + spatter_water_mask(liquid, c[4])[..., None] * np.float32(K.WATER_COLOR_BGR)
+        out = xf + spatter_water_mask(liquid, c[4])[..., None] * np.asarray(K.WATER_COLOR_BGR, dtype=np.float32)
     else:
         m = gaussian(np.where(liquid > c[3], 1, 0).astype(np.float32), sigma=c[4])
         m[m < 0.8] = 0
-        out = xf * (1 - m[..., None]) + np.float32(K.MUD_COLOR_RGB) * m[..., None]
+        out = xf * (1 - m[..., None]) + np.asarray(K.MUD_COLOR_RGB, dtype=np.float32) * m[..., None]
     return out
 
 

@@ -13,13 +13,13 @@ profiles whose benchmark contains it (``lines`` is in CIFAR-10-C-bar only, ``per
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
-
-from augmix_lab.errors import UserError
-from augmix_lab.registry import Registry
+from typing import Any
 
 from augmix_lab.corruptions.constants import PROFILES
+from augmix_lab.errors import UserError
+from augmix_lab.registry import Registry
 
 FAMILY_NAMES = ("noise", "blur", "weather", "digital")  # Hendrycks & Dietterich 2019, Fig. 1
 SEVERITIES = (1, 2, 3, 4, 5)  # -C benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)

@@ -215,7 +215,7 @@ def has_folder_corruption(directory: Path, corruption: str) -> bool:
     return corruption_folder(Path(directory), corruption).is_dir()
 
 
-def load_video(path: Path) -> np.ndarray:
+def load_video(path: str | Path) -> np.ndarray:
     """Decode one ImageNet-P video (cv2.VideoCapture, as ImageNet-P/video_loader.py) to uint8 (T, H, W, 3) RGB."""
     import cv2
 

@@ -10,8 +10,8 @@ command that downloads them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from augmix_lab.corruptions import released
 from augmix_lab.corruptions.generate import profile_for_name

@@ -70,6 +70,8 @@ def _read_photo(folder: Traversable, name: str, sha256: str) -> np.ndarray:
         raise UserError(f"{folder / name}: not the ImageNet-C frost photograph (sha256 differs); reinstall it with "
                         f"'{FROST_INSTALL} --force-reinstall'")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # as cv2.imread: 3 channels, alpha dropped
+    if bgr is None:  # checksum matched, so only a cv2 without an image codec gets here
+        raise UserError(f"{folder / name}: OpenCV cannot decode this image")
     return np.ascontiguousarray(bgr[..., ::-1])  # reference: frost[..., [2, 1, 0]] (BGR -> RGB)
 
 

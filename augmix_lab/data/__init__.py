@@ -3,6 +3,10 @@
 Importing this package registers the built-in datasets (`DATASETS`) and downloadables (`DOWNLOADS`).
 """
 
+from augmix_lab.data import cifar as _cifar  # noqa: F401  (registers cifar10, cifar100)
+from augmix_lab.data import imagefolder as _imagefolder  # noqa: F401  (registers imagefolder)
+from augmix_lab.data import imagenet as _imagenet  # noqa: F401  (registers imagenet)
+from augmix_lab.data import shapes as _shapes  # noqa: F401  (registers shapes)
 from augmix_lab.data.base import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -18,10 +22,6 @@ from augmix_lab.data.base import (
 )
 from augmix_lab.data.batching import image_batches, iterate_batches
 from augmix_lab.data.download import DOWNLOADS, Downloadable, DownloadError, RemoteFile, download_file, verify_file
-from augmix_lab.data import cifar as _cifar  # noqa: F401  (registers cifar10, cifar100)
-from augmix_lab.data import imagenet as _imagenet  # noqa: F401  (registers imagenet)
-from augmix_lab.data import imagefolder as _imagefolder  # noqa: F401  (registers imagefolder)
-from augmix_lab.data import shapes as _shapes  # noqa: F401  (registers shapes)
 
 __all__ = [
     "CIFAR_MEAN",

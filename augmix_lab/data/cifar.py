@@ -209,7 +209,7 @@ def _write_cache(cache: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]  # keys are array names, never allow_pickle
         os.replace(tmp, cache)
     except OSError:
         tmp.unlink(missing_ok=True)  # a read-only data root just means no cache

@@ -15,15 +15,15 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from augmix_lab import __version__
 from augmix_lab.errors import UserError
-from augmix_lab.registry import Registry
 from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
+from augmix_lab.registry import Registry
 
 OFFLINE_ENV = "AUGMIX_LAB_OFFLINE"  # set to 1: every download fails at once with the manual-download hint
 MIRROR_ENV = "AUGMIX_LAB_MIRROR"  # base URL that replaces each catalog file's URL (mirror + filename)
@@ -102,7 +102,8 @@ def _remember(path: Path, algorithm: str, digest: str) -> None:
     cache = _checksum_cache()
     data = _read_checksums()
     key = str(Path(path).resolve())
-    entry = data.get(key) if isinstance(data.get(key), dict) and data[key].get("signature") == _signature(path) else {}
+    old = data.get(key)
+    entry = old if isinstance(old, dict) and old.get("signature") == _signature(path) else {}
     data[key] = {**entry, "signature": _signature(path), algorithm: digest}
     write_cache_json(cache, data)
 
@@ -219,10 +220,10 @@ def extract_archive(archive: str | os.PathLike[str], dest_dir: str | os.PathLike
             if hasattr(tarfile, "data_filter"):
                 tf.extractall(root, filter="data")  # rejects absolute paths, '..', device files, outside links
             else:  # pragma: no cover - Python without PEP 706 filters
-                for member in tf.getmembers():
-                    _check_inside(root, member.name, archive)
-                    if not (member.isfile() or member.isdir()):
-                        raise DownloadError(f"refusing to extract {archive}: member {member.name!r} is not a plain file")
+                for info in tf.getmembers():
+                    _check_inside(root, info.name, archive)
+                    if not (info.isfile() or info.isdir()):
+                        raise DownloadError(f"refusing to extract {archive}: member {info.name!r} is not a plain file")
                 tf.extractall(root)
     except (tarfile.TarError, OSError) as exc:
         raise DownloadError(f"could not extract {archive}: {exc}") from None

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,6 +131,7 @@ def verify_readable(listing: dict[str, Any]) -> None:
 def imagefolder_version(*, root: str | None = None, image_size: int | None = None, max_memory_gb: float = 4.0) -> str:
     """The data version at plan time (file list, sizes, mtimes); files' headers checked (cached per version)."""
     _check_options(root, image_size, max_memory_gb)
+    assert root is not None and image_size is not None  # _check_options raised otherwise
     listing = scan(root, image_size)
     verify_readable(listing)
     return listing["version"]
@@ -168,7 +170,7 @@ class ResizedImageFolder(LazyImageFolder):
         return eval_batches(self.files[:stop], batch_size, num_workers=num_workers, resize=self.image_size,
                             crop=self.image_size)
 
-    def head(self, n: int | None) -> "ResizedImageFolder":
+    def head(self, n: int | None) -> ResizedImageFolder:
         return ResizedImageFolder(self.files[:n], self.labels[:n], self.image_size)
 
 
@@ -221,6 +223,7 @@ def load_imagefolder(data_root: Path, *, root: str | None = None, image_size: in
                      max_memory_gb: float = 4.0) -> ImageDataset:
     """Both splits of the class folders under ``root`` (see the module docstring)."""
     _check_options(root, image_size, max_memory_gb)
+    assert root is not None and image_size is not None  # _check_options raised otherwise
     listing = scan(root, image_size)
     (train_files, train_labels), (test_files, test_labels) = listing["train"], listing["test"]
     ytrain, ytest = torch.tensor(train_labels, dtype=torch.int64), torch.tensor(test_labels, dtype=torch.int64)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -218,7 +219,7 @@ class ImageNetLoader:
     or ``auto`` (cuda when ``device`` is CUDA and every file is named as a JPEG).
     """
 
-    def __init__(self, folder: "LazyImageFolder", batch_size: int, *, device: str | torch.device = "cpu",
+    def __init__(self, folder: LazyImageFolder, batch_size: int, *, device: str | torch.device = "cpu",
                  augment_generator: torch.Generator | None = None, shuffle_generator: torch.Generator | None = None,
                  num_workers: int | None = None, canvas: int = TRAIN_CANVAS, size: int = EVAL_CROP,
                  decode: str = "cpu", prefetch_factor: int = 4, drop_last: bool = False) -> None:
@@ -375,7 +376,7 @@ class LazyImageFolder:
         (``eval_batches``): what evaluation and the per-epoch test error read."""
         return eval_batches(self.files[:stop], batch_size, num_workers=num_workers)
 
-    def head(self, n: int | None) -> "LazyImageFolder":
+    def head(self, n: int | None) -> LazyImageFolder:
         """The first ``n`` files, still lazy (subsets for smoke runs; slicing decodes)."""
         return LazyImageFolder(self.files[:n], self.labels[:n])
 
@@ -390,7 +391,8 @@ def _as_index_list(index: Any) -> list[int]:
 
 
 def _list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], torch.Tensor]:
-    files, labels = [], []
+    files: list[Path] = []
+    labels: list[int] = []
     for label, wnid in enumerate(classes):
         class_dir = split_dir / wnid
         if not class_dir.is_dir():

@@ -10,8 +10,8 @@ and the unlabelled pool (``dataset.labelled``: data/labelled.py; the pool carrie
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,7 +52,7 @@ def subset_dataset(ds: Any, train_subset: int | None, test_subset: int | None) -
     return dataclasses.replace(ds, **changes)
 
 
-def load_trial_data(cfg: Any, data_root: str | Path | None = None) -> TrialData:
+def load_trial_data(cfg: Any, data_root: str | os.PathLike[str] | None = None) -> TrialData:
     """The data of a trial config (``TrialConfig``: its ``dataset`` block, ``model`` and ``pretrained``)."""
     from augmix_lab.models.timm_models import input_convention
 
@@ -67,7 +67,7 @@ def load_trial_data(cfg: Any, data_root: str | Path | None = None) -> TrialData:
     return TrialData(labelled, heldout_images, heldout_labels, pool=pool, unsplit=ds)
 
 
-def load_trial_split(cfg: Any, data_root: str | Path | None = None) -> tuple[Any, Any, Any]:
+def load_trial_split(cfg: Any, data_root: str | os.PathLike[str] | None = None) -> tuple[Any, Any, Any]:
     """(the training split before ``dataset.labelled``, the labelled dataset, the unlabelled pool or None)."""
     data = load_trial_data(cfg, data_root)
     return data.unsplit, data.dataset, data.pool

@@ -7,7 +7,7 @@ calibration_tools.calib_err for the RMS calibration error; Guo et al. (2017) for
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def mean_corruption_error(errors: Mapping[tuple[str, int], float]) -> float:
     return float(np.mean(list(errors.values())))
 
 
-def _check_complete(values: Mapping[str, float], baseline: Mapping[str, float], what: str) -> None:
+def _check_complete(values: Mapping[str, float], baseline: Mapping[str, object], what: str) -> None:
     missing = [c for c in baseline if c not in values]
     if missing:
         raise UserError(f"{what}: needs all of {', '.join(baseline)}; missing {', '.join(missing)}")

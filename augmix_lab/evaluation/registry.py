@@ -19,8 +19,10 @@ soups table).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -199,7 +201,7 @@ def metric_names(kind: Kind | None = None, *, group: str | None = None, curve: b
 
 def headline_specs() -> list[MetricSpec]:
     """The headline metrics in ``headline`` order."""
-    return sorted((s for s in specs() if s.headline is not None), key=lambda s: s.headline)  # type: ignore[arg-type,return-value]
+    return sorted((s for s in specs() if s.headline is not None), key=attrgetter("headline"))
 
 
 def headline_text(values: Mapping[str, Any], sep: str = "  ") -> str:
@@ -210,7 +212,7 @@ def headline_text(values: Mapping[str, Any], sep: str = "  ") -> str:
 
 def epoch_line(values: Mapping[str, Any], sep: str = "  ") -> str:
     """The trainer's per-epoch console line: each history metric with a ``line`` format that ``values`` holds."""
-    return sep.join(s.line.format(values[s.name]) for s in specs()  # type: ignore[union-attr]
+    return sep.join(s.line.format(values[s.name]) for s in specs()
                     if s.kind == "history" and s.line and s.name in values)
 
 

@@ -10,9 +10,10 @@ the trial's AMP dtype (``autocast_dtype``: None = float32, as ``train.amp: off``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class Scorecard:
 
 
 def _row(benchmark: str, corruption: str, severity: int, scores: Mapping[str, float], source: str) -> dict:
-    row = {c: math.nan for c in TABLE_COLUMNS}
+    row: dict[str, Any] = {c: math.nan for c in TABLE_COLUMNS}
     row.update(benchmark=benchmark, corruption=corruption, severity=severity, source=source, **scores)
     return row
 
@@ -70,13 +71,13 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
     for name in names:
         for s in severities:
             if source == "on_the_fly":  # a tensor, or a lazy folder streamed as its eval view (never all at once)
-                logits, labels = [], []
+                logit_parts, label_parts = [], []
                 for batch, lab in corrupted_batches(dataset.test_images, torch.as_tensor(dataset.test_labels), name, s,
                                                     seed=eval_cfg.seed, batch_size=eval_cfg.batch_size,
                                                     profile=profile, device=predictor.device):
-                    logits.append(predictor.logits(batch).cpu().numpy())
-                    labels.append(np.asarray(lab))
-                yield name, s, np.concatenate(logits), np.concatenate(labels)
+                    logit_parts.append(predictor.logits(batch).cpu().numpy())
+                    label_parts.append(np.asarray(lab))
+                yield name, s, np.concatenate(logit_parts), np.concatenate(label_parts)
             elif dataset.kind != "cifar" and source == "released":
                 level = CORRUPTIONS.get(name).constants(profile, s)[0] if kind == "C-bar" else None
                 folder = released.folder_c_dir(root, dataset.name, name, s, kind, level)

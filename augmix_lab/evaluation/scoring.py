@@ -10,7 +10,8 @@ timing all score through it, so one model gets one accuracy on every path (``tes
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch

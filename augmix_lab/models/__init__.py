@@ -9,7 +9,7 @@ actually builds), ``resnet18_cifar`` and the ImageNet ``resnet50``. Each factory
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 

@@ -16,8 +16,8 @@ single forward over all views; the official code forwards AugMax, AugMix and cle
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -51,7 +51,7 @@ class DualBatchNorm2d(nn.Module):
             return self.main(x)
         if route == "A":
             return self.aux(x)
-        start, stop = route  # type: ignore[misc]
+        start, stop = route  # type: ignore[str-unpack]  # a str route returned above
         main = self.main(torch.cat([x[:start], x[stop:]]))
         return torch.cat([main[:start], self.aux(x[start:stop]), main[start:]])
 

@@ -134,7 +134,7 @@ def create_timm_model(name: str, num_classes: int, pretrained: str | None = None
     if not path.is_file():
         raise UserError(f"field 'pretrained': no such file or folder {str(path)!r}")
     cfg = pretrained_config(name, None)
-    overlay = {"file": str(path), "source": "", "url": "", "hf_hub_id": None}  # only the file, never a download
+    overlay: dict[str, Any] = {"file": str(path), "source": "", "url": "", "hf_hub_id": None}  # only the file, never a download
     classes = _file_classes(path, cfg.get("classifier"))
     if classes is not None:
         overlay["num_classes"] = classes

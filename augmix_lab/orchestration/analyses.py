@@ -10,8 +10,9 @@ baseline (clean-trained) model through its trial ``Scorer``, one row per (varian
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -66,7 +66,7 @@ class StepCost(tuple):
 
     spread: float
 
-    def __new__(cls, train_s: float, eval_s: float, spread: float = 1.0) -> "StepCost":
+    def __new__(cls, train_s: float, eval_s: float, spread: float = 1.0) -> StepCost:
         cost = super().__new__(cls, (float(train_s), float(eval_s)))
         cost.spread = float(spread)
         return cost
@@ -86,7 +86,7 @@ def _cpu_jiffies() -> tuple[int, int] | None:
 class LoadProbe:
     """How many cores other processes kept busy while the block ran (machine busy time minus this process's)."""
 
-    def __enter__(self) -> "LoadProbe":
+    def __enter__(self) -> LoadProbe:
         import os
 
         self.others = 0.0
@@ -96,7 +96,7 @@ class LoadProbe:
 
     def __exit__(self, *exc: Any) -> None:
         end = _cpu_jiffies()
-        (start, cpu0, wall0), wall = self._start, time.perf_counter() - self._start[2]
+        (start, cpu0, _), wall = self._start, time.perf_counter() - self._start[2]
         if start is None or end is None or wall <= 0:
             return
         busy = (end[0] - start[0]) / self._tick
@@ -148,8 +148,8 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     """
     from augmix_lab.evaluation.scoring import Scorer
     from augmix_lab.training import build_train_step, resolve_device
-    from augmix_lab.training.trainer import trial_model
     from augmix_lab.training.step import hooks_cost_factor
+    from augmix_lab.training.trainer import trial_model
 
     dev = resolve_device(device)
     g = torch.Generator(device=dev).manual_seed(0)
@@ -208,11 +208,12 @@ def measure_step_cached(cfg: TrialConfig, num_classes: int, image_size: int, kin
     threads = cfg.train.threads or torch.get_num_threads()
     with LoadProbe() as probe:
         value = measure_step(cfg, num_classes, image_size, kind, batch=batch, device=device)
-    info = dict(model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device,
+    info: dict[str, Any] = dict(model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device,
                 threads=threads, jsd_arity=cfg.jsd.arity, classes=num_classes)
     why = distrust(value, probe, threads, device, step_cache.neighbours(key, info))
     if why is None:
-        step_cache.store(key, value, **info, **({"logged_s": logged_s} if logged_s is not None else {}))
+        logged: dict[str, Any] = {"logged_s": logged_s} if logged_s is not None else {}
+        step_cache.store(key, value, **info, **logged)
     elif recheck:
         why = f"{why}; the cached cost disagreed with the study's logged step time"
     return value, why

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 RESUME_HINT = "interrupted: re-run the same command to resume"
 TUNE_SIGINT_ENV = "TUNE_DISABLE_SIGINT_HANDLER"  # ray/tune/tune.py: _setup_signal_catching

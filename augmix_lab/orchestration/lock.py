@@ -16,10 +16,11 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from augmix_lab.errors import UserError
 
@@ -93,7 +94,7 @@ class DriverLock:
         self._fd: int | None = None
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def acquire(self) -> "DriverLock":
+    def acquire(self) -> DriverLock:
         import fcntl
 
         try:
@@ -110,7 +111,7 @@ class DriverLock:
                 holder = read_holder(self.path.parent)
                 who = holder.describe() if holder is not None else "another process (the lock file names none yet)"
                 raise UserError(f"{self.path.parent}: another `augmix-lab run` drives this study: {who}; wait for it "
-                                f"to end or stop it (Ctrl-C), then run again. `augmix-lab status` is safe meanwhile")
+                                f"to end or stop it (Ctrl-C), then run again. `augmix-lab status` is safe meanwhile") from None
             if exc.errno in _UNSUPPORTED:
                 self.warn(f"warning: {self.path}: this filesystem has no file locks ({exc.strerror}); make sure only "
                           "one `augmix-lab run` uses this study directory at a time")

@@ -72,8 +72,13 @@ def fixed_images(ds: Any, n: int, seed: int, device: torch.device) -> torch.Tens
 def measure(model: torch.nn.Module, ds: Any, cells: list[tuple[str, str, int]], augmentations: dict[str, Any],
             spec: Any) -> dict[tuple[str, str, str, int], tuple[float, float]]:
     """(augmentation key, benchmark, corruption, severity) -> (msd, mmd) for one baseline model."""
-    from augmix_lab.analysis.msd import (PenultimateFeatures, augmentation_features, corruption_centre,
-                                         mean_distance, minimal_sample_distance)
+    from augmix_lab.analysis.msd import (
+        PenultimateFeatures,
+        augmentation_features,
+        corruption_centre,
+        mean_distance,
+        minimal_sample_distance,
+    )
     from augmix_lab.augment import normalize
     from augmix_lab.corruptions.functional import corrupt_shared
     from augmix_lab.corruptions.generate import profile_for, stable_seed
@@ -93,14 +98,14 @@ def measure(model: torch.nn.Module, ds: Any, cells: list[tuple[str, str, int]], 
         chunk = max(1, spec.batch_size // len(images))
         centres[(bench, name, s)] = corruption_centre(extract, images, group, norm, spec.corruption_samples,
                                                       stable_seed(spec.seed, "msd", name, s), chunk=chunk)
-    out = {}
+    out: dict[tuple[str, str, str, int], tuple[float, float]] = {}
     for key, aug in augmentations.items():
         def augment(batch: torch.Tensor, g: torch.Generator, aug: Any = aug) -> torch.Tensor:
             return aug(batch, labels.expand(batch.shape[0]).to(batch.device), g).views[0]
         feats = augmentation_features(extract, images, augment, spec.samples, stable_seed(spec.seed, "msd-aug", key),
                                       chunk=spec.batch_size)
-        for cell, centre in centres.items():
-            out[(key, *cell)] = (minimal_sample_distance(feats, centre), mean_distance(feats, centre))
+        for (bench, name, s), centre in centres.items():
+            out[(key, bench, name, s)] = (minimal_sample_distance(feats, centre), mean_distance(feats, centre))
     return out
 
 

@@ -8,8 +8,9 @@ Evaluation sources ``auto`` and ``on_the_fly`` need no files (``auto`` falls bac
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import UserError

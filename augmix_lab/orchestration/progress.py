@@ -137,8 +137,8 @@ class StudyProgress(tune.Callback):
         import statistics
 
         now = time.monotonic()
-        ratios = [s.mean_epoch_s() / self.costs[k][0] for k, s in self.states.items()  # type: ignore[operator]
-                  if s.epoch_times and self.costs.get(k, (0.0, 0.0))[0] > 0]
+        ratios = [mean / self.costs[k][0] for k, s in self.states.items()
+                  if self.costs.get(k, (0.0, 0.0))[0] > 0 and (mean := s.mean_epoch_s()) is not None]
         scale = statistics.median(ratios) if ratios else 1.0
         eval_scale = statistics.median(self.eval_ratios) if self.eval_ratios else scale
         overhead = statistics.median(self.overheads) if self.overheads else 0.0
@@ -146,9 +146,10 @@ class StudyProgress(tune.Callback):
         def left(key: str) -> float:
             epoch_s, eval_s = self.costs[key]
             state = self.states.get(key)
-            per_epoch = state.mean_epoch_s() if state is not None and state.epoch_times else epoch_s * scale
+            observed = state.mean_epoch_s() if state is not None else None  # None until the trial reports an epoch
+            per_epoch = observed if observed is not None else epoch_s * scale
             done = state.epoch if state is not None else 0
-            rest = max(0, self.epochs.get(key, 0) - done) * per_epoch + eval_s * eval_scale  # type: ignore[operator]
+            rest = max(0, self.epochs.get(key, 0) - done) * per_epoch + eval_s * eval_scale
             if key not in self.running or state is None:
                 return overhead + rest
             since = state.last_report if state.last_report is not None else state.started
@@ -180,7 +181,7 @@ class StudyProgress(tune.Callback):
     def _refresh(self) -> None:
         self._progress.update(self._task, completed=len(self.done) + len(self.failed), status=self._status())
 
-    def __enter__(self) -> "StudyProgress":
+    def __enter__(self) -> StudyProgress:
         self._progress.start()
         return self
 

@@ -16,9 +16,10 @@ soup whose members are not all finished is skipped with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from augmix_lab.config import TrialConfig
 from augmix_lab.errors import UserError
@@ -75,6 +76,7 @@ class SoupBench:
         self.cfg, self.device, self.data_root = cfg, resolve_device(cfg.device), cfg.dataset.root or data_root
         data = load_trial_data(cfg, data_root)
         self.ds = data.dataset
+        assert data.heldout_images is not None and data.heldout_labels is not None  # build_soups checked the holdout
         self.h_images, self.h_labels = data.heldout_images[:heldout_n], data.heldout_labels[:heldout_n]
         self.bn_source = self.ds.train_images[:bn_images]
         self.model = trial_model(cfg, self.ds.num_classes, weights=False).to(self.device)  # members' weights replace it

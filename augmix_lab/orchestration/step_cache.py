@@ -17,8 +17,12 @@ import torch
 
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import hardware_name as device_name  # the hardware the timing holds for
-from augmix_lab.paths import CACHE_ENV  # noqa: F401  (the cache folder's variable, re-exported)
-from augmix_lab.paths import cache_dir, read_cache_json, write_cache_json
+from augmix_lab.paths import (
+    CACHE_ENV,  # noqa: F401  (the cache folder's variable, re-exported)
+    cache_dir,
+    read_cache_json,
+    write_cache_json,
+)
 
 CACHE_FILE = "step-costs.json"
 CACHE_VERSION = 1  # bump when what is measured changes, so old entries are not reused

@@ -246,9 +246,10 @@ def _import_plugins(plugins: list[dict[str, Any]] | None, logger: Any) -> bool:
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
     from ray import tune
 
-    numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numeric: dict[str, Any] = {k: float(v) for k, v in metrics.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if isinstance(metrics.get(NOTE_KEY), str):
-        numeric[NOTE_KEY] = metrics[NOTE_KEY]  # type: ignore[assignment] - a warning for the driver to print
+        numeric[NOTE_KEY] = metrics[NOTE_KEY]  # a warning for the driver to print
     if checkpoint_dir is not None and checkpoint_dir.is_dir():
         tune.report(numeric, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
     else:

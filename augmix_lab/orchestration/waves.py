@@ -12,8 +12,9 @@ FAILED with the reason, and the rest of the study goes on.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from augmix_lab.study.expand import Trial
 from augmix_lab.study.init import parent_of, parents_of

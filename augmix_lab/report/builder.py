@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from augmix_lab.errors import UserError
 from augmix_lab.report.loading import StudyRuns, load_study_runs

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 REFERENCE_METHOD = "standard"  # costs are multiples of the Standard recipe's (the issue's "× Standard's")
 
 
-def cost_reference(res: "Results", c: Condition) -> Condition | None:
+def cost_reference(res: Results, c: Condition) -> Condition | None:
     """The condition whose cost is 1×: a Standard-method condition of the same dataset, model and grid axes that
     logged its cost (the study's baseline first); None when the study has none."""
     same = [d for d in res.conditions
@@ -29,7 +29,7 @@ def cost_reference(res: "Results", c: Condition) -> Condition | None:
     return same[0] if same else None
 
 
-def cost_ratio(res: "Results", c: Condition) -> SeedStats | None:
+def cost_ratio(res: Results, c: Condition) -> SeedStats | None:
     """Device time of ``c`` / its reference's: one ratio per seed both ran (a seed statistic), else the ratio of the
     seed means (n = 1)."""
     ref = cost_reference(res, c)
@@ -44,7 +44,7 @@ def cost_ratio(res: "Results", c: Condition) -> SeedStats | None:
     return summarize([(sum(mine.values()) / len(mine)) / base]) if base > 0 else None
 
 
-def corruption_metric(res: "Results", c: Condition) -> str | None:
+def corruption_metric(res: Results, c: Condition) -> str | None:
     """The condition's -C headline: ImageNet-style mCE where it has one, else the mean -C error."""
     for metric in (MCE, MEAN_CORRUPTION_ERROR):
         if metric in res.per_seed.get(c, {}):

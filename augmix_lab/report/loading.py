@@ -19,7 +19,6 @@ from augmix_lab.study.init import ROUND_AXIS
 from augmix_lab.tracking.reader import StoreReader
 from augmix_lab.tracking.tags import AFFINITY_ARTIFACT, MSD_ARTIFACT, ROLE_SOUP, TRACKING_TAGS
 
-
 SWEEP_BASE = "base"  # axes["sweep"] of a study's un-swept point (augmix_lab.study.expand)
 STUDY_ARTIFACT = "study.yaml"  # the parent run's copy of the study file
 SCORECARD_TABLE = "scorecard/table.csv"  # the tidy per-cell table evaluation logs (its ``source`` column)

@@ -14,8 +14,8 @@ drop in accuracy" and Table 6's 6th column is 15-19 % clean error). Numbers we c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from augmix_lab.evaluation.registry import (
     C_BAR_CORRUPTION_ERROR,
@@ -162,17 +162,17 @@ def _build() -> dict[tuple[str, str, str, str], dict[str, float]]:
         for model, row in zip(CIFAR_MODELS, rows):
             for method, v in zip(_T56_METHODS, row):
                 put(("table6", "cifar10", model, method), metric, v)
-    for method, row in _T2.items():
+    for method, scores in _T2.items():
         names = (CLEAN_ERROR, *(family_key(CE, c) for c in IMAGENET_CORRUPTIONS), MCE)
-        for metric, v in zip(names, row, strict=True):
+        for metric, v in zip(names, scores, strict=True):
             put(("table2", "imagenet", "resnet50", method), metric, v)
-    for method, row in _T3.items():
+    for method, rates in _T3.items():
         names = (CLEAN_ERROR, *(family_key(FR, p) for p in IMAGENET_P_PERTURBATIONS), MFR)
-        for metric, v in zip(names, row, strict=True):
+        for metric, v in zip(names, rates, strict=True):
             put(("table3", "imagenet", "resnet50", method), metric, v)
-    for (dataset, model), rows in _CBAR.items():
+    for (dataset, model), published in _CBAR.items():
         order = CBAR_IMAGENET if dataset == "imagenet" else CBAR_CIFAR
-        for method, (c_err, bar_err, per) in rows.items():
+        for method, (c_err, bar_err, per) in published.items():
             put(("cbar", dataset, model, method), MEAN_CORRUPTION_ERROR, c_err)
             put(("cbar", dataset, model, method), C_BAR_ERROR, bar_err)
             for name, v in zip(order, per, strict=True):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from augmix_lab.report.tables import Table
 

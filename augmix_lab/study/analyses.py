@@ -47,7 +47,7 @@ class AnalysesSpec(StrictModel):
     msd: MsdSpec = Field(default_factory=MsdSpec)
 
 
-def check_analyses(study: "Study", trials: list["Trial"]) -> None:
+def check_analyses(study: Study, trials: list[Trial]) -> None:
     """Refuse an ``analyses`` section that could only fail after training (no baseline, unknown names)."""
     from augmix_lab.corruptions.registry import CORRUPTIONS, SEVERITIES
 

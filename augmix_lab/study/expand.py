@@ -12,8 +12,9 @@ import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -22,7 +23,6 @@ from augmix_lab.errors import UserError
 from augmix_lab.plugins import digests as plugin_digests
 from augmix_lab.study.analyses import check_analyses
 from augmix_lab.study.init import ROUND_AXIS, expand_rounds, resolve_inits, resolve_pretrained
-from augmix_lab.study.soups import check_soups
 from augmix_lab.study.schema import (
     TRIAL_LABEL_KEYS,
     Study,
@@ -33,6 +33,8 @@ from augmix_lab.study.schema import (
     normalize_partial,
     set_dotted,
 )
+from augmix_lab.study.soups import check_soups
+
 
 @dataclass(frozen=True)
 class Trial:

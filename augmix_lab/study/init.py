@@ -9,8 +9,9 @@ like any other. Both relations share one resolver, so a cycle through any mix of
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from augmix_lab.config import DatasetConfig, TrialConfig, file_sha256, tree_sha256
 from augmix_lab.errors import UserError
@@ -212,7 +213,7 @@ def resolve_pretrained(study: Study, built: list[tuple[Any, TrialConfig]]) -> li
             convention = input_convention(cfg.model, cfg.pretrained)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
-        want = int(convention["input_size"][-1]) if convention else None  # type: ignore[index]
+        want = int(convention["input_size"][-1]) if convention else None
         size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
         if want is not None and size is not None and (cfg.resize or size) != want:
             got = f"resize: {cfg.resize}" if cfg.resize else f"dataset {cfg.dataset.name!r} has {size}x{size} images"

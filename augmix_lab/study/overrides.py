@@ -11,8 +11,9 @@ overrides are part of the study's hash, and the driver records them on the study
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ class Override:
     value: Any
 
     @classmethod
-    def parse(cls, text: str) -> "Override":
+    def parse(cls, text: str) -> Override:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key or any(not p for p in key.split(".")):

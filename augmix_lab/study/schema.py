@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -97,7 +98,7 @@ class LineMap:
     lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
     @classmethod
-    def from_text(cls, file: str, text: str) -> "LineMap":
+    def from_text(cls, file: str, text: str) -> LineMap:
         lm = cls(file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is not None:
@@ -235,7 +236,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] |
     return sorted(fields) if fields else None
 
 
-def describe_validation_error(err: dict[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None) -> str:
+def describe_validation_error(err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None) -> str:
     """One pydantic error as 'field 'a.b': message (got X); allowed: ...'."""
     loc = tuple(err["loc"]) if loc is None else loc
     dotted = ".".join(str(p) for p in loc) or "<root>"

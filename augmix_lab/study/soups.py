@@ -44,7 +44,7 @@ class SoupGroup:
 
     name: str
     init: str  # the shared parent's key (or checkpoint hash)
-    members: tuple["Trial", ...]
+    members: tuple[Trial, ...]
 
     def soup_key(self, kind: str, spec: SoupsSpec) -> str:
         """Identity of one soup: kind, members, held-out and BatchNorm settings and evaluation settings."""
@@ -53,7 +53,7 @@ class SoupGroup:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def init_identity(trial: "Trial") -> str:
+def init_identity(trial: Trial) -> str:
     """A trial's init: its parent's key or its checkpoint's hash; a from-scratch trial is its own (random) init."""
     ident = trial.config.init.identity() if trial.config.init.is_set() else None
     if ident is None:
@@ -61,13 +61,13 @@ def init_identity(trial: "Trial") -> str:
     return ident.get("parent") or f"sha256:{ident['sha256']}"
 
 
-def _data_model(trial: "Trial") -> tuple[Any, ...]:
+def _data_model(trial: Trial) -> tuple[Any, ...]:
     c = trial.config
     d = c.dataset
     return d.name, json.dumps(d.options, sort_keys=True), d.train_subset, d.holdout, c.model
 
 
-def check_same_init(members: list["Trial"]) -> None:
+def check_same_init(members: list[Trial]) -> None:
     """Refuse members with different inits: averaging unrelated networks fails (no shared loss basin)."""
     inits: dict[str, list[str]] = {}
     for t in members:
@@ -82,7 +82,7 @@ def check_same_init(members: list["Trial"]) -> None:
         )
 
 
-def soup_groups(trials: list["Trial"], spec: SoupsSpec) -> list[SoupGroup]:
+def soup_groups(trials: list[Trial], spec: SoupsSpec) -> list[SoupGroup]:
     """The study's soup groups with at least ``min_members`` trials, in a stable order."""
     if spec.variants is not None:
         chosen = [t for t in trials if t.variant in spec.variants]
@@ -109,7 +109,7 @@ def soup_groups(trials: list["Trial"], spec: SoupsSpec) -> list[SoupGroup]:
     return out
 
 
-def check_soups(study: "Study", trials: list["Trial"], force: bool = False) -> None:
+def check_soups(study: Study, trials: list[Trial], force: bool = False) -> None:
     """Validate the soups section against the expanded trials before anything starts (no-op unless enabled/forced)."""
     from augmix_lab.analysis.soups import SOUP_KINDS
 

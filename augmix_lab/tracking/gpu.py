@@ -29,7 +29,9 @@ def gpu_epoch_stats(torch_module: Any = None, nvml: Any = None) -> dict[str, flo
     ``torch_module`` / ``nvml`` default to ``torch`` and ``pynvml`` (tests pass fakes).
     """
     if torch_module is None:
-        import torch as torch_module
+        import torch
+
+        torch_module = torch
     cuda = torch_module.cuda
     # is_initialized: only a process that put something on the GPU has figures (a CPU trial on a GPU node has none)
     if not (cuda.is_available() and cuda.is_initialized()):
@@ -50,9 +52,10 @@ def _nvml_stats(device: int, nvml: Any = None, cuda: Any = None) -> dict[str, fl
     utilisation for it, so that figure is left out."""
     if nvml is None:
         try:
-            import pynvml as nvml
+            import pynvml
         except ImportError:
             return {}
+        nvml = pynvml
     try:
         nvml.nvmlInit()
         handle = _nvml_handle(device, nvml, cuda)
@@ -78,7 +81,7 @@ def _nvml_handle(device: int, nvml: Any, cuda: Any = None) -> Any:
     (Ray, Slurm and Kubernetes write integer indices, ``GPU-<uuid>`` or ``MIG-<uuid>`` entries): the device's UUID,
     then its PCI bus id (both from ``torch.cuda.get_device_properties``), then the visible-devices entry itself.
     None when nothing matches: NVML numbers GPUs physically, so guessing an index would report another GPU."""
-    props = None
+    props: Any = None
     if cuda is not None and hasattr(cuda, "get_device_properties"):
         try:
             props = cuda.get_device_properties(device)

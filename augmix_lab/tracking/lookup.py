@@ -5,8 +5,9 @@ Read-only: looking up never creates an experiment or a run, so ``augmix-lab plan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from augmix_lab.tracking.records import chunks
 from augmix_lab.tracking.store import call_with_retries, make_client

@@ -7,10 +7,10 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from augmix_lab.tracking.tags import ROLE_STUDY, ROLE_TRIAL, TRACKING_TAGS, TrackingTags  # noqa: F401 - re-exported
 

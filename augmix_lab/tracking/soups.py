@@ -9,8 +9,9 @@ reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from augmix_lab.evaluation.registry import (
     HELDOUT_ACCURACY,

@@ -9,9 +9,9 @@ The connection is opened read-only; nothing here can write into the store.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
-from typing import Iterable
 
 from augmix_lab.tracking.lookup import FinishedTrial, TrialState
 from augmix_lab.tracking.tags import ROLE_TRIAL, TRACKING_TAGS

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from augmix_lab.errors import UserError
 from augmix_lab.paths import default_artifact_location
+from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.records import (
     MAX_PARAMS_TAGS_PER_BATCH,
     TERMINAL_STATUSES,
@@ -16,7 +18,6 @@ from augmix_lab.tracking.records import (
     limit_params,
     limit_tag,
 )
-from augmix_lab.tracking.lookup import finished_trials, search_runs, tag_filter
 from augmix_lab.tracking.store import call_with_retries, is_sqlite_uri, make_client, prepare_sqlite_store, sqlite_path
 from augmix_lab.tracking.tags import (
     EXPERIMENT_KIND_TRAINING,

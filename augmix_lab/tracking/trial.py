@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from augmix_lab.evaluation.registry import TRAIN_LOSS
 from augmix_lab.tracking.records import (
@@ -157,7 +158,7 @@ class TrialLogger:
         folder, name = os.path.split(artifact)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+            np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # keys are array names, never allow_pickle
             call_with_retries(self.client.log_artifact, self.run_id, str(path), folder or None)
 
     def log_file(self, path: str | os.PathLike[str], folder: str) -> str:

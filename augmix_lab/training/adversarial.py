@@ -9,8 +9,8 @@ attack's forward passes (momentum 0) so that only the training step's forward up
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn

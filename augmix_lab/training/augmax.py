@@ -20,8 +20,9 @@ moving until all are done: ``mask_stopped: false`` (the default) does what the c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn

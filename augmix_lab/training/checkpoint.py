@@ -17,9 +17,10 @@ import os
 import random
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -168,7 +169,9 @@ def final_model(state: dict[str, Any], num_classes: int, device: torch.device | 
 def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Python, NumPy, torch CPU (+ all CUDA devices when initialised) and the trial's own generators."""
     version, key, gauss = random.getstate()
-    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # legacy=True, the default: the MT19937 5-tuple
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np_state
     state: dict[str, Any] = {
         "python": [version, list(key), gauss],
         "numpy": {"name": np_name, "key": torch.from_numpy(np_key.astype(np.int64)), "pos": int(np_pos),

@@ -10,7 +10,8 @@ Everything runs batched on the trial's device; the pool arrives without labels.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F

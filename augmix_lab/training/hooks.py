@@ -25,8 +25,9 @@ that join the one forward pass, and adds ``extra_loss`` over their logits. The p
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn

@@ -7,14 +7,16 @@ training run that happens to begin at a trained point, as in the model-soups rec
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from augmix_lab.config import file_sha256
 from augmix_lab.errors import UserError
+
 
 def read_init_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(model state dict, metadata) from a final.pt of this tool or a plain state-dict file; loads weights only."""

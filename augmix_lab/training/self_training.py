@@ -102,7 +102,7 @@ class PseudoLabelSet:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "PseudoLabelSet":
+    def load(cls, path: str | os.PathLike[str]) -> PseudoLabelSet:
         try:
             with np.load(Path(path), allow_pickle=False) as npz:
                 meta = json.loads(str(npz["meta"]))
@@ -176,8 +176,8 @@ def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: 
                        meta: dict[str, Any] | None = None) -> PseudoLabelSet:
     """The teacher's (``checkpoint``: its final.pt) pseudo-label set for the pool of the student ``cfg``."""
     from augmix_lab.data.labelled import withheld_labels
-    from augmix_lab.device import resolve_device
     from augmix_lab.data.trial import load_trial_split
+    from augmix_lab.device import resolve_device
     from augmix_lab.training.checkpoint import final_model, load_final
 
     full, labelled, pool = load_trial_split(cfg, data_root)
@@ -185,7 +185,7 @@ def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: 
         raise UserError("field 'teacher': the student has no unlabelled pool (set dataset.labelled below 1)")
     if not isinstance(pool.images, Tensor):
         raise UserError("field 'teacher': self-training needs in-memory images (a cifar-kind dataset)")
-    state = load_final(checkpoint)
+    state = load_final(Path(checkpoint))
     if state.get("data_version") != labelled.version:
         raise UserError(f"{checkpoint}: the teacher was trained on data {state.get('data_version')!r}, the student's "
                         f"labelled split is {labelled.version!r} (a teacher must share the student's split)")

@@ -9,8 +9,9 @@ package that sees both (``augment`` never imports ``training``: docs/architectur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from augmix_lab.augment.base import AUGMENTATIONS, SEPARATOR, MethodParams, ParamsOwner, split_method
 from augmix_lab.errors import UserError
@@ -26,7 +27,7 @@ class MethodSpec:
     parts: tuple[str, ...]
 
     @classmethod
-    def parse(cls, method: object) -> "MethodSpec":
+    def parse(cls, method: object) -> MethodSpec:
         """Split on ``+`` (syntax only: non-empty names, none twice); ``check()`` looks the names up."""
         if isinstance(method, MethodSpec):
             return method
@@ -42,7 +43,7 @@ class MethodSpec:
         """Parts registered neither as augmentation methods nor as training hooks."""
         return [p for p in self.parts if p not in AUGMENTATIONS and p not in TRAINING_HOOKS]
 
-    def check(self) -> "MethodSpec":
+    def check(self) -> MethodSpec:
         """Every part is registered; else a ``UserError`` with a suggestion and every allowed name."""
         for part in self.unknown():
             close = AUGMENTATIONS.unknown_message(part).split(" Allowed:")[0]

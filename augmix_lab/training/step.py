@@ -7,9 +7,10 @@ reads a device value on the host: it returns device tensors, and the caller deci
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -75,7 +76,7 @@ class TrainStep:
     compile_backend: Any = None  # torch.compile's backend (None: inductor; the CPU quick paths use "eager")
     scaler: torch.amp.GradScaler | None = None
     student_loss: Any = None  # training.self_training.StudentLoss: a self-training student's labelled + pseudo loss
-    _forward_loss: Callable[..., tuple[Tensor, Tensor]] | None = field(default=None, repr=False)
+    _forward_loss: Callable[..., tuple[Tensor, Tensor, dict[str, Tensor]]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         device_type = next(self.model.parameters()).device.type
@@ -126,7 +127,8 @@ class TrainStep:
         pseudo_targets = pool.targets if pool is not None and pool.pseudo_images is not None else None
         if pseudo_targets is not None:  # one augmentation call over labelled + pseudo-labelled images (batched)
             hard = pseudo_targets.argmax(1) if pseudo_targets.dtype.is_floating_point else pseudo_targets
-            images, labels = torch.cat([images, pool.pseudo_images]), torch.cat([labels, hard])  # type: ignore[list-item]
+            assert pool is not None and pool.pseudo_images is not None  # pseudo_targets come from them
+            images, labels = torch.cat([images, pool.pseudo_images]), torch.cat([labels, hard])
         out = self.augmentation(images, labels, self.generators["augment"])
         views, targets = list(out.views), out.targets
         for hook in self.hooks:
@@ -140,6 +142,7 @@ class TrainStep:
         if self.compile:  # one graph for every batch size: the last partial batch does not recompile
             torch._dynamo.maybe_mark_dynamic(inputs, 0)
             torch._dynamo.maybe_mark_dynamic(targets, 0)
+        assert self._forward_loss is not None and self.scaler is not None  # set by __post_init__
         with ExitStack() as contexts:  # e.g. AugMax's DuBIN routing of its rows
             for hook in self.hooks:
                 contexts.enter_context(hook.forward_context(self.model, views))

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +45,6 @@ from augmix_lab.training.checkpoint import (
     checkpoint_paths,
     choose_resume,
     final_model,
-    load_checkpoint,
     load_final,
     restore_rng_state,
     save_atomic,
@@ -226,7 +226,7 @@ class Trainer:
 
     # -- build -----------------------------------------------------------------------------------------------
 
-    def build(self) -> "Trainer":
+    def build(self) -> Trainer:
         """Device, seed, data, model, optimizer, per-iteration schedule, RNG streams and the shared step."""
         cfg = self.cfg
         self.device = device = resolve_device(cfg.device)
@@ -256,7 +256,7 @@ class Trainer:
         self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
         total_steps = max(1, cfg.epochs * self.steps_per_epoch)
         warmup_steps = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
-        schedule = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
+        schedule: dict[str, Any] = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
                         warmup_steps=warmup_steps, schedule=cfg.train.schedule,
                         final_ratio=COSINE_FINAL_LR / cfg.train.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
@@ -356,6 +356,7 @@ class Trainer:
         if state is None:
             return self.start_epoch
         step = self.step
+        assert step.scaler is not None  # set by the step's __post_init__
         self.model.load_state_dict(state["model"])
         step.optimizer.load_state_dict(state["optimizer"])
         step.scheduler.load_state_dict(state["scheduler"])
@@ -370,6 +371,7 @@ class Trainer:
 
     def save_last(self, epoch: int) -> Path:
         step = self.step
+        assert step.scaler is not None  # set by the step's __post_init__
         return save_atomic(  # the previous one stays beside it: the fallback if this one is ever unreadable
             {
                 "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,

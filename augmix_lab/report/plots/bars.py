@@ -11,8 +11,18 @@ from matplotlib.figure import Figure
 from augmix_lab.evaluation.registry import MetricSpec, spec_for_key, specs
 from augmix_lab.report.paper_numbers import IMAGENET_CORRUPTIONS, IMAGENET_P_PERTURBATIONS
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import COLORS, HATCHES, Plot, by_dataset_model, error_extent, safe_name, \
-    save_plot, series_label, source_legend, style_indices
+from augmix_lab.report.plots.style import (
+    COLORS,
+    HATCHES,
+    Plot,
+    by_dataset_model,
+    error_extent,
+    safe_name,
+    save_plot,
+    series_label,
+    source_legend,
+    style_indices,
+)
 from augmix_lab.report.tables import Results
 
 

@@ -11,8 +11,18 @@ from matplotlib.figure import Figure
 from augmix_lab.evaluation.registry import TRAIN_DEVICE_S
 from augmix_lab.report.cost import REFERENCE_METHOD, corruption_metric, cost_ratio
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import Plot, axis_label, by_dataset_model, error_extent, safe_name, save_plot, \
-    series_label, source_legend, style_indices, style_of
+from augmix_lab.report.plots.style import (
+    Plot,
+    axis_label,
+    by_dataset_model,
+    error_extent,
+    safe_name,
+    save_plot,
+    series_label,
+    source_legend,
+    style_indices,
+    style_of,
+)
 from augmix_lab.report.tables import Results
 
 

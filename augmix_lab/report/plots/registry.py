@@ -11,9 +11,9 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,23 @@ from augmix_lab.config import v1_path
 from augmix_lab.evaluation.registry import CLEAN_ERROR, specs
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import COLORS, Plot, axis_label, error_extent, safe_name, save_plot, \
-    source_legend, style_indices, style_of
+from augmix_lab.report.plots.style import (
+    COLORS,
+    Plot,
+    axis_label,
+    error_extent,
+    safe_name,
+    save_plot,
+    source_legend,
+    style_indices,
+    style_of,
+)
 from augmix_lab.report.stats import SeedStats
 from augmix_lab.report.tables import SOURCE_MARK, Results
 
 
 def _primary_metrics() -> list[str]:
-    ranked = sorted((s for s in specs() if s.sensitivity is not None), key=lambda s: s.sensitivity)  # type: ignore[arg-type,return-value]
+    ranked = sorted((s for s in specs() if s.sensitivity is not None), key=attrgetter("sensitivity"))
     return [s.name for s in ranked]
 
 

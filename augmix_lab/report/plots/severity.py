@@ -8,8 +8,17 @@ from matplotlib.figure import Figure
 
 from augmix_lab.evaluation.registry import specs
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import Plot, by_dataset_model, error_extent, safe_name, save_plot, series_label, \
-    source_legend, style_indices, style_of
+from augmix_lab.report.plots.style import (
+    Plot,
+    by_dataset_model,
+    error_extent,
+    safe_name,
+    save_plot,
+    series_label,
+    source_legend,
+    style_indices,
+    style_of,
+)
 from augmix_lab.report.tables import Results
 
 

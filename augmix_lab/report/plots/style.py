@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -74,7 +75,7 @@ def save_plot(fig: Figure, out_dir: Path, name: str, caption: str) -> Plot:
     return Plot(name, caption, {"png": f"plots/{name}.png", "svg": f"plots/{name}.svg"})
 
 
-def error_extent(cis: Sequence[float], means: Sequence[float], metric: str) -> np.ndarray:
+def error_extent(cis: Sequence[float], means: Sequence[float] | np.ndarray, metric: str) -> np.ndarray:
     """(2, n) error bar extents: the 95 % interval (``SeedStats.bar``; half the min–max range at 2 seeds), cut to the
     metric's registered range ([0, 100] % unless AlexNet-normalized), so no bar draws an impossible error below 0 or
     above 100."""

@@ -11,8 +11,16 @@ from matplotlib.ticker import MaxNLocator
 from augmix_lab.evaluation.registry import TEST_ERROR
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.plots.registry import register_plot
-from augmix_lab.report.plots.style import COLORS, Plot, by_dataset_model, error_extent, safe_name, save_plot, \
-    style_indices, style_of
+from augmix_lab.report.plots.style import (
+    COLORS,
+    Plot,
+    by_dataset_model,
+    error_extent,
+    safe_name,
+    save_plot,
+    style_indices,
+    style_of,
+)
 from augmix_lab.report.stats import summarize
 from augmix_lab.report.tables import Results
 

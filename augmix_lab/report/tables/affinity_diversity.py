@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from augmix_lab.evaluation.registry import MEAN_CORRUPTION_ERROR
 from augmix_lab.report.stats import format_stat, summarize

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from operator import attrgetter
 
 from augmix_lab.evaluation.registry import key_title, spec_for_key, specs
 from augmix_lab.report.loading import AnalysisInputs, Condition, StudyRuns, TrialRecord
@@ -37,12 +38,12 @@ def metric_title(metric: str) -> str:
     return key_title(metric)
 
 
-def summary_metrics(res: "Results") -> list[str]:
+def summary_metrics(res: Results) -> list[str]:
     """The summary table's columns: registered metrics with a ``summary`` position that any run logged."""
-    ranked = sorted((s for s in specs() if s.summary is not None), key=lambda s: s.summary)  # type: ignore[arg-type,return-value]
+    ranked = sorted((s for s in specs() if s.summary is not None), key=attrgetter("summary"))
     shown = [s.name for s in ranked if res.has(s.name)]
     history = sorted((s for s in specs() if s.kind == "history" and s.sensitivity is not None),
-                     key=lambda s: s.sensitivity)  # type: ignore[arg-type,return-value]
+                     key=attrgetter("sensitivity"))
     return shown or [s.name for s in history if res.has(s.name)][:1]  # no evaluation yet: the test error
 
 

@@ -4,7 +4,7 @@ functions of ``analysis/effective_robustness.py``."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.analysis.effective_robustness import TrendFit, effective_robustness, fit_trend
 from augmix_lab.errors import UserError

@@ -3,10 +3,10 @@ same study) and the number its own paper published (``report/paper_numbers.py: M
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import CLEAN_ERROR, MCE, MEAN_CORRUPTION_ERROR, TRAIN_DEVICE_S, TRAIN_IMAGES_PER_S
-from augmix_lab.report.cost import REFERENCE_METHOD, corruption_metric, cost_reference, cost_ratio
+from augmix_lab.report.cost import REFERENCE_METHOD, corruption_metric, cost_ratio, cost_reference
 from augmix_lab.report.loading import Condition
 from augmix_lab.report.paper_numbers import method_paper_number
 from augmix_lab.report.stats import format_number, format_stat

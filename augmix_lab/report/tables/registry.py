@@ -10,8 +10,8 @@ def my_table(res: Results, built: Sequence[Table]) -> Table | None:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from augmix_lab.registry import Registry
 from augmix_lab.report.tables.core import Results, Table

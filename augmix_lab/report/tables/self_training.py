@@ -11,7 +11,8 @@ logged a metric of the ``online_pseudo_labels`` group (FixMatch's mask rate) = s
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from augmix_lab.evaluation.registry import (
     C_RMS_CALIB_ERROR,

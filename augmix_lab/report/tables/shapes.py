@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from augmix_lab.evaluation.registry import METRICS, spec_for_key
 from augmix_lab.report.loading import Condition

@@ -6,7 +6,8 @@ orchestration/soups.py); their members are trial keys of the study, so members' 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from augmix_lab.analysis.soups import soup_kinds
 from augmix_lab.evaluation.registry import HELDOUT_ACCURACY, headline_specs
@@ -39,7 +40,7 @@ def soup_groups(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | N
         dataset = cands[0].condition.dataset if cands else "?"
         model = cands[0].condition.model if cands else "?"
         groups.setdefault((dataset, model, str(s.get("init") or s.get("group") or "?")), []).append(s)
-    order = {k: i for i, k in enumerate(soup_kinds())}  # the soup-kind registry's order (analysis/soups.py)
+    order: dict[Any, int] = {k: i for i, k in enumerate(soup_kinds())}  # the soup-kind registry's order (analysis/soups.py)
     out = []
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda s: (order.get(s.get("kind"), len(order)), str(s.get("kind"))))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.report.tables.core import Results, Table, metric_title, summary_metrics
 from augmix_lab.report.tables.registry import register_table

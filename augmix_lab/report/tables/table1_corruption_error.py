@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import MEAN_CORRUPTION_ERROR
-from augmix_lab.report.tables.core import IMAGENET_DATASETS
-from augmix_lab.report.tables.core import Results, Table
+from augmix_lab.report.tables.core import IMAGENET_DATASETS, Results, Table
 from augmix_lab.report.tables.registry import register_table
 from augmix_lab.report.tables.shapes import architecture_table
 

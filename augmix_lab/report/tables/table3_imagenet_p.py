@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import CLEAN_ERROR, FR, METRICS, MFR, family_key, spec_for_key
 from augmix_lab.report.paper_numbers import IMAGENET_P_PERTURBATIONS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import MEAN_CORRUPTION_ERROR
 from augmix_lab.report.loading import Condition

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import C_RMS_CALIB_ERROR, CLEAN_RMS_CALIB_ERROR
 from augmix_lab.report.tables.core import Results, Table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.evaluation.registry import spec_for_key
 from augmix_lab.report.stats import format_p, format_stat

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from augmix_lab.report.paper_numbers import paper_method, paper_value
 from augmix_lab.report.stats import format_number, format_stat
