@@ -89,8 +89,14 @@ def register_training_hook(name: str) -> Callable[[type[TrainingHook]], type[Tra
 _Loader = Callable[..., ImageDataset]  # a dataset loader: f(data_root, *, option=default, ...)
 
 
-def register_dataset(name: str, *, image_size: int, spec_version: str | Callable[..., str], description: str = "",
-                     download: str | None = None) -> Callable[[_Loader], _Loader]:
+def register_dataset(
+    name: str,
+    *,
+    image_size: int,
+    spec_version: str | Callable[..., str],
+    description: str = "",
+    download: str | None = None,
+) -> Callable[[_Loader], _Loader]:
     """Decorator on a loader ``f(data_root: Path, *, option=default, ...) -> ImageDataset``: the dataset ``name``.
 
     Keyword-only parameters are its options (``dataset.options.<name>`` in a study, validated by name);
@@ -100,8 +106,9 @@ def register_dataset(name: str, *, image_size: int, spec_version: str | Callable
     """
 
     def decorator(loader: _Loader) -> _Loader:
-        DATASETS.add(name, loader, description=description, download=download, image_size=image_size,
-                     spec_version=spec_version)
+        DATASETS.add(
+            name, loader, description=description, download=download, image_size=image_size, spec_version=spec_version
+        )
         return loader
 
     return decorator

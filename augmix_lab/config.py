@@ -31,11 +31,13 @@ class LabelledConfig(StrictModel):
     """A class-balanced labelled subset (``fraction`` of each class, or ``per_class`` images); the rest of the training
     split becomes the unlabelled pool, whose labels training never reads (``data/labelled.py``)."""
 
-    fraction: float | None = Field(None, gt=0, le=1, description="a number in (0, 1]: the share of each class kept "
-                                   "labelled (rounded per class)")
+    fraction: float | None = Field(
+        None, gt=0, le=1, description="a number in (0, 1]: the share of each class kept labelled (rounded per class)"
+    )
     per_class: int | None = Field(None, ge=1, description="an integer >= 1: labelled images per class")
-    seed: int | None = Field(None, description="seed of the split; None = the trial's seed (one split per seed, as "
-                             "FixMatch's folds)")
+    seed: int | None = Field(
+        None, description="seed of the split; None = the trial's seed (one split per seed, as FixMatch's folds)"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> LabelledConfig:
@@ -50,10 +52,17 @@ class DatasetConfig(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options, e.g. shapes n_train")
     train_subset: int | None = Field(None, ge=1, description="use only the first N training images (smoke runs)")
     test_subset: int | None = Field(None, ge=1, description="use only the first N test images (smoke runs)")
-    holdout: int | None = Field(None, ge=1, description="hold out the last N training images (never trained on): "
-                                "the validation split model soups choose members on")
-    labelled: LabelledConfig | None = Field(None, description="keep labels for a seeded, class-balanced subset of the "
-                                            "training split; the rest is an unlabelled pool (self-training, FixMatch)")
+    holdout: int | None = Field(
+        None,
+        ge=1,
+        description="hold out the last N training images (never trained on): "
+        "the validation split model soups choose members on",
+    )
+    labelled: LabelledConfig | None = Field(
+        None,
+        description="keep labels for a seeded, class-balanced subset of the "
+        "training split; the rest is an unlabelled pool (self-training, FixMatch)",
+    )
 
 
 class TrainConfig(StrictModel):
@@ -61,8 +70,9 @@ class TrainConfig(StrictModel):
     lr: float = Field(0.1, gt=0)  # reference cifar.py --learning-rate
     momentum: float = Field(0.9, ge=0, lt=1)  # reference cifar.py --momentum
     nesterov: bool = True  # reference cifar.py: SGD(nesterov=True)
-    weight_decay: float | None = Field(None, ge=0, description="None: the method's own (mixup: 1e-4, paper Sec. 4.1), "
-                                       "else 5e-4 (reference cifar.py)")
+    weight_decay: float | None = Field(
+        None, ge=0, description="None: the method's own (mixup: 1e-4, paper Sec. 4.1), else 5e-4 (reference cifar.py)"
+    )
     schedule: Literal["cosine", "step"] = "cosine"  # reference cifar.py: cosine annealing per iteration
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up (ImageNet option)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
@@ -130,8 +140,9 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """The file's sha256 (hex); cached by (path, size, mtime) since keys are computed often."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise UserError(f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or "
-                        "state-dict file")
+        raise UserError(
+            f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or state-dict file"
+        )
     st = p.stat()
     cache_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if cache_key not in _SHA_CACHE:
@@ -149,8 +160,10 @@ def tree_sha256(path: str | os.PathLike[str]) -> str:
     if p.is_file():
         return file_sha256(p)
     if not p.is_dir():
-        raise UserError(f"field 'pretrained': no such file or folder {str(p)!r}; allowed: a weights file or a folder "
-                        "with config.json and weights")
+        raise UserError(
+            f"field 'pretrained': no such file or folder {str(p)!r}; allowed: a weights file or a folder "
+            "with config.json and weights"
+        )
     h = hashlib.sha256()
     for f in sorted(x for x in p.rglob("*") if x.is_file()):
         h.update(f.relative_to(p).as_posix().encode() + b"\0" + bytes.fromhex(file_sha256(f)))
@@ -164,8 +177,11 @@ class InitConfig(StrictModel):
     checkpoint: str | None = Field(None, description="a final.pt or a plain state-dict file")
     parent_key: str | None = Field(None, description="resolved by the study: the parent trial's key (do not set)")
     sha256: str | None = Field(None, description="resolved: the checkpoint file's content hash (do not set)")
-    same_data: bool = Field(True, description="false: from_variant's trial may train on other data (pre-training on "
-                            "another labelled source; matched by seed and model only)")
+    same_data: bool = Field(
+        True,
+        description="false: from_variant's trial may train on other data (pre-training on "
+        "another labelled source; matched by seed and model only)",
+    )
 
     def is_set(self) -> bool:
         return self.from_variant is not None or self.checkpoint is not None
@@ -177,8 +193,10 @@ class InitConfig(StrictModel):
         if self.parent_key is not None:
             return {"parent": self.parent_key}
         if self.from_variant is not None:
-            raise UserError(f"field 'init.from_variant': {self.from_variant!r} names a variant of a study; it is only "
-                            "allowed in a study file (use init.checkpoint for a single trial)")
+            raise UserError(
+                f"field 'init.from_variant': {self.from_variant!r} names a variant of a study; it is only "
+                "allowed in a study file (use init.checkpoint for a single trial)"
+            )
         if self.sha256 is None:
             return {"sha256": file_sha256(self.checkpoint)}  # type: ignore[arg-type]
         return {"sha256": self.sha256}
@@ -189,28 +207,48 @@ class TeacherConfig(StrictModel):
     on its labelled images plus the kept pseudo-labels (Noisy Student, Xie et al. CVPR 2020; code
     google-research/noisystudent; Zoph et al. NeurIPS 2020). ``training/self_training.py`` implements it."""
 
-    from_variant: str | None = Field(None, description="the teacher: a variant of the same study (matched by seed and "
-                                                       "training data; by model too when several match)")
+    from_variant: str | None = Field(
+        None,
+        description="the teacher: a variant of the same study (matched by seed and "
+        "training data; by model too when several match)",
+    )
     # noisystudent main.py: soft labels = teacher probabilities ** (1 / T) renormalised (train_offline.sh: T = 1);
     # hard (--teacher_softmax_temp=-1) = one-hot of the argmax
     labels: Literal["soft", "hard"] = Field("soft", description="soft (teacher probabilities) or hard (argmax)")
     temperature: float = Field(1.0, gt=0, description="> 0: soft labels are softmax(logits / temperature)")
     # noisystudent local_scripts/imagenet/filter_unlabel.sh --min_threshold=0.3 (max teacher probability, T = 1)
-    threshold: float = Field(0.3, ge=0, le=1, description="a number in [0, 1]: keep pool images whose top teacher "
-                                                          "probability is >= threshold")
+    threshold: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="a number in [0, 1]: keep pool images whose top teacher probability is >= threshold",
+    )
     # filter_unlabel.sh --num_image=130000 (ImageNet): class balancing; None keeps every image above the threshold
-    per_class: int | None = Field(None, ge=1, description="an integer >= 1: keep the N most confident images per "
-                                                          "predicted class (None: no balancing)")
-    upsample: bool = Field(True, description="with per_class: repeat the images of a class with fewer than N "
-                                             "(filter_unlabel.py --upsample=1)")
-    loss: Literal["ratio", "normalized"] = Field("ratio", description="ratio: L_labelled + ratio * L_pseudo (Noisy "
-                                                 "Student); normalized: Zoph et al.'s loss normalisation")
+    per_class: int | None = Field(
+        None,
+        ge=1,
+        description="an integer >= 1: keep the N most confident images per predicted class (None: no balancing)",
+    )
+    upsample: bool = Field(
+        True,
+        description="with per_class: repeat the images of a class with fewer than N (filter_unlabel.py --upsample=1)",
+    )
+    loss: Literal["ratio", "normalized"] = Field(
+        "ratio",
+        description="ratio: L_labelled + ratio * L_pseudo (Noisy "
+        "Student); normalized: Zoph et al.'s loss normalisation",
+    )
     # train_offline.sh --unlabel_ratio=3 (EfficientNet-B1..B7; 1 for B0): pseudo-labelled images per labelled one
     ratio: float = Field(3.0, gt=0, description="> 0: pseudo-labelled images per labelled image in each batch")
     alpha: float = Field(1.0, gt=0, description="> 0: weight of the pseudo-label loss under loss: normalized")
     # noisystudent: the student is noised by dropout on its final layer (paper: 0.5) besides data augmentation
-    dropout: float = Field(0.0, ge=0, lt=1, description="a number in [0, 1): dropout on the input of the student's "
-                                                        "last linear layer while it trains (0: none)")
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="a number in [0, 1): dropout on the input of the student's "
+        "last linear layer while it trains (0: none)",
+    )
     rounds: int = Field(1, ge=1, description="an integer >= 1: each round's student is the next round's teacher")
     round: int = Field(1, ge=1, description="filled by the study: this trial's round (do not set)")
     parent_key: str | None = Field(None, description="resolved by the study: the teacher trial's key (do not set)")
@@ -234,8 +272,10 @@ class TeacherConfig(StrictModel):
         if not self.is_set():
             return None
         if self.parent_key is None:
-            raise UserError(f"field 'teacher.from_variant': {self.from_variant!r} names a variant of a study; it is "
-                            "only allowed in a study file")
+            raise UserError(
+                f"field 'teacher.from_variant': {self.from_variant!r} names a variant of a study; it is "
+                "only allowed in a study file"
+            )
         out = {"parent": self.parent_key, **self.labelling(), "loss": self.loss, "ratio": self.ratio}
         if self.loss == "normalized":
             out["alpha"] = self.alpha
@@ -253,29 +293,46 @@ class TrialConfig(StrictModel):
 
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: str = "small_cnn"
-    norm: Literal["bn", "dubin"] = Field("bn", description="the model's normalisation layers: bn (as registered) or "
-                                                            "dubin (AugMax's dual BN + instance norm, models/dubin.py)")
+    norm: Literal["bn", "dubin"] = Field(
+        "bn",
+        description="the model's normalisation layers: bn (as registered) or "
+        "dubin (AugMax's dual BN + instance norm, models/dubin.py)",
+    )
     epochs: int = Field(10, ge=0)
     seed: int = 0
     method: str = Field("standard", description="augmentation method, or 'a+b' for a composition")
     jsd: JSDConfig = Field(default_factory=lambda: JSDConfig(arity=1))
     method_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-method options: method or training-hook name -> its Params fields "
-                                          "(e.g. method_params.augmix.width, method_params.adversarial.epsilon)")
+        default_factory=dict,
+        description="per-method options: method or training-hook name -> its Params fields "
+        "(e.g. method_params.augmix.width, method_params.adversarial.epsilon)",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     init: InitConfig = Field(default_factory=InitConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    pretrained: str | None = Field(None, description="timm models: local pretrained weights, a file or a folder "
-                                   "(relative to the study file); the hub is never contacted")
+    pretrained: str | None = Field(
+        None,
+        description="timm models: local pretrained weights, a file or a folder "
+        "(relative to the study file); the hub is never contacted",
+    )
     pretrained_sha256: str | None = Field(None, description="resolved by the study: the weights' digest (do not set)")
-    resize: int | None = Field(None, ge=1, description="resize every model input to N x N pixels, e.g. 224 for "
-                               "weights pretrained at 224 scored on 32-px images")
-    legacy: LegacyBlocks | None = Field(None, description="an old file's augmix: / adversarial: blocks as written "
-                                                          "(filled by the v1 translation; do not set)")
-    plugins: dict[str, str] = Field(default_factory=dict, description="resolved by the study: plugin module -> "
-                                    "source digest of every plugin it imported (do not set); part of the key when any")
+    resize: int | None = Field(
+        None,
+        ge=1,
+        description="resize every model input to N x N pixels, e.g. 224 for "
+        "weights pretrained at 224 scored on 32-px images",
+    )
+    legacy: LegacyBlocks | None = Field(
+        None,
+        description="an old file's augmix: / adversarial: blocks as written (filled by the v1 translation; do not set)",
+    )
+    plugins: dict[str, str] = Field(
+        default_factory=dict,
+        description="resolved by the study: plugin module -> "
+        "source digest of every plugin it imported (do not set); part of the key when any",
+    )
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -484,8 +541,14 @@ def v1_path(dotted: str) -> str:
     parts = dotted.split(".")
     if parts[0] == "legacy":
         return ".".join(parts[1:])
-    if len(parts) == 3 and parts[0] == "method_params" and parts[1] in V1_MODELS \
-            and parts[2] in V1_MODELS[parts[1]].model_fields:
+    if (
+        len(parts) == 3
+        and parts[0] == "method_params"
+        and parts[1] in V1_MODELS
+        and parts[2] in V1_MODELS[parts[1]].model_fields
+    ):
         return ".".join(parts[1:])
     return dotted
+
+
 TrialConfig.model_rebuild()  # LegacyBlocks is defined after TrialConfig

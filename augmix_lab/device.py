@@ -118,8 +118,9 @@ def _constant(values: tuple[float, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype)
 
 
-def device_constant(values: tuple[float, ...] | list[float], device: torch.device | str,
-                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def device_constant(
+    values: tuple[float, ...] | list[float], device: torch.device | str, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``torch.tensor(values, dtype, device)``, made once per device (shared: never write into it)."""
     return _constant(tuple(float(v) for v in values), dtype, device=device)
 
@@ -248,4 +249,3 @@ def count_transfers(spy_modules: tuple[Any, ...] = ()) -> Iterator[Transfers]:
             setattr(torch.Tensor, name, original)
         for module, cv2_module in spied:
             module.cv2 = cv2_module
-

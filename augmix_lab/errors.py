@@ -21,8 +21,9 @@ class DiskFull(TrialFailed):
     def __init__(self, path: object, need_bytes: float | None = None, what: str = "this trial's checkpoints") -> None:
         self.path, self.need_bytes, self.what = path, need_bytes, what
         need = f" (need about {max(1, round(need_bytes / 2**20))} MB for {what})" if need_bytes else ""
-        super().__init__(f"no space left on {path}{need}; free some space there, then re-run the same command to "
-                         "resume")
+        super().__init__(
+            f"no space left on {path}{need}; free some space there, then re-run the same command to resume"
+        )
 
     def __reduce__(self) -> tuple:  # pickles across Ray processes with its own arguments
         return (DiskFull, (self.path, self.need_bytes, self.what))

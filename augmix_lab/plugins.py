@@ -88,12 +88,26 @@ def source_digest(root: Path, files: Iterable[Path], extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
-def _from_path(name: str, path: Path, kind: Kind, module: str | None = None, distribution: str | None = None,
-               call: str | None = None) -> Plugin:
+def _from_path(
+    name: str,
+    path: Path,
+    kind: Kind,
+    module: str | None = None,
+    distribution: str | None = None,
+    call: str | None = None,
+) -> Plugin:
     root, files = _sources(path)
-    return Plugin(name=name, module=module or (path.stem if path.is_file() else path.name), kind=kind,
-                  path=str(path), root=str(root), files=tuple(str(f) for f in files),
-                  digest=source_digest(root, files, distribution or ""), distribution=distribution, call=call)
+    return Plugin(
+        name=name,
+        module=module or (path.stem if path.is_file() else path.name),
+        kind=kind,
+        path=str(path),
+        root=str(root),
+        files=tuple(str(f) for f in files),
+        digest=source_digest(root, files, distribution or ""),
+        distribution=distribution,
+        call=call,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- resolution
@@ -106,8 +120,10 @@ def _looks_like_path(entry: str) -> bool:
 def resolve_entry(entry: Any, base_dir: Path, where: str) -> Plugin:
     """A study's ``plugins:`` entry resolved (nothing imported yet); ``where`` is 'FILE:LINE: field ...'."""
     if not isinstance(entry, str) or not entry.strip():
-        raise UserError(f"{where}: got {entry!r}; allowed: a .py file or package folder relative to the study file, "
-                        "or an importable module name")
+        raise UserError(
+            f"{where}: got {entry!r}; allowed: a .py file or package folder relative to the study file, "
+            "or an importable module name"
+        )
     entry = entry.strip()
     candidate = Path(entry).expanduser()
     candidate = (candidate if candidate.is_absolute() else base_dir / candidate).resolve()
@@ -120,18 +136,26 @@ def resolve_entry(entry: Any, base_dir: Path, where: str) -> Plugin:
 
 def _path_plugin(entry: str, path: Path, where: str) -> Plugin:
     if not path.exists():
-        raise UserError(f"{where}: plugin {entry!r}: no such file or folder {str(path)!r} (resolved relative to the "
-                        "study file); allowed: a .py file, a package folder with __init__.py, or a module name")
+        raise UserError(
+            f"{where}: plugin {entry!r}: no such file or folder {str(path)!r} (resolved relative to the "
+            "study file); allowed: a .py file, a package folder with __init__.py, or a module name"
+        )
     if path.is_file() and path.suffix != ".py":
-        raise UserError(f"{where}: plugin {entry!r}: {str(path)!r} is not a .py file; allowed: a .py file or a "
-                        "package folder with __init__.py")
+        raise UserError(
+            f"{where}: plugin {entry!r}: {str(path)!r} is not a .py file; allowed: a .py file or a "
+            "package folder with __init__.py"
+        )
     if path.is_dir() and not (path / "__init__.py").is_file():
-        raise UserError(f"{where}: plugin {entry!r}: folder {str(path)!r} has no __init__.py; allowed: a package "
-                        "folder (with __init__.py) or a .py file")
+        raise UserError(
+            f"{where}: plugin {entry!r}: folder {str(path)!r} has no __init__.py; allowed: a package "
+            "folder (with __init__.py) or a .py file"
+        )
     module = path.stem if path.is_file() else path.name
     if not module.isidentifier() or keyword.iskeyword(module):
-        raise UserError(f"{where}: plugin {entry!r}: {module!r} is not a valid Python module name; rename "
-                        f"{str(path)!r} (letters, digits, underscores)")
+        raise UserError(
+            f"{where}: plugin {entry!r}: {module!r} is not a valid Python module name; rename "
+            f"{str(path)!r} (letters, digits, underscores)"
+        )
     return _from_path(entry, path, "file" if path.is_file() else "package")
 
 
@@ -153,8 +177,10 @@ def _module_location(module: str) -> Path | None:
 def _module_plugin(entry: str, where: str, base_dir: Path) -> Plugin:
     nowhere = f"no such file or folder {str((base_dir / entry).resolve())!r} (resolved relative to the study file)"
     if not _MODULE_NAME.match(entry):
-        raise UserError(f"{where}: plugin {entry!r}: not a module name and {nowhere}; allowed: a .py file, a package "
-                        "folder or a module name")
+        raise UserError(
+            f"{where}: plugin {entry!r}: not a module name and {nowhere}; allowed: a .py file, a package "
+            "folder or a module name"
+        )
     try:
         spec = importlib.util.find_spec(entry)
     except (ImportError, ValueError) as exc:
@@ -168,7 +194,7 @@ def _module_plugin(entry: str, where: str, base_dir: Path) -> Plugin:
 
 
 def _distribution_of(module: str) -> str | None:
-    """"name==version" of the installed distribution that provides ``module``'s top-level package, if any."""
+    """ "name==version" of the installed distribution that provides ``module``'s top-level package, if any."""
     try:
         dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
     except Exception:  # noqa: BLE001 - a broken distribution's metadata must not stop planning
@@ -216,8 +242,10 @@ def _failure(plugin: Plugin, exc: BaseException) -> UserError:
     label = f"plugin {plugin.name!r} ({plugin.path or plugin.module})"
     if isinstance(exc, DuplicateRegistration):
         first = f"{exc.first[0]}:{exc.first[1]}" if exc.first else "elsewhere"
-        return UserError(f"{label}: {exc.kind} {exc.name!r} is registered twice: first at {first}, again at "
-                         f"{exc.again[0]}:{exc.again[1]}; rename one of them")
+        return UserError(
+            f"{label}: {exc.kind} {exc.name!r} is registered twice: first at {first}, again at "
+            f"{exc.again[0]}:{exc.again[1]}; rename one of them"
+        )
     if isinstance(exc, SyntaxError) and exc.filename:
         return UserError(f"{label} failed to import: {exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}")
     frames = traceback.extract_tb(exc.__traceback__)
@@ -251,8 +279,9 @@ def _exec(plugin: Plugin, importer: Callable[[], Any]) -> None:
 def _import_from_path(plugin: Plugin) -> Any:
     path = Path(plugin.path)  # type: ignore[arg-type]
     location = path / "__init__.py" if path.is_dir() else path
-    spec = importlib.util.spec_from_file_location(plugin.module, location,
-                                                  submodule_search_locations=[str(path)] if path.is_dir() else None)
+    spec = importlib.util.spec_from_file_location(
+        plugin.module, location, submodule_search_locations=[str(path)] if path.is_dir() else None
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {location}")
     module = importlib.util.module_from_spec(spec)
@@ -272,8 +301,10 @@ def _claim(plugin: Plugin) -> bool:
         del _LOADED[plugin.module]
     elif plugin.kind in ("file", "package") and plugin.module in sys.modules:
         other = getattr(sys.modules[plugin.module], "__file__", None)
-        raise UserError(f"plugin {plugin.name!r} ({plugin.path}) would be imported as module {plugin.module!r}, "
-                        f"which is already imported from {other}; rename the plugin's file or folder")
+        raise UserError(
+            f"plugin {plugin.name!r} ({plugin.path}) would be imported as module {plugin.module!r}, "
+            f"which is already imported from {other}; rename the plugin's file or folder"
+        )
     return True
 
 
@@ -288,8 +319,12 @@ def import_plugin(plugin: Plugin) -> Plugin:
     return plugin
 
 
-def load_plugins(entries: Iterable[Any] = (), base_dir: Path | str = ".",
-                 where: Callable[[int], str] | None = None, entry_points: bool = True) -> list[Plugin]:
+def load_plugins(
+    entries: Iterable[Any] = (),
+    base_dir: Path | str = ".",
+    where: Callable[[int], str] | None = None,
+    entry_points: bool = True,
+) -> list[Plugin]:
     """Resolve and import a study's ``plugins:`` entries (relative to ``base_dir``) and the installed entry-point
     plugins; returns them in that order. ``where(i)`` names entry ``i`` in errors ('FILE:LINE: field ...')."""
     where = where or (lambda i: f"field 'plugins.{i}'")
@@ -299,8 +334,10 @@ def load_plugins(entries: Iterable[Any] = (), base_dir: Path | str = ".",
     seen: dict[str, Plugin] = {}
     for p in plugins:
         if p.module in seen and seen[p.module].path != p.path:
-            raise UserError(f"plugins {seen[p.module].name!r} ({seen[p.module].path}) and {p.name!r} ({p.path}) "
-                            f"both import as module {p.module!r}; rename one of them")
+            raise UserError(
+                f"plugins {seen[p.module].name!r} ({seen[p.module].path}) and {p.name!r} ({p.path}) "
+                f"both import as module {p.module!r}; rename one of them"
+            )
         seen[p.module] = p
     for p in plugins:
         import_plugin(p)
@@ -326,8 +363,7 @@ def digests(plugins: Iterable[Plugin]) -> dict[str, str]:
 def _current(plugin: Plugin, path: Path) -> Plugin:
     """``plugin`` as its code is at ``path`` on this node (same name, module and distribution; digest recomputed)."""
     kind = ("file" if path.is_file() else "package") if plugin.kind in ("file", "package") else plugin.kind
-    return _from_path(plugin.name, path, kind, module=plugin.module, distribution=plugin.distribution,
-                      call=plugin.call)
+    return _from_path(plugin.name, path, kind, module=plugin.module, distribution=plugin.distribution, call=plugin.call)
 
 
 def ensure_plugins(planned: Iterable[Plugin | dict[str, Any]]) -> dict[str, str]:
@@ -350,8 +386,10 @@ def ensure_plugins(planned: Iterable[Plugin | dict[str, Any]]) -> dict[str, str]
 def _locate(p: Plugin) -> Plugin:
     """The planned plugin's code on this node: on the import path, else at the driver's path; same digest only."""
     found = []
-    candidates = [_module_location(p.module) if _MODULE_NAME.match(p.module) else None,
-                  Path(p.path) if p.path else None]
+    candidates = [
+        _module_location(p.module) if _MODULE_NAME.match(p.module) else None,
+        Path(p.path) if p.path else None,
+    ]
     for path in candidates:
         if path is None or not path.exists():
             continue
@@ -359,9 +397,11 @@ def _locate(p: Plugin) -> Plugin:
         if here.digest == p.digest:
             return here
         found.append(f"{path} (digest {here.digest})")
-    raise UserError(f"plugin {p.name!r} (module {p.module!r}) on this worker is not the code the study was planned "
-                    f"with (digest {p.digest}): found {', '.join(found) or 'nothing importable'}; re-run the study "
-                    "so its plugins are shipped again")
+    raise UserError(
+        f"plugin {p.name!r} (module {p.module!r}) on this worker is not the code the study was planned "
+        f"with (digest {p.digest}): found {', '.join(found) or 'nothing importable'}; re-run the study "
+        "so its plugins are shipped again"
+    )
 
 
 def runtime_env_modules(plugins: Iterable[Plugin]) -> list[str]:

@@ -71,9 +71,13 @@ def _with_identity(table: Any, key: str, run: Any) -> Any:
     from augmix_lab.tracking.tags import TRACKING_TAGS
 
     seed = run.tags.get(TRACKING_TAGS.seed, run.params.get("seed"))
-    identity = {"run_id": run.run_id, "trial_key": key, "study": run.tags.get(TRACKING_TAGS.study),
-                "variant": run.tags.get(TRACKING_TAGS.variant),
-                "seed": int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None}
+    identity = {
+        "run_id": run.run_id,
+        "trial_key": key,
+        "study": run.tags.get(TRACKING_TAGS.study),
+        "variant": run.tags.get(TRACKING_TAGS.variant),
+        "seed": int(seed) if seed is not None and str(seed).lstrip("-").isdigit() else None,
+    }
     out = table.copy()
     for name, value in identity.items():
         out.insert(list(identity).index(name), name, value)

@@ -19,8 +19,10 @@ EPS = 1e-4
 def _fractions(values, what: str) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a > 1):
-        raise UserError(f"effective robustness: {what}={a.tolist()}; allowed: accuracies as fractions in [0, 1] "
-                        "(divide percentages by 100)")
+        raise UserError(
+            f"effective robustness: {what}={a.tolist()}; allowed: accuracies as fractions in [0, 1] "
+            "(divide percentages by 100)"
+        )
     return a
 
 
@@ -68,15 +70,20 @@ def fit_trend(clean_acc: Sequence[float], shifted_acc: Sequence[float], *, eps: 
     x = _fractions(clean_acc, "clean_acc")
     y = _fractions(shifted_acc, "shifted_acc")
     if x.shape != y.shape or x.ndim != 1:
-        raise UserError(f"effective robustness: clean ({x.shape}) and shifted ({y.shape}) accuracies must be two "
-                        "equally long lists")
+        raise UserError(
+            f"effective robustness: clean ({x.shape}) and shifted ({y.shape}) accuracies must be two equally long lists"
+        )
     if len(x) < 3:
-        raise UserError(f"effective robustness: {len(x)} baseline run(s); allowed: at least 3 (add seeds, "
-                        "architectures or checkpoints along training of the baseline method)")
+        raise UserError(
+            f"effective robustness: {len(x)} baseline run(s); allowed: at least 3 (add seeds, "
+            "architectures or checkpoints along training of the baseline method)"
+        )
     lx, ly = logit(x, eps), logit(y, eps)
     if np.ptp(lx) < 1e-12:
-        raise UserError("effective robustness: all baseline runs have the same clean accuracy; the trend's slope is "
-                        "undefined (vary architectures, epochs or checkpoints)")
+        raise UserError(
+            "effective robustness: all baseline runs have the same clean accuracy; the trend's slope is "
+            "undefined (vary architectures, epochs or checkpoints)"
+        )
     slope, intercept = np.polyfit(lx, ly, 1)
     return TrendFit(float(slope), float(intercept), tuple(map(float, x)), tuple(map(float, y)), eps)
 

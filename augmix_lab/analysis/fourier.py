@@ -24,12 +24,15 @@ def _check_freq(h: int, w: int, u: int, v: int) -> None:
     if h < 1 or w < 1:
         raise UserError(f"fourier: image size {h}x{w}; allowed: positive")
     if not (-(h // 2) <= u <= (h - 1) // 2 and -(w // 2) <= v <= (w - 1) // 2):
-        raise UserError(f"fourier: frequency (u={u}, v={v}) for a {h}x{w} image; allowed: u in "
-                        f"[{-(h // 2)}, {(h - 1) // 2}], v in [{-(w // 2)}, {(w - 1) // 2}]")
+        raise UserError(
+            f"fourier: frequency (u={u}, v={v}) for a {h}x{w} image; allowed: u in "
+            f"[{-(h // 2)}, {(h - 1) // 2}], v in [{-(w // 2)}, {(w - 1) // 2}]"
+        )
 
 
-def fourier_basis(h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: Any = None,
-                  dtype: torch.dtype | None = None) -> torch.Tensor:
+def fourier_basis(
+    h: int, w: int, u: int, v: int, norm: float = 1.0, *, device: Any = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Real H×W Fourier basis image U_{u,v} scaled to L2 norm ``norm``; its spectrum is supported on (u, v) and its
     conjugate (-u, -v) only (Yin et al.; reference _get_fourier_basis puts (1+i)/2 and (1-i)/2 there)."""
     import torch
@@ -75,9 +78,16 @@ class FourierHeatMap:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form for an artifact."""
-        return {"error": self.error.tolist(), "freqs_y": self.freqs_y.tolist(), "freqs_x": self.freqs_x.tolist(),
-                "height": self.height, "width": self.width, "norm": self.norm, "n_images": self.n_images,
-                "clean_error": self.clean_error}
+        return {
+            "error": self.error.tolist(),
+            "freqs_y": self.freqs_y.tolist(),
+            "freqs_x": self.freqs_x.tolist(),
+            "height": self.height,
+            "width": self.width,
+            "norm": self.norm,
+            "n_images": self.n_images,
+            "clean_error": self.clean_error,
+        }
 
 
 def _as_float01(images: torch.Tensor) -> torch.Tensor:
@@ -146,17 +156,19 @@ def _fourier_heat_map(
     img_bs = min(n, batch_size)
     f_bs = max(1, batch_size // img_bs)  # several frequencies share one forward when the image set is small
     for f0 in range(0, len(freqs), f_bs):
-        chunk = freqs[f0:f0 + f_bs]
+        chunk = freqs[f0 : f0 + f_bs]
         basis = torch.stack([fourier_basis(h, w, u, v, norm, device=x.device) for u, v in chunk])  # F×H×W
         for i in range(0, n, img_bs):
-            xb, yb = x[i:i + img_bs], y[i:i + img_bs]
+            xb, yb = x[i : i + img_bs], y[i : i + img_bs]
             signs = torch.randint(0, 2, (len(chunk), len(xb), c, 1, 1), generator=gen, device=x.device) * 2.0 - 1.0
             pert = xb.unsqueeze(0) + signs * basis[:, None, None]  # F×B×C×H×W
             if clip is not None:
                 pert = pert.clamp(*clip)
             pred = model_fn(pert.reshape(-1, c, h, w)).argmax(1).view(len(chunk), len(xb))
-            wrong[f0:f0 + len(chunk)] += (pred != yb.unsqueeze(0)).sum(1).double().cpu()
-    clean_wrong = sum(int((model_fn(x[i:i + img_bs]).argmax(1) != y[i:i + img_bs]).sum()) for i in range(0, n, img_bs))
+            wrong[f0 : f0 + len(chunk)] += (pred != yb.unsqueeze(0)).sum(1).double().cpu()
+    clean_wrong = sum(
+        int((model_fn(x[i : i + img_bs]).argmax(1) != y[i : i + img_bs]).sum()) for i in range(0, n, img_bs)
+    )
     grid = np.zeros((len(ky), len(kx)))
     for k, f in enumerate(freqs):
         for r, col in cells[f]:
@@ -178,6 +190,7 @@ def fourier_grid_problem(height: int, width: int, stride: int, cutoff: float = 0
     """Why the stride grid of an H×W image cannot give both band means of ``fourier_summary`` (None if it can).
 
     Checked when a study is planned, so a coarse stride fails before training rather than at evaluation."""
+
     def empty(s: int) -> bool:
         low, high = _bands(np.array(_offsets(height, s)), np.array(_offsets(width, s)), height, width, cutoff)
         return not low.any() or not high.any()
@@ -186,8 +199,10 @@ def fourier_grid_problem(height: int, width: int, stride: int, cutoff: float = 0
         return None
     largest = max((s for s in range(1, stride) if not empty(s)), default=None)
     allowed = f"a stride <= {largest}" if largest else "no stride on this image size"
-    return (f"stride {stride} on {height}×{width} images leaves the high-frequency band (radius > {cutoff} of "
-            f"Nyquist) with no grid frequency; allowed: {allowed}")
+    return (
+        f"stride {stride} on {height}×{width} images leaves the high-frequency band (radius > {cutoff} of "
+        f"Nyquist) with no grid frequency; allowed: {allowed}"
+    )
 
 
 def fourier_summary(heat_map: FourierHeatMap | np.ndarray, cutoff: float = 0.5) -> dict[str, float]:
@@ -205,6 +220,8 @@ def fourier_summary(heat_map: FourierHeatMap | np.ndarray, cutoff: float = 0.5) 
     low, high = _bands(fy, fx, h, w, cutoff)
     if not low.any() or not high.any():
         rho = _radius(fy, fx, h, w)
-        raise UserError(f"fourier_summary: cutoff={cutoff} leaves an empty band on this grid; allowed: a cutoff "
-                        f"between {rho.min():.3g} and {rho.max():.3g} (exclusive above)")
+        raise UserError(
+            f"fourier_summary: cutoff={cutoff} leaves an empty band on this grid; allowed: a cutoff "
+            f"between {rho.min():.3g} and {rho.max():.3g} (exclusive above)"
+        )
     return {"low_freq_error": float(err[low].mean()), "high_freq_error": float(err[high].mean())}

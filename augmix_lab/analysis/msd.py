@@ -27,8 +27,10 @@ class PenultimateFeatures:
     def __init__(self, model: nn.Module, batch_size: int = 500) -> None:
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         if not linears:
-            raise UserError(f"minimal sample distance: model {type(model).__name__} has no nn.Linear classifier whose "
-                            "input is the penultimate feature; allowed: the registered models")
+            raise UserError(
+                f"minimal sample distance: model {type(model).__name__} has no nn.Linear classifier whose "
+                "input is the penultimate feature; allowed: the registered models"
+            )
         self.model, self.head, self.batch_size = model.eval(), linears[-1], batch_size
         self.device = next(model.parameters()).device
 
@@ -48,8 +50,14 @@ class PenultimateFeatures:
         return torch.cat(out)
 
 
-def augmentation_features(extract: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, augment: Augment,
-                          samples: int, seed: int, chunk: int = 500) -> torch.Tensor:
+def augmentation_features(
+    extract: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    augment: Augment,
+    samples: int,
+    seed: int,
+    chunk: int = 500,
+) -> torch.Tensor:
     """f(a) for ``samples`` augmentation draws a: (samples, D).
 
     One parameter set must transform every image of ``images`` (uint8 (M, 3, H, W), D_S). Augmentations draw one set
@@ -57,8 +65,10 @@ def augmentation_features(extract: Callable[[torch.Tensor], torch.Tensor], image
     and augmented with a generator seeded alike for every image: row j of every image's batch then uses draw j.
     """
     if images.ndim != 4 or images.dtype != torch.uint8 or not len(images):
-        raise UserError(f"minimal sample distance: images must be uint8 (M, 3, H, W) with M >= 1, got "
-                        f"{images.dtype} {tuple(images.shape)}")
+        raise UserError(
+            f"minimal sample distance: images must be uint8 (M, 3, H, W) with M >= 1, got "
+            f"{images.dtype} {tuple(images.shape)}"
+        )
     total: torch.Tensor | None = None
     for start in range(0, samples, chunk):
         n = min(chunk, samples - start)
@@ -72,10 +82,15 @@ def augmentation_features(extract: Callable[[torch.Tensor], torch.Tensor], image
     return total / images.shape[0]
 
 
-def corruption_centre(extract: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                      corrupt_group: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
-                      normalize: Callable[[torch.Tensor], torch.Tensor], samples: int, seed: int,
-                      chunk: int = 10) -> torch.Tensor:
+def corruption_centre(
+    extract: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    corrupt_group: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    samples: int,
+    seed: int,
+    chunk: int = 10,
+) -> torch.Tensor:
     """E_c f(c) over ``samples`` corruption draws c, each applied to every image of ``images``: (D,).
 
     ``corrupt_group(batch, generator)`` corrupts a uint8 batch of k stacked copies of ``images`` with one draw per copy

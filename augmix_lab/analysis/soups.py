@@ -39,8 +39,9 @@ class SoupMember:
 def check_compatible(members: Sequence[SoupMember]) -> None:
     """Refuse members that cannot be averaged: different inits (no shared basin), architectures, keys or shapes."""
     if not members:
-        raise UserError("soups: no members to average; allowed: one or more finished trials of one "
-                        "(dataset, model, init)")
+        raise UserError(
+            "soups: no members to average; allowed: one or more finished trials of one (dataset, model, init)"
+        )
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise UserError(f"soups: duplicate member names {sorted(n for n in set(names) if names.count(n) > 1)}")
@@ -49,8 +50,10 @@ def check_compatible(members: Sequence[SoupMember]) -> None:
     inits = sorted({m.init for m in members})
     if len(inits) > 1:
         by = {i: [m.name for m in members if m.init == i] for i in inits}
-        raise UserError(f"soups: members have different inits {by}; allowed: members fine-tuned from one shared init "
-                        "(use init: {from_variant: ...} so a sweep branches from one base model)")
+        raise UserError(
+            f"soups: members have different inits {by}; allowed: members fine-tuned from one shared init "
+            "(use init: {from_variant: ...} so a sweep branches from one base model)"
+        )
     archs = sorted({m.arch for m in members})
     if len(archs) > 1:
         by = {a: [m.name for m in members if m.arch == a] for a in archs}
@@ -63,9 +66,11 @@ def check_compatible(members: Sequence[SoupMember]) -> None:
         for k, v in m.state_dict.items():
             ref = first.state_dict[k]
             if v.shape != ref.shape or v.dtype != ref.dtype:
-                raise UserError(f"soups: member {m.name!r} weight {k!r} is {v.dtype}{tuple(v.shape)}, "
-                                f"{first.name!r} has {ref.dtype}{tuple(ref.shape)}; members must share one "
-                                "architecture")
+                raise UserError(
+                    f"soups: member {m.name!r} weight {k!r} is {v.dtype}{tuple(v.shape)}, "
+                    f"{first.name!r} has {ref.dtype}{tuple(ref.shape)}; members must share one "
+                    "architecture"
+                )
 
 
 def uniform_soup(state_dicts: Sequence[StateDict]) -> dict[str, torch.Tensor]:
@@ -80,8 +85,9 @@ def uniform_soup(state_dicts: Sequence[StateDict]) -> dict[str, torch.Tensor]:
     for k, ref in first.items():
         if ref.is_floating_point() or ref.is_complex():
             # accumulate in float64 so a long soup of float16/float32 weights does not drift
-            acc = torch.zeros(ref.shape, dtype=torch.float64 if not ref.is_complex() else torch.complex128,
-                              device=ref.device)
+            acc = torch.zeros(
+                ref.shape, dtype=torch.float64 if not ref.is_complex() else torch.complex128, device=ref.device
+            )
             for sd in state_dicts:
                 acc += sd[k].to(device=ref.device, dtype=acc.dtype)
             out[k] = (acc / len(state_dicts)).to(ref.dtype)
@@ -106,21 +112,27 @@ def greedy_soup(
     re-scoring the members. Returns (soup state dict, chosen member names in order, history rows).
     """
     check_compatible(members)
-    acc = {m.name: float(member_accuracies[m.name]) if member_accuracies and m.name in member_accuracies
-           else float(heldout_accuracy_fn(m.state_dict)) for m in members}
+    acc = {
+        m.name: float(member_accuracies[m.name])
+        if member_accuracies and m.name in member_accuracies
+        else float(heldout_accuracy_fn(m.state_dict))
+        for m in members
+    }
     # stable sort: ties keep the given order, so the result is deterministic
     ordered = sorted(members, key=lambda m: -acc[m.name])
     chosen = [ordered[0]]
     soup = uniform_soup([ordered[0].state_dict])
     best = acc[ordered[0].name]
     history: list[dict[str, Any]] = [
-        {"name": ordered[0].name, "member_accuracy": best, "soup_accuracy": best, "accepted": True}]
+        {"name": ordered[0].name, "member_accuracy": best, "soup_accuracy": best, "accepted": True}
+    ]
     for m in ordered[1:]:
         candidate = uniform_soup([c.state_dict for c in chosen] + [m.state_dict])
         cand_acc = float(heldout_accuracy_fn(candidate))
         accepted = cand_acc > best if strict else cand_acc >= best
-        history.append({"name": m.name, "member_accuracy": acc[m.name], "soup_accuracy": cand_acc,
-                        "accepted": accepted})
+        history.append(
+            {"name": m.name, "member_accuracy": acc[m.name], "soup_accuracy": cand_acc, "accepted": accepted}
+        )
         if accepted:
             chosen.append(m)
             soup, best = candidate, cand_acc
@@ -155,16 +167,18 @@ def soup_kinds() -> list[str]:
 
 
 @register_soup_kind("uniform", order=0, marker="s")
-def uniform_recipe(members: Sequence[SoupMember], score: Callable[[StateDict], float],
-                   member_accuracies: Mapping[str, float]) -> SoupResult:
+def uniform_recipe(
+    members: Sequence[SoupMember], score: Callable[[StateDict], float], member_accuracies: Mapping[str, float]
+) -> SoupResult:
     """Every member averaged (the paper's uniform soup)."""
     sd = uniform_soup([m.state_dict for m in members])
     return SoupResult(sd, [m.name for m in members], float(score(sd)))
 
 
 @register_soup_kind("greedy", order=1, marker="*")
-def greedy_recipe(members: Sequence[SoupMember], score: Callable[[StateDict], float],
-                  member_accuracies: Mapping[str, float]) -> SoupResult:
+def greedy_recipe(
+    members: Sequence[SoupMember], score: Callable[[StateDict], float], member_accuracies: Mapping[str, float]
+) -> SoupResult:
     """Algorithm 1 (``>=``): the last accepted candidate's accuracy is the soup's."""
     sd, names, history = greedy_soup(members, score, member_accuracies=member_accuracies)
     return SoupResult(sd, names, [h for h in history if h["accepted"]][-1]["soup_accuracy"], history)
@@ -211,7 +225,7 @@ def recompute_batchnorm(
     try:
         with torch.no_grad():
             for i in range(0, len(images_uint8), batch_size):
-                batch = torch.as_tensor(images_uint8[i:i + batch_size]).to(device, non_blocking=True)
+                batch = torch.as_tensor(images_uint8[i : i + batch_size]).to(device, non_blocking=True)
                 seen += len(batch)
                 for bn in bns:
                     bn.momentum = len(batch) / seen  # running = (1 - b/seen) * running + (b/seen) * batch stat

@@ -22,7 +22,15 @@ from augmix_lab.errors import UserError
 
 # augmentations.py `augmentations` (the paper's ops) and `augmentations_all` (--all-ops adds 4 -C-overlapping ops)
 PAPER_OPS: tuple[str, ...] = (
-    "autocontrast", "equalize", "posterize", "rotate", "solarize", "shear_x", "shear_y", "translate_x", "translate_y",
+    "autocontrast",
+    "equalize",
+    "posterize",
+    "rotate",
+    "solarize",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
 )
 EXTRA_OPS: tuple[str, ...] = ("color", "contrast", "brightness", "sharpness")
 ALL_OPS: tuple[str, ...] = PAPER_OPS + EXTRA_OPS
@@ -48,7 +56,9 @@ AUGMIX_ARGUMENTS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
     "equalize": lambda lv, sg, size: torch.zeros_like(lv),  # no magnitude
     "posterize": lambda lv, sg, size: 4 - int_parameter(lv, 4),  # ImageOps.posterize(img, 4 - int_parameter(l, 4))
     "rotate": lambda lv, sg, size: sg * int_parameter(lv, 30),  # pil_img.rotate(±int_parameter(l, 30))
-    "solarize": lambda lv, sg, size: 256 - int_parameter(lv, 256),  # ImageOps.solarize(img, 256 - int_parameter(l, 256))
+    "solarize": lambda lv, sg, size: (
+        256 - int_parameter(lv, 256)
+    ),  # ImageOps.solarize(img, 256 - int_parameter(l, 256))
     "shear_x": lambda lv, sg, size: sg * float_parameter(lv, 0.3),  # AFFINE (1, ±float_parameter(l, .3), 0, 0, 1, 0)
     "shear_y": lambda lv, sg, size: sg * float_parameter(lv, 0.3),  # AFFINE (1, 0, 0, ±float_parameter(l, .3), 1, 0)
     "translate_x": lambda lv, sg, size: sg * int_parameter(lv, size / 3),  # ±int_parameter(l, IMAGE_SIZE / 3)
@@ -196,8 +206,9 @@ class AugmentAndMix:
         """Per chain row (image-major, N·k) and step: op id (-1 = none) and PIL argument."""
         n, k, steps = params.ops.shape
         ops = params.ops.to(device)
-        arguments = augmix_arguments(self.op_names, ops, params.levels.to(device), params.signs.to(device),
-                                     self._image_size)
+        arguments = augmix_arguments(
+            self.op_names, ops, params.levels.to(device), params.signs.to(device), self._image_size
+        )
         return ops.reshape(n * k, steps), arguments.reshape(n * k, steps)
 
     def _chains(self, images: Tensor, op_ids: Tensor, arguments: Tensor) -> Tensor:
@@ -242,9 +253,15 @@ class AugmentAndMix:
         coefs = torch.cat([1 - m, m * params.weights.to(images.device)], dim=1).unsqueeze(1)  # (N, 1, k+1)
         if ops_module.resolve_engine(self.engine, images.device, w, self.op_names) == "compiled":
             # chains, mix and normalization fused in one compiled loop per image
-            return compiled.augment_and_mix(images, self.op_names, op_ids, arguments, coefs.squeeze(1),
-                                            [1 / (255.0 * s) for s in self.std],
-                                            [-mu / s for mu, s in zip(self.mean, self.std)])
+            return compiled.augment_and_mix(
+                images,
+                self.op_names,
+                op_ids,
+                arguments,
+                coefs.squeeze(1),
+                [1 / (255.0 * s) for s in self.std],
+                [-mu / s for mu, s in zip(self.mean, self.std)],
+            )
         chunk = self._chunk_size(images)
         # mixing runs in smaller pieces than the ops: its float (k+1)-view buffer then stays in cache
         piece = min(chunk, max(1, MIX_CHUNK_PIXELS // (h * w))) if images.device.type == "cpu" else chunk
@@ -268,7 +285,9 @@ class AugmentAndMix:
     def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
         return self.apply(images, self.make_params(images.shape[0], generator))
 
-    def views(self, images: Tensor, arity: int, generator: torch.Generator, clean: Tensor | None = None) -> list[Tensor]:
+    def views(
+        self, images: Tensor, arity: int, generator: torch.Generator, clean: Tensor | None = None
+    ) -> list[Tensor]:
         """JSD views: [normalized clean, AugMix view 1, ..., view arity-1] (independent draws, one batched call)."""
         from augmix_lab.augment.functional import normalize
 

@@ -127,7 +127,9 @@ class Method(ParamsOwner):
         return list(self.view(stacked, generator).split(images.shape[0]))
 
     # batch transforms
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         raise NotImplementedError
 
 

@@ -40,8 +40,9 @@ def _one_hot(targets: Tensor, num_classes: int) -> Tensor:
     return torch.nn.functional.one_hot(targets, num_classes).float()
 
 
-def _box_masks(n: int, h: int, w: int, centre_y: Tensor, centre_x: Tensor, size_h: Tensor, size_w: Tensor,
-               device: torch.device) -> Tensor:
+def _box_masks(
+    n: int, h: int, w: int, centre_y: Tensor, centre_x: Tensor, size_h: Tensor, size_w: Tensor, device: torch.device
+) -> Tensor:
     """bool (n, 1, h, w): boxes [cy - sh//2, cy + sh - sh//2) × [...] clipped at the borders (Cutout's rule)."""
     y1 = (centre_y - size_h // 2).clamp(0, h).reshape(n, 1, 1, 1)
     y2 = (centre_y + size_h - size_h // 2).clamp(0, h).reshape(n, 1, 1, 1)
@@ -59,7 +60,9 @@ class CutoutMethod(Method):
 
     Params = CutoutParams
 
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         n, _, h, w = views[0].shape
         device = views[0].device
         size = torch.full((n,), self.params["size"], device=device)
@@ -79,7 +82,9 @@ class MixupMethod(Method):
     mixes_targets = True
     weight_decay = 1e-4  # paper Sec. 4.1: Mixup uses 1e-4 (facebookresearch/mixup-cifar10 train.py --decay 1e-4)
 
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]
         device = views[0].device
         lam = sampling.beta(1, float(self.params["alpha"]), generator).to(device)  # (1,) stays on the device
@@ -98,7 +103,9 @@ class CutMixMethod(Method):
     Params = CutMixParams
     mixes_targets = True
 
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         n, _, h, w = views[0].shape
         device = views[0].device
         draws = sampling.uniform((1,), 0.0, 1.0, generator)
@@ -129,7 +136,9 @@ class PatchNoiseMethod(Method):
     Params = PatchNoiseParams
     noise = "gaussian"
 
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         n, c, h, w = views[0].shape
         device = views[0].device
         size = torch.full((n,), self.params["patch_size"], device=device)

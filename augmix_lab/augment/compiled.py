@@ -35,10 +35,26 @@ from augmix_lab import jit
 
 # op name -> code in the compiled dispatch (``_apply_op``)
 OP_CODES: dict[str, int] = {
-    name: code for code, name in enumerate((
-        "identity", "autocontrast", "equalize", "invert", "posterize", "solarize", "color", "contrast", "brightness",
-        "sharpness", "rotate", "shear_x", "shear_y", "translate_x", "translate_y",
-    ))
+    name: code
+    for code, name in enumerate(
+        (
+            "identity",
+            "autocontrast",
+            "equalize",
+            "invert",
+            "posterize",
+            "solarize",
+            "color",
+            "contrast",
+            "brightness",
+            "sharpness",
+            "rotate",
+            "shear_x",
+            "shear_y",
+            "translate_x",
+            "translate_y",
+        )
+    )
 }
 _GEOMETRIC = ("rotate", "shear_x", "shear_y")  # resampled through the affine coefficients
 # the docstring's table: largest difference (uint8 levels) from the sorted engine on one op (vs PIL: 0 for all)
@@ -58,8 +74,9 @@ def _kernels() -> Any:
     return _compiled_kernels
 
 
-def step_tables(op_names: Sequence[str], op_ids: Tensor, arguments: Tensor, height: int,
-                width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def step_tables(
+    op_names: Sequence[str], op_ids: Tensor, arguments: Tensor, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per chain row and step: op code (-1: none), float64 PIL argument, float64 affine coefficients (R, S, 6).
 
     ``op_ids`` index ``op_names``; the affine coefficients of the geometric ops come from ``Op.matrix`` (the other
@@ -85,20 +102,38 @@ def _flat_uint8(images: Tensor) -> np.ndarray:
     return np.ascontiguousarray(images.detach().to("cpu").numpy()).reshape(images.shape[0], -1)
 
 
-def apply_op_chains(images: Tensor, op_ids: Tensor, arguments: Tensor, op_names: Sequence[str],
-                    source_rows: Tensor | None = None) -> Tensor:
+def apply_op_chains(
+    images: Tensor, op_ids: Tensor, arguments: Tensor, op_names: Sequence[str], source_rows: Tensor | None = None
+) -> Tensor:
     """``ops.apply_op_chains`` (bilinear) compiled: row r = its chain of ops applied to ``images[source_rows[r]]``."""
     n, c, h, w = images.shape
     codes, args, coefficients = step_tables(op_names, op_ids, arguments, h, w)
     source = (torch.arange(op_ids.shape[0]) if source_rows is None else source_rows.to("cpu")).to(torch.int64)
     out = torch.empty((op_ids.shape[0], c, h, w), dtype=torch.uint8)
-    jit.launch(_kernels().op_chains, _flat_uint8(images), source.numpy(), codes, args, coefficients,
-                         out.numpy().reshape(out.shape[0], -1), c, h, w)
+    jit.launch(
+        _kernels().op_chains,
+        _flat_uint8(images),
+        source.numpy(),
+        codes,
+        args,
+        coefficients,
+        out.numpy().reshape(out.shape[0], -1),
+        c,
+        h,
+        w,
+    )
     return out
 
 
-def augment_and_mix(images: Tensor, op_names: Sequence[str], op_ids: Tensor, arguments: Tensor, coefs: Tensor,
-                    scale: Sequence[float], shift: Sequence[float]) -> Tensor:
+def augment_and_mix(
+    images: Tensor,
+    op_names: Sequence[str],
+    op_ids: Tensor,
+    arguments: Tensor,
+    coefs: Tensor,
+    scale: Sequence[float],
+    shift: Sequence[float],
+) -> Tensor:
     """AugMix's view of every image: ``shift + scale·(c_0·x + Σ_i c_i·chain_i(x))`` per channel, float32 (N, C, H, W).
 
     ``op_ids`` / ``arguments``: (N·k, S), chain i of image n in row n·k + i; ``coefs``: float32 (N, k + 1), the skip
@@ -108,9 +143,18 @@ def augment_and_mix(images: Tensor, op_names: Sequence[str], op_ids: Tensor, arg
     codes, args, coefficients = step_tables(op_names, op_ids, arguments, h, w)
     out = torch.empty((n, c, h, w), dtype=torch.float32)
     jit.launch(
-        _kernels().augment_and_mix, _flat_uint8(images), codes, args, coefficients,
+        _kernels().augment_and_mix,
+        _flat_uint8(images),
+        codes,
+        args,
+        coefficients,
         np.ascontiguousarray(coefs.detach().to("cpu", torch.float32).numpy()),
-        np.asarray(scale, dtype=np.float32), np.asarray(shift, dtype=np.float32), out.numpy().reshape(n, -1), c, h, w,
+        np.asarray(scale, dtype=np.float32),
+        np.asarray(shift, dtype=np.float32),
+        out.numpy().reshape(n, -1),
+        c,
+        h,
+        w,
     )
     return out
 

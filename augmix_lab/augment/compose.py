@@ -58,10 +58,17 @@ class Augmentation:
         return AugmentedBatch(views=views, targets=targets)
 
 
-def create_augmentation(method: str, params: Mapping[str, Mapping[str, Any]] | None = None,
-                        jsd_arity: int = 1, num_classes: int = 10, mean: Sequence[float] = (0.5, 0.5, 0.5),
-                        std: Sequence[float] = (0.5, 0.5, 0.5), kind: str = "cifar",
-                        image_size: int = 32, crop_flip: bool = True) -> Augmentation:
+def create_augmentation(
+    method: str,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    jsd_arity: int = 1,
+    num_classes: int = 10,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+    kind: str = "cifar",
+    image_size: int = 32,
+    crop_flip: bool = True,
+) -> Augmentation:
     """Build method ``method`` ("name" or "a+b"); ``params`` maps method name -> its options (validated by the
     method's ``Params``; a trial's are ``TrialConfig.method_options()``). ``crop_flip=False`` leaves out the
     dataset's standard crop + flip because the loader already did it (images arrive at ``image_size``)."""
@@ -73,23 +80,34 @@ def create_augmentation(method: str, params: Mapping[str, Mapping[str, Any]] | N
     params = dict(params or {})
     stray = sorted(set(params) - set(names))
     if stray:
-        raise UserError(f"method_params has options for {', '.join(map(repr, stray))}, which method {method!r} "
-                        f"does not use; its parts: {', '.join(names)}")
+        raise UserError(
+            f"method_params has options for {', '.join(map(repr, stray))}, which method {method!r} "
+            f"does not use; its parts: {', '.join(names)}"
+        )
     if kind not in ("cifar", "imagenet"):
         raise UserError(f"dataset kind {kind!r}: allowed: cifar, imagenet")
     if not isinstance(jsd_arity, int) or not 1 <= jsd_arity <= MAX_JSD_ARITY:
         raise UserError(f"jsd arity must be an integer in 1..{MAX_JSD_ARITY}, got {jsd_arity!r}")
-    ctx = Context(num_classes=int(num_classes), mean=tuple(float(m) for m in mean),
-                  std=tuple(float(s) for s in std), kind=kind, image_size=int(image_size))
+    ctx = Context(
+        num_classes=int(num_classes),
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(s) for s in std),
+        kind=kind,
+        image_size=int(image_size),
+    )
     parts = [AUGMENTATIONS.get(name)(name, params.get(name), ctx) for name in names]
     producers = [p.name for p in parts if p.produces_views]
     if len(producers) > 1:
-        raise UserError(f"method {method!r} combines view-producing methods {', '.join(producers)}; "
-                        f"compose at most one of them with batch transforms (cutout, mixup, cutmix, patch_*)")
+        raise UserError(
+            f"method {method!r} combines view-producing methods {', '.join(producers)}; "
+            f"compose at most one of them with batch transforms (cutout, mixup, cutmix, patch_*)"
+        )
     if "none" in names and len(names) > 1:
         raise UserError(f"method {method!r}: 'none' cannot be combined with other methods")
     if not producers and jsd_arity > 1:
         view_methods = ", ".join(n for n in AUGMENTATIONS.names() if AUGMENTATIONS.get(n).produces_views)
-        raise UserError(f"method {method!r} does not produce augmented views, so it cannot feed the JSD loss "
-                        f"(jsd arity {jsd_arity}); use arity 1 or a view-producing method: {view_methods}")
+        raise UserError(
+            f"method {method!r} does not produce augmented views, so it cannot feed the JSD loss "
+            f"(jsd arity {jsd_arity}); use arity 1 or a view-producing method: {view_methods}"
+        )
     return Augmentation(method, parts, jsd_arity, ctx, crop_flip=crop_flip)

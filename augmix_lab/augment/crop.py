@@ -16,8 +16,9 @@ RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # torchvision RandomResizedC
 _LOG_RATIO = (torch.log(torch.tensor(RRC_RATIO[0])).item(), torch.log(torch.tensor(RRC_RATIO[1])).item())
 
 
-def standard_crop_flip(images: Tensor, kind: str, image_size: int, generator: torch.Generator,
-                       padding: int = 4) -> Tensor:
+def standard_crop_flip(
+    images: Tensor, kind: str, image_size: int, generator: torch.Generator, padding: int = 4
+) -> Tensor:
     """The dataset's standard augmentation, per image: CIFAR pad-4 random crop + flip; ImageNet RRC + flip."""
     n, _, h, w = images.shape
     device = images.device

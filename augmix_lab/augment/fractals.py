@@ -148,5 +148,5 @@ def fractal_images(count: int, size: int, seed: int = 0) -> Tensor:
     for start in range(0, count, chunk):
         n = min(chunk, count - start)
         maps, probs = sample_systems(n, generator)
-        out[start:start + n] = colorize(render_graded(chaos_game(maps, probs, steps, generator), size), generator)
+        out[start : start + n] = colorize(render_graded(chaos_game(maps, probs, steps, generator), size), generator)
     return out

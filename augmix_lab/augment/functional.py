@@ -216,8 +216,9 @@ def _sample_grid(matrices: Tensor, n: int, height: int, width: int, interpolatio
 def _grid_constants(height: int, width: int, matrix_device: str, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """Per size and device, made once: the (H·W, 3) pixel centres (x + .5, y + .5, 1) and the float64 (1, 2, 3)
     scale and shift taking PIL's coefficient rows to normalized units (u = 2·xin/W - 1)."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+    )
     centres = torch.stack([xs.reshape(-1) + 0.5, ys.reshape(-1) + 0.5, torch.ones(height * width)], dim=1)
     scale = torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64).view(1, 2, 1).expand(1, 2, 3)
     shift = torch.tensor([[0.0, 0.0, -1.0]] * 2, dtype=torch.float64).view(1, 2, 3)
@@ -453,8 +454,9 @@ def shift_flip(images: Tensor, dx: Tensor, dy: Tensor, flip: Tensor) -> Tensor:
     return out * valid
 
 
-def resized_crop_flip(images: Tensor, boxes: Tensor, flip: Tensor, size: int, heights: Tensor | None = None,
-                      widths: Tensor | None = None) -> Tensor:
+def resized_crop_flip(
+    images: Tensor, boxes: Tensor, flip: Tensor, size: int, heights: Tensor | None = None, widths: Tensor | None = None
+) -> Tensor:
     """Crop box (top, left, height, width) of every image, resize to size×size (bilinear), optionally mirror.
 
     torchvision ``RandomResizedCrop`` + ``RandomHorizontalFlip`` for a batch; resizing is plain bilinear with

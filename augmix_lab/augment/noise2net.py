@@ -49,19 +49,30 @@ def _uniform(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) ->
 def sample_network(n: int, p: Noise2NetParams, generator: torch.Generator, channels: int = 3) -> dict:
     """Weights for ``n`` independent networks (grouped-conv layout, image-major), ε per image, K and D per conv."""
     hidden, scale = p.hidden_planes, p.scale
-    shapes = torch.randint(0, len(KERNEL_SIZES) * len(DILATIONS), (p.blocks, scale - 1), generator=generator,
-                           device=generator.device).tolist()  # the host read of K and D (one per batch)
+    shapes = torch.randint(
+        0, len(KERNEL_SIZES) * len(DILATIONS), (p.blocks, scale - 1), generator=generator, device=generator.device
+    ).tolist()  # the host read of K and D (one per batch)
     blocks = []
     for b in range(p.blocks):
         convs = []
         for i in range(scale - 1):
             k, d = KERNEL_SIZES[shapes[b][i] // len(DILATIONS)], DILATIONS[shapes[b][i] % len(DILATIONS)]
             fan_in = hidden * k * k
-            convs.append({"k": k, "d": d, "weight": _uniform((n * hidden, hidden, k, k), fan_in, generator),
-                          "bias": _uniform((n * hidden,), fan_in, generator)})
-        blocks.append({"conv1": _uniform((n * hidden * scale, channels, 1, 1), channels, generator),
-                       "convs": convs,
-                       "conv3": _uniform((n * channels, hidden * scale, 1, 1), hidden * scale, generator)})
+            convs.append(
+                {
+                    "k": k,
+                    "d": d,
+                    "weight": _uniform((n * hidden, hidden, k, k), fan_in, generator),
+                    "bias": _uniform((n * hidden,), fan_in, generator),
+                }
+            )
+        blocks.append(
+            {
+                "conv1": _uniform((n * hidden * scale, channels, 1, 1), channels, generator),
+                "convs": convs,
+                "conv3": _uniform((n * channels, hidden * scale, 1, 1), hidden * scale, generator),
+            }
+        )
     epsilon = sampling.uniform((n,), p.max_epsilon / 2, p.max_epsilon, generator).float()  # random.uniform(max/2, max)
     return {"blocks": blocks, "epsilon": epsilon, "hidden": hidden, "scale": scale}
 
@@ -83,8 +94,9 @@ def _conv(x: Tensor, weight: Tensor, bias: Tensor | None = None, dilation: int =
         if bias is not None:
             y = y + bias.view(n, out_ch // n, 1)
         return y.view(n, out_ch // n, h, w)
-    y = F.conv2d(x.reshape(1, n * in_ch, h, w), weight, bias, padding=int((k - 1) / 2 * dilation),
-                 dilation=dilation, groups=n)
+    y = F.conv2d(
+        x.reshape(1, n * in_ch, h, w), weight, bias, padding=int((k - 1) / 2 * dilation), dilation=dilation, groups=n
+    )
     return y.view(n, out_ch // n, h, w)
 
 
@@ -120,7 +132,9 @@ class Noise2NetMethod(Method):
     Params = Noise2NetParams
     leaves_pixel_range = True  # train_noise2net.py adds eps·block(x) to normalized images and never clamps
 
-    def transform(self, views: list[Tensor], targets: Tensor, generator: torch.Generator) -> tuple[list[Tensor], Tensor]:
+    def transform(
+        self, views: list[Tensor], targets: Tensor, generator: torch.Generator
+    ) -> tuple[list[Tensor], Tensor]:
         n = views[0].shape[0]
         count = int(n * self.options.fraction)  # type: ignore[attr-defined]  # options: Noise2NetParams (Params)  # train_noise2net.py: int(batch_size / 2)
         if count == 0:

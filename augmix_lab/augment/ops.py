@@ -89,9 +89,14 @@ UNMEASURED_ENGINE = "sorted"
 ENGINE_FILE = "augment-engines.json"  # in the project cache folder (``paths.cache_dir()``), beside step-costs.json
 
 
-def resolve_engine(engine: str | None, device: torch.device, image_size: int | None = None,
-                   op_names: Sequence[str] = (), interpolation: str = "bilinear") -> str:
-    """"sorted", "masked" or "compiled" for ``engine`` (None: the module's ``ENGINE``) on ``device``, for images of
+def resolve_engine(
+    engine: str | None,
+    device: torch.device,
+    image_size: int | None = None,
+    op_names: Sequence[str] = (),
+    interpolation: str = "bilinear",
+) -> str:
+    """ "sorted", "masked" or "compiled" for ``engine`` (None: the module's ``ENGINE``) on ``device``, for images of
     ``image_size`` px and chains of ``op_names`` under ``interpolation``.
 
     ``auto``: on CPU the compiled engine where it runs these ops (``compiled.supports``: numba importable, every op
@@ -174,7 +179,11 @@ def _grouping(ops: tuple[Op, ...], interpolation: str, device: torch.device) -> 
 
 
 def apply_op_chains(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
+    images: Tensor,
+    op_ids: Tensor,
+    arguments: Tensor,
+    ops: Sequence[Op],
+    interpolation: str = "bilinear",
     source_rows: Tensor | None = None,
 ) -> Tensor:
     """Row r becomes ``ops[op_ids[r, S-1]](... ops[op_ids[r, 0]](image r))``, each with its argument; -1 skips.
@@ -203,8 +212,9 @@ def apply_op_chains(
     return pixels.index_select(0, torch.argsort(position))
 
 
-def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list[int], args: Tensor,
-              interpolation: str) -> None:
+def _run_step(
+    pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list[int], args: Tensor, interpolation: str
+) -> None:
     """One step in place on regrouped rows: the op of rank r owns the r-th run of ``counts`` rows."""
     _, _, h, w = pixels.shape
     matrices, geometric_start, start = [], None, 0
@@ -223,8 +233,13 @@ def _run_step(pixels: Tensor, ranked: list[int], ops: Sequence[Op], counts: list
 
 
 def apply_chains(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
-    source_rows: Tensor | None = None, engine: str | None = None,
+    images: Tensor,
+    op_ids: Tensor,
+    arguments: Tensor,
+    ops: Sequence[Op],
+    interpolation: str = "bilinear",
+    source_rows: Tensor | None = None,
+    engine: str | None = None,
 ) -> Tensor:
     """``apply_op_chains``' result (row r: its chain of ops, -1 skips) through the engine ``resolve_engine`` picks for
     ``engine`` on the images' device and size, these ops and ``interpolation``: the one entry point of AugMix and the
@@ -242,7 +257,11 @@ def apply_chains(
 
 
 def apply_ops_masked(
-    images: Tensor, op_ids: Tensor, arguments: Tensor, ops: Sequence[Op], interpolation: str = "bilinear",
+    images: Tensor,
+    op_ids: Tensor,
+    arguments: Tensor,
+    ops: Sequence[Op],
+    interpolation: str = "bilinear",
     source_rows: Tensor | None = None,
 ) -> Tensor:
     """Sync-free: ``out[i] = ops[op_ids[i]](images[i])`` (op id -1: unchanged), rows kept in order (one step).

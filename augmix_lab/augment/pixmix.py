@@ -32,8 +32,10 @@ from augmix_lab.augment.fractals import GENERATOR_VERSION, fractal_images
 from augmix_lab.errors import UserError
 
 # cifar.py: --beta 3, --aug-severity 3; imagenet.py: --beta 4, --aug-severity 1
-KIND_DEFAULTS: dict[str, dict[str, float | int]] = {"cifar": {"beta": 3.0, "severity": 3},
-                                                     "imagenet": {"beta": 4.0, "severity": 1}}
+KIND_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "cifar": {"beta": 3.0, "severity": 3},
+    "imagenet": {"beta": 4.0, "severity": 1},
+}
 # cifar.py mixing_set_transform Resize(36) + RandomCrop(32); imagenet.py Resize(256) + RandomCrop(224)
 RESIZE_RATIO: dict[str, float] = {"cifar": 36 / 32, "imagenet": 256 / 224}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -48,8 +50,11 @@ class PixMixParams(MethodParams):
     severity: int | None = Field(None, ge=1, le=10, description="null (CIFAR 3, ImageNet 1) or an integer in 1..10")
     # README "Training recipes used in our paper": cifar.py/imagenet.py --all-ops (the flag's default is off)
     all_ops: bool = Field(True, description="true or false (add color, contrast, brightness, sharpness)")
-    mixing_set: str | None = Field(None, description="null (procedural IFS fractals) or the absolute path of a folder "
-                                                     "of images (e.g. the released PixMix mixing set)")
+    mixing_set: str | None = Field(
+        None,
+        description="null (procedural IFS fractals) or the absolute path of a folder "
+        "of images (e.g. the released PixMix mixing set)",
+    )
     fractals: int = Field(1000, ge=1, description="an integer >= 1: procedural fractals in the default mixing set")
     fractal_seed: int = Field(0, ge=0, description="an integer >= 0: seed of the procedural fractals")
 
@@ -125,8 +130,11 @@ def mixing_pictures(params: dict[str, Any], size: int) -> Tensor:
         stamp = hashlib.sha256("\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files).encode())
         key = ("folder", folder, size, stamp.hexdigest())
     if key not in _MIXING_CACHE:
-        _MIXING_CACHE[key] = (fractal_images(params["fractals"], size, params["fractal_seed"]) if folder is None
-                              else load_mixing_folder(folder, size))
+        _MIXING_CACHE[key] = (
+            fractal_images(params["fractals"], size, params["fractal_seed"])
+            if folder is None
+            else load_mixing_folder(folder, size)
+        )
     return _MIXING_CACHE[key]
 
 
@@ -144,8 +152,9 @@ class PixMixMethod(Method):
         self.beta = float(p["beta"] if p["beta"] is not None else kind["beta"])
         severity = int(p["severity"] if p["severity"] is not None else kind["severity"])
         # augment_input: one op (a depth-1 chain) per augmented copy; copy 0 starts the mix, copy i+1 feeds round i
-        self.ops = AugmentAndMix(width=self.k + 1, depth=1, severity=severity, all_ops=p["all_ops"],
-                                 mean=self.ctx.mean, std=self.ctx.std)
+        self.ops = AugmentAndMix(
+            width=self.k + 1, depth=1, severity=severity, all_ops=p["all_ops"], mean=self.ctx.mean, std=self.ctx.std
+        )
         self.size = mixing_size(self.ctx.kind, self.ctx.image_size)
         self.pictures = mixing_pictures(p, self.size)
         self._on_device: dict[str, Tensor] = {}
@@ -155,8 +164,7 @@ class PixMixMethod(Method):
             self._on_device[str(device)] = self.pictures.to(device)
         return self._on_device[str(device)]
 
-    def mixing_crops(self, n: int, height: int, width: int, generator: torch.Generator,
-                     device: torch.device) -> Tensor:
+    def mixing_crops(self, n: int, height: int, width: int, generator: torch.Generator, device: torch.device) -> Tensor:
         """uint8 (n, 3, height, width): a random picture per image, randomly cropped (``RandomCrop``)."""
         pictures = self.pictures_on(device)
         pick = sampling.randint((n,), 0, pictures.shape[0], generator).to(device)
@@ -192,12 +200,27 @@ def sample_draws(n: int, k: int, beta: float, generator: torch.Generator) -> dic
     start = sampling.uniform((n,), 0.0, 1.0, generator) < 0.5
     rounds = sampling.randint((n,), 0, k + 1, generator)
     a, b = get_ab((n, max(k, 1)), beta, generator)
-    return {"start_augmented": start, "rounds": rounds, "use_copy": uniform[0, :, :k] < 0.5,
-            "multiply": uniform[1, :, :k] < 0.5, "a": a[:, :k], "b": b[:, :k]}
+    return {
+        "start_augmented": start,
+        "rounds": rounds,
+        "use_copy": uniform[0, :, :k] < 0.5,
+        "multiply": uniform[1, :, :k] < 0.5,
+        "a": a[:, :k],
+        "b": b[:, :k],
+    }
 
 
-def pixmix_mix(orig: Tensor, copies: Tensor, picture: Tensor, start_augmented: Tensor, rounds: Tensor,
-               use_copy: Tensor, multiply: Tensor, a: Tensor, b: Tensor) -> Tensor:
+def pixmix_mix(
+    orig: Tensor,
+    copies: Tensor,
+    picture: Tensor,
+    start_augmented: Tensor,
+    rounds: Tensor,
+    use_copy: Tensor,
+    multiply: Tensor,
+    a: Tensor,
+    b: Tensor,
+) -> Tensor:
     """cifar.py ``pixmix()`` for a batch with its draws given: float [0, 1] images ``orig`` (n, C, H, W), their
     one-op augmented ``copies`` (k + 1, n, C, H, W) and mixing ``picture`` (n, C, H, W); per image whether it starts
     augmented, its number of rounds; per image and round whether the partner is a copy, whether to multiply (else
@@ -208,7 +231,8 @@ def pixmix_mix(orig: Tensor, copies: Tensor, picture: Tensor, start_augmented: T
     for i in range(k):
         partner = torch.where(use_copy[:, i].view(n, 1, 1, 1), copies[i + 1], picture)
         ai, bi = a[:, i].view(n, 1, 1, 1), b[:, i].view(n, 1, 1, 1)
-        out = torch.where(multiply[:, i].view(n, 1, 1, 1), mix_multiply(mixed, partner, ai, bi),
-                          mix_add(mixed, partner, ai, bi)).clip(0, 1)  # torch.clip(mixed, 0, 1) after every round
+        out = torch.where(
+            multiply[:, i].view(n, 1, 1, 1), mix_multiply(mixed, partner, ai, bi), mix_add(mixed, partner, ai, bi)
+        ).clip(0, 1)  # torch.clip(mixed, 0, 1) after every round
         mixed = torch.where(active[:, i].view(n, 1, 1, 1), out, mixed)
     return mixed

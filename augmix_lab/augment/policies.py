@@ -55,8 +55,9 @@ def _enhance(hi: float) -> Callable[[int, int, int], Tensor]:
     return _lin(0.0, hi)  # factor = 1 + (signed) magnitude, applied in _arguments
 
 
-def _space(shear: float, translate: Callable[[int, int, int], Tensor], rotate: float, enhance: float,
-           posterize_drop: float) -> dict[str, BinnedOp]:
+def _space(
+    shear: float, translate: Callable[[int, int, int], Tensor], rotate: float, enhance: float, posterize_drop: float
+) -> dict[str, BinnedOp]:
     return {
         "identity": BinnedOp("identity", None, False),
         "shear_x": BinnedOp("shear_x", _lin(0.0, shear), True),
@@ -76,8 +77,9 @@ def _space(shear: float, translate: Callable[[int, int, int], Tensor], rotate: f
 
 
 # torchvision RandAugment / AutoAugment space: shear 0.3, translate 150/331·size, rotate 30°, enhance 0.9, 8->4 bits
-RANDAUGMENT_SPACE = _space(0.3, lambda bins, h, w: torch.linspace(0.0, 150.0 / 331.0 * w, bins,
-                                                                  dtype=torch.float64), 30.0, 0.9, 4)
+RANDAUGMENT_SPACE = _space(
+    0.3, lambda bins, h, w: torch.linspace(0.0, 150.0 / 331.0 * w, bins, dtype=torch.float64), 30.0, 0.9, 4
+)
 # torchvision TrivialAugmentWide: shear 0.99, translate 32 px, rotate 135°, enhance 0.99, 8->2 bits
 TRIVIALAUGMENT_SPACE = _space(0.99, _lin(0.0, 32.0), 135.0, 0.99, 6)
 AUTOAUGMENT_SPACE = dict(RANDAUGMENT_SPACE, invert=BinnedOp("invert", None, False))
@@ -123,8 +125,16 @@ def autoaugment_star_policy() -> tuple[tuple[tuple[str, float, int | None], ...]
     return tuple(kept)
 
 
-def _arguments(space: dict[str, BinnedOp], names: list[str], op_ids: Tensor, bins_idx: Tensor, signs: Tensor,
-               bins: int, h: int, w: int) -> Tensor:
+def _arguments(
+    space: dict[str, BinnedOp],
+    names: list[str],
+    op_ids: Tensor,
+    bins_idx: Tensor,
+    signs: Tensor,
+    bins: int,
+    h: int,
+    w: int,
+) -> Tensor:
     """float64 PIL argument per image from op ids, magnitude bin indices and signs (torchvision semantics)."""
     out = torch.zeros(op_ids.shape, dtype=torch.float64, device=op_ids.device)
     for index, name in enumerate(names):
@@ -180,8 +190,15 @@ class OpSequence:
         return apply_chains(images, op_ids, arguments, self.ops, self.interpolation, engine=self.engine)
 
 
-def randaugment(images: Tensor, generator: torch.Generator, num_ops: int = 2, magnitude: int = 9,
-                bins: int = 31, interpolation: str = "nearest", engine: str | None = None) -> Tensor:
+def randaugment(
+    images: Tensor,
+    generator: torch.Generator,
+    num_ops: int = 2,
+    magnitude: int = 9,
+    bins: int = 31,
+    interpolation: str = "nearest",
+    engine: str | None = None,
+) -> Tensor:
     """torchvision RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31), each image its own ops and signs."""
     n, _, h, w = images.shape
     names = list(RANDAUGMENT_SPACE)
@@ -192,8 +209,13 @@ def randaugment(images: Tensor, generator: torch.Generator, num_ops: int = 2, ma
     return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
 
 
-def trivialaugment(images: Tensor, generator: torch.Generator, bins: int = 31,
-                   interpolation: str = "nearest", engine: str | None = None) -> Tensor:
+def trivialaugment(
+    images: Tensor,
+    generator: torch.Generator,
+    bins: int = 31,
+    interpolation: str = "nearest",
+    engine: str | None = None,
+) -> Tensor:
     """torchvision TrivialAugmentWide(num_magnitude_bins=31): one op, uniform bin, random sign per image."""
     n, _, h, w = images.shape
     names = list(TRIVIALAUGMENT_SPACE)
@@ -204,8 +226,9 @@ def trivialaugment(images: Tensor, generator: torch.Generator, bins: int = 31,
     return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
 
 
-def autoaugment_star(images: Tensor, generator: torch.Generator, interpolation: str = "nearest",
-                     engine: str | None = None) -> Tensor:
+def autoaugment_star(
+    images: Tensor, generator: torch.Generator, interpolation: str = "nearest", engine: str | None = None
+) -> Tensor:
     """AutoAugment* (CIFAR-10 policy minus -C-overlapping ops): a random sub-policy per image, torchvision rules."""
     n, _, h, w = images.shape
     names = list(AUTOAUGMENT_SPACE)
@@ -221,8 +244,9 @@ def autoaugment_star(images: Tensor, generator: torch.Generator, interpolation: 
     return OpSequence(names, interpolation, engine).apply(images, op_ids, args)
 
 
-def random_autoaugment_star(images: Tensor, generator: torch.Generator, num_ops: int = 2,
-                            severity: int = 3, engine: str | None = None) -> Tensor:
+def random_autoaugment_star(
+    images: Tensor, generator: torch.Generator, num_ops: int = 2, severity: int = 3, engine: str | None = None
+) -> Tensor:
     """Random AutoAugment*: each image ``num_ops`` ops uniform from AugMix's ops, each with a random AugMix level.
 
     AugMix paper Sec. 5: "each image has a randomly sampled augmentation policy using AutoAugment* operations ...

@@ -36,7 +36,11 @@ from augmix_lab.augment import sampling
 from augmix_lab.augment.base import AUGMENTATIONS, Method, MethodParams
 
 Primitive = Literal["diffeo", "color", "filter"]
-PRIMITIVES: tuple[Primitive, ...] = ("diffeo", "color", "filter")  # train.py: enable_aug.diffeo / color_jit / rand_filter
+PRIMITIVES: tuple[Primitive, ...] = (
+    "diffeo",
+    "color",
+    "filter",
+)  # train.py: enable_aug.diffeo / color_jit / rand_filter
 # the colour primitive's (rows, C, H·W, frequencies) sine table in pieces: 32 MB on CPU (cache), 256 MB elsewhere
 ROW_CHUNK_ELEMENTS = {"cpu": 1 << 23, "other": 1 << 26}
 DIFFEO_GROUP = 32  # rows per coefficient draw on the sorted engine (sorted by cut: each group sized by its largest)
@@ -56,21 +60,25 @@ class PRIMEParams(MethodParams):
     # cifar10_cfg augmix.mixture_depth -1: depth uniform in 1..max_depth (prime.py depth_combos)
     depth: int = Field(-1, description="-1 (random chain depth in 1..max_depth) or an integer >= 1")
     max_depth: int = Field(3, ge=1, description="an integer >= 1")  # train.py GeneralizedPRIMEModule(max_depth=3)
-    primitives: list[Primitive] = Field(list(PRIMITIVES), min_length=1,
-                                        description="a non-empty list of diffeo, color, filter (each at most once)")
+    primitives: list[Primitive] = Field(
+        list(PRIMITIVES), min_length=1, description="a non-empty list of diffeo, color, filter (each at most once)"
+    )
     diffeo_s_t: float = Field(1.0, gt=0, description="> 0")  # cfg diffeo.sT: Beta(sT - sT/(rT+1), sT/(rT+1)) for T
     diffeo_r_t: float = Field(1.0, gt=0, description="> 0")  # cfg diffeo.rT
     diffeo_s_cut: float = Field(1.0, gt=0, description="> 0")  # cfg diffeo.scut: the same Beta for the cut
     diffeo_r_cut: float = Field(1.0, gt=0, description="> 0")  # cfg diffeo.rcut
     diffeo_cut_min: int = Field(2, ge=2, description="an integer >= 2")  # cfg diffeo.cutmin
-    diffeo_cut_max: int | None = Field(None, ge=3, description="null (CIFAR 100, ImageNet 500) or an integer > "
-                                                               "diffeo_cut_min")  # cfg diffeo.cutmax
+    diffeo_cut_max: int | None = Field(
+        None, ge=3, description="null (CIFAR 100, ImageNet 500) or an integer > diffeo_cut_min"
+    )  # cfg diffeo.cutmax
     diffeo_alpha: float = Field(1.0, gt=0, description="> 0 (scales the largest temperature)")  # cfg diffeo.alpha
-    color_cut: int | None = Field(None, ge=1, description="null (CIFAR 100, ImageNet 500) or an integer >= 1: "
-                                                          "the highest sine frequency")  # cfg color_jit.cut
+    color_cut: int | None = Field(
+        None, ge=1, description="null (CIFAR 100, ImageNet 500) or an integer >= 1: the highest sine frequency"
+    )  # cfg color_jit.cut
     color_temperature: float | None = Field(None, gt=0, description="null (CIFAR 0.01, ImageNet 0.05) or > 0")  # .T
-    color_bandwidth: int | None = Field(None, ge=0, description="null (CIFAR 0 = every frequency, ImageNet 20) or "
-                                                                "an integer >= 0")  # cfg color_jit.max_freqs
+    color_bandwidth: int | None = Field(
+        None, ge=0, description="null (CIFAR 0 = every frequency, ImageNet 20) or an integer >= 0"
+    )  # cfg color_jit.max_freqs
     filter_kernel_size: int = Field(3, ge=3, description="an odd integer >= 3")  # cfg rand_filter.kernel_size
     filter_sigma: float = Field(4.0, ge=0, description=">= 0")  # cfg rand_filter.sigma
 
@@ -126,8 +134,9 @@ def sample_diffeo(n: int, size: int, spec: DiffeoSpec, generator: torch.Generato
     - cut_min) + cut_min), T = B_T·(T2 - T1) + T1 with T2 = max(T1, alpha·T2); B ~ Beta(s - s/(r+1), s/(r+1)).
     """
     top = sampling.randint((n,), spec.cut_min + 1, spec.cut_max + 1, generator)
-    b_cut = sampling.beta_ab((n,), spec.s_cut - spec.s_cut / (spec.r_cut + 1), spec.s_cut / (spec.r_cut + 1),
-                             generator).float()
+    b_cut = sampling.beta_ab(
+        (n,), spec.s_cut - spec.s_cut / (spec.r_cut + 1), spec.s_cut / (spec.r_cut + 1), generator
+    ).float()
     cut = (b_cut * (top + 1 - spec.cut_min) + spec.cut_min).long()  # float32 product truncated, as .int()
     t1, t2 = temperature_range(size, cut)
     t2 = torch.maximum(t1, spec.alpha * t2)
@@ -135,8 +144,9 @@ def sample_diffeo(n: int, size: int, spec: DiffeoSpec, generator: torch.Generato
     return {"cut": cut, "temperature": b_t * (t2 - t1).float() + t1.float()}
 
 
-def diffeo_fields(size: int, cut: Tensor, temperature: Tensor, generator: torch.Generator,
-                  modes: int | None = None) -> tuple[Tensor, Tensor]:
+def diffeo_fields(
+    size: int, cut: Tensor, temperature: Tensor, generator: torch.Generator, modes: int | None = None
+) -> tuple[Tensor, Tensor]:
     """dx, dy (rows, n, n) with fresh N(0, 1) coefficients per row (``scalar_field``'s c = randn(cut, cut)).
 
     ``modes``: one coefficient square of that side for every row (no host read); None: rows sorted by cut in groups
@@ -151,7 +161,7 @@ def diffeo_fields(size: int, cut: Tensor, temperature: Tensor, generator: torch.
     dy = torch.empty_like(dx)
     order = torch.argsort(cut)
     for start in range(0, n, DIFFEO_GROUP):
-        rows = order[start:start + DIFFEO_GROUP]
+        rows = order[start : start + DIFFEO_GROUP]
         m = int(cut[rows].max())
         c = torch.randn((2, rows.shape[0], m, m), generator=generator, device=generator.device)
         dx[rows], dy[rows] = diffeo_displacements(size, cut[rows], temperature[rows], c[0], c[1])
@@ -168,8 +178,9 @@ def _sine_basis(size: int, modes: int, device: str) -> tuple[Tensor, Tensor]:
     return torch.sin(math.pi * x[:, None] * k[None, :]), (i.pow(2) + j.pow(2)).sqrt()
 
 
-def diffeo_displacements(size: int, cut: Tensor, temperature: Tensor, coeff_u: Tensor,
-                         coeff_v: Tensor) -> tuple[Tensor, Tensor]:
+def diffeo_displacements(
+    size: int, cut: Tensor, temperature: Tensor, coeff_u: Tensor, coeff_v: Tensor
+) -> tuple[Tensor, Tensor]:
     """``deform``'s dx, dy per row: u[y, x] = Σ_ij c_ij e_ij s[x, i] s[y, j] with e_ij = [r_ij < cut + 0.5] / r_ij
     (``scalar_field``), dx = √T·u·n (float32, (rows, n, n))."""
     basis, radius = _sine_basis(size, coeff_u.shape[-1], str(coeff_u.device))
@@ -186,8 +197,11 @@ def remap(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
     """diffeomorphism.py ``remap(a, dx, dy, 'linear')`` with one field per row: sample at (x - dx, y - dy), clamped
     to the image, bilinear from the floor/ceil neighbours."""
     rows, c, h, w = images.shape
-    y, x = torch.meshgrid(torch.arange(h, dtype=dx.dtype, device=dx.device),
-                          torch.arange(w, dtype=dx.dtype, device=dx.device), indexing="ij")
+    y, x = torch.meshgrid(
+        torch.arange(h, dtype=dx.dtype, device=dx.device),
+        torch.arange(w, dtype=dx.dtype, device=dx.device),
+        indexing="ij",
+    )
     xn = (x - dx).clamp(0, w - 1)
     yn = (y - dy).clamp(0, h - 1)
     xf, yf, xc, yc = xn.floor().long(), yn.floor().long(), xn.ceil().long(), yn.ceil().long()
@@ -198,8 +212,12 @@ def remap(images: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
         index = (yi * w + xi).reshape(rows, 1, h * w).expand(rows, c, h * w)
         return flat.gather(2, index).view(rows, c, h, w)
 
-    return ((1 - yv) * (1 - xv) * at(yf, xf) + (1 - yv) * xv * at(yf, xc) + yv * (1 - xv) * at(yc, xf)
-            + yv * xv * at(yc, xc))
+    return (
+        (1 - yv) * (1 - xv) * at(yf, xf)
+        + (1 - yv) * xv * at(yf, xc)
+        + yv * (1 - xv) * at(yc, xf)
+        + yv * xv * at(yc, xc)
+    )
 
 
 def diffeo(images: Tensor, params: dict[str, Tensor], generator: torch.Generator, modes: int | None = None) -> Tensor:
@@ -219,8 +237,9 @@ class ColorSpec:
     bandwidth: int = 0  # 0: every frequency 1..cut (color_jit.max_freqs None)
 
 
-def sample_color(n: int, channels: int, spec: ColorSpec, generator: torch.Generator,
-                 frequencies: int | None = None) -> dict[str, Tensor]:
+def sample_color(
+    n: int, channels: int, spec: ColorSpec, generator: torch.Generator, frequencies: int | None = None
+) -> dict[str, Tensor]:
     """Per row: its cut, the frequencies used and their coefficients (zero past the cut).
 
     ``RandomSmoothColor._sample_params`` (stochastic): cut ~ U{1..cut_max}, T ~ U(0, T_max); ``random_smooth_color``:
@@ -251,7 +270,7 @@ def sine_series(values: Tensor, coeff: Tensor, cut: Tensor) -> Tensor:
     k_max = coeff.shape[-1]
     order = torch.argsort(cut, descending=True)
     v, c = values.index_select(0, order), coeff.index_select(0, order)
-    active = (cut.index_select(0, order)[None, :] >= torch.arange(1, k_max + 1, device=cut.device)[:, None])
+    active = cut.index_select(0, order)[None, :] >= torch.arange(1, k_max + 1, device=cut.device)[:, None]
     counts = active.sum(1).tolist()  # rows with a frequency k, for every k (one host read; CPU path)
     theta = v * math.pi
     positive = torch.cos(theta) >= 0
@@ -262,7 +281,7 @@ def sine_series(values: Tensor, coeff: Tensor, cut: Tensor) -> Tensor:
     for k in range(k_max, 0, -1):
         a = counts[k - 1]
         if a:  # rows past their cut have zero coefficients and zero state: skipping them is exact
-            new_d = torch.addcmul(torch.addcmul(c[:a, :, k - 1:k], sign[:a], d[:a]), lam[:a], b[:a])
+            new_d = torch.addcmul(torch.addcmul(c[:a, :, k - 1 : k], sign[:a], d[:a]), lam[:a], b[:a])
             b[:a] = torch.addcmul(new_d, sign[:a], b[:a])
             d[:a] = new_d
     out = torch.empty_like(values)
@@ -329,10 +348,18 @@ def random_filter(images: Tensor, params: dict[str, Tensor]) -> Tensor:
 class PRIMEAugment:
     """Batched PRIME: ``augment(images_uint8, generator)`` -> normalized float32 views (one per image)."""
 
-    def __init__(self, width: int = 3, depth: int = -1, max_depth: int = 3,
-                 primitives: tuple[str, ...] = PRIMITIVES, diffeo_spec: DiffeoSpec = DiffeoSpec(),
-                 color_spec: ColorSpec = ColorSpec(), filter_spec: FilterSpec = FilterSpec(),
-                 mean: tuple[float, ...] = (0.5, 0.5, 0.5), std: tuple[float, ...] = (0.5, 0.5, 0.5)) -> None:
+    def __init__(
+        self,
+        width: int = 3,
+        depth: int = -1,
+        max_depth: int = 3,
+        primitives: tuple[str, ...] = PRIMITIVES,
+        diffeo_spec: DiffeoSpec = DiffeoSpec(),
+        color_spec: ColorSpec = ColorSpec(),
+        filter_spec: FilterSpec = FilterSpec(),
+        mean: tuple[float, ...] = (0.5, 0.5, 0.5),
+        std: tuple[float, ...] = (0.5, 0.5, 0.5),
+    ) -> None:
         self.width, self.depth, self.max_depth = width, depth, max_depth
         self.primitives = tuple(primitives)
         self.diffeo_spec, self.color_spec, self.filter_spec = diffeo_spec, color_spec, filter_spec
@@ -422,19 +449,33 @@ class PRIMEMethod(Method):
             return p[name] if p[name] is not None else kind[name]
 
         self.prime = PRIMEAugment(
-            width=p["width"], depth=p["depth"], max_depth=p["max_depth"], primitives=tuple(p["primitives"]),
-            diffeo_spec=DiffeoSpec(p["diffeo_s_t"], p["diffeo_r_t"], p["diffeo_s_cut"], p["diffeo_r_cut"],
-                                   p["diffeo_cut_min"], int(pick("diffeo_cut_max")), p["diffeo_alpha"]),
-            color_spec=ColorSpec(int(pick("color_cut")), float(pick("color_temperature")),
-                                 int(pick("color_bandwidth"))),
+            width=p["width"],
+            depth=p["depth"],
+            max_depth=p["max_depth"],
+            primitives=tuple(p["primitives"]),
+            diffeo_spec=DiffeoSpec(
+                p["diffeo_s_t"],
+                p["diffeo_r_t"],
+                p["diffeo_s_cut"],
+                p["diffeo_r_cut"],
+                p["diffeo_cut_min"],
+                int(pick("diffeo_cut_max")),
+                p["diffeo_alpha"],
+            ),
+            color_spec=ColorSpec(
+                int(pick("color_cut")), float(pick("color_temperature")), int(pick("color_bandwidth"))
+            ),
             filter_spec=FilterSpec(p["filter_kernel_size"], p["filter_sigma"]),
-            mean=self.ctx.mean, std=self.ctx.std,
+            mean=self.ctx.mean,
+            std=self.ctx.std,
         )
         if self.prime.diffeo_spec.cut_max <= self.prime.diffeo_spec.cut_min:
             from augmix_lab.errors import UserError
 
-            raise UserError(f"method_params.prime.diffeo_cut_min: {p['diffeo_cut_min']} must be below diffeo_cut_max "
-                            f"{self.prime.diffeo_spec.cut_max}")
+            raise UserError(
+                f"method_params.prime.diffeo_cut_min: {p['diffeo_cut_min']} must be below diffeo_cut_max "
+                f"{self.prime.diffeo_spec.cut_max}"
+            )
 
     def view(self, images: Tensor, generator: torch.Generator) -> Tensor:
         return self.prime(images, generator)

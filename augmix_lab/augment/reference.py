@@ -71,8 +71,9 @@ def preprocess(image: Image.Image, mean: Sequence[float], std: Sequence[float]) 
     return (x - m) / s
 
 
-def augment_chain(image: Image.Image, op_names: Sequence[str], ops: Sequence[int], levels: Sequence[float],
-                  signs: Sequence[float]) -> Image.Image:
+def augment_chain(
+    image: Image.Image, op_names: Sequence[str], ops: Sequence[int], levels: Sequence[float], signs: Sequence[float]
+) -> Image.Image:
     """One chain: ``op_d ∘ … ∘ op_1`` (ops index -1 marks the end of a shorter chain)."""
     image_aug = image.copy()
     for op, level, sign in zip(ops, levels, signs):
@@ -82,9 +83,17 @@ def augment_chain(image: Image.Image, op_names: Sequence[str], ops: Sequence[int
     return image_aug
 
 
-def augment_and_mix(image: Image.Image, op_names: Sequence[str], ops: np.ndarray, levels: np.ndarray,
-                    signs: np.ndarray, weights: np.ndarray, m: float, mean: Sequence[float] = (0.5, 0.5, 0.5),
-                    std: Sequence[float] = (0.5, 0.5, 0.5)) -> torch.Tensor:
+def augment_and_mix(
+    image: Image.Image,
+    op_names: Sequence[str],
+    ops: np.ndarray,
+    levels: np.ndarray,
+    signs: np.ndarray,
+    weights: np.ndarray,
+    m: float,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+) -> torch.Tensor:
     """Algorithm 1 for one image with given draws: ops/levels/signs (k, D), weights (k,), m. Float32 (C, H, W)."""
     # Algorithm 1, line 3: fill x_aug with zeros
     mix = torch.zeros_like(preprocess(image, mean, std))
@@ -97,19 +106,31 @@ def augment_and_mix(image: Image.Image, op_names: Sequence[str], ops: np.ndarray
     return (1 - m32) * preprocess(image, mean, std) + m32 * mix
 
 
-def augment_and_mix_params(image: Image.Image, op_names: Sequence[str], params: AugMixParams, index: int,
-                           mean: Sequence[float] = (0.5, 0.5, 0.5),
-                           std: Sequence[float] = (0.5, 0.5, 0.5)) -> torch.Tensor:
+def augment_and_mix_params(
+    image: Image.Image,
+    op_names: Sequence[str],
+    params: AugMixParams,
+    index: int,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+) -> torch.Tensor:
     """``augment_and_mix`` for image ``index`` of an ``AugMixParams`` batch."""
     return augment_and_mix(
-        image, op_names, params.ops[index].cpu().numpy(), params.levels[index].cpu().numpy(),
-        params.signs[index].cpu().numpy(), params.weights[index].cpu().numpy(),
-        float(params.mix[index]), mean, std,
+        image,
+        op_names,
+        params.ops[index].cpu().numpy(),
+        params.levels[index].cpu().numpy(),
+        params.signs[index].cpu().numpy(),
+        params.weights[index].cpu().numpy(),
+        float(params.mix[index]),
+        mean,
+        std,
     )
 
 
-def sample_reference_params(rng: np.random.Generator, n_ops: int, width: int = 3, depth: int = -1,
-                            severity: int = 3, alpha: float = 1.0) -> dict[str, np.ndarray | float]:
+def sample_reference_params(
+    rng: np.random.Generator, n_ops: int, width: int = 3, depth: int = -1, severity: int = 3, alpha: float = 1.0
+) -> dict[str, np.ndarray | float]:
     """Draw one image's AugMix randomness with NumPy as cifar.py / augmentations.py do."""
     weights = np.float32(rng.dirichlet([alpha] * width))
     m = np.float32(rng.beta(alpha, alpha))
@@ -126,9 +147,17 @@ def sample_reference_params(rng: np.random.Generator, n_ops: int, width: int = 3
     return {"ops": ops, "levels": levels, "signs": signs, "weights": weights, "m": float(m)}
 
 
-def reference_augmix(image: Image.Image, op_names: Sequence[str], rng: np.random.Generator, width: int = 3,
-                     depth: int = -1, severity: int = 3, alpha: float = 1.0, mean: Sequence[float] = (0.5, 0.5, 0.5),
-                     std: Sequence[float] = (0.5, 0.5, 0.5)) -> torch.Tensor:
+def reference_augmix(
+    image: Image.Image,
+    op_names: Sequence[str],
+    rng: np.random.Generator,
+    width: int = 3,
+    depth: int = -1,
+    severity: int = 3,
+    alpha: float = 1.0,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+) -> torch.Tensor:
     """Sample and apply per-image AugMix the reference way (the baseline the benchmark compares against)."""
     p = sample_reference_params(rng, len(op_names), width, depth, severity, alpha)
     return augment_and_mix(image, op_names, p["ops"], p["levels"], p["signs"], p["weights"], p["m"], mean, std)  # type: ignore[arg-type]

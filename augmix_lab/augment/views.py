@@ -39,8 +39,9 @@ class AugMixParams(MethodParams):
     alpha: float = Field(1.0, gt=0, description="> 0")  # reference cifar.py: Dirichlet([1]*k), Beta(1, 1)
     # reference cifar.py --all-ops (off: colour ops overlap the -C corruptions)
     all_ops: bool = Field(False, description="true or false (add color, contrast, brightness, sharpness)")
-    ops: list[str] | None = Field(None, description="a list of AugMix op names, or null for the paper's ops "
-                                                    "(all_ops adds four)")
+    ops: list[str] | None = Field(
+        None, description="a list of AugMix op names, or null for the paper's ops (all_ops adds four)"
+    )
 
     @field_validator("depth")
     @classmethod
@@ -59,8 +60,16 @@ class AugMixMethod(Method):
 
     def setup(self) -> None:
         p = self.params
-        self.augmix = AugmentAndMix(width=p["width"], depth=p["depth"], severity=p["severity"], alpha=p["alpha"],
-                                    all_ops=p["all_ops"], ops=p["ops"], mean=self.ctx.mean, std=self.ctx.std)
+        self.augmix = AugmentAndMix(
+            width=p["width"],
+            depth=p["depth"],
+            severity=p["severity"],
+            alpha=p["alpha"],
+            all_ops=p["all_ops"],
+            ops=p["ops"],
+            mean=self.ctx.mean,
+            std=self.ctx.std,
+        )
 
     def view(self, images: Tensor, generator: torch.Generator) -> Tensor:
         return self.augmix(images, generator)
@@ -85,8 +94,9 @@ class RandAugmentMethod(ViewMethod):
 
     def augment(self, images: Tensor, generator: torch.Generator) -> Tensor:
         p = self.params
-        return policies.randaugment(images, generator, p["num_ops"], p["magnitude"], p["num_magnitude_bins"],
-                                    p["interpolation"])
+        return policies.randaugment(
+            images, generator, p["num_ops"], p["magnitude"], p["num_magnitude_bins"], p["interpolation"]
+        )
 
 
 class TrivialAugmentParams(MethodParams):  # torchvision TrivialAugmentWide defaults
@@ -99,8 +109,9 @@ class TrivialAugmentMethod(ViewMethod):
     Params = TrivialAugmentParams
 
     def augment(self, images: Tensor, generator: torch.Generator) -> Tensor:
-        return policies.trivialaugment(images, generator, self.params["num_magnitude_bins"],
-                                       self.params["interpolation"])
+        return policies.trivialaugment(
+            images, generator, self.params["num_magnitude_bins"], self.params["interpolation"]
+        )
 
 
 class AutoAugmentStarParams(MethodParams):

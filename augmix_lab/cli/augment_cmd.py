@@ -47,8 +47,16 @@ def run(args: argparse.Namespace) -> int:
     image = ds.test_images[args.index : args.index + 1]
     if image.shape[2] != image.shape[3]:
         raise UserError(f"--dataset {args.dataset}: AugMix ops need square images, got {tuple(image.shape[2:])}")
-    figure = render_gallery(image, args.severities, args.augmix_severity, args.samples, args.seed, args.all_ops,
-                            tuple(ds.mean), tuple(ds.std))
+    figure = render_gallery(
+        image,
+        args.severities,
+        args.augmix_severity,
+        args.samples,
+        args.seed,
+        args.all_ops,
+        tuple(ds.mean),
+        tuple(ds.std),
+    )
     figure.savefig(out, dpi=100)
     print(f"wrote {out} ({args.dataset} test image {args.index}: {ds.classes[int(ds.test_labels[args.index])]})")
     return 0
@@ -94,7 +102,9 @@ def render_gallery(image, severities, augmix_severity, samples, seed, all_ops, m
     axes[-1, 0].text(-0.1, 0.5, "AugMix", transform=axes[-1, 0].transAxes, ha="right", va="center", fontsize=9)
     for c in range(samples):
         show(axes[-1, c], pixels[c : c + 1], f"sample {c + 1}")
-    fig.suptitle(f"AugMix ops at severities {', '.join(map(str, severities))}; AugMix samples at severity "
-                 f"{augmix_severity}", fontsize=10)
+    fig.suptitle(
+        f"AugMix ops at severities {', '.join(map(str, severities))}; AugMix samples at severity {augmix_severity}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

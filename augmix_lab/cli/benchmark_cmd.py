@@ -20,19 +20,34 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--dataset", required=True, help="dataset name, e.g. shapes, cifar10")
         p.add_argument("--seed", type=int, default=0, help="seed of the corruption randomness (default 0)")
-        p.add_argument(f"--{what}s", default=None, metavar="A,B",
-                       help=f"comma-separated {what} names (default: all)")
-        p.add_argument("--profile", choices=("cifar", "imagenet"), default=None,
-                       help="severity constants: CIFAR (32 px) or ImageNet (224 px); default from the dataset kind")
-        p.add_argument("--out", default=None, metavar="DIR", help="output parent folder (default <data-root>/generated)")
-        p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="dataset option, e.g. -o n_test=1000 (shapes)")
+        p.add_argument(f"--{what}s", default=None, metavar="A,B", help=f"comma-separated {what} names (default: all)")
+        p.add_argument(
+            "--profile",
+            choices=("cifar", "imagenet"),
+            default=None,
+            help="severity constants: CIFAR (32 px) or ImageNet (224 px); default from the dataset kind",
+        )
+        p.add_argument(
+            "--out", default=None, metavar="DIR", help="output parent folder (default <data-root>/generated)"
+        )
+        p.add_argument(
+            "-o",
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="dataset option, e.g. -o n_test=1000 (shapes)",
+        )
         if kind == "p":
             p.add_argument("--max-videos", type=int, default=None, help="only the first N test images")
         else:
-            p.add_argument("--benchmark", choices=("c", "c_bar"), default="c",
-                           help="c: <NAME>-C (Hendrycks & Dietterich); c_bar: <NAME>-C-Bar, the profile's 10 "
-                                "C-bar corruptions (Mintun et al. 2021)")
+            p.add_argument(
+                "--benchmark",
+                choices=("c", "c_bar"),
+                default="c",
+                help="c: <NAME>-C (Hendrycks & Dietterich); c_bar: <NAME>-C-Bar, the profile's 10 "
+                "C-bar corruptions (Mintun et al. 2021)",
+            )
         add_data_root_argument(p)
         p.set_defaults(data_handler=_make_c if kind == "c" else _make_p)
 
@@ -51,9 +66,16 @@ def _load(args: argparse.Namespace):
 def _make_c(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.generate import make_c
 
-    target = make_c(_load(args), args.out, args.seed, corruptions=_names(args.corruptions), profile=args.profile,
-                    data_root=args.data_root, progress=lambda name: print(f"  wrote {name}.npy", flush=True),
-                    suite=args.benchmark)
+    target = make_c(
+        _load(args),
+        args.out,
+        args.seed,
+        corruptions=_names(args.corruptions),
+        profile=args.profile,
+        data_root=args.data_root,
+        progress=lambda name: print(f"  wrote {name}.npy", flush=True),
+        suite=args.benchmark,
+    )
     print(f"{args.dataset}-{'C-bar' if args.benchmark == 'c_bar' else 'C'} written to {target}")
     return 0
 
@@ -61,8 +83,15 @@ def _make_c(args: argparse.Namespace) -> int:
 def _make_p(args: argparse.Namespace) -> int:
     from augmix_lab.corruptions.generate import make_p
 
-    target = make_p(_load(args), args.out, args.seed, perturbations=_names(args.perturbations), profile=args.profile,
-                    max_videos=args.max_videos, data_root=args.data_root,
-                    progress=lambda name: print(f"  wrote {name}.npy", flush=True))
+    target = make_p(
+        _load(args),
+        args.out,
+        args.seed,
+        perturbations=_names(args.perturbations),
+        profile=args.profile,
+        max_videos=args.max_videos,
+        data_root=args.data_root,
+        progress=lambda name: print(f"  wrote {name}.npy", flush=True),
+    )
     print(f"{args.dataset}-P written to {target}")
     return 0

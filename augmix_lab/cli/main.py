@@ -22,9 +22,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("augmix_lab.cli.plan_cmd", "show a study's resolved trials, what is done, and the estimated cost"),
     "train": ("augmix_lab.cli.train_cmd", "train and evaluate one trial locally, without Ray or MLflow"),
     "soup": ("augmix_lab.cli.soup_cmd", "build a study's model soups (uniform, greedy) from its finished trials"),
-    "analyze": ("augmix_lab.cli.analyze_cmd",
-                "compute a study's study-level analyses (affinity/diversity, minimal sample distance) from its "
-                "stored checkpoints"),
+    "analyze": (
+        "augmix_lab.cli.analyze_cmd",
+        "compute a study's study-level analyses (affinity/diversity, minimal sample distance) from its "
+        "stored checkpoints",
+    ),
     "status": ("augmix_lab.cli.status_cmd", "trials done / running / failed / to run, from the store (no Ray)"),
     "report": ("augmix_lab.cli.report_cmd", "regenerate the paper's tables and plots from MLflow (reads only)"),
     "ui": ("augmix_lab.cli.ui_cmd", "start the MLflow UI for a study's store on 127.0.0.1"),

@@ -10,8 +10,12 @@ from augmix_lab.study.overrides import add_set_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file (studies/*.yaml)")
-    parser.add_argument("--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)")
-    parser.add_argument("--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)")
+    parser.add_argument(
+        "--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)"
+    )
+    parser.add_argument(
+        "--data-root", default=None, help="dataset root (default: $AUGMIX_LAB_DATA or ~/.cache/augmix-lab)"
+    )
     parser.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     add_set_argument(parser)
 
@@ -52,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
             if est.note:
                 notes.add(f"{methods[key]}: {est.note}")
     print_trial_table(console, plan, extra)
-    console.print(f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} need re-evaluation "
-                  f"only, {len(plan.todo)} to train  (store {uri})")
+    console.print(
+        f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} need re-evaluation "
+        f"only, {len(plan.todo)} to train  (store {uri})"
+    )
     if not args.no_estimate:
         res = plan.study.spec.resources
         import os
@@ -61,9 +67,11 @@ def run(args: argparse.Namespace) -> int:
         slots = max(1, int((os.cpu_count() or 1) // res.cpus_per_trial))
         if res.max_concurrent_trials:
             slots = min(slots, res.max_concurrent_trials)
-        console.print(f"estimated cost on this machine: {format_duration(total)} of trial time "
-                      f"(~{format_duration(total / slots)} wall with {slots} concurrent trial(s)); measured from a few "
-                      f"training steps, evaluation extrapolated; step costs cached in {cache_path()}")
+        console.print(
+            f"estimated cost on this machine: {format_duration(total)} of trial time "
+            f"(~{format_duration(total / slots)} wall with {slots} concurrent trial(s)); measured from a few "
+            f"training steps, evaluation extrapolated; step costs cached in {cache_path()}"
+        )
         for note in sorted(notes):
             console.print(f"[yellow]not cached[/yellow] (measured again next time) {note}")
     return 0

@@ -85,5 +85,8 @@ def load_recorded_plugins(tracking_uri: str, experiment: str) -> None:
         except yaml.YAMLError:
             data = {}  # an edited, broken study file: the report still reads the store (entry points only)
         entries = list(data.get("plugins") or []) if isinstance(data, dict) else []
-    load_plugins(entries, study_file.parent if study_file is not None else Path("."),
-                 lambda i: f"{study_file}: field 'plugins.{i}'")
+    load_plugins(
+        entries,
+        study_file.parent if study_file is not None else Path("."),
+        lambda i: f"{study_file}: field 'plugins.{i}'",
+    )

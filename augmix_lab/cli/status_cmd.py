@@ -21,7 +21,9 @@ _ALWAYS_COUNTED = ("done", "re-evaluate", "running", "failed", "to run")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file (studies/*.yaml)")
-    parser.add_argument("--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)")
+    parser.add_argument(
+        "--out", default=None, help="study directory (default: output_dir in the study, else runs/<name>)"
+    )
     add_set_argument(parser)
 
 
@@ -54,8 +56,7 @@ def _rows_from_manifest(out_dir: Path, study: Any) -> list[_Row] | None:
     if (manifest.get("packages") or {}).get("augmix-lab", __version__) != __version__:
         return None  # another version may key trials differently
     try:
-        return [_Row(str(t["key"]), str(t["label"]), int(t["epochs"]), str(t["eval_key"]))
-                for t in manifest["trials"]]
+        return [_Row(str(t["key"]), str(t["label"]), int(t["epochs"]), str(t["eval_key"])) for t in manifest["trials"]]
     except (KeyError, TypeError, ValueError):
         return None  # a manifest from before labels and epochs were recorded
 
@@ -99,14 +100,16 @@ def _state(row: _Row, done: Any, run: Any, driver: str) -> TrialStatus:
         return TrialStatus(row.key, row.label, "stopped", (run.note or "stopped early by the scheduler").strip())
     if run.status == "KILLED" and run.stopped:
         reason = (run.note or run.stopped).strip().splitlines()
-        return TrialStatus(row.key, row.label, "interrupted", f"{reason[-1] if reason else run.stopped}; re-run to "
-                                                              "resume")
+        return TrialStatus(
+            row.key, row.label, "interrupted", f"{reason[-1] if reason else run.stopped}; re-run to resume"
+        )
     reason = (run.error or run.status.lower()).strip().splitlines()
     return TrialStatus(row.key, row.label, "failed", reason[0] if reason else run.status.lower())
 
 
-def study_status(study_path: str, out: str | None = None,
-                 overrides: tuple[str, ...] = ()) -> tuple[str, list[TrialStatus], Any]:
+def study_status(
+    study_path: str, out: str | None = None, overrides: tuple[str, ...] = ()
+) -> tuple[str, list[TrialStatus], Any]:
     """The store's URI, one ``TrialStatus`` per trial of the study (in the study's order), and the live driver
     (``orchestration.lock.Holder``) or None."""
     from augmix_lab.orchestration.lock import live_driver, read_holder
@@ -138,11 +141,18 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.study}: {len(rows)} trials", show_lines=False)
     for column in ("key", "trial", "state", "detail"):
         table.add_column(column, overflow="fold", no_wrap=column == "key")
-    style = {"done": "green", "failed": "red", "running": "cyan", "re-evaluate": "yellow", "interrupted": "yellow",
-             "stopped": "yellow"}
+    style = {
+        "done": "green",
+        "failed": "red",
+        "running": "cyan",
+        "re-evaluate": "yellow",
+        "interrupted": "yellow",
+        "stopped": "yellow",
+    }
     for r in rows:
-        table.add_row(r.key, r.label, f"[{style.get(r.state, '')}]{r.state}[/]" if r.state in style else r.state,
-                      r.detail)
+        table.add_row(
+            r.key, r.label, f"[{style.get(r.state, '')}]{r.state}[/]" if r.state in style else r.state, r.detail
+        )
     console.print(table)
     counts = {s: sum(r.state == s for r in rows) for s in STATES}
     shown = [s for s in STATES if s in _ALWAYS_COUNTED or counts[s]]

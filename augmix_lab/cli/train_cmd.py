@@ -42,8 +42,13 @@ def build_config(args: argparse.Namespace) -> Any:
 
     cfg = load_trial_config(args.config) if args.config else TrialConfig()
     data = cfg.model_dump()
-    for flag, key in (("model", "model"), ("method", "method"), ("epochs", "epochs"), ("seed", "seed"),
-                      ("device", "device")):
+    for flag, key in (
+        ("model", "model"),
+        ("method", "method"),
+        ("epochs", "epochs"),
+        ("seed", "seed"),
+        ("device", "device"),
+    ):
         if getattr(args, flag, None) is not None:
             data[key] = getattr(args, flag)
     if args.dataset is not None:
@@ -103,8 +108,12 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), console=self.console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"),
+            TimeRemainingColumn(),
+            console=self.console,
         )
         self.progress.start()
         self.epoch_task = self.progress.add_task("epochs", total=epochs, completed=start_epoch, speed="")
@@ -158,13 +167,22 @@ def run(args: argparse.Namespace) -> int:
             if note:
                 progress.console.print(f"[yellow]warning[/yellow]: {note}")
 
-        callbacks = TrialCallbacks(on_epoch_end=progress.on_epoch_end, on_train_start=progress.on_train_start,
-                                   on_batch_end=progress.on_batch_end, on_resume=on_resume)
+        callbacks = TrialCallbacks(
+            on_epoch_end=progress.on_epoch_end,
+            on_train_start=progress.on_train_start,
+            on_batch_end=progress.on_batch_end,
+            on_resume=on_resume,
+        )
         result = run_trial(cfg, out, callbacks=callbacks, data_root=args.data_root)
     card = result.scorecard
     summary = {k: float(v) for k, v in dict(card.summary).items()}
-    payload = {"summary": summary, "history": result.history, "checkpoint": str(result.checkpoint),
-               "resumed_from_epoch": result.resumed_from_epoch, "config": cfg.model_dump(mode="json")}
+    payload = {
+        "summary": summary,
+        "history": result.history,
+        "checkpoint": str(result.checkpoint),
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "config": cfg.model_dump(mode="json"),
+    }
     (out / "scorecard.json").write_text(json.dumps(payload, indent=2) + "\n")
     table = getattr(card, "table", None)
     if table is not None:

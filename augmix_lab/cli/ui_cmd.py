@@ -27,13 +27,20 @@ _STOP_WAIT_S = 10
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--study", metavar="NAME_OR_DIR",
-                        help="a study name (runs/<name>) or output folder holding its embedded mlflow.db")
-    source.add_argument("--tracking-uri", metavar="URI",
-                        help=f"any MLflow backend store URI (default: ${TRACKING_URI_ENV})")
+    source.add_argument(
+        "--study",
+        metavar="NAME_OR_DIR",
+        help="a study name (runs/<name>) or output folder holding its embedded mlflow.db",
+    )
+    source.add_argument(
+        "--tracking-uri", metavar="URI", help=f"any MLflow backend store URI (default: ${TRACKING_URI_ENV})"
+    )
     parser.add_argument("--port", type=int, default=5000, help="port to serve on; 0 picks a free one (default 5000)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (default 127.0.0.1; anything else exposes the store without auth)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; anything else exposes the store without auth)",
+    )
 
 
 def _store(args: argparse.Namespace) -> tuple[str, Path | None]:
@@ -41,12 +48,15 @@ def _store(args: argparse.Namespace) -> tuple[str, Path | None]:
     if args.study:
         folder = study_dir(args.study)
         if not folder.is_dir():
-            raise UserError(f"--study {args.study!r}: no study folder at {folder}; run the study first, "
-                            "or pass its --tracking-uri")
+            raise UserError(
+                f"--study {args.study!r}: no study folder at {folder}; run the study first, or pass its --tracking-uri"
+            )
         uri = default_tracking_uri(folder)
         if not sqlite_path(uri).is_file():
-            raise UserError(f"--study {args.study!r}: no embedded MLflow store at {sqlite_path(uri)}; this study "
-                            "logs elsewhere, pass --tracking-uri")
+            raise UserError(
+                f"--study {args.study!r}: no embedded MLflow store at {sqlite_path(uri)}; this study "
+                "logs elsewhere, pass --tracking-uri"
+            )
         return uri, folder / "mlartifacts"
     given = args.tracking_uri or os.environ.get(TRACKING_URI_ENV)
     if not given:
@@ -120,16 +130,33 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_reachable(uri)
     port = _port(args.host, args.port)
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-           "--host", args.host, "--port", str(port), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if artifacts is not None:  # runs logged through this server put artifacts beside the store
         cmd += ["--artifacts-destination", artifacts.resolve().as_uri()]
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: --host {args.host} serves this store to the network without authentication",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: --host {args.host} serves this store to the network without authentication",
+            file=sys.stderr,
+            flush=True,
+        )
     # MLflow >= 3.x also starts a job runner + ~7 huey consumer processes for GenAI jobs; a tracking UI needs none.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION",
-                                                                             "false")}
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
+    }
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` must not orphan the server
     try:

@@ -107,21 +107,24 @@ def _plasma(draws, m, wibbledecay):  # noqa: ANN001, ANN202
             for b in range(n):
                 a1, b1 = _next(a, n), _next(b, n)
                 s = (m[a * stepsize, b * stepsize] + m[a1 * stepsize, b * stepsize]) + (
-                    m[a * stepsize, b1 * stepsize] + m[a1 * stepsize, b1 * stepsize])
+                    m[a * stepsize, b1 * stepsize] + m[a1 * stepsize, b1 * stepsize]
+                )
                 m[a * stepsize + half, b * stepsize + half] = s / 4 + (draws[at + a * n + b] * wibble) * wibble
         at += n * n
         for a in range(n):  # diamonds: (dr + roll(dr, 1, rows)) + ul + roll(ul, -1, cols) at (0::step, half::step)
             for b in range(n):
                 dr = m[a * stepsize + half, b * stepsize + half]
-                s = ((dr + m[_prev(a, n) * stepsize + half, b * stepsize + half]) + m[a * stepsize, b * stepsize]) \
-                    + m[a * stepsize, _next(b, n) * stepsize]
+                s = ((dr + m[_prev(a, n) * stepsize + half, b * stepsize + half]) + m[a * stepsize, b * stepsize]) + m[
+                    a * stepsize, _next(b, n) * stepsize
+                ]
                 m[a * stepsize, b * stepsize + half] = s / 4 + (draws[at + a * n + b] * wibble) * wibble
         at += n * n
         for a in range(n):  # (dr + roll(dr, 1, cols)) + ul + roll(ul, -1, rows) at (half::step, 0::step)
             for b in range(n):
                 dr = m[a * stepsize + half, b * stepsize + half]
-                s = ((dr + m[a * stepsize + half, _prev(b, n) * stepsize + half]) + m[a * stepsize, b * stepsize]) \
-                    + m[_next(a, n) * stepsize, b * stepsize]
+                s = ((dr + m[a * stepsize + half, _prev(b, n) * stepsize + half]) + m[a * stepsize, b * stepsize]) + m[
+                    _next(a, n) * stepsize, b * stepsize
+                ]
                 m[a * stepsize + half, b * stepsize] = s / 4 + (draws[at + a * n + b] * wibble) * wibble
         at += n * n
         stepsize //= 2

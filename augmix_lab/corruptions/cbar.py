@@ -51,6 +51,7 @@ def float_parameter(level: float, maxval: float) -> float:
 
 # registration order (``order``): alphabetical, as the paper and the issue list both benchmarks
 
+
 # ---- small batched helpers -----------------------------------------------------------------------------------------
 def _pixels(x: torch.Tensor) -> torch.Tensor:
     """The 8-bit pixel values (float64, exact integers) of float images in [0, 1]."""
@@ -104,8 +105,10 @@ def bilinear_zero(img: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torc
 def _square(x: torch.Tensor, name: str) -> int:
     h, w = x.shape[-2:]
     if h != w:
-        raise UserError(f"corruption {name!r}: needs square images (its Fourier noise is built on a square grid, as in "
-                        f"corrupt.py), got {h}x{w}")
+        raise UserError(
+            f"corruption {name!r}: needs square images (its Fourier noise is built on a square grid, as in "
+            f"corrupt.py), got {h}x{w}"
+        )
     return h
 
 
@@ -154,10 +157,16 @@ def fourier_noise(power: torch.Tensor, phases: torch.Tensor, centre: torch.Tenso
     return noise / noise.std(dim=(-2, -1), correction=0, keepdim=True)
 
 
-@corruption("blue_noise_sample", family="noise", benchmark=True, order=0, suite=CBAR,
-            cifar=_levels(0.7, 1.4, 2.1, 3.5, 4.2),  # cifar10_c_bar.csv blue_noise_sample
-            imagenet=_levels(0.8, 1.6, 2.4, 4.0, 5.6),  # imagenet_c_bar.csv blue_noise_sample
-            sample=lambda x, c, g, p: _phase_draws(x, g, 1))
+@corruption(
+    "blue_noise_sample",
+    family="noise",
+    benchmark=True,
+    order=0,
+    suite=CBAR,
+    cifar=_levels(0.7, 1.4, 2.1, 3.5, 4.2),  # cifar10_c_bar.csv blue_noise_sample
+    imagenet=_levels(0.8, 1.6, 2.4, 4.0, 5.6),  # imagenet_c_bar.csv blue_noise_sample
+    sample=lambda x, c, g, p: _phase_draws(x, g, 1),
+)
 def blue_noise_sample(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     # keeps the pixels where blue noise (power ~ distance from the spectrum's centre) exceeds the threshold
     s = _square(x, "blue_noise_sample")
@@ -167,10 +176,16 @@ def blue_noise_sample(x: torch.Tensor, c: CBar, params: Params, profile: str) ->
     return (_pixels(x) * (noise > threshold).unsqueeze(1)).to(torch.uint8)
 
 
-@corruption("brownish_noise", family="noise", benchmark=True, order=1, suite=CBAR,
-            cifar=_levels(2.5, 4.0, 5.5, 6.5, 7.0),  # cifar10_c_bar.csv brownish_noise
-            imagenet=_levels(1.0, 2.0, 3.0, 4.0, 5.0),  # imagenet_c_bar.csv brownish_noise
-            sample=lambda x, c, g, p: _phase_draws(x, g, 3))
+@corruption(
+    "brownish_noise",
+    family="noise",
+    benchmark=True,
+    order=1,
+    suite=CBAR,
+    cifar=_levels(2.5, 4.0, 5.5, 6.5, 7.0),  # cifar10_c_bar.csv brownish_noise
+    imagenet=_levels(1.0, 2.0, 3.0, 4.0, 5.0),  # imagenet_c_bar.csv brownish_noise
+    sample=lambda x, c, g, p: _phase_draws(x, g, 3),
+)
 def brownish_noise(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     s = _square(x, "brownish_noise")
     power = _brownish_power(s, device=x.device)
@@ -190,14 +205,23 @@ def _checkerboard_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, pr
     scale = torch.clamp(_uniform(b, 0.1, 0.25, g, x.device) * s, min=1.0)  # np.maximum(U(0.1, 0.25) * S, 1)
     side = _grid_side(s)
     # the cells' uniforms (random_state.uniform(size=(n, n)) < fraction); each image uses its n x n corner
-    return {"angle": angle, "scale": scale, "cells": torch.rand(b, side, side, generator=g, device=x.device,
-                                                                dtype=torch.float64)}
+    return {
+        "angle": angle,
+        "scale": scale,
+        "cells": torch.rand(b, side, side, generator=g, device=x.device, dtype=torch.float64),
+    }
 
 
-@corruption("checkerboard_cutout", family="digital", benchmark=True, order=3, suite=CBAR,
-            sample=_checkerboard_sample,
-            cifar=_levels(1.0, 2.0, 3.0, 4.0, 5.0),  # cifar10_c_bar.csv checkerboard_cutout
-            imagenet=_levels(2.0, 3.0, 4.0, 5.0, 6.0))  # imagenet_c_bar.csv checkerboard_cutout
+@corruption(
+    "checkerboard_cutout",
+    family="digital",
+    benchmark=True,
+    order=3,
+    suite=CBAR,
+    sample=_checkerboard_sample,
+    cifar=_levels(1.0, 2.0, 3.0, 4.0, 5.0),  # cifar10_c_bar.csv checkerboard_cutout
+    imagenet=_levels(2.0, 3.0, 4.0, 5.0, 6.0),
+)  # imagenet_c_bar.csv checkerboard_cutout
 def checkerboard_cutout(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
     ys, xs = _grid(h, w, x.device)
@@ -222,8 +246,15 @@ SPARKLES = 5  # corrupt.py Sparkles: five stars
 RAY_RANDOMNESS = 25  # corrupt.py randomness = 25 (percent of the radius)
 
 
-def star_weight(ys: torch.Tensor, xs: torch.Tensor, centre: torch.Tensor, rays: torch.Tensor, lengths: torch.Tensor,
-                radius: float, amount: float) -> torch.Tensor:
+def star_weight(
+    ys: torch.Tensor,
+    xs: torch.Tensor,
+    centre: torch.Tensor,
+    rays: torch.Tensor,
+    lengths: torch.Tensor,
+    radius: float,
+    amount: float,
+) -> torch.Tensor:
     """corrupt.py Sparkles/InverseSparkles ``kernel``'s blend weight ``f`` in [0, 1] for every pixel.
 
     centre (B, 2) as (row, column); rays (B,) ray counts; lengths (B, MAX_RAYS) ray lengths (first ``rays`` used)."""
@@ -240,21 +271,30 @@ def star_weight(ys: torch.Tensor, xs: torch.Tensor, centre: torch.Tensor, rays: 
         i1 = torch.remainder(i.long() + 1, _b(rays)).reshape(b, -1)
         l0 = lengths.gather(1, i0).reshape(dist.shape)
         length = l0 + f * (lengths.gather(1, i1).reshape(dist.shape) - l0)
-        weight = (length ** 2 / (dist ** 2 + 1e-4)) ** ((100 - amount) / 50.0)
+        weight = (length**2 / (dist**2 + 1e-4)) ** ((100 - amount) / 50.0)
         f = (1 - (f - 0.5) ** 2) * weight
     return f.clamp(0, 1)
 
 
 def _sparkles_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
-    return {"centres": _uniform(b, 0.0, s, g, x.device, (SPARKLES, 2)),
-            "rays": _randint(b, 50, MAX_RAYS + 1, g, x.device, (SPARKLES,)),
-            "ray_noise": torch.randn(b, SPARKLES, MAX_RAYS, generator=g, device=x.device, dtype=torch.float64)}
+    return {
+        "centres": _uniform(b, 0.0, s, g, x.device, (SPARKLES, 2)),
+        "rays": _randint(b, 50, MAX_RAYS + 1, g, x.device, (SPARKLES,)),
+        "ray_noise": torch.randn(b, SPARKLES, MAX_RAYS, generator=g, device=x.device, dtype=torch.float64),
+    }
 
 
-@corruption("sparkles", family="weather", benchmark=True, order=13, suite=CBAR, sample=_sparkles_sample,
-            cifar=_levels(0.7, 3.5, 5.6, 6.3, 7.0),  # cifar10_c_bar.csv sparkles
-            imagenet=_levels(1.0, 2.0, 3.0, 5.0, 6.0))  # imagenet_c_bar.csv sparkles
+@corruption(
+    "sparkles",
+    family="weather",
+    benchmark=True,
+    order=13,
+    suite=CBAR,
+    sample=_sparkles_sample,
+    cifar=_levels(0.7, 3.5, 5.6, 6.3, 7.0),  # cifar10_c_bar.csv sparkles
+    imagenet=_levels(1.0, 2.0, 3.0, 5.0, 6.0),
+)  # imagenet_c_bar.csv sparkles
 def sparkles(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     ys, xs = _grid(h, w, x.device)
@@ -270,14 +310,23 @@ def sparkles(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Te
 
 def _inverse_sparkles_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
-    return {"centre": _uniform(b, 0.25, 0.75, g, x.device, (2,)) * s,
-            "rays": _randint(b, 50, MAX_RAYS + 1, g, x.device),
-            "ray_noise": torch.randn(b, MAX_RAYS, generator=g, device=x.device, dtype=torch.float64)}
+    return {
+        "centre": _uniform(b, 0.25, 0.75, g, x.device, (2,)) * s,
+        "rays": _randint(b, 50, MAX_RAYS + 1, g, x.device),
+        "ray_noise": torch.randn(b, MAX_RAYS, generator=g, device=x.device, dtype=torch.float64),
+    }
 
 
-@corruption("inverse_sparkles", family="weather", benchmark=True, order=6, suite=CBAR, sample=_inverse_sparkles_sample,
-            cifar=_levels(1.0, 1.5, 2.5, 4.5, 5.0),  # cifar10_c_bar.csv inverse_sparkles
-            imagenet=_levels(1.0, 2.0, 4.0, 9.0, 10.0))  # imagenet_c_bar.csv inverse_sparkles
+@corruption(
+    "inverse_sparkles",
+    family="weather",
+    benchmark=True,
+    order=6,
+    suite=CBAR,
+    sample=_inverse_sparkles_sample,
+    cifar=_levels(1.0, 1.5, 2.5, 4.5, 5.0),  # cifar10_c_bar.csv inverse_sparkles
+    imagenet=_levels(1.0, 2.0, 4.0, 9.0, 10.0),
+)  # imagenet_c_bar.csv inverse_sparkles
 def inverse_sparkles(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     # everything outside one large star fades to white
     h, w = x.shape[-2:]
@@ -293,13 +342,16 @@ def inverse_sparkles(x: torch.Tensor, c: CBar, params: Params, profile: str) -> 
 def _lines_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
     count = int(float_parameter(c.severity, 1.0) * s)  # num_lines = int(density * im_size)
-    return {"angle": _uniform(b, 0.0, 2 * math.pi, g, x.device),
-            "variation": _uniform(b, 0.1, 1.0, g, x.device),
-            "lines": torch.rand(b, count, 3, generator=g, device=x.device, dtype=torch.float64)}
+    return {
+        "angle": _uniform(b, 0.0, 2 * math.pi, g, x.device),
+        "variation": _uniform(b, 0.1, 1.0, g, x.device),
+        "lines": torch.rand(b, count, 3, generator=g, device=x.device, dtype=torch.float64),
+    }
 
 
-def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: torch.Tensor, max_steps: int | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def line_aa_pixels(
+    r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: torch.Tensor, max_steps: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """skimage.draw.line_aa (Zingl's anti-aliased line) for many integer segments at once.
 
     Returns rows, columns, values and a validity mask, each (n_segments, steps, 3): per step the pixel on the line
@@ -309,8 +361,11 @@ def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: tor
     dc, dr = (c0 - c1).abs(), (r0 - r1).abs()
     sc = torch.where(c0 < c1, 1, -1)
     sr = torch.where(r0 < r1, 1, -1)
-    ed = torch.where(dc + dr == 0, torch.ones_like(dc, dtype=torch.float64),
-                     torch.sqrt((dc * dc + dr * dr).double()).float().double())
+    ed = torch.where(
+        dc + dr == 0,
+        torch.ones_like(dc, dtype=torch.float64),
+        torch.sqrt((dc * dc + dr * dr).double()).float().double(),
+    )
     err = (dc - dr).double()
     c, r = c0.clone(), r0.clone()
     active = torch.ones_like(c, dtype=torch.bool)
@@ -321,7 +376,7 @@ def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: tor
     rows, cols, vals, valid = [], [], [], []
     for _ in range(steps):
         err_p, c_p = err.clone(), c.clone()
-        main = ((err_p - dc + dr).abs() / ed)
+        main = (err_p - dc + dr).abs() / ed
         first = active & (2 * err_p >= -dc)
         stop1 = first & (c == c1)
         first &= ~stop1
@@ -345,8 +400,16 @@ def line_aa_pixels(r0: torch.Tensor, c0: torch.Tensor, r1: torch.Tensor, c1: tor
     return (torch.stack(rows, -2), torch.stack(cols, -2), 1.0 - torch.stack(vals, -2), torch.stack(valid, -2))
 
 
-@corruption("lines", family="digital", benchmark=True, order=7, suite=CBAR, sample=_lines_sample, imagenet=None,
-            cifar=_levels(0.5, 1.0, 1.5, 2.0, 2.5))  # cifar10_c_bar.csv lines (not in ImageNet-C-bar)
+@corruption(
+    "lines",
+    family="digital",
+    benchmark=True,
+    order=7,
+    suite=CBAR,
+    sample=_lines_sample,
+    imagenet=None,
+    cifar=_levels(0.5, 1.0, 1.5, 2.0, 2.5),
+)  # cifar10_c_bar.csv lines (not in ImageNet-C-bar)
 def lines(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     b, ch, h, w = x.shape
     s = x.shape[-1]
@@ -381,8 +444,16 @@ def _pinch_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: 
     return {"signs": signs.double()}
 
 
-@corruption("pinch_and_twirl", family="digital", benchmark=True, order=9, suite=CBAR, sample=_pinch_sample,
-            imagenet=None, cifar=_levels(5.5, 6.0, 6.5, 8.5, 10.0))  # cifar10_c_bar.csv pinch_and_twirl
+@corruption(
+    "pinch_and_twirl",
+    family="digital",
+    benchmark=True,
+    order=9,
+    suite=CBAR,
+    sample=_pinch_sample,
+    imagenet=None,
+    cifar=_levels(5.5, 6.0, 6.5, 8.5, 10.0),
+)  # cifar10_c_bar.csv pinch_and_twirl
 def pinch_and_twirl(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     # one pinch-and-twirl per cell of an n x n grid; the cells' warps only read pixels of their own cell and of cells
     # drawn after them, so warping all cells from the original image equals the reference's cell-by-cell loop
@@ -414,12 +485,22 @@ def pinch_and_twirl(x: torch.Tensor, c: CBar, params: Params, profile: str) -> t
 
 def _ripple_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
-    return {"wavelengths": _uniform(b, 0.1, 0.3, g, x.device, (2,)) * s,
-            "phases": _uniform(b, 0.0, 2 * math.pi, g, x.device, (2,))}
+    return {
+        "wavelengths": _uniform(b, 0.1, 0.3, g, x.device, (2,)) * s,
+        "phases": _uniform(b, 0.0, 2 * math.pi, g, x.device, (2,)),
+    }
 
 
-@corruption("ripple", family="digital", benchmark=True, order=11, suite=CBAR, sample=_ripple_sample, imagenet=None,
-            cifar=_levels(5.5, 6.0, 6.5, 7.5, 8.0))  # cifar10_c_bar.csv ripple
+@corruption(
+    "ripple",
+    family="digital",
+    benchmark=True,
+    order=11,
+    suite=CBAR,
+    sample=_ripple_sample,
+    imagenet=None,
+    cifar=_levels(5.5, 6.0, 6.5, 7.5, 8.0),
+)  # cifar10_c_bar.csv ripple
 def ripple(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     ys, xs = _grid(h, w, x.device)
@@ -434,7 +515,7 @@ def ripple(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tens
 def bspline3(t: np.ndarray) -> np.ndarray:
     """The cubic B-spline kernel."""
     t = np.abs(t)
-    return np.where(t < 1, 2 / 3 - t ** 2 + t ** 3 / 2, np.where(t < 2, (2 - t) ** 3 / 6, 0.0))
+    return np.where(t < 1, 2 / 3 - t**2 + t**3 / 2, np.where(t < 2, (2 - t) ** 3 / 6, 0.0))
 
 
 def _mirror(j: np.ndarray, n: int) -> np.ndarray:
@@ -474,7 +555,7 @@ def zoom_matrix(n: int, scale: float) -> np.ndarray:
     out = int(round(n * scale))
     coords = np.arange(out) * ((n - 1) / (out - 1)) if out > 1 else np.zeros(1)
     edge = (out - n) // 2
-    return spline_weights(coords, n)[edge: edge + n]
+    return spline_weights(coords, n)[edge : edge + n]
 
 
 @device_cached
@@ -487,9 +568,16 @@ def _tca_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: st
     return {"order": torch.argsort(torch.rand(x.shape[0], 3, generator=g, device=x.device), dim=1)}
 
 
-@corruption("transverse_chromatic_abberation", family="digital", benchmark=True, order=14, suite=CBAR,
-            sample=_tca_sample, imagenet=None,
-            cifar=_levels(1.0, 2.0, 5.0, 9.0, 10.0))  # cifar10_c_bar.csv transverse_chromatic_abberation
+@corruption(
+    "transverse_chromatic_abberation",
+    family="digital",
+    benchmark=True,
+    order=14,
+    suite=CBAR,
+    sample=_tca_sample,
+    imagenet=None,
+    cifar=_levels(1.0, 2.0, 5.0, 9.0, 10.0),
+)  # cifar10_c_bar.csv transverse_chromatic_abberation
 def transverse_chromatic_abberation(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     # each channel zoomed by 1, 1 + s/2 or 1 + s (a random order per image) about the centre
     b, ch, h, w = x.shape
@@ -536,7 +624,7 @@ def circular_blur_matrix(n: int, amount: float) -> np.ndarray:
     weights = 0.0
     for i in range(CIRCULAR_STEPS):
         t = 2 * i / (CIRCULAR_STEPS - 1) - 1
-        factor = math.exp(-2 * t ** 2)
+        factor = math.exp(-2 * t**2)
         total += factor * rotation_weights(n, t * amount)
         weights += factor
     return ((total / weights) @ np.kron(prefilter, prefilter)).astype(np.float32)
@@ -550,13 +638,22 @@ def _blur_matrix_on(n: int, amount: float, device: str) -> torch.Tensor:
 MAX_DENSE_SIDE = 64  # the blur is one dense (n^2, n^2) matmul up to 64 px (16M entries)
 
 
-@corruption("circular_motion_blur", family="blur", benchmark=True, order=4, suite=CBAR, imagenet=None,
-            cifar=_levels(2.8, 3.6, 4.4, 5.2, 6.0))  # cifar10_c_bar.csv circular_motion_blur
+@corruption(
+    "circular_motion_blur",
+    family="blur",
+    benchmark=True,
+    order=4,
+    suite=CBAR,
+    imagenet=None,
+    cifar=_levels(2.8, 3.6, 4.4, 5.2, 6.0),
+)  # cifar10_c_bar.csv circular_motion_blur
 def circular_motion_blur(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     b, ch, h, w = x.shape
     if h != w or h > MAX_DENSE_SIDE:
-        raise UserError(f"corruption 'circular_motion_blur': implemented for square images up to {MAX_DENSE_SIDE} px "
-                        f"(CIFAR-10-C-bar), got {h}x{w}")
+        raise UserError(
+            f"corruption 'circular_motion_blur': implemented for square images up to {MAX_DENSE_SIDE} px "
+            f"(CIFAR-10-C-bar), got {h}x{w}"
+        )
     m = _blur_matrix_on(h, float_parameter(c.severity, 15), str(x.device))
     y = (x.reshape(b * ch, h * w).float() @ m.T).reshape(b, ch, h, w)
     return _u8(torch.floor(y.double() * 255))
@@ -572,8 +669,16 @@ def _sfg_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: st
     return {"freq": freq, "phase": _uniform(b, 0.0, 2 * math.pi, g, x.device)}
 
 
-@corruption("single_frequency_greyscale", family="noise", benchmark=True, order=12, suite=CBAR, sample=_sfg_sample,
-            cifar=None, imagenet=_levels(1.0, 1.5, 2.0, 4.5, 5.0))  # imagenet_c_bar.csv single_frequency_greyscale
+@corruption(
+    "single_frequency_greyscale",
+    family="noise",
+    benchmark=True,
+    order=12,
+    suite=CBAR,
+    sample=_sfg_sample,
+    cifar=None,
+    imagenet=_levels(1.0, 1.5, 2.0, 4.5, 5.0),
+)  # imagenet_c_bar.csv single_frequency_greyscale
 def single_frequency_greyscale(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     ys, xs = _grid(h, w, x.device)
@@ -584,12 +689,24 @@ def single_frequency_greyscale(x: torch.Tensor, c: CBar, params: Params, profile
 
 def _waves_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
-    return {"offset": _uniform(b, 0.0, s, g, x.device, (2,)), "freq": _uniform(b, 0.0, 10.0, g, x.device),
-            "amplitude": _uniform(b, 0.0, s / 10, g, x.device), "ring_width": _uniform(b, 0.0, s / 10, g, x.device)}
+    return {
+        "offset": _uniform(b, 0.0, s, g, x.device, (2,)),
+        "freq": _uniform(b, 0.0, 10.0, g, x.device),
+        "amplitude": _uniform(b, 0.0, s / 10, g, x.device),
+        "ring_width": _uniform(b, 0.0, s / 10, g, x.device),
+    }
 
 
-@corruption("cocentric_sine_waves", family="noise", benchmark=True, order=5, suite=CBAR, sample=_waves_sample,
-            cifar=None, imagenet=_levels(3.0, 5.0, 8.0, 9.0, 10.0))  # imagenet_c_bar.csv cocentric_sine_waves
+@corruption(
+    "cocentric_sine_waves",
+    family="noise",
+    benchmark=True,
+    order=5,
+    suite=CBAR,
+    sample=_waves_sample,
+    cifar=None,
+    imagenet=_levels(3.0, 5.0, 8.0, 9.0, 10.0),
+)  # imagenet_c_bar.csv cocentric_sine_waves
 def cocentric_sine_waves(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     ys, xs = _grid(h, w, x.device)
@@ -597,7 +714,7 @@ def cocentric_sine_waves(x: torch.Tensor, c: CBar, params: Params, profile: str)
     ddy = ys - _b(params["offset"][:, 1])
     angle = torch.atan2(ddx, ddy) * _b(params["freq"])
     width = _b(params["ring_width"])
-    ring = torch.remainder(torch.sqrt(ddx ** 2 + ddy ** 2) + torch.sin(angle) * _b(params["amplitude"]), width)
+    ring = torch.remainder(torch.sqrt(ddx**2 + ddy**2) + torch.sin(angle) * _b(params["amplitude"]), width)
     return _u8(_pixels(x) + float_parameter(c.severity, 128) * (ring / width - 0.5).unsqueeze(1))
 
 
@@ -606,14 +723,24 @@ PLASMA_MAX_ITERATIONS = 6  # np.random.randint(low=4, high=7)
 
 def _plasma_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile: str) -> Params:
     b, s = x.shape[0], x.shape[-1]
-    return {"time": _uniform(b, 0.0, 6 * math.pi, g, x.device),
-            "iterations": _randint(b, 4, PLASMA_MAX_ITERATIONS + 1, g, x.device),
-            "sharpness": _uniform(b, 0.5, 1.0, g, x.device),
-            "scale": _uniform(b, 0.075, 0.2, g, x.device) * s}
+    return {
+        "time": _uniform(b, 0.0, 6 * math.pi, g, x.device),
+        "iterations": _randint(b, 4, PLASMA_MAX_ITERATIONS + 1, g, x.device),
+        "sharpness": _uniform(b, 0.5, 1.0, g, x.device),
+        "scale": _uniform(b, 0.075, 0.2, g, x.device) * s,
+    }
 
 
-@corruption("plasma_noise", family="noise", benchmark=True, order=10, suite=CBAR, sample=_plasma_sample,
-            cifar=None, imagenet=_levels(4.75, 7.0, 8.5, 9.25, 10.0))  # imagenet_c_bar.csv plasma_noise
+@corruption(
+    "plasma_noise",
+    family="noise",
+    benchmark=True,
+    order=10,
+    suite=CBAR,
+    sample=_plasma_sample,
+    cifar=None,
+    imagenet=_levels(4.75, 7.0, 8.5, 9.25, 10.0),
+)  # imagenet_c_bar.csv plasma_noise
 def plasma_noise(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     ys, xs = _grid(h, w, x.device)
@@ -628,8 +755,12 @@ def plasma_noise(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torc
         r0, r1 = r0 - 0.3 * r1, r1 + 0.3 * r0  # r += [-r[1], r[0]] * 0.3
         px, py = torch.where(on, px + r0, px), torch.where(on, py + r1, py)
         # i *= [1.93, 1.15, 2.25 - sharp, rand * i[1]] (the last factor reads i[1] before the update)
-        i0, i1, i2, i3 = (torch.where(on, i0 * 1.93, i0), torch.where(on, i1 * 1.15, i1),
-                          torch.where(on, i2 * (2.25 - sharp), i2), torch.where(on, i3 * rand * i1, i3))
+        i0, i1, i2, i3 = (
+            torch.where(on, i0 * 1.93, i0),
+            torch.where(on, i1 * 1.15, i1),
+            torch.where(on, i2 * (2.25 - sharp), i2),
+            torch.where(on, i3 * rand * i1, i3),
+        )
     noise = torch.stack([torch.sin(px - rand), torch.sin((px + py + torch.sin(rand)) * 0.5), torch.sin(py + rand)], 1)
     intensity = float_parameter(c.severity, 64)
     return _u8((1 - intensity / 255) * _pixels(x) + intensity * noise)
@@ -644,8 +775,10 @@ def _perlin_sample(x: torch.Tensor, c: CBar, g: torch.Generator | None, profile:
     b = x.shape[0]
     # (randint(0, 2**31, size=2) % 512 - 256) / 256 is uniform on {-256..255} / 256; the swap indices
     # randint(0, 2**31) % 256 are uniform on 0..255
-    return {"gradients": _randint(b, -PERLIN_B, PERLIN_B, g, x.device, (2 * PERLIN_B + 2, 2)),
-            "swaps": _randint(b, 0, PERLIN_B, g, x.device, (PERLIN_B,))}
+    return {
+        "gradients": _randint(b, -PERLIN_B, PERLIN_B, g, x.device, (2 * PERLIN_B + 2, 2)),
+        "swaps": _randint(b, 0, PERLIN_B, g, x.device, (PERLIN_B,)),
+    }
 
 
 def perlin_tables(gradients: torch.Tensor, swaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -691,7 +824,7 @@ def perlin_noise2(p: torch.Tensor, g: torch.Tensor, x: torch.Tensor, y: torch.Te
     ry1 = ry0 - 1.0
     i, j = look(p, bx0), look(p, bx1)
     b00, b10, b01, b11 = look(p, i + by0), look(p, j + by0), look(p, i + by1), look(p, j + by1)
-    sx, sy = rx0 ** 2 * (3.0 - 2.0 * rx0), ry0 ** 2 * (3.0 - 2.0 * ry0)
+    sx, sy = rx0**2 * (3.0 - 2.0 * rx0), ry0**2 * (3.0 - 2.0 * ry0)
     u, v = grad(b00, rx0, ry0), grad(b10, rx1, ry0)
     a = u + sx * (v - u)
     u, v = grad(b01, rx0, ry1), grad(b11, rx1, ry1)
@@ -699,8 +832,16 @@ def perlin_noise2(p: torch.Tensor, g: torch.Tensor, x: torch.Tensor, y: torch.Te
     return 1.5 * (a + sy * (bb - a))
 
 
-@corruption("perlin_noise", family="noise", benchmark=True, order=8, suite=CBAR, sample=_perlin_sample,
-            cifar=None, imagenet=_levels(4.6, 5.2, 5.8, 7.6, 8.8))  # imagenet_c_bar.csv perlin_noise
+@corruption(
+    "perlin_noise",
+    family="noise",
+    benchmark=True,
+    order=8,
+    suite=CBAR,
+    sample=_perlin_sample,
+    cifar=None,
+    imagenet=_levels(4.6, 5.2, 5.8, 7.6, 8.8),
+)  # imagenet_c_bar.csv perlin_noise
 def perlin_noise(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
     ys, xs = _grid(h, w, x.device)
@@ -749,8 +890,16 @@ def _shifted(field: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-@corruption("caustic_refraction", family="weather", benchmark=True, order=2, suite=CBAR, sample=_caustic_sample,
-            cifar=None, imagenet=_levels(2.35, 3.2, 4.9, 6.6, 9.15))  # imagenet_c_bar.csv caustic_refraction
+@corruption(
+    "caustic_refraction",
+    family="weather",
+    benchmark=True,
+    order=2,
+    suite=CBAR,
+    sample=_caustic_sample,
+    cifar=None,
+    imagenet=_levels(2.35, 3.2, 4.9, 6.6, 9.15),
+)  # imagenet_c_bar.csv caustic_refraction
 def caustic_refraction(x: torch.Tensor, c: CBar, params: Params, profile: str) -> torch.Tensor:
     # the image seen through water: a caustic height field refracts (eta 4) and lights every pixel
     b, _, h, w = x.shape
@@ -762,12 +911,12 @@ def caustic_refraction(x: torch.Tensor, c: CBar, params: Params, profile: str) -
     north, south = _shifted(luma, 0, -1), _shifted(luma, 0, 1)  # offsets [0, -1], [0, 1]: columns
     west, east = _shifted(luma, -1, 0), _shifted(luma, 1, 0)  # offsets [-1, 0], [1, 0]: rows
     n0, n1 = east - west, south - north
-    norm = torch.sqrt(n0 ** 2 + n1 ** 2 + 1.0)
+    norm = torch.sqrt(n0**2 + n1**2 + 1.0)
     n0, n1, n2 = n0 / norm, n1 / norm, 1.0 / norm
     # refract([0, 0, 1], normal, eta): cos(out) * normal + sin(out) * (normal x spectator), spectator = z x normal
     flat = n2.abs() >= 1.0 - 1e-3
     out_angle = torch.asin(torch.sin(torch.acos(n2.clamp(-1, 1))) / 4.0)
-    spread = torch.sqrt(n0 ** 2 + n1 ** 2).clamp_min(1e-300)
+    spread = torch.sqrt(n0**2 + n1**2).clamp_min(1e-300)
     s0, s1 = -n1 / spread, n0 / spread  # spectator (third component 0)
     o0, o1 = -n2 * s1, n2 * s0  # orthogonal = normal x spectator, first two components
     lens = float_parameter(c.severity, 0.5 * s)

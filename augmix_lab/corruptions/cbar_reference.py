@@ -97,7 +97,7 @@ def _star(value, point, centre, radius, lengths, amount):
     f = d - i
     if radius != 0:
         length = lengths[i % rays] + f * (lengths[(i + 1) % rays] - lengths[i % rays])
-        g = (length ** 2 / (dist ** 2 + 1e-4)) ** ((100 - amount) / 50.0)
+        g = (length**2 / (dist**2 + 1e-4)) ** ((100 - amount) / 50.0)
         f = (1 - (f - 0.5) ** 2) * g
     return np.clip(f, 0, 1)
 
@@ -174,17 +174,30 @@ def pinch_and_twirl(image, level, p, size):
         for j in range(n):
             left, up = i * cell, j * cell
             centre = np.array([up + radius, left + radius])
-            block = np.array([[_bilinear(out, warp(np.array([y, x]), centre, angles[i, j]))
-                               for x in range(left, left + cell)] for y in range(up, up + cell)])
-            out[up:up + cell, left:left + cell, :] = block
+            block = np.array(
+                [
+                    [_bilinear(out, warp(np.array([y, x]), centre, angles[i, j])) for x in range(left, left + cell)]
+                    for y in range(up, up + cell)
+                ]
+            )
+            out[up : up + cell, left : left + cell, :] = block
     return _clip_u8(out)
 
 
 def ripple(image, level, p, size):
     amps = np.array([_fp(level, 0.025)] * 2) * size
-    out = np.array([[_bilinear(image, np.array([y, x]) + amps * np.sin(2 * np.pi * np.array([y, x]) / p["wavelengths"]
-                                                                      + p["phases"]))
-                     for x in range(size)] for y in range(size)])
+    out = np.array(
+        [
+            [
+                _bilinear(
+                    image,
+                    np.array([y, x]) + amps * np.sin(2 * np.pi * np.array([y, x]) / p["wavelengths"] + p["phases"]),
+                )
+                for x in range(size)
+            ]
+            for y in range(size)
+        ]
+    )
     return _clip_u8(out)
 
 
@@ -197,7 +210,7 @@ def transverse_chromatic_abberation(image, level, p, size):
     for ch in range(3):
         zoomed = zoom(image[:, :, ch], scales[ch], prefilter=False)
         edge = (zoomed.shape[0] - size) // 2
-        out[:, :, ch] = zoomed[edge:edge + size, edge:edge + size]
+        out[:, :, ch] = zoomed[edge : edge + size, edge : edge + size]
     return out
 
 
@@ -210,7 +223,7 @@ def circular_motion_blur(image, level, p, size):
     total = 0.0
     for i in range(21):
         t = 2 * i / 20 - 1
-        factor = np.exp(-2 * t ** 2)
+        factor = np.exp(-2 * t**2)
         out += factor * rotate(img, t * amount, reshape=False)
         total += factor
     return _clip_u8(out / total * 255)
@@ -274,7 +287,7 @@ def perlin_noise(image, level, p, size):
         by1, ry1 = (by0 + 1) % b_, t % 1 - 1.0
         i, j = perm[bx0], perm[bx1]
         b00, b10, b01, b11 = perm[i + by0], perm[j + by0], perm[i + by1], perm[j + by1]
-        sx, sy = rx0 ** 2 * (3.0 - 2.0 * rx0), ry0 ** 2 * (3.0 - 2.0 * ry0)
+        sx, sy = rx0**2 * (3.0 - 2.0 * rx0), ry0**2 * (3.0 - 2.0 * ry0)
         u, v = rx0 * g[b00, 0] + ry0 * g[b00, 1], rx1 * g[b10, 0] + ry0 * g[b10, 1]
         a = u + sx * (v - u)
         u, v = rx0 * g[b01, 0] + ry1 * g[b01, 1], rx1 * g[b11, 0] + ry1 * g[b11, 1]

@@ -119,12 +119,16 @@ class _NpyCells:
         n = self.set.per_severity()
         test_labels = np.asarray(dataset.test_labels)
         if n != len(test_labels):
-            raise UserError(f"{directory / 'labels.npy'}: {n} images per severity, but {dataset.name}'s test set has "
-                            f"{len(test_labels)}; the released rows must be the test set in order")
+            raise UserError(
+                f"{directory / 'labels.npy'}: {n} images per severity, but {dataset.name}'s test set has "
+                f"{len(test_labels)}; the released rows must be the test set in order"
+            )
         self.count = n if limit is None else min(limit, n)
         if not np.array_equal(labels[: self.count].astype(np.int64), test_labels[: self.count].astype(np.int64)):
-            raise UserError(f"{directory / 'labels.npy'}: labels differ from {dataset.name}'s test labels, so the rows "
-                            "are not the test images in order; check --data-root and the dataset options")
+            raise UserError(
+                f"{directory / 'labels.npy'}: labels differ from {dataset.name}'s test labels, so the rows "
+                "are not the test images in order; check --data-root and the dataset options"
+            )
         self.labels = test_labels[: self.count].astype(np.int64)
         self.clean = dataset.test_images[: self.count].permute(0, 2, 3, 1).numpy()
 
@@ -145,8 +149,10 @@ class _FolderCells:
     def __init__(self, directory: Path, dataset, limit: int | None) -> None:
         files = getattr(dataset.test_images, "files", None)
         if files is None:
-            raise UserError(f"{directory}: a folder-of-JPEGs benchmark needs a file-backed dataset (imagenet); "
-                            f"{dataset.name} holds its images in memory")
+            raise UserError(
+                f"{directory}: a folder-of-JPEGs benchmark needs a file-backed dataset (imagenet); "
+                f"{dataset.name} holds its images in memory"
+            )
         self.directory = directory
         chosen = list(files) if limit is None else list(files)[:limit]
         self.relative = [Path(p.parent.name) / p.name for p in chosen]
@@ -162,8 +168,10 @@ class _FolderCells:
         paths = [cell / rel for rel in self.relative]
         missing = [p for p in paths if not p.is_file()]
         if missing:
-            raise UserError(f"{missing[0]} is missing ({len(missing)} of {len(paths)} images of this cell); the "
-                            "released folder must hold the validation images under their own names")
+            raise UserError(
+                f"{missing[0]} is missing ({len(missing)} of {len(paths)} images of this cell); the "
+                "released folder must hold the validation images under their own names"
+            )
         return released.decode_images(paths)
 
     def ours(self, corrupted: torch.Tensor) -> np.ndarray:
@@ -197,17 +205,25 @@ def released_cells(dataset, root: Path | str, limit: int | None):
     if not directory.is_dir():
         from augmix_lab.corruptions.sources import download_command
 
-        raise UserError(f"{directory} is missing: check-c compares against released files; get them with "
-                        f"'{download_command(dataset.name, 'C', root)}'")
+        raise UserError(
+            f"{directory} is missing: check-c compares against released files; get them with "
+            f"'{download_command(dataset.name, 'C', root)}'"
+        )
     if (directory / "labels.npy").is_file():
         return directory, _NpyCells(directory, dataset, limit)
     return directory, _FolderCells(directory, dataset, limit)
 
 
-def check_c(dataset, root: Path | str, *, corruptions: Sequence[str] | None = None,
-            severities: Sequence[int] = SEVERITIES, settings: CheckSettings = CheckSettings(),
-            predict: Callable[[np.ndarray], np.ndarray] | None = None,
-            progress: Callable[[dict], None] | None = None) -> pd.DataFrame:
+def check_c(
+    dataset,
+    root: Path | str,
+    *,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] = SEVERITIES,
+    settings: CheckSettings = CheckSettings(),
+    predict: Callable[[np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> pd.DataFrame:
     """One row per (corruption, severity): columns ``COLUMNS`` (see the module docstring).
 
     ``predict``: NHWC uint8 images -> predicted class ids (None: no error columns). Corruptions default to every
@@ -222,8 +238,10 @@ def check_c(dataset, root: Path | str, *, corruptions: Sequence[str] | None = No
     if corruptions is None:
         names = [n for n in corruption_names() if cells.has(n)]
         if not names:
-            raise UserError(f"{directory}: no released corruption files found (expected e.g. "
-                            f"{corruption_names()[0]}.npy or {corruption_names()[0]}/1/...)")
+            raise UserError(
+                f"{directory}: no released corruption files found (expected e.g. "
+                f"{corruption_names()[0]}.npy or {corruption_names()[0]}/1/...)"
+            )
     else:
         names = list(check_corruption_names(list(corruptions), "--corruptions"))
         absent = [n for n in names if not cells.has(n)]
@@ -236,9 +254,21 @@ def check_c(dataset, root: Path | str, *, corruptions: Sequence[str] | None = No
     rows = []
     for name in names:
         for s in severities:
-            ours = np.concatenate([cells.ours(batch) for batch, _ in corrupted_batches(
-                clean_t, labels_t, name, s, seed=settings.seed, batch_size=settings.batch_size, profile=profile,
-                device=settings.device)])
+            ours = np.concatenate(
+                [
+                    cells.ours(batch)
+                    for batch, _ in corrupted_batches(
+                        clean_t,
+                        labels_t,
+                        name,
+                        s,
+                        seed=settings.seed,
+                        batch_size=settings.batch_size,
+                        profile=profile,
+                        device=settings.device,
+                    )
+                ]
+            )
             theirs = cells.released(name, s)
             row = compare_cell(name, s, clean, ours, theirs, cells.labels, predict, settings)
             rows.append(row)
@@ -247,12 +277,21 @@ def check_c(dataset, root: Path | str, *, corruptions: Sequence[str] | None = No
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def compare_cell(name: str, severity: int, clean: np.ndarray, ours: np.ndarray, theirs: np.ndarray,
-                 labels: np.ndarray, predict: Callable[[np.ndarray], np.ndarray] | None,
-                 settings: CheckSettings) -> dict[str, Any]:
+def compare_cell(
+    name: str,
+    severity: int,
+    clean: np.ndarray,
+    ours: np.ndarray,
+    theirs: np.ndarray,
+    labels: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray] | None,
+    settings: CheckSettings,
+) -> dict[str, Any]:
     if ours.shape != theirs.shape:
-        raise UserError(f"{name} severity {severity}: released images {theirs.shape[1:]} vs ours {ours.shape[1:]}; "
-                        "not the same image size")
+        raise UserError(
+            f"{name} severity {severity}: released images {theirs.shape[1:]} vs ours {ours.shape[1:]}; "
+            "not the same image size"
+        )
     mad_o, mse_o = per_image_distances(ours, clean)
     mad_r, mse_r = per_image_distances(theirs, clean)
     ratio, lo, hi = ratio_interval(mad_o, mad_r)
@@ -270,8 +309,13 @@ def compare_cell(name: str, severity: int, clean: np.ndarray, ours: np.ndarray, 
     if predict is not None:
         wrong_o, wrong_r = predict(ours) != labels, predict(theirs) != labels
         diff, dlo, dhi = paired_difference(wrong_o, wrong_r)
-        row.update(error_ours=100.0 * wrong_o.mean(), error_released=100.0 * wrong_r.mean(), error_diff=diff,
-                   error_diff_lo=dlo, error_diff_hi=dhi)
+        row.update(
+            error_ours=100.0 * wrong_o.mean(),
+            error_released=100.0 * wrong_r.mean(),
+            error_diff=diff,
+            error_diff_lo=dlo,
+            error_diff_hi=dhi,
+        )
         error = equivalence(dlo, dhi, -settings.error_tolerance, settings.error_tolerance)
     row.update(strength_verdict=strength, error_verdict=error or "", verdict=cell_verdict(strength, error))
     return row
@@ -280,22 +324,31 @@ def compare_cell(name: str, severity: int, clean: np.ndarray, ours: np.ndarray, 
 def format_table(table: pd.DataFrame) -> list[str]:
     """The check as printed lines: one per cell, then a count of verdicts."""
     with_error = table["error_ours"].notna().any()
-    head = f"{'corruption':<18} {'sev':>3} {'n':>6} {'|Δ| ours':>9} {'|Δ| rel':>8} {'ratio [95% CI]':>20} " \
-           f"{'PSNR ours':>9} {'PSNR rel':>8} {'ΔdB':>6}"
+    head = (
+        f"{'corruption':<18} {'sev':>3} {'n':>6} {'|Δ| ours':>9} {'|Δ| rel':>8} {'ratio [95% CI]':>20} "
+        f"{'PSNR ours':>9} {'PSNR rel':>8} {'ΔdB':>6}"
+    )
     if with_error:
         head += f" {'err ours':>8} {'err rel':>7} {'Δerr [95% CI]':>22}"
     lines = [head + "  verdict"]
     for r in table.itertuples():
-        line = (f"{r.corruption:<18} {r.severity:>3} {r.n:>6} {r.mad_ours:>9.2f} {r.mad_released:>8.2f} "
-                f"{f'{r.ratio:.3f} [{r.ratio_lo:.3f}, {r.ratio_hi:.3f}]':>20} {r.psnr_ours:>9.2f} "
-                f"{r.psnr_released:>8.2f} {r.psnr_diff:>+6.2f}")
+        line = (
+            f"{r.corruption:<18} {r.severity:>3} {r.n:>6} {r.mad_ours:>9.2f} {r.mad_released:>8.2f} "
+            f"{f'{r.ratio:.3f} [{r.ratio_lo:.3f}, {r.ratio_hi:.3f}]':>20} {r.psnr_ours:>9.2f} "
+            f"{r.psnr_released:>8.2f} {r.psnr_diff:>+6.2f}"
+        )
         if with_error:
             ci = f"{r.error_diff:+.1f} [{r.error_diff_lo:+.1f}, {r.error_diff_hi:+.1f}]"
             line += f" {r.error_ours:>8.1f} {r.error_released:>7.1f} {ci:>22}"
-        detail = f" (|Δ| {r.strength_verdict}, error {r.error_verdict})" if with_error and \
-            r.strength_verdict != r.error_verdict else ""
+        detail = (
+            f" (|Δ| {r.strength_verdict}, error {r.error_verdict})"
+            if with_error and r.strength_verdict != r.error_verdict
+            else ""
+        )
         lines.append(line + f"  {r.verdict}{detail}")
     counts = table["verdict"].value_counts()
-    lines.append(", ".join(f"{counts[v]} {v}" for v in ("close", "weaker", "stronger", "mixed", "unclear")
-                           if v in counts) + f" of {len(table)} cells")
+    lines.append(
+        ", ".join(f"{counts[v]} {v}" for v in ("close", "weaker", "stronger", "mixed", "unclear") if v in counts)
+        + f" of {len(table)} cells"
+    )
     return lines

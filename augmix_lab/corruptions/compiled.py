@@ -49,7 +49,7 @@ def supports(images: torch.Tensor, name: str, c: Any) -> bool:
 
 def _keys(n: int, generator: torch.Generator | None) -> np.ndarray:
     """One 64-bit key per image from the torch generator (the only draw on the generator)."""
-    words = torch.randint(-2**63, 2**63 - 1, (n,), generator=generator, dtype=torch.int64)
+    words = torch.randint(-(2**63), 2**63 - 1, (n,), generator=generator, dtype=torch.int64)
     return words.numpy().view(np.uint64)
 
 
@@ -74,8 +74,14 @@ def corrupt(images: torch.Tensor, name: str, c: Any, generator: torch.Generator 
     k = _kernels()
     if name == "impulse_noise":
         # u < floor(p·2^32) with u a 32-bit uniform: P = p to 2^-32, as the torch kernel's comparison
-        jit.launch(k.impulse_noise, flat, _keys(n, generator), np.uint64(int(c.amount * 2**32)),
-                   np.uint64(int(c.amount / 2 * 2**32)), out)
+        jit.launch(
+            k.impulse_noise,
+            flat,
+            _keys(n, generator),
+            np.uint64(int(c.amount * 2**32)),
+            np.uint64(int(c.amount / 2 * 2**32)),
+            out,
+        )
     elif name == "shot_noise":
         from augmix_lab.corruptions.functional import _poisson_alias
 

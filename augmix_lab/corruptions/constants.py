@@ -29,6 +29,7 @@ FROST_TEXTURE_SCALE = {"cifar": 0.2, "imagenet": 1.0}
 WATER_COLOR_BGR = (175 / 255, 238 / 255, 238 / 255)  # make_cifar_c.py spatter: "water is pale turqouise" (BGR order)
 MUD_COLOR_RGB = (63 / 255, 42 / 255, 20 / 255)  # make_cifar_c.py spatter: "mud brown"
 
+
 # ---- names derived from the registries (augmix_lab.corruptions.registry); kept for callers of the old tables -------
 def __getattr__(name: str):
     from augmix_lab.corruptions import registry as R
@@ -41,8 +42,12 @@ def __getattr__(name: str):
         "TEST_PERTURBATIONS": lambda: R.perturbation_names("test"),
         "VALIDATION_PERTURBATIONS": lambda: R.perturbation_names("validation"),
         "NOISE_PERTURBATIONS": lambda: tuple(n for n in R.perturbation_names() if R.PERTURBATIONS.get(n).noise),
-        "P_FRAMES": lambda: {p: {n: R.PERTURBATIONS.get(n).frames[p] for n in R.perturbation_names()} for p in PROFILES},
-        "P_PARAMS": lambda: {p: {n: R.PERTURBATIONS.get(n).params[p] for n in R.perturbation_names()} for p in PROFILES},
+        "P_FRAMES": lambda: {
+            p: {n: R.PERTURBATIONS.get(n).frames[p] for n in R.perturbation_names()} for p in PROFILES
+        },
+        "P_PARAMS": lambda: {
+            p: {n: R.PERTURBATIONS.get(n).params[p] for n in R.perturbation_names()} for p in PROFILES
+        },
     }
     if name in derived:
         return derived[name]()

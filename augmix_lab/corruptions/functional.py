@@ -154,7 +154,9 @@ def _uniform_bits32(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
     generator calls of ``torch.rand`` (which spends one 32-bit draw per float32 value)."""
     b = x.shape[0]
     per_image = x[0].numel()
-    words = torch.randint(-2**63, 2**63 - 1, (b, (per_image + 1) // 2), generator=g, device=x.device, dtype=torch.int64)
+    words = torch.randint(
+        -(2**63), 2**63 - 1, (b, (per_image + 1) // 2), generator=g, device=x.device, dtype=torch.int64
+    )
     return words.view(torch.int32)[:, :per_image].reshape(x.shape)
 
 
@@ -216,28 +218,43 @@ def _poisson_of_pixels(x: torch.Tensor, photons: float, u: torch.Tensor) -> torc
 
 
 # ---- noise -----------------------------------------------------------------------------------------------------------
-@corruption("gaussian_noise", family="noise", benchmark=True, order=0,
-            cifar=_records(Sigma, 0.04, 0.06, 0.08, 0.09, 0.10),  # make_cifar_c.py gaussian_noise
-            imagenet=_records(Sigma, 0.08, 0.12, 0.18, 0.26, 0.38),  # make_imagenet_c.py gaussian_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
+@corruption(
+    "gaussian_noise",
+    family="noise",
+    benchmark=True,
+    order=0,
+    cifar=_records(Sigma, 0.04, 0.06, 0.08, 0.09, 0.10),  # make_cifar_c.py gaussian_noise
+    imagenet=_records(Sigma, 0.08, 0.12, 0.18, 0.26, 0.38),  # make_imagenet_c.py gaussian_noise
+    sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)},
+)
 def gaussian_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + params["noise"]
 
 
-@corruption("shot_noise", family="noise", benchmark=True, order=1,
-            cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
-            imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
-            sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)})
+@corruption(
+    "shot_noise",
+    family="noise",
+    benchmark=True,
+    order=1,
+    cifar=_records(Photons, 500, 250, 100, 75, 50),  # make_cifar_c.py shot_noise
+    imagenet=_records(Photons, 60, 25, 12, 5, 3),  # make_imagenet_c.py shot_noise
+    sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)},
+)
 def shot_noise(x: torch.Tensor, c: Photons, params: Params, profile: str) -> torch.Tensor:
     # u in [0, 1) from the 32-bit integer uniforms (exact in float64): the alias method's column and branch draw
     u = params["u"].to(torch.float64).add_(2**31).mul_(2**-32)
     return _poisson_of_pixels(x, c.photons, u) / c.photons
 
 
-@corruption("impulse_noise", family="noise", benchmark=True, order=2,
-            cifar=_records(Amount, 0.01, 0.02, 0.03, 0.05, 0.07),  # make_cifar_c.py impulse_noise
-            imagenet=_records(Amount, 0.03, 0.06, 0.09, 0.17, 0.27),  # make_imagenet_c.py impulse_noise
-            sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)})
+@corruption(
+    "impulse_noise",
+    family="noise",
+    benchmark=True,
+    order=2,
+    cifar=_records(Amount, 0.01, 0.02, 0.03, 0.05, 0.07),  # make_cifar_c.py impulse_noise
+    imagenet=_records(Amount, 0.03, 0.06, 0.09, 0.17, 0.27),  # make_imagenet_c.py impulse_noise
+    sample=lambda x, c, g, p: {"u": _uniform_bits32(x, g)},
+)
 def impulse_noise(x: torch.Tensor, c: Amount, params: Params, profile: str) -> torch.Tensor:
     # skimage.util.random_noise(mode='s&p', amount=c, salt_vs_pepper=0.5), per value (channel) like skimage. One
     # uniform decides both: u < amount flips (P = amount), and given a flip u < amount / 2 is salt (P = 1/2). u is
@@ -247,18 +264,28 @@ def impulse_noise(x: torch.Tensor, c: Amount, params: Params, profile: str) -> t
     return torch.where(u < flip, (u < salt).to(x.dtype), x)
 
 
-@corruption("speckle_noise", family="noise", benchmark=False, order=15,
-            cifar=_records(Sigma, 0.06, 0.1, 0.12, 0.16, 0.2),  # make_cifar_c.py speckle_noise
-            imagenet=_records(Sigma, 0.15, 0.2, 0.35, 0.45, 0.6),  # make_imagenet_c.py speckle_noise
-            sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)})
+@corruption(
+    "speckle_noise",
+    family="noise",
+    benchmark=False,
+    order=15,
+    cifar=_records(Sigma, 0.06, 0.1, 0.12, 0.16, 0.2),  # make_cifar_c.py speckle_noise
+    imagenet=_records(Sigma, 0.15, 0.2, 0.35, 0.45, 0.6),  # make_imagenet_c.py speckle_noise
+    sample=lambda x, c, g, p: {"noise": _randn(x, g).mul_(c.sigma)},
+)
 def speckle_noise(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return x + x * params["noise"]
 
 
 # ---- blur ------------------------------------------------------------------------------------------------------------
-@corruption("gaussian_blur", family="blur", benchmark=False, order=16,
-            cifar=_records(Sigma, 0.4, 0.6, 0.7, 0.8, 1),  # make_cifar_c.py gaussian_blur
-            imagenet=_records(Sigma, 1, 2, 3, 4, 6))  # make_imagenet_c.py gaussian_blur
+@corruption(
+    "gaussian_blur",
+    family="blur",
+    benchmark=False,
+    order=16,
+    cifar=_records(Sigma, 0.4, 0.6, 0.7, 0.8, 1),  # make_cifar_c.py gaussian_blur
+    imagenet=_records(Sigma, 1, 2, 3, 4, 6),
+)  # make_imagenet_c.py gaussian_blur
 def gaussian_blur(x: torch.Tensor, c: Sigma, params: Params, profile: str) -> torch.Tensor:
     return filters.gaussian_filter(x, c.sigma, mode="edge")  # skimage gaussian: mode='nearest', truncate=4
 
@@ -322,14 +349,23 @@ def glass_shuffle(x: torch.Tensor, delta: int, offsets: torch.Tensor) -> torch.T
     return flat.reshape(b, ch, h, w)
 
 
-@corruption("glass_blur", family="blur", benchmark=True, order=4, monotone=False, sample=_glass_sample,
-            # make_cifar_c.py glass_blur
-            cifar=_records(Glass, (0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
-            # make_imagenet_c.py glass_blur
-            imagenet=_records(Glass, (0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)))
+@corruption(
+    "glass_blur",
+    family="blur",
+    benchmark=True,
+    order=4,
+    monotone=False,
+    sample=_glass_sample,
+    # make_cifar_c.py glass_blur
+    cifar=_records(Glass, (0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+    # make_imagenet_c.py glass_blur
+    imagenet=_records(Glass, (0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
+)
 def glass_blur(x: torch.Tensor, c: Glass, params: Params, profile: str) -> torch.Tensor:
     sigma, delta = c.sigma, c.delta
-    x = torch.floor(filters.gaussian_filter(x, sigma, mode="edge") * 255) / 255  # reference: np.uint8(gaussian(...) * 255)
+    x = (
+        torch.floor(filters.gaussian_filter(x, sigma, mode="edge") * 255) / 255
+    )  # reference: np.uint8(gaussian(...) * 255)
     x = glass_shuffle(x, delta, params["offsets"])
     return filters.gaussian_filter(x, sigma, mode="edge")
 
@@ -348,25 +384,48 @@ def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     return cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=alias_blur)
 
 
-@corruption("defocus_blur", family="blur", benchmark=True, order=3,
-            cifar=_records(Defocus, (0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),  # make_cifar_c.py
-            imagenet=_records(Defocus, (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)))  # make_imagenet_c.py
+@corruption(
+    "defocus_blur",
+    family="blur",
+    benchmark=True,
+    order=3,
+    cifar=_records(Defocus, (0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),  # make_cifar_c.py
+    imagenet=_records(Defocus, (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+)  # make_imagenet_c.py
 def defocus_blur(x: torch.Tensor, c: Defocus, params: Params, profile: str) -> torch.Tensor:
-    return filters.filter2d(x, disk_kernel(float(c.radius), float(c.alias_blur)), mode="reflect")  # cv2.filter2D BORDER_REFLECT_101
+    return filters.filter2d(
+        x, disk_kernel(float(c.radius), float(c.alias_blur)), mode="reflect"
+    )  # cv2.filter2D BORDER_REFLECT_101
 
 
-@corruption("motion_blur", family="blur", benchmark=True, order=5,
-            cifar=_records(Motion, (6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),  # make_cifar_c.py motion_blur
-            imagenet=_records(Motion, (10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),  # make_imagenet_c.py
-            sample=lambda x, c, g, p: {"angle": _uniform(x, g, -45, 45)})
+@corruption(
+    "motion_blur",
+    family="blur",
+    benchmark=True,
+    order=5,
+    cifar=_records(Motion, (6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),  # make_cifar_c.py motion_blur
+    imagenet=_records(Motion, (10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),  # make_imagenet_c.py
+    sample=lambda x, c, g, p: {"angle": _uniform(x, g, -45, 45)},
+)
 def motion_blur(x: torch.Tensor, c: Motion, params: Params, profile: str) -> torch.Tensor:
     return filters.motion_blur(x, c.radius, c.sigma, params["angle"])  # make_cifar_c.py: angle ~ U(-45, 45)
 
 
-@corruption("zoom_blur", family="blur", benchmark=True, order=6,
-            cifar=_records(Zoom, *((_zooms(s, 0.01),) for s in (1.06, 1.11, 1.16, 1.21, 1.26))),  # make_cifar_c.py
-            imagenet=_records(Zoom, (_zooms(1.11, 0.01),), (_zooms(1.16, 0.01),), (_zooms(1.21, 0.02),),
-                              (_zooms(1.26, 0.02),), (_zooms(1.31, 0.03),)))  # make_imagenet_c.py zoom_blur
+@corruption(
+    "zoom_blur",
+    family="blur",
+    benchmark=True,
+    order=6,
+    cifar=_records(Zoom, *((_zooms(s, 0.01),) for s in (1.06, 1.11, 1.16, 1.21, 1.26))),  # make_cifar_c.py
+    imagenet=_records(
+        Zoom,
+        (_zooms(1.11, 0.01),),
+        (_zooms(1.16, 0.01),),
+        (_zooms(1.21, 0.02),),
+        (_zooms(1.26, 0.02),),
+        (_zooms(1.31, 0.03),),
+    ),
+)  # make_imagenet_c.py zoom_blur
 def zoom_blur(x: torch.Tensor, c: Zoom, params: Params, profile: str) -> torch.Tensor:
     out = x.clone()
     for zoom in c.zooms:
@@ -381,8 +440,9 @@ def _snow_sample(x: torch.Tensor, c: Snow, g: torch.Generator | None, profile: s
     return {"layer": layer, "angle": _uniform(x, g, -135, -45)}  # make_cifar_c.py snow: angle ~ U(-135, -45)
 
 
-def snow_layer(layer: torch.Tensor, zoom: float, threshold: float, radius: float, sigma: float,
-               angle: torch.Tensor) -> torch.Tensor:
+def snow_layer(
+    layer: torch.Tensor, zoom: float, threshold: float, radius: float, sigma: float, angle: torch.Tensor
+) -> torch.Tensor:
     """Zoomed, thresholded, 8-bit quantised and motion-blurred snow flakes (B, 1, H, W), as make_cifar_c.py snow."""
     layer = filters.clipped_zoom(layer, zoom)
     layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
@@ -390,15 +450,29 @@ def snow_layer(layer: torch.Tensor, zoom: float, threshold: float, radius: float
     return torch.round(filters.motion_blur(layer, radius, sigma, angle) * 255) / 255  # 8-bit PNG out of ImageMagick
 
 
-@corruption("snow", family="weather", benchmark=True, order=7, sample=_snow_sample,
-            cifar=_records(Snow,  # make_cifar_c.py snow
-                           (0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-                           (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-                           (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
-            imagenet=_records(Snow,  # make_imagenet_c.py snow
-                              (0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-                              (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-                              (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)))
+@corruption(
+    "snow",
+    family="weather",
+    benchmark=True,
+    order=7,
+    sample=_snow_sample,
+    cifar=_records(
+        Snow,  # make_cifar_c.py snow
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ),
+    imagenet=_records(
+        Snow,  # make_imagenet_c.py snow
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ),
+)
 def snow(x: torch.Tensor, c: Snow, params: Params, profile: str) -> torch.Tensor:
     flakes = snow_layer(params["layer"], c.zoom, c.threshold, c.radius, c.sigma, params["angle"])
     blend = c.blend
@@ -413,9 +487,16 @@ def _frost_sample(x: torch.Tensor, c: Frost, g: torch.Generator | None, profile:
     return {"index": idx, "unit_offset": u}
 
 
-@corruption("frost", family="weather", benchmark=True, order=8, monotone=False, sample=_frost_sample,
-            cifar=_records(Frost, (1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # make_cifar_c.py
-            imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)))  # make_imagenet_c.py
+@corruption(
+    "frost",
+    family="weather",
+    benchmark=True,
+    order=8,
+    monotone=False,
+    sample=_frost_sample,
+    cifar=_records(Frost, (1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # make_cifar_c.py
+    imagenet=_records(Frost, (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)),
+)  # make_imagenet_c.py
 def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tensor:
     b, _, h, w = x.shape
     stack, room = frost_stack(K.FROST_TEXTURE_SCALE[profile], h, w, str(x.device))
@@ -428,8 +509,9 @@ def frost(x: torch.Tensor, c: Frost, params: Params, profile: str) -> torch.Tens
     return torch.mul(x, c.image_weight).add_(crops)
 
 
-def frost_crops(stack: torch.Tensor, idx: torch.Tensor, corner: torch.Tensor, h: int, w: int,
-                gather: bool | None = None) -> torch.Tensor:
+def frost_crops(
+    stack: torch.Tensor, idx: torch.Tensor, corner: torch.Tensor, h: int, w: int, gather: bool | None = None
+) -> torch.Tensor:
     """(B, 3, h, w) crops of ``stack`` (textures, 3, H, W) at ``corner`` (B, 2). ``gather`` (default: off the CPU) takes
     them in one index gather on the device, no host round trip; on CPU strided copies are ~3x faster (measured) and
     reading the corners costs no device sync."""
@@ -455,9 +537,15 @@ def _fog_mapsize(profile: str, h: int, w: int) -> int:
     return max(K.FOG_MAPSIZE[profile], 1 << (max(h, w) - 1).bit_length())
 
 
-@corruption("fog", family="weather", benchmark=True, order=9, sample=_fog_sample,
-            cifar=_records(Fog, (0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),  # make_cifar_c.py fog
-            imagenet=_records(Fog, (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)))  # make_imagenet_c.py fog
+@corruption(
+    "fog",
+    family="weather",
+    benchmark=True,
+    order=9,
+    sample=_fog_sample,
+    cifar=_records(Fog, (0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),  # make_cifar_c.py fog
+    imagenet=_records(Fog, (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)),
+)  # make_imagenet_c.py fog
 def fog(x: torch.Tensor, c: Fog, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     plasma = plasma_from_draws(params["draws"], _fog_mapsize(profile, h, w), c.wibbledecay, prescaled=True)
@@ -467,9 +555,14 @@ def fog(x: torch.Tensor, c: Fog, params: Params, profile: str) -> torch.Tensor:
     return x * max_val / (max_val + c.strength)
 
 
-@corruption("brightness", family="weather", benchmark=True, order=10,
-            cifar=_records(Shift, 0.05, 0.1, 0.15, 0.2, 0.3),  # make_cifar_c.py brightness
-            imagenet=_records(Shift, 0.1, 0.2, 0.3, 0.4, 0.5))  # make_imagenet_c.py brightness
+@corruption(
+    "brightness",
+    family="weather",
+    benchmark=True,
+    order=10,
+    cifar=_records(Shift, 0.05, 0.1, 0.15, 0.2, 0.3),  # make_cifar_c.py brightness
+    imagenet=_records(Shift, 0.1, 0.2, 0.3, 0.4, 0.5),
+)  # make_imagenet_c.py brightness
 def brightness(x: torch.Tensor, c: Shift, params: Params, profile: str) -> torch.Tensor:
     # rgb2hsv -> V + c clipped -> hsv2rgb keeps hue and saturation, i.e. scales RGB by V'/V (grey V'=c when V = 0)
     v = x.amax(dim=1, keepdim=True)
@@ -498,13 +591,30 @@ def spatter_water_mask(liquid: np.ndarray, intensity: float) -> np.ndarray:
     return (m / peak if peak > 0 else m * 0) * intensity
 
 
-@corruption("spatter", family="weather", benchmark=False, order=17, monotone=False, sample=_spatter_sample,
-            cifar=_records(Spatter,  # make_cifar_c.py spatter
-                           (0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0), (0.65, 0.3, 1, 0.69, 0.5, 0),
-                           (0.65, 0.1, 0.7, 0.69, 0.6, 1), (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
-            imagenet=_records(Spatter,  # make_imagenet_c.py spatter
-                              (0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
-                              (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)))
+@corruption(
+    "spatter",
+    family="weather",
+    benchmark=False,
+    order=17,
+    monotone=False,
+    sample=_spatter_sample,
+    cifar=_records(
+        Spatter,  # make_cifar_c.py spatter
+        (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+        (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+        (0.65, 0.3, 1, 0.69, 0.5, 0),
+        (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+        (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+    ),
+    imagenet=_records(
+        Spatter,  # make_imagenet_c.py spatter
+        (0.65, 0.3, 4, 0.69, 0.6, 0),
+        (0.65, 0.3, 3, 0.68, 0.6, 0),
+        (0.65, 0.3, 2, 0.68, 0.5, 0),
+        (0.65, 0.3, 1, 0.65, 1.5, 1),
+        (0.67, 0.4, 1, 0.65, 1.5, 1),
+    ),
+)
 def spatter(x: torch.Tensor, c: Spatter, params: Params, profile: str) -> torch.Tensor:
     sigma, threshold, intensity, mode = c.sigma, c.threshold, c.intensity, c.mode
     liquid = filters.gaussian_filter(params["liquid"].double(), sigma, mode="edge")
@@ -524,17 +634,28 @@ def spatter(x: torch.Tensor, c: Spatter, params: Params, profile: str) -> torch.
 
 
 # ---- digital ---------------------------------------------------------------------------------------------------------
-@corruption("contrast", family="digital", benchmark=True, order=11,
-            cifar=_records(Factor, 0.75, 0.5, 0.4, 0.3, 0.15),  # make_cifar_c.py contrast
-            imagenet=_records(Factor, 0.4, 0.3, 0.2, 0.1, 0.05))  # make_imagenet_c.py contrast
+@corruption(
+    "contrast",
+    family="digital",
+    benchmark=True,
+    order=11,
+    cifar=_records(Factor, 0.75, 0.5, 0.4, 0.3, 0.15),  # make_cifar_c.py contrast
+    imagenet=_records(Factor, 0.4, 0.3, 0.2, 0.1, 0.05),
+)  # make_imagenet_c.py contrast
 def contrast(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.Tensor:
     means = x.mean(dim=(2, 3), keepdim=True)
     return (x - means) * c.factor + means
 
 
-@corruption("saturate", family="digital", benchmark=False, order=18, monotone=False,
-            cifar=_records(Saturate, (0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),  # make_cifar_c.py saturate
-            imagenet=_records(Saturate, (0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)))  # make_imagenet_c.py
+@corruption(
+    "saturate",
+    family="digital",
+    benchmark=False,
+    order=18,
+    monotone=False,
+    cifar=_records(Saturate, (0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),  # make_cifar_c.py saturate
+    imagenet=_records(Saturate, (0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
+)  # make_imagenet_c.py
 def saturate(x: torch.Tensor, c: Saturate, params: Params, profile: str) -> torch.Tensor:
     # rgb2hsv -> S*a + b clipped -> hsv2rgb with hue and value kept: channel = V - S' * (V - channel) / S (S = 1 - min/V).
     v = x.amax(dim=1, keepdim=True)
@@ -594,9 +715,14 @@ def jpeg_cpu(images: torch.Tensor, quality: int, workers: int | None = None) -> 
     return torch.from_numpy(out)  # uint8: ``corrupt`` passes 8-bit results through
 
 
-@corruption("jpeg_compression", family="digital", benchmark=True, order=14,
-            cifar=_records(Quality, 80, 65, 58, 50, 40),  # make_cifar_c.py jpeg_compression
-            imagenet=_records(Quality, 25, 18, 15, 10, 7))  # make_imagenet_c.py jpeg_compression
+@corruption(
+    "jpeg_compression",
+    family="digital",
+    benchmark=True,
+    order=14,
+    cifar=_records(Quality, 80, 65, 58, 50, 40),  # make_cifar_c.py jpeg_compression
+    imagenet=_records(Quality, 25, 18, 15, 10, 7),
+)  # make_imagenet_c.py jpeg_compression
 def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) -> torch.Tensor:
     if x.device.type == "cpu":
         return jpeg_cpu(_to_uint8(x), int(c.quality))
@@ -606,9 +732,14 @@ def jpeg_compression(x: torch.Tensor, c: Quality, params: Params, profile: str) 
     return pixels.to(x.device)  # uint8: ``corrupt`` passes 8-bit results through
 
 
-@corruption("pixelate", family="digital", benchmark=True, order=13,
-            cifar=_records(Factor, 0.95, 0.9, 0.85, 0.75, 0.65),  # make_cifar_c.py pixelate
-            imagenet=_records(Factor, 0.6, 0.5, 0.4, 0.3, 0.25))  # make_imagenet_c.py pixelate
+@corruption(
+    "pixelate",
+    family="digital",
+    benchmark=True,
+    order=13,
+    cifar=_records(Factor, 0.95, 0.9, 0.85, 0.75, 0.65),  # make_cifar_c.py pixelate
+    imagenet=_records(Factor, 0.6, 0.5, 0.4, 0.3, 0.25),
+)  # make_imagenet_c.py pixelate
 def pixelate(x: torch.Tensor, c: Factor, params: Params, profile: str) -> torch.Tensor:
     h, w = x.shape[-2:]
     sh, sw = int(h * c.factor), int(w * c.factor)  # make_cifar_c.py pixelate: resize to int(32 * c) with BOX, then back
@@ -653,13 +784,20 @@ def elastic_scale(profile: str, h: int) -> float:
     return unit * h / native
 
 
-@corruption("elastic_transform", family="digital", benchmark=True, order=12, monotone=False, sample=_elastic_sample,
-            # make_cifar_c.py elastic_transform, in units of IMSIZE=32
-            cifar=_records(Elastic, (0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05),
-                           (0.1, 0.03, 0.03)),
-            # make_imagenet_c.py elastic_transform, in units of 244 ("should have been 224")
-            imagenet=_records(Elastic, (2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02),
-                              (0.12, 0.01, 0.02)))
+@corruption(
+    "elastic_transform",
+    family="digital",
+    benchmark=True,
+    order=12,
+    monotone=False,
+    sample=_elastic_sample,
+    # make_cifar_c.py elastic_transform, in units of IMSIZE=32
+    cifar=_records(Elastic, (0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),
+    # make_imagenet_c.py elastic_transform, in units of 244 ("should have been 224")
+    imagenet=_records(
+        Elastic, (2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02), (0.12, 0.01, 0.02)
+    ),
+)
 def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str) -> torch.Tensor:
     b, ch, h, w = x.shape
     unit = elastic_scale(profile, h)
@@ -677,8 +815,11 @@ def elastic_transform(x: torch.Tensor, c: Elastic, params: Params, profile: str)
     fwd[:, :2, :] = a_t.transpose(1, 2)
     fwd[:, 2, 2] = 1
     inv = torch.linalg.inv_ex(fwd).inverse
-    ys, xs = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64),
-                            torch.arange(w, device=dev, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=dev, dtype=torch.float64),
+        torch.arange(w, device=dev, dtype=torch.float64),
+        indexing="ij",
+    )
     pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
     src_xy = (pix @ inv.transpose(1, 2))[..., :2].reshape(b, h, w, 2)
     grid = torch.stack([src_xy[..., 0] / max(w - 1, 1) * 2 - 1, src_xy[..., 1] / max(h - 1, 1) * 2 - 1], -1)
@@ -705,8 +846,9 @@ def severity_constants(name: str, severity: int, profile: str) -> Any:
     return CORRUPTIONS.get(name).constants(profile, severity)
 
 
-def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None,
-            profile: str = "cifar") -> torch.Tensor:
+def corrupt(
+    images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None, profile: str = "cifar"
+) -> torch.Tensor:
     """Corrupt a uint8 (N, 3, H, W) batch with ``name`` at ``severity`` (1..5); returns uint8 of the same shape.
 
     Randomness comes only from ``generator`` (on the images' device), so a seeded generator reproduces the output.
@@ -721,8 +863,11 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
 
     if compiled.supports(images, name, c):  # fused per-image loops from the uint8 pixels (CPU, numba)
         return compiled.corrupt(images, name, c, generator, profile)
-    if name == "pixelate" and int(images.shape[-2] * c.factor) < images.shape[-2] \
-            and int(images.shape[-1] * c.factor) < images.shape[-1]:
+    if (
+        name == "pixelate"
+        and int(images.shape[-2] * c.factor) < images.shape[-2]
+        and int(images.shape[-1] * c.factor) < images.shape[-1]
+    ):
         # integer-only kernel: straight from the uint8 pixels (the float detour is most of its cost)
         return _pixelate_uint8(images, c.factor)
     if name == "jpeg_compression":
@@ -735,8 +880,14 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
     return _apply_chunked(images, x, spec, c, params, profile)
 
 
-def corrupt_shared(images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None,
-                   profile: str = "cifar", group: int = 1) -> torch.Tensor:
+def corrupt_shared(
+    images: torch.Tensor,
+    name: str,
+    severity: int,
+    generator: torch.Generator | None = None,
+    profile: str = "cifar",
+    group: int = 1,
+) -> torch.Tensor:
     """``corrupt`` where each run of ``group`` consecutive images shares one parameter draw (the same noise field,
     angle, ...): one sampled transform applied to a fixed image set, as Minimal Sample Distance needs (Mintun et al.
     2021, minimal_sample_distance.ipynb: one sampled seed per transform, applied to every image)."""
@@ -753,8 +904,9 @@ def corrupt_shared(images: torch.Tensor, name: str, severity: int, generator: to
     return _apply_chunked(images, x, spec, c, params, profile)
 
 
-def _apply_chunked(images: torch.Tensor, x: torch.Tensor, spec: Any, c: Any, params: Params,
-                   profile: str) -> torch.Tensor:
+def _apply_chunked(
+    images: torch.Tensor, x: torch.Tensor, spec: Any, c: Any, params: Params, profile: str
+) -> torch.Tensor:
     """The kernel on ``x`` in cache-sized chunks on CPU (whole batch elsewhere), written as uint8."""
     n = _chunk_images(x)
     if n >= x.shape[0]:
@@ -768,6 +920,7 @@ def _apply_chunked(images: torch.Tensor, x: torch.Tensor, spec: Any, c: Any, par
 
 def _repeat_params(params: Params, group: int) -> Params:
     """Every batch-first params entry with each row repeated ``group`` times (batch-free values as they are)."""
+
     def rep(v: Any) -> Any:
         if isinstance(v, torch.Tensor):
             return v.repeat_interleave(group, dim=0) if v.ndim else v
@@ -835,6 +988,7 @@ def _chunk_images(x: torch.Tensor) -> int:
 
 def _slice_params(params: Params, rows: slice) -> Params:
     """Rows of every params entry: samplers return batch-first tensors (or tuples of them) or batch-free values."""
+
     def cut(v: Any) -> Any:
         if isinstance(v, torch.Tensor):
             return v[rows]

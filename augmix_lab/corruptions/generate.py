@@ -57,9 +57,17 @@ def profile_for_name(dataset: str) -> str:
     return "imagenet" if size is not None and size > 64 else "cifar"
 
 
-def corrupted_batches(images: torch.Tensor, labels: torch.Tensor, name: str, severity: int, *, seed: int,
-                      batch_size: int, profile: str, device: torch.device | str = "cpu",
-                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def corrupted_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    name: str,
+    severity: int,
+    *,
+    seed: int,
+    batch_size: int,
+    profile: str,
+    device: torch.device | str = "cpu",
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """On-the-fly -C: yield (corrupted uint8 batch on ``device``, labels) for ``images`` (uint8 N×3×H×W, or a lazy
     ImageNet folder, streamed as its reference eval view)."""
     from augmix_lab.corruptions.functional import corrupt
@@ -84,10 +92,19 @@ def _label_array(labels: torch.Tensor, num_classes: int) -> np.ndarray:
     return labels.cpu().numpy().astype(dtype)
 
 
-def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0, *,
-           corruptions: list[str] | None = None, profile: str | None = None, batch_size: int = 500,
-           device: str = "cpu", data_root: str | os.PathLike[str] | None = None, progress=None,
-           suite: str = "c") -> Path:
+def make_c(
+    dataset,
+    out_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    *,
+    corruptions: list[str] | None = None,
+    profile: str | None = None,
+    batch_size: int = 500,
+    device: str = "cpu",
+    data_root: str | os.PathLike[str] | None = None,
+    progress=None,
+    suite: str = "c",
+) -> Path:
     """Write ``<out>/<NAME>-C/<corruption>.npy`` (5*N, H, W, 3) uint8 severity-major + ``labels.npy`` for ``dataset``.
 
     ``dataset`` is an ImageDataset or a dataset name (loaded from ``data_root``); ``out_dir`` defaults to
@@ -100,7 +117,9 @@ def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
     if corruptions is None:
         names = corruption_names(suite=suite, profile=profile if suite != "c" else None)
     else:
-        names = check_corruption_names(corruptions, "corruptions", suite=suite, profile=profile if suite != "c" else None)
+        names = check_corruption_names(
+            corruptions, "corruptions", suite=suite, profile=profile if suite != "c" else None
+        )
     images, labels = _test_split(dataset)
     kind = SUITES[suite]
     target = out / released.benchmark_dirname(dataset.name, kind)
@@ -110,8 +129,9 @@ def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
         arr = np.empty((5 * n,) + tuple(images.shape[2:]) + (3,), dtype=np.uint8)
         for severity in range(1, 6):
             row = (severity - 1) * n
-            for batch, _ in corrupted_batches(images, labels, name, severity, seed=seed, batch_size=batch_size,
-                                              profile=profile, device=device):
+            for batch, _ in corrupted_batches(
+                images, labels, name, severity, seed=seed, batch_size=batch_size, profile=profile, device=device
+            ):
                 arr[row : row + len(batch)] = batch.permute(0, 2, 3, 1).cpu().numpy()
                 row += len(batch)
         _atomic_save(target / f"{name}.npy", arr)
@@ -125,16 +145,29 @@ def make_c(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0
     return target
 
 
-def make_p(dataset, out_dir: str | os.PathLike[str] | None = None, seed: int = 0, *,
-           perturbations: list[str] | None = None, profile: str | None = None, difficulties: tuple[int, ...] = (1,),
-           batch_size: int = 200, max_videos: int | None = None, device: str = "cpu",
-           data_root: str | os.PathLike[str] | None = None, progress=None) -> Path:
+def make_p(
+    dataset,
+    out_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    *,
+    perturbations: list[str] | None = None,
+    profile: str | None = None,
+    difficulties: tuple[int, ...] = (1,),
+    batch_size: int = 200,
+    max_videos: int | None = None,
+    device: str = "cpu",
+    data_root: str | os.PathLike[str] | None = None,
+    progress=None,
+) -> Path:
     """Write ``<out>/<NAME>-P/<perturbation>.npy`` (N, T, H, W, 3) uint8 (+ ``_2``/``_3`` noise difficulties) + labels."""
     from augmix_lab.corruptions.perturbations import perturb_sequence
 
     dataset, out = _resolve(dataset, out_dir, data_root)
-    names = perturbation_names(implemented_only=True) if perturbations is None else \
-        check_perturbation_names(perturbations, "perturbations")
+    names = (
+        perturbation_names(implemented_only=True)
+        if perturbations is None
+        else check_perturbation_names(perturbations, "perturbations")
+    )
     profile = profile or profile_for(dataset)
     images, labels = _test_split(dataset)
     if max_videos is not None:
@@ -176,8 +209,14 @@ def _test_split(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 def _write_marker(target: Path, dataset, seed: int, profile: str, kind: str) -> None:
     from augmix_lab.corruptions.textures import frost_origin
 
-    info = {"dataset": dataset.name, "dataset_version": getattr(dataset, "version", ""), "seed": seed,
-            "profile": profile, "kind": kind, "generator_version": GENERATOR_VERSION}
+    info = {
+        "dataset": dataset.name,
+        "dataset_version": getattr(dataset, "version", ""),
+        "seed": seed,
+        "profile": profile,
+        "kind": kind,
+        "generator_version": GENERATOR_VERSION,
+    }
     if kind == "C":
         info["frost_textures"] = frost_origin()  # "synthetic": frost made without the photographs (labelled)
     (target / released.GENERATED_MARKER).write_text(json.dumps(info, indent=1, sort_keys=True))

@@ -33,8 +33,15 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255 + 1e-3).floor().to(torch.uint8)  # np.uint8(255 * x): truncation
 
 
-def _affine(x: torch.Tensor, *, angle: float = 0.0, translate: tuple[float, float] = (0, 0), scale: float = 1.0,
-            shear: float = 0.0, nearest: bool = False) -> torch.Tensor:
+def _affine(
+    x: torch.Tensor,
+    *,
+    angle: float = 0.0,
+    translate: tuple[float, float] = (0, 0),
+    scale: float = 1.0,
+    shear: float = 0.0,
+    nearest: bool = False,
+) -> torch.Tensor:
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
@@ -48,10 +55,14 @@ def _tilt(x: torch.Tensor, degrees: float) -> torch.Tensor:
     t = math.radians(degrees)
     f = math.sqrt(w**2 + h**2)
     p1 = torch.tensor([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1], [0, 0, 1]], dtype=torch.float64)
-    rx = torch.tensor([[1, 0, 0, 0], [0, math.cos(t), -math.sin(t), 0], [0, math.sin(t), math.cos(t), 0], [0, 0, 0, 1]],
-                      dtype=torch.float64)
-    ry = torch.tensor([[math.cos(t), 0, -math.sin(t), 0], [0, 1, 0, 0], [math.sin(t), 0, math.cos(t), 0], [0, 0, 0, 1]],
-                      dtype=torch.float64)
+    rx = torch.tensor(
+        [[1, 0, 0, 0], [0, math.cos(t), -math.sin(t), 0], [0, math.sin(t), math.cos(t), 0], [0, 0, 0, 1]],
+        dtype=torch.float64,
+    )
+    ry = torch.tensor(
+        [[math.cos(t), 0, -math.sin(t), 0], [0, 1, 0, 0], [math.sin(t), 0, math.cos(t), 0], [0, 0, 0, 1]],
+        dtype=torch.float64,
+    )
     tr = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, f], [0, 0, 0, 1]], dtype=torch.float64)
     p2 = torch.tensor([[f, 0, w / 2, 0], [0, f, h / 2, 0], [0, 0, 1, 0]], dtype=torch.float64)
     inv = torch.linalg.inv(p2 @ tr @ rx @ ry @ p1)  # cv2.warpPerspective samples src = M^-1 dst
@@ -124,26 +135,50 @@ def _noise_frames(draw):
 
 
 gaussian_noise = perturbation(
-    "gaussian_noise", split="test", order=0, noise=True, frames=_NOISE_FRAMES,
-    params={"cifar": NoiseLevels((0.02, 0.04, 0.06)),  # make_cifar_p.py: sigma per difficulty
-            "imagenet": NoiseLevels((0.03, 0.05, 0.08))},  # make_imagenet_p.py
+    "gaussian_noise",
+    split="test",
+    order=0,
+    noise=True,
+    frames=_NOISE_FRAMES,
+    params={
+        "cifar": NoiseLevels((0.02, 0.04, 0.06)),  # make_cifar_p.py: sigma per difficulty
+        "imagenet": NoiseLevels((0.03, 0.05, 0.08)),
+    },  # make_imagenet_p.py
 )(_noise_frames(lambda x, level, g: x + level * torch.randn(x.shape, generator=g, device=x.device)))
 shot_noise = perturbation(
-    "shot_noise", split="test", order=1, noise=True, frames=_NOISE_FRAMES,
-    params={"cifar": NoiseLevels((700, 400, 200)),  # make_cifar_p.py: poisson lambda per difficulty
-            "imagenet": NoiseLevels((300, 120, 60))},  # make_imagenet_p.py
+    "shot_noise",
+    split="test",
+    order=1,
+    noise=True,
+    frames=_NOISE_FRAMES,
+    params={
+        "cifar": NoiseLevels((700, 400, 200)),  # make_cifar_p.py: poisson lambda per difficulty
+        "imagenet": NoiseLevels((300, 120, 60)),
+    },  # make_imagenet_p.py
 )(_noise_frames(lambda x, level, g: torch.poisson(x * level, generator=g) / level))
 speckle_noise = perturbation(
-    "speckle_noise", split="validation", order=0, noise=True, frames=_NOISE_FRAMES,
-    params={"cifar": NoiseLevels((0.05, 0.07, 0.10)),  # make_cifar_p.py: speckle sigma per difficulty
-            "imagenet": NoiseLevels((0.05, 0.10, 0.15))},  # make_imagenet_p.py
+    "speckle_noise",
+    split="validation",
+    order=0,
+    noise=True,
+    frames=_NOISE_FRAMES,
+    params={
+        "cifar": NoiseLevels((0.05, 0.07, 0.10)),  # make_cifar_p.py: speckle sigma per difficulty
+        "imagenet": NoiseLevels((0.05, 0.10, 0.15)),
+    },  # make_imagenet_p.py
 )(_noise_frames(lambda x, level, g: x + x * level * torch.randn(x.shape, generator=g, device=x.device)))
 
 
-@perturbation("motion_blur", split="test", order=2,
-              frames={"cifar": 21, "imagenet": 31},  # make_cifar_p.py range(0, 21); make_imagenet_p.py range(0, 31)
-              params={"cifar": MotionP(6, 1.8, 9, 20),  # make_cifar_p.py: radius 6, sigma 1.8, angle (i - 20) * 9
-                      "imagenet": MotionP(10, 3, 4, 30)})  # make_imagenet_p.py: radius 10, sigma 3, angle (i - 30) * 4
+@perturbation(
+    "motion_blur",
+    split="test",
+    order=2,
+    frames={"cifar": 21, "imagenet": 31},  # make_cifar_p.py range(0, 21); make_imagenet_p.py range(0, 31)
+    params={
+        "cifar": MotionP(6, 1.8, 9, 20),  # make_cifar_p.py: radius 6, sigma 1.8, angle (i - 20) * 9
+        "imagenet": MotionP(10, 3, 4, 30),
+    },
+)  # make_imagenet_p.py: radius 10, sigma 3, angle (i - 30) * 4
 def motion_blur(images, x, p: MotionP, n_frames, g, profile, difficulty) -> Frames:
     frames = []
     for i in range(n_frames):
@@ -152,8 +187,9 @@ def motion_blur(images, x, p: MotionP, n_frames, g, profile, difficulty) -> Fram
     return frames
 
 
-@perturbation("zoom_blur", split="test", order=3, frames=_SWEEP_FRAMES,
-              params={"cifar": Ramp(0.004), "imagenet": Ramp(0.004)})  # make_*_p.py: running mean of scale 1 + 0.004 i
+@perturbation(
+    "zoom_blur", split="test", order=3, frames=_SWEEP_FRAMES, params={"cifar": Ramp(0.004), "imagenet": Ramp(0.004)}
+)  # make_*_p.py: running mean of scale 1 + 0.004 i
 def zoom_blur(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     frames = [images]
     avg = x.clone()
@@ -163,10 +199,17 @@ def zoom_blur(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     return frames
 
 
-@perturbation("snow", split="test", order=4, frames=_SWEEP_FRAMES,
-              # make_cifar_p.py: loc, scale, zoom, thr, r, sigma, angle 4i-150, blend
-              params={"cifar": SnowP(0.05, 0.3, 2, 0.5, 10, 2, 4, -150, 0.85),
-                      "imagenet": SnowP(0.05, 0.3, 2, 0.5, 14, 4, 4, -150, 0.85)})  # make_imagenet_p.py: r=14 sigma=4
+@perturbation(
+    "snow",
+    split="test",
+    order=4,
+    frames=_SWEEP_FRAMES,
+    # make_cifar_p.py: loc, scale, zoom, thr, r, sigma, angle 4i-150, blend
+    params={
+        "cifar": SnowP(0.05, 0.3, 2, 0.5, 10, 2, 4, -150, 0.85),
+        "imagenet": SnowP(0.05, 0.3, 2, 0.5, 14, 4, 4, -150, 0.85),
+    },
+)  # make_imagenet_p.py: r=14 sigma=4
 def snow(images, x, p: SnowP, n_frames, g, profile, difficulty) -> Frames:
     b = x.shape[0]
     layer0 = p.loc + p.scale * torch.randn((b, 1) + tuple(x.shape[-2:]), generator=g, device=x.device)
@@ -179,65 +222,115 @@ def snow(images, x, p: SnowP, n_frames, g, profile, difficulty) -> Frames:
     return frames
 
 
-@perturbation("brightness", split="test", order=5, frames=_SWEEP_FRAMES,
-              params={"cifar": Ramp(1.5),  # make_cifar_p.py: V shift (i - 15) * 1.5 / 100
-                      "imagenet": Ramp(2.0)})  # make_imagenet_p.py: (i - 15) * 2 / 100
+@perturbation(
+    "brightness",
+    split="test",
+    order=5,
+    frames=_SWEEP_FRAMES,
+    params={
+        "cifar": Ramp(1.5),  # make_cifar_p.py: V shift (i - 15) * 1.5 / 100
+        "imagenet": Ramp(2.0),
+    },
+)  # make_imagenet_p.py: (i - 15) * 2 / 100
 def brightness(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
-    return [_to_uint8(_brightness_kernel(x, Shift((i - 15) * p.step / 100), {}, profile).clamp(0, 1))
-            for i in range(n_frames)]
+    return [
+        _to_uint8(_brightness_kernel(x, Shift((i - 15) * p.step / 100), {}, profile).clamp(0, 1))
+        for i in range(n_frames)
+    ]
 
 
-@perturbation("translate", split="test", order=6,
-              frames={"cifar": 16, "imagenet": 41},  # make_cifar_p.py range(0, 16); make_imagenet_p.py range(0, 41)
-              params={"cifar": Ramp(7), "imagenet": Ramp(20)})  # dx = i - 7 px (CIFAR), i - 20 px (ImageNet)
+@perturbation(
+    "translate",
+    split="test",
+    order=6,
+    frames={"cifar": 16, "imagenet": 41},  # make_cifar_p.py range(0, 16); make_imagenet_p.py range(0, 41)
+    params={"cifar": Ramp(7), "imagenet": Ramp(20)},
+)  # dx = i - 7 px (CIFAR), i - 20 px (ImageNet)
 def translate(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     return [_affine(images, translate=(i - p.step, 0), nearest=True) for i in range(n_frames)]
 
 
-@perturbation("rotate", split="test", order=7, frames=_SWEEP_FRAMES,
-              params={"cifar": Ramp(1.0), "imagenet": Ramp(1.0)})  # make_*_p.py: angle i - 15 degrees
+@perturbation(
+    "rotate", split="test", order=7, frames=_SWEEP_FRAMES, params={"cifar": Ramp(1.0), "imagenet": Ramp(1.0)}
+)  # make_*_p.py: angle i - 15 degrees
 def rotate(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     return [_affine(images, angle=float((i - 15) * p.step)) for i in range(n_frames)]
 
 
-@perturbation("tilt", split="test", order=8, frames=_SWEEP_FRAMES,
-              params={"cifar": Ramp(0.75),  # make_cifar_p.py: 0.75 (i - 15) degrees about both axes
-                      "imagenet": Ramp(1.0)})  # make_imagenet_p.py: (i - 15) degrees
+@perturbation(
+    "tilt",
+    split="test",
+    order=8,
+    frames=_SWEEP_FRAMES,
+    params={
+        "cifar": Ramp(0.75),  # make_cifar_p.py: 0.75 (i - 15) degrees about both axes
+        "imagenet": Ramp(1.0),
+    },
+)  # make_imagenet_p.py: (i - 15) degrees
 def tilt(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     return [torch.round(_tilt(images, p.step * (i - 15))).clamp(0, 255).to(torch.uint8) for i in range(n_frames)]
 
 
-@perturbation("scale", split="test", order=9, frames=_SWEEP_FRAMES,
-              params={"cifar": ScaleP(2, 70),  # make_cifar_p.py: scale (2 i + 70) / 100
-                      "imagenet": ScaleP(2.5, 40)})  # make_imagenet_p.py: (2.5 i + 40) / 100
+@perturbation(
+    "scale",
+    split="test",
+    order=9,
+    frames=_SWEEP_FRAMES,
+    params={
+        "cifar": ScaleP(2, 70),  # make_cifar_p.py: scale (2 i + 70) / 100
+        "imagenet": ScaleP(2.5, 40),
+    },
+)  # make_imagenet_p.py: (2.5 i + 40) / 100
 def scale(images, x, p: ScaleP, n_frames, g, profile, difficulty) -> Frames:
     return [_affine(images, scale=(i * p.step + p.start) / 100) for i in range(n_frames)]
 
 
-@perturbation("gaussian_blur", split="validation", order=1, frames=_SWEEP_FRAMES,
-              params={"cifar": BlurP(0.3, 0.015),  # make_cifar_p.py: sigma 0.3 + 0.015 i, truncate 7
-                      "imagenet": BlurP(0.25, 0.035)})  # make_imagenet_p.py: sigma 0.25 + 0.035 i
+@perturbation(
+    "gaussian_blur",
+    split="validation",
+    order=1,
+    frames=_SWEEP_FRAMES,
+    params={
+        "cifar": BlurP(0.3, 0.015),  # make_cifar_p.py: sigma 0.3 + 0.015 i, truncate 7
+        "imagenet": BlurP(0.25, 0.035),
+    },
+)  # make_imagenet_p.py: sigma 0.25 + 0.035 i
 def gaussian_blur(images, x, p: BlurP, n_frames, g, profile, difficulty) -> Frames:
-    return [_to_uint8(filters.gaussian_filter(x, p.start + p.step * i, mode="edge", truncate=7.0))
-            for i in range(n_frames)]
+    return [
+        _to_uint8(filters.gaussian_filter(x, p.start + p.step * i, mode="edge", truncate=7.0)) for i in range(n_frames)
+    ]
 
 
-@perturbation("spatter", split="validation", order=2, frames=_SWEEP_FRAMES, implemented=False,
-              params={"cifar": SpatterP(0.6, 0.265, 1.75, 0.7, 0.6),  # make_cifar_p.py: loc, scale, sigma, thr, intensity
-                      "imagenet": SpatterP(0.6, 0.265, 1.75, 0.7, 0.6)})  # [UNVERIFIED for ImageNet-P] CIFAR values
+@perturbation(
+    "spatter",
+    split="validation",
+    order=2,
+    frames=_SWEEP_FRAMES,
+    implemented=False,
+    params={
+        "cifar": SpatterP(0.6, 0.265, 1.75, 0.7, 0.6),  # make_cifar_p.py: loc, scale, sigma, thr, intensity
+        "imagenet": SpatterP(0.6, 0.265, 1.75, 0.7, 0.6),
+    },
+)  # [UNVERIFIED for ImageNet-P] CIFAR values
 def spatter(images, x, p: SpatterP, n_frames, g, profile, difficulty) -> Frames:
     # registered so the released CIFAR-10-P file list knows it; no kernel (see module doc)
     raise UserError("perturbation 'spatter' is not implemented (released files only)")
 
 
-@perturbation("shear", split="validation", order=3, frames=_SWEEP_FRAMES,
-              params={"cifar": Ramp(1.0), "imagenet": Ramp(1.0)})  # make_*_p.py: shear i - 15 degrees
+@perturbation(
+    "shear", split="validation", order=3, frames=_SWEEP_FRAMES, params={"cifar": Ramp(1.0), "imagenet": Ramp(1.0)}
+)  # make_*_p.py: shear i - 15 degrees
 def shear(images, x, p: Ramp, n_frames, g, profile, difficulty) -> Frames:
     return [_affine(images, shear=float((i - 15) * p.step)) for i in range(n_frames)]
 
 
-def perturb_sequence(images: torch.Tensor, name: str, generator: torch.Generator | None = None,
-                     profile: str = "cifar", difficulty: int = 1) -> torch.Tensor:
+def perturb_sequence(
+    images: torch.Tensor,
+    name: str,
+    generator: torch.Generator | None = None,
+    profile: str = "cifar",
+    difficulty: int = 1,
+) -> torch.Tensor:
     """The -P video of every image: uint8 (N, T, 3, H, W) with the published frame count for ``profile``.
 
     ``difficulty`` (1..3) picks the noise level of noise sequences (the released ``_2`` / ``_3`` files).

@@ -63,7 +63,9 @@ def _plasma_fractal(mapsize: int, wibbledecay: float, rng: np.random.Generator) 
         corner = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
         sq = corner + np.roll(corner, -1, axis=0)
         sq += np.roll(sq, -1, axis=1)
-        maparray[half:mapsize:stepsize, half:mapsize:stepsize] = sq / 4 + wibble * rng.uniform(-wibble, wibble, sq.shape)
+        maparray[half:mapsize:stepsize, half:mapsize:stepsize] = sq / 4 + wibble * rng.uniform(
+            -wibble, wibble, sq.shape
+        )
         dr = maparray[half:mapsize:stepsize, half:mapsize:stepsize]
         ul = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
         lt = dr + np.roll(dr, 1, axis=0) + ul + np.roll(ul, -1, axis=1)
@@ -289,8 +291,9 @@ def _spatter(img: np.ndarray, x: np.ndarray, c, rng: np.random.Generator, profil
     return out
 
 
-def reference_corrupt(img: np.ndarray, name: str, severity: int, rng: np.random.Generator,
-                      profile: str = "cifar") -> np.ndarray:
+def reference_corrupt(
+    img: np.ndarray, name: str, severity: int, rng: np.random.Generator, profile: str = "cifar"
+) -> np.ndarray:
     """One image (H, W, 3) uint8 -> corrupted uint8, per the reference scripts (see module docstring)."""
     c = CORRUPTIONS.get(name).constants(profile, severity)
     c = c[0] if len(c) == 1 else c  # one-field records are the reference scripts' scalar c

@@ -58,8 +58,10 @@ class CorruptionSpec:
         check_profile(profile)
         check_severity(severity, f" for {self.name!r}")
         if profile not in self.severity:
-            raise UserError(f"corruption {self.name!r} has no {profile} severities (it is not part of that profile's "
-                            f"{SUITES[self.suite]} benchmark); allowed profiles: {', '.join(self.severity)}")
+            raise UserError(
+                f"corruption {self.name!r} has no {profile} severities (it is not part of that profile's "
+                f"{SUITES[self.suite]} benchmark); allowed profiles: {', '.join(self.severity)}"
+            )
         return self.severity[profile][severity - 1]
 
 
@@ -81,8 +83,18 @@ CORRUPTIONS: Registry[CorruptionSpec] = Registry("corruption")
 PERTURBATIONS: Registry[PerturbationSpec] = Registry("perturbation")
 
 
-def corruption(name: str, *, family: str, benchmark: bool, order: int, cifar: tuple | None, imagenet: tuple | None,
-               sample: Callable[..., Params] = no_params, monotone: bool = True, suite: str = "c") -> Callable:
+def corruption(
+    name: str,
+    *,
+    family: str,
+    benchmark: bool,
+    order: int,
+    cifar: tuple | None,
+    imagenet: tuple | None,
+    sample: Callable[..., Params] = no_params,
+    monotone: bool = True,
+    suite: str = "c",
+) -> Callable:
     """Decorator on a kernel ``apply(x, c, params, profile)``: registers the corruption ``name`` once.
 
     ``suite="c_bar"`` registers a C-bar corruption; its ``cifar`` / ``imagenet`` records may be None for a profile
@@ -93,7 +105,9 @@ def corruption(name: str, *, family: str, benchmark: bool, order: int, cifar: tu
         raise ValueError(f"corruption {name!r}: suite {suite!r} not one of {tuple(SUITES)}")
     severity = {p: tuple(r) for p, r in (("cifar", cifar), ("imagenet", imagenet)) if r is not None}
     if not severity or (suite == "c" and len(severity) != len(PROFILES)):
-        raise ValueError(f"corruption {name!r}: needs severity records for {'both profiles' if suite == 'c' else 'a profile'}")
+        raise ValueError(
+            f"corruption {name!r}: needs severity records for {'both profiles' if suite == 'c' else 'a profile'}"
+        )
     for profile, records in severity.items():
         if len(records) != len(SEVERITIES):
             raise ValueError(f"corruption {name!r}: {profile} needs {len(SEVERITIES)} severity records")
@@ -106,12 +120,22 @@ def corruption(name: str, *, family: str, benchmark: bool, order: int, cifar: tu
     return decorator
 
 
-def perturbation(name: str, *, split: str, order: int, frames: Mapping[str, int], params: Mapping[str, Any],
-                 noise: bool = False, implemented: bool = True) -> Callable:
+def perturbation(
+    name: str,
+    *,
+    split: str,
+    order: int,
+    frames: Mapping[str, int],
+    params: Mapping[str, Any],
+    noise: bool = False,
+    implemented: bool = True,
+) -> Callable:
     """Decorator on a frame generator: registers the -P perturbation ``name`` once."""
 
     def decorator(fn: Callable) -> Callable:
-        PERTURBATIONS.add(name, PerturbationSpec(name, split, order, dict(frames), dict(params), fn, noise, implemented))
+        PERTURBATIONS.add(
+            name, PerturbationSpec(name, split, order, dict(frames), dict(params), fn, noise, implemented)
+        )
         return fn
 
     return decorator
@@ -129,16 +153,22 @@ def corruption_names(benchmark: bool | None = None, suite: str = "c", profile: s
     the benchmark's (the 15 of -C), False = the extras, None = all; ``profile``: only those with its severities."""
     _load()
     specs = sorted((CORRUPTIONS.get(n) for n in CORRUPTIONS), key=lambda s: (not s.benchmark, s.order, s.name))
-    return tuple(s.name for s in specs if s.suite == suite and (benchmark is None or s.benchmark == benchmark)
-                 and (profile is None or profile in s.severity))
+    return tuple(
+        s.name
+        for s in specs
+        if s.suite == suite
+        and (benchmark is None or s.benchmark == benchmark)
+        and (profile is None or profile in s.severity)
+    )
 
 
 def perturbation_names(split: str | None = None, implemented_only: bool = False) -> tuple[str, ...]:
     """Registered perturbations in make_cifar_p.py order (test first), optionally one split / only generable ones."""
     _load()
-    specs = sorted((PERTURBATIONS.get(n) for n in PERTURBATIONS),
-                   key=lambda s: (s.split != "test", s.order, s.name))
-    return tuple(s.name for s in specs if (split is None or s.split == split) and (s.implemented or not implemented_only))
+    specs = sorted((PERTURBATIONS.get(n) for n in PERTURBATIONS), key=lambda s: (s.split != "test", s.order, s.name))
+    return tuple(
+        s.name for s in specs if (split is None or s.split == split) and (s.implemented or not implemented_only)
+    )
 
 
 def families(suite: str = "c") -> dict[str, str]:
@@ -160,8 +190,9 @@ def check_severity(severity: Any, context: str = "") -> None:
         raise UserError(f"severity {severity!r}{context}: allowed are the integers 1..5")
 
 
-def check_corruption_names(names: Any, where: str = "corruptions", suite: str = "c",
-                           profile: str | None = None) -> tuple[str, ...]:
+def check_corruption_names(
+    names: Any, where: str = "corruptions", suite: str = "c", profile: str | None = None
+) -> tuple[str, ...]:
     """``names`` (None = the suite's benchmark corruptions: the 15 of -C, the profile's 10 of C-bar) checked against
     the registry; UserError lists what is allowed."""
     if names is None:
@@ -170,8 +201,10 @@ def check_corruption_names(names: Any, where: str = "corruptions", suite: str = 
     for n in names:
         if n not in allowed:
             if n in CORRUPTIONS:
-                raise UserError(f"{where}: corruption {n!r} is not one of the {SUITES[suite]} corruptions"
-                                f"{' of the ' + profile + ' profile' if profile else ''}; allowed: {', '.join(allowed)}")
+                raise UserError(
+                    f"{where}: corruption {n!r} is not one of the {SUITES[suite]} corruptions"
+                    f"{' of the ' + profile + ' profile' if profile else ''}; allowed: {', '.join(allowed)}"
+                )
             hint = CORRUPTIONS.unknown_message(n).split(" Allowed:")[0]
             raise UserError(f"{where}: {hint} Allowed: {', '.join(allowed)}.")
     return tuple(names)
@@ -185,8 +218,10 @@ def check_perturbation_names(names: Any, where: str = "perturbations") -> tuple[
     for n in names:
         if n not in allowed:
             if n in PERTURBATIONS:
-                raise UserError(f"{where}: unsupported perturbation {n!r} (registered for the released files, but it "
-                                f"has no kernel to generate or evaluate it); allowed: {', '.join(allowed)}")
+                raise UserError(
+                    f"{where}: unsupported perturbation {n!r} (registered for the released files, but it "
+                    f"has no kernel to generate or evaluate it); allowed: {', '.join(allowed)}"
+                )
             hint = PERTURBATIONS.unknown_message(n).split(" Allowed:")[0]
             raise UserError(f"{where}: {hint} Allowed: {', '.join(allowed)}.")
     return tuple(names)

@@ -70,14 +70,20 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             offset = f.tell()
     except (ValueError, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npy file ({exc}); delete it and download or generate it again") from None
+        raise UserError(
+            f"{path}: not a readable .npy file ({exc}); delete it and download or generate it again"
+        ) from None
     if dtype.hasobject:
         raise UserError(f"{path}: holds Python objects (pickle), refused; expected a uint8 image array")
     return tuple(shape), dtype, offset
 
 
-def check_npy(path: Path, shape_tail: tuple[int, ...] | None = None, length: int | None = None,
-              dtype: str | tuple[str, ...] = "uint8") -> tuple[int, ...]:
+def check_npy(
+    path: Path,
+    shape_tail: tuple[int, ...] | None = None,
+    length: int | None = None,
+    dtype: str | tuple[str, ...] = "uint8",
+) -> tuple[int, ...]:
     """Check an .npy file exists and its header matches its size (truncation), dtype and shape; returns the shape."""
     path = Path(path)
     if not path.is_file():
@@ -86,12 +92,14 @@ def check_npy(path: Path, shape_tail: tuple[int, ...] | None = None, length: int
     expected = offset + int(np.prod(shape, dtype=np.int64)) * dt.itemsize
     actual = path.stat().st_size
     if actual != expected:
-        raise UserError(f"{path} is truncated or corrupted: {actual} bytes on disk, header {shape} {dt} needs {expected}; "
-                        "delete it and download or generate it again")
+        raise UserError(
+            f"{path} is truncated or corrupted: {actual} bytes on disk, header {shape} {dt} needs {expected}; "
+            "delete it and download or generate it again"
+        )
     allowed = (dtype,) if isinstance(dtype, str) else tuple(dtype)
     if all(dt != np.dtype(d) for d in allowed):
         raise UserError(f"{path}: dtype {dt}, expected {' or '.join(allowed)}")
-    if shape_tail is not None and tuple(shape[-len(shape_tail):]) != tuple(shape_tail):
+    if shape_tail is not None and tuple(shape[-len(shape_tail) :]) != tuple(shape_tail):
         raise UserError(f"{path}: shape {shape}, expected (..., {', '.join(map(str, shape_tail))})")
     if length is not None and shape[0] != length:
         raise UserError(f"{path}: {shape[0]} rows, expected {length}")
@@ -134,8 +142,9 @@ class CorruptionSet:
         return (self.directory / f"{corruption}.npy").is_file() and (self.directory / "labels.npy").is_file()
 
 
-def verify_npy_benchmark(directory: Path, names: tuple[str, ...], rows: int | None, shape_tail: tuple[int, ...],
-                         labels: bool = True) -> list[str]:
+def verify_npy_benchmark(
+    directory: Path, names: tuple[str, ...], rows: int | None, shape_tail: tuple[int, ...], labels: bool = True
+) -> list[str]:
     """Problems (one line each, naming the file) of a CIFAR-layout benchmark folder; empty when intact."""
     problems = []
     if not directory.is_dir():
@@ -191,8 +200,9 @@ def decode_images(paths: list[Path], size: int | None = None) -> np.ndarray:
     return np.stack(out)
 
 
-def folder_c_dir(root: Path, dataset: str, corruption: str, severity: int, kind: str = "C",
-                 level: float | None = None) -> Path:
+def folder_c_dir(
+    root: Path, dataset: str, corruption: str, severity: int, kind: str = "C", level: float | None = None
+) -> Path:
     """The JPEG folder of one -C (or C-bar) cell; C-bar also accepts ``{level:.2f}`` severity folders and the
     tarball's top folder in between (``has_folder_corruption``)."""
     base = corruption_folder(released_dir(root, dataset, kind), corruption)
@@ -237,8 +247,9 @@ def load_video(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(np.stack(frames))
 
 
-def list_videos(root: Path, perturbation: str, dataset: str = "imagenet",
-                class_to_idx: dict[str, int] | None = None) -> tuple[list[Path], np.ndarray]:
+def list_videos(
+    root: Path, perturbation: str, dataset: str = "imagenet", class_to_idx: dict[str, int] | None = None
+) -> tuple[list[Path], np.ndarray]:
     directory = released_dir(root, dataset, "P") / perturbation
     if not directory.is_dir():
         raise UserError(f"{directory} is missing")
@@ -306,24 +317,33 @@ def verify(root: Path | str, name: str) -> list[str]:
     """Every problem of benchmark ``name`` (e.g. "cifar10-c") under ``root``, one line each naming the file."""
     root = Path(root)
     if name == "cifar10-c-bar":
-        return verify_npy_benchmark(released_dir(root, "cifar10", "C-bar"),
-                                    corruption_names(suite="c_bar", profile="cifar"), CIFAR_C_ROWS, (32, 32, 3))
+        return verify_npy_benchmark(
+            released_dir(root, "cifar10", "C-bar"),
+            corruption_names(suite="c_bar", profile="cifar"),
+            CIFAR_C_ROWS,
+            (32, 32, 3),
+        )
     if name == "imagenet-c-bar":
         return verify_cbar_folders(root, "imagenet")
     if name in ("cifar10-c", "cifar100-c"):
         d = released_dir(root, name.split("-")[0], "C")
         return verify_npy_benchmark(d, corruption_names(), CIFAR_C_ROWS, (32, 32, 3))
     if name == "cifar10-p":
-        return verify_npy_benchmark(released_dir(root, "cifar10", "P"), cifar_p_files(), 10000, (32, 32, 3), labels=False)
+        return verify_npy_benchmark(
+            released_dir(root, "cifar10", "P"), cifar_p_files(), 10000, (32, 32, 3), labels=False
+        )
     if name == "tiny-imagenet-c":
         return verify_folder_benchmark(released_dir(root, "tiny_imagenet", "C"), corruption_names(benchmark=True))
     if name == "imagenet-c":
         return verify_folder_benchmark(released_dir(root, "imagenet", "C"), corruption_names())
     if name == "imagenet-p":
-        return verify_folder_benchmark(released_dir(root, "imagenet", "P"), perturbation_names("test"),
-                                       severities=False)
-    raise UserError(f"unknown benchmark {name!r}; allowed: cifar10-c, cifar100-c, cifar10-p, tiny-imagenet-c, "
-                    "imagenet-c, imagenet-p, cifar10-c-bar, imagenet-c-bar")
+        return verify_folder_benchmark(
+            released_dir(root, "imagenet", "P"), perturbation_names("test"), severities=False
+        )
+    raise UserError(
+        f"unknown benchmark {name!r}; allowed: cifar10-c, cifar100-c, cifar10-p, tiny-imagenet-c, "
+        "imagenet-c, imagenet-p, cifar10-c-bar, imagenet-c-bar"
+    )
 
 
 def read_generated_marker(directory: Path) -> dict:

@@ -31,8 +31,9 @@ def download_name(dataset: str, kind: str) -> str | None:
 
 def download_command(dataset: str, kind: str, root: Path | str) -> str:
     if kind == "C-bar" and download_name(dataset, kind) is None:  # no download: the reference script makes it
-        return (f"python make_cifar10_c_bar.py --out_dir {root} (facebookresearch/augmentation-corruption "
-                "imagenet_c_bar/)")
+        return (
+            f"python make_cifar10_c_bar.py --out_dir {root} (facebookresearch/augmentation-corruption imagenet_c_bar/)"
+        )
     return f"augmix-lab data download {download_name(dataset, kind) or dataset + '-' + kind.lower()} --data-root {root}"
 
 
@@ -48,12 +49,16 @@ def has_released(dataset: str, kind: str) -> bool:
 
 def _has_c(directory: Path, names: Sequence[str], folder: bool | None) -> bool:
     npy = released.CorruptionSet(directory)
-    return all((released.has_folder_corruption(directory, n) if folder is not False else False) or
-               (npy.has(n) if folder is not True else False) for n in names)
+    return all(
+        (released.has_folder_corruption(directory, n) if folder is not False else False)
+        or (npy.has(n) if folder is not True else False)
+        for n in names
+    )
 
 
-def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path | str,
-                     folder: bool | None = None, kind: str = "C") -> str:
+def resolve_c_source(
+    dataset: str, source: str, names: Sequence[str], root: Path | str, folder: bool | None = None, kind: str = "C"
+) -> str:
     """The -C source to read for ``names``: "released", "generated" or "on_the_fly" (``source`` may be "auto").
 
     ``folder``: True for JPEG-folder releases (ImageNet kind), False for .npy (CIFAR kind), None for either.
@@ -67,12 +72,16 @@ def resolve_c_source(dataset: str, source: str, names: Sequence[str], root: Path
     has_generated = all(released.CorruptionSet(gen).has(n) for n in names)
     field = "corruptions" if kind == "C" else "c_bar"
     if source == "released" and not has_released:
-        raise UserError(f"eval.{field}.source 'released': {rel} is missing or incomplete (looked for "
-                        f"{', '.join(names[:3])}...); get it with '{download_command(dataset, kind, root)}', or use "
-                        f"source 'generated' / 'on_the_fly'")
+        raise UserError(
+            f"eval.{field}.source 'released': {rel} is missing or incomplete (looked for "
+            f"{', '.join(names[:3])}...); get it with '{download_command(dataset, kind, root)}', or use "
+            f"source 'generated' / 'on_the_fly'"
+        )
     if source == "generated" and not has_generated:
-        raise UserError(f"eval.{field}.source 'generated': {gen} is missing or incomplete; make it with "
-                        f"'{make_command(dataset, kind, root)}'")
+        raise UserError(
+            f"eval.{field}.source 'generated': {gen} is missing or incomplete; make it with "
+            f"'{make_command(dataset, kind, root)}'"
+        )
     if source == "auto":
         return "released" if has_released else "generated" if has_generated else "on_the_fly"
     return source
@@ -101,11 +110,15 @@ def resolve_p_source(dataset: str, source: str, name: str, root: Path | str) -> 
     gen = released.generated_dir(root, dataset, "P")
     has_released = (rel / f"{name}.npy").is_file() or (rel / name).is_dir()
     if source == "released" and not has_released:
-        raise UserError(f"eval.perturbations.source 'released': {rel / (name + '.npy')} (or {rel / name}/) is missing; "
-                        f"download it with '{download_command(dataset, 'P', root)}'")
+        raise UserError(
+            f"eval.perturbations.source 'released': {rel / (name + '.npy')} (or {rel / name}/) is missing; "
+            f"download it with '{download_command(dataset, 'P', root)}'"
+        )
     if source == "generated" and not (gen / f"{name}.npy").is_file():
-        raise UserError(f"eval.perturbations.source 'generated': {gen / (name + '.npy')} is missing; make it with "
-                        f"'augmix-lab data make-p --dataset {dataset} --data-root {root}'")
+        raise UserError(
+            f"eval.perturbations.source 'generated': {gen / (name + '.npy')} is missing; make it with "
+            f"'augmix-lab data make-p --dataset {dataset} --data-root {root}'"
+        )
     if source == "auto":
         return "released" if has_released else "generated" if (gen / f"{name}.npy").is_file() else "on_the_fly"
     return source
@@ -131,16 +144,22 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
             used = resolve_c_source(dataset, ev.corruptions.source, names, root)
             if ev.corruptions.source == "auto" and download_name(dataset, "C"):
                 checks.append(("C", used))
-            if "frost" in names and c_cell_source(dataset, "frost", used, root).endswith(SYNTHETIC_FROST) \
-                    and (dataset, "frost") not in seen:
+            if (
+                "frost" in names
+                and c_cell_source(dataset, "frost", used, root).endswith(SYNTHETIC_FROST)
+                and (dataset, "frost") not in seen
+            ):
                 seen.add((dataset, "frost"))
-                lines.append(f"warning: frost for dataset {dataset!r} uses the synthetic fallback textures (about half "
-                             f"as strong; results labelled {SYNTHETIC_FROST}): install the frost photographs with "
-                             f"'{FROST_INSTALL}'" + (", then regenerate with make-c" if used == "generated" else ""))
+                lines.append(
+                    f"warning: frost for dataset {dataset!r} uses the synthetic fallback textures (about half "
+                    f"as strong; results labelled {SYNTHETIC_FROST}): install the frost photographs with "
+                    f"'{FROST_INSTALL}'" + (", then regenerate with make-c" if used == "generated" else "")
+                )
         cbar = getattr(ev, "c_bar", None)
         if cbar is not None and cbar.enabled:
-            names = check_corruption_names(cbar.names, "eval.c_bar.names", suite="c_bar",
-                                           profile=profile_for_name(dataset))
+            names = check_corruption_names(
+                cbar.names, "eval.c_bar.names", suite="c_bar", profile=profile_for_name(dataset)
+            )
             used = resolve_c_source(dataset, cbar.source, names, root, kind="C-bar")
             if cbar.source == "auto" and has_released(dataset, "C-bar"):
                 checks.append(("C-bar", used))
@@ -157,7 +176,8 @@ def fallback_warnings(configs: Iterable, data_root: str | Path | None = None) ->
                     f"warning: eval.{field}.source 'auto' for dataset "
                     f"{dataset!r}: the released {dataset}-{kind} files are not under {root}, so it falls back to "
                     f"'{used}' (our kernels, not the paper's benchmark; results are labelled source={used}). "
-                    f"Download the released files with: {download_command(dataset, kind, root)}")
+                    f"Download the released files with: {download_command(dataset, kind, root)}"
+                )
     return lines
 
 

@@ -60,15 +60,17 @@ def frost_photo_dir() -> Traversable | None:
 
 
 def frost_origin() -> str:
-    """"photographs" when the frost photographs are installed, else "synthetic" (the labelled fallback)."""
+    """ "photographs" when the frost photographs are installed, else "synthetic" (the labelled fallback)."""
     return "photographs" if frost_photo_dir() is not None else "synthetic"
 
 
 def _read_photo(folder: Traversable, name: str, sha256: str) -> np.ndarray:
     data = (folder / name).read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise UserError(f"{folder / name}: not the ImageNet-C frost photograph (sha256 differs); reinstall it with "
-                        f"'{FROST_INSTALL} --force-reinstall'")
+        raise UserError(
+            f"{folder / name}: not the ImageNet-C frost photograph (sha256 differs); reinstall it with "
+            f"'{FROST_INSTALL} --force-reinstall'"
+        )
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # as cv2.imread: 3 channels, alpha dropped
     if bgr is None:  # checksum matched, so only a cv2 without an image codec gets here
         raise UserError(f"{folder / name}: OpenCV cannot decode this image")
@@ -91,7 +93,9 @@ def _synthesise_frost(h: int, w: int, seed: int) -> np.ndarray:
         level = 0.3 + 0.7 * rng.random()
         for branch_angle, frac in ((0.0, 1.0), (np.pi / 3, 0.4), (-np.pi / 3, 0.4)):
             a = angle + branch_angle
-            start = (x, y) if branch_angle == 0 else (x + np.cos(angle) * length * 0.5, y + np.sin(angle) * length * 0.5)
+            start = (
+                (x, y) if branch_angle == 0 else (x + np.cos(angle) * length * 0.5, y + np.sin(angle) * length * 0.5)
+            )
             end = (start[0] + np.cos(a) * length * frac, start[1] + np.sin(a) * length * frac)
             p0 = (int(start[0] * 16), int(start[1] * 16))
             p1 = (int(end[0] * 16), int(end[1] * 16))
@@ -112,16 +116,24 @@ def frost_textures(scale: float) -> tuple[np.ndarray, ...]:
     if folder is not None:
         images = [_read_photo(folder, name, sha) for name, sha in FROST_FILES[:FROST_DRAWN]]
     else:
-        print(f"augmix-lab: note: the frost photographs are not installed ({FROST_INSTALL}); frost uses synthetic "
-              "textures, about half as strong, and its results are labelled synthetic_frost", file=sys.stderr)
+        print(
+            f"augmix-lab: note: the frost photographs are not installed ({FROST_INSTALL}); frost uses synthetic "
+            "textures, about half as strong, and its results are labelled synthetic_frost",
+            file=sys.stderr,
+        )
         images = [_synthesise_frost(h, w, seed) for (h, w), seed in zip(FROST_SIZES, _FROST_SEEDS)]
     if scale != 1.0:  # cv2's default INTER_LINEAR, as the reference; per channel, so BGR/RGB order does not matter
         images = [cv2.resize(t, (0, 0), fx=scale, fy=scale) for t in images]
     return tuple(images)
 
 
-def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
-                 device: torch.device | str = "cpu", wibbledecay: float | None = None) -> tuple[torch.Tensor, ...]:
+def plasma_draws(
+    batch: int,
+    mapsize: int,
+    generator: torch.Generator | None,
+    device: torch.device | str = "cpu",
+    wibbledecay: float | None = None,
+) -> tuple[torch.Tensor, ...]:
     """The uniform draws of ``plasma_fractal`` in its order: per level (coarse to fine) 3 tensors (B, n, n) in [-1, 1)
     (float64 multiples of 2^-31).
 
@@ -137,7 +149,7 @@ def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
         for _ in range(3):  # square step, then the two diamond steps
             # uniform on [-1, 1) in steps of 2^-31: a 32-bit integer uniform times 2^-31 (exact in float64), two
             # per 64-bit generator call (half the calls of float64 torch.rand, the bulk of fog's sampling time)
-            words = torch.randint(-2**63, 2**63 - 1, (batch, (n * n + 1) // 2), generator=generator, device=device)
+            words = torch.randint(-(2**63), 2**63 - 1, (batch, (n * n + 1) // 2), generator=generator, device=device)
             d = words.view(torch.int32)[:, : n * n].reshape(batch, n, n).to(torch.float64).mul_(2**-31)
             draws.append(d if wibbledecay is None else d.mul_(wibble).mul_(wibble))
         n *= 2
@@ -146,7 +158,9 @@ def plasma_draws(batch: int, mapsize: int, generator: torch.Generator | None,
     return tuple(draws)
 
 
-def _add_rolled(a: torch.Tensor, b: torch.Tensor, shift: int, dim: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def _add_rolled(
+    a: torch.Tensor, b: torch.Tensor, shift: int, dim: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``a + torch.roll(b, shift, dim)`` for shift +-1 as two slice additions (no rolled copy); same values."""
     n = a.shape[dim]
     out = torch.empty_like(a) if out is None else out
@@ -171,8 +185,9 @@ def _add_rolled_(a: torch.Tensor, b: torch.Tensor, shift: int, dim: int) -> torc
     return a
 
 
-def plasma_from_draws(draws: tuple[torch.Tensor, ...], mapsize: int, wibbledecay: float,
-                      prescaled: bool = False) -> torch.Tensor:
+def plasma_from_draws(
+    draws: tuple[torch.Tensor, ...], mapsize: int, wibbledecay: float, prescaled: bool = False
+) -> torch.Tensor:
     """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) from ``plasma_draws``: (B, S, S) float32.
 
     Deterministic given the draws, and per image, so it can run on any slice of the batch (cache-sized chunks).
@@ -216,8 +231,9 @@ def plasma_from_draws(draws: tuple[torch.Tensor, ...], mapsize: int, wibbledecay
     return m.div_(m.amax(dim=(1, 2), keepdim=True)).float()
 
 
-def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torch.Generator | None,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
+def plasma_fractal(
+    batch: int, mapsize: int, wibbledecay: float, generator: torch.Generator | None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """make_cifar_c.py plasma_fractal (diamond-square heightmap in [0, 1]) for ``batch`` maps at once: (B, S, S)."""
     return plasma_from_draws(plasma_draws(batch, mapsize, generator, device), mapsize, wibbledecay)
 

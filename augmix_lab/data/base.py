@@ -102,8 +102,10 @@ def dataset_version(name: str, **options: Any) -> str:
     loader = DATASETS.get(name)
     unknown = sorted(set(options) - set(_option_names(loader)))
     if unknown:
-        raise UserError(f"dataset {name!r} has no option(s) {', '.join(unknown)}; allowed options: "
-                        f"{', '.join(_option_names(loader)) or 'none'}")
+        raise UserError(
+            f"dataset {name!r} has no option(s) {', '.join(unknown)}; allowed options: "
+            f"{', '.join(_option_names(loader)) or 'none'}"
+        )
     spec_version = DATASETS.meta(name).get("spec_version")
     return spec_version(**options) if callable(spec_version) else str(spec_version or name)
 

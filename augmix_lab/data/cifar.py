@@ -170,9 +170,14 @@ def load_cifar(layout: CifarLayout, root: Path) -> ImageDataset:
             meta = normalize_keys(safe_load(io.BytesIO(meta_blob), source=f"{where}/{layout.meta_member[0]}"))
             classes = [as_text(c) for c in meta[layout.classes_key]]
         except (ValueError, KeyError) as exc:
-            raise UserError(f"{where}/{layout.meta_member[0]} is not an official {layout.name} meta file: {exc}") from None
+            raise UserError(
+                f"{where}/{layout.meta_member[0]} is not an official {layout.name} meta file: {exc}"
+            ) from None
         arrays = {
-            "train_images": train_x, "train_labels": train_y, "test_images": test_x, "test_labels": test_y,
+            "train_images": train_x,
+            "train_labels": train_y,
+            "test_images": test_x,
+            "test_labels": test_y,
             "classes": np.array(classes, dtype=str),
             "version": np.array(_content_version(layout.name, [train_x, train_y, test_x, test_y])),
             "signature": np.array(signature),
@@ -231,8 +236,10 @@ def verify_cifar(layout: CifarLayout, root: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"{path} is missing")
         elif problem := checksum_mismatch(path, md5=md5):
-            problems.append(f"checksum mismatch for {path}: {problem} (remove {folder}: the archive "
-                            f"{archive.name} is read directly)")
+            problems.append(
+                f"checksum mismatch for {path}: {problem} (remove {folder}: the archive "
+                f"{archive.name} is read directly)"
+            )
     return problems
 
 
@@ -258,6 +265,10 @@ for _layout, _loader, _title in ((CIFAR10, load_cifar10, "CIFAR-10"), (CIFAR100,
         ),
     )
     DATASETS.add(
-        _layout.name, _loader, description=f"{_title}, 32×32", download=_layout.name, image_size=32,
+        _layout.name,
+        _loader,
+        description=f"{_title}, 32×32",
+        download=_layout.name,
+        image_size=32,
         spec_version=f"{_layout.name}-archive-md5:{_layout.archive.md5}",
     )

@@ -93,8 +93,11 @@ def _read_checksums() -> dict:
 
 def _verified_before(path: Path, algorithm: str, expected: str) -> bool:
     entry = _read_checksums().get(str(Path(path).resolve()))
-    return (isinstance(entry, dict) and entry.get("signature") == _signature(path)
-            and str(entry.get(algorithm, "")).lower() == expected.lower())
+    return (
+        isinstance(entry, dict)
+        and entry.get("signature") == _signature(path)
+        and str(entry.get(algorithm, "")).lower() == expected.lower()
+    )
 
 
 def _remember(path: Path, algorithm: str, digest: str) -> None:
@@ -307,8 +310,12 @@ def fetch(name: str, root: str | os.PathLike[str], *, progress: Progress | None 
     done = []
     for remote in spec.files:
         path = download_file(
-            resolve_url(remote), root / remote.filename, md5=remote.md5, sha256=remote.sha256,
-            expected_size=remote.size, progress=progress,
+            resolve_url(remote),
+            root / remote.filename,
+            md5=remote.md5,
+            sha256=remote.sha256,
+            expected_size=remote.size,
+            progress=progress,
         )
         done.append(f"downloaded {path}")
         if spec.extract:

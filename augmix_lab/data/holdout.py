@@ -20,9 +20,14 @@ def split_holdout(ds: Any, n: int | None) -> tuple[Any, torch.Tensor | None, tor
         return ds, None, None
     total = len(ds.train_labels)
     if not 1 <= n < total:
-        raise UserError(f"field 'dataset.holdout': {n} held-out images of {total} training images; allowed: "
-                        f"1..{total - 1}")
-    images, labels = ds.train_images[total - n:], ds.train_labels[total - n:]
-    kept = dataclasses.replace(ds, train_images=ds.train_images[:total - n], train_labels=ds.train_labels[:total - n],
-                               version=f"{ds.version}|holdout[-{n}:]")
+        raise UserError(
+            f"field 'dataset.holdout': {n} held-out images of {total} training images; allowed: 1..{total - 1}"
+        )
+    images, labels = ds.train_images[total - n :], ds.train_labels[total - n :]
+    kept = dataclasses.replace(
+        ds,
+        train_images=ds.train_images[: total - n],
+        train_labels=ds.train_labels[: total - n],
+        version=f"{ds.version}|holdout[-{n}:]",
+    )
     return kept, images, labels

@@ -51,9 +51,11 @@ def _split_dirs(root: Path) -> tuple[Path, Path]:
     if not test.is_dir():
         test = root / "val"
     if not root.is_dir() or not train.is_dir() or not test.is_dir():
-        raise UserError(f"dataset 'imagefolder' option root={str(root)!r}: expected {root}/train/<class>/ and "
-                        f"{root}/test/<class>/ (or val/) folders of images; found "
-                        f"{', '.join(sorted(p.name for p in root.iterdir())) if root.is_dir() else 'no such folder'}")
+        raise UserError(
+            f"dataset 'imagefolder' option root={str(root)!r}: expected {root}/train/<class>/ and "
+            f"{root}/test/<class>/ (or val/) folders of images; found "
+            f"{', '.join(sorted(p.name for p in root.iterdir())) if root.is_dir() else 'no such folder'}"
+        )
     return train, test
 
 
@@ -64,8 +66,9 @@ def _listing(split: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
         folder = split / name
         if not folder.is_dir():
             continue
-        found = sorted(e.name for e in os.scandir(folder)
-                       if e.is_file() and e.name.lower().endswith(IMAGEFOLDER_EXTENSIONS))
+        found = sorted(
+            e.name for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(IMAGEFOLDER_EXTENSIONS)
+        )
         files += [folder / f for f in found]
         labels += [label] * len(found)
     return files, labels
@@ -78,23 +81,35 @@ def scan(root: str | os.PathLike[str], image_size: int) -> dict[str, Any]:
     classes = sorted(e.name for e in os.scandir(train_dir) if e.is_dir())
     stray = sorted({e.name for e in os.scandir(test_dir) if e.is_dir()} - set(classes))
     if not classes or stray:
-        detail = f"{test_dir.name}/ has classes that train/ lacks: {', '.join(stray[:5])}" if stray else \
-            "train/ has no class folders"
+        detail = (
+            f"{test_dir.name}/ has classes that train/ lacks: {', '.join(stray[:5])}"
+            if stray
+            else "train/ has no class folders"
+        )
         raise UserError(f"dataset 'imagefolder' option root={str(root)!r}: not a class-folder layout: {detail}")
     train_files, train_labels = _listing(train_dir, classes)
     test_files, test_labels = _listing(test_dir, classes)
     for split, files in (("train", train_files), (test_dir.name, test_files)):
         if not files:
-            raise UserError(f"dataset 'imagefolder' option root={str(root)!r}: {split}/ has no images "
-                            f"({', '.join(IMAGEFOLDER_EXTENSIONS)})")
+            raise UserError(
+                f"dataset 'imagefolder' option root={str(root)!r}: {split}/ has no images "
+                f"({', '.join(IMAGEFOLDER_EXTENSIONS)})"
+            )
     h = hashlib.sha256()
     for f in (*train_files, *test_files):
         st = f.stat()
         h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    version = (f"imagefolder-sha256:{h.hexdigest()[:16]}-train{len(train_files)}-{test_dir.name}{len(test_files)}"
-               f"-size{image_size}")
-    return {"root": root, "classes": classes, "train": (train_files, train_labels), "test": (test_files, test_labels),
-            "version": version}
+    version = (
+        f"imagefolder-sha256:{h.hexdigest()[:16]}-train{len(train_files)}-{test_dir.name}{len(test_files)}"
+        f"-size{image_size}"
+    )
+    return {
+        "root": root,
+        "classes": classes,
+        "train": (train_files, train_labels),
+        "test": (test_files, test_labels),
+        "version": version,
+    }
 
 
 def _verified_file() -> Path:
@@ -117,8 +132,9 @@ def verify_readable(listing: dict[str, Any]) -> None:
             with Image.open(f) as im:
                 im.verify()  # header and (PNG) chunk checksums; pixel data is decoded at load time
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-            raise UserError(f"dataset 'imagefolder': cannot read image {f}: {type(exc).__name__}: {exc}; fix or "
-                            "remove the file") from None
+            raise UserError(
+                f"dataset 'imagefolder': cannot read image {f}: {type(exc).__name__}: {exc}; fix or remove the file"
+            ) from None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
@@ -139,11 +155,15 @@ def imagefolder_version(*, root: str | None = None, image_size: int | None = Non
 
 def _check_options(root: Any, image_size: Any, max_memory_gb: Any) -> None:
     if not isinstance(root, str) or not root:
-        raise UserError(f"dataset 'imagefolder' option root={root!r}: required; allowed: the folder holding train/ "
-                        "and test/ (relative to the study file)")
+        raise UserError(
+            f"dataset 'imagefolder' option root={root!r}: required; allowed: the folder holding train/ "
+            "and test/ (relative to the study file)"
+        )
     if image_size is None:
-        raise UserError("dataset 'imagefolder' option image_size: required; allowed: an integer >= 8 (the side every "
-                        "image is resized to)")
+        raise UserError(
+            "dataset 'imagefolder' option image_size: required; allowed: an integer >= 8 (the side every "
+            "image is resized to)"
+        )
     check_int_option("imagefolder", "image_size", image_size, 8)
     if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, (int, float)) or max_memory_gb < 0:
         raise UserError(f"dataset 'imagefolder' option max_memory_gb={max_memory_gb!r}: allowed: a number >= 0")
@@ -164,11 +184,13 @@ class ResizedImageFolder(LazyImageFolder):
     def batch(self, indices: Any, *, resize: int | None = None, crop: int | None = None) -> torch.Tensor:
         return super().batch(indices, resize=resize or self.image_size, crop=crop or self.image_size)
 
-    def eval_batches(self, batch_size: int, *, stop: int | None = None,
-                     num_workers: int | None = None) -> Iterator[torch.Tensor]:
+    def eval_batches(
+        self, batch_size: int, *, stop: int | None = None, num_workers: int | None = None
+    ) -> Iterator[torch.Tensor]:
         """The images at the dataset's size (not ImageNet's 256/224 view), decoded in parallel."""
-        return eval_batches(self.files[:stop], batch_size, num_workers=num_workers, resize=self.image_size,
-                            crop=self.image_size)
+        return eval_batches(
+            self.files[:stop], batch_size, num_workers=num_workers, resize=self.image_size, crop=self.image_size
+        )
 
     def head(self, n: int | None) -> ResizedImageFolder:
         return ResizedImageFolder(self.files[:n], self.labels[:n], self.image_size)
@@ -219,8 +241,9 @@ def _cached_arrays(cache: Path, split: str, files: list[Path], size: int) -> tor
     return images
 
 
-def load_imagefolder(data_root: Path, *, root: str | None = None, image_size: int | None = None,
-                     max_memory_gb: float = 4.0) -> ImageDataset:
+def load_imagefolder(
+    data_root: Path, *, root: str | None = None, image_size: int | None = None, max_memory_gb: float = 4.0
+) -> ImageDataset:
     """Both splits of the class folders under ``root`` (see the module docstring)."""
     _check_options(root, image_size, max_memory_gb)
     assert root is not None and image_size is not None  # _check_options raised otherwise
@@ -237,14 +260,27 @@ def load_imagefolder(data_root: Path, *, root: str | None = None, image_size: in
         train = ResizedImageFolder(train_files, ytrain, image_size)
         test = ResizedImageFolder(test_files, ytest, image_size)
     return ImageDataset(
-        name="imagefolder", kind="cifar" if small else "imagenet", train_images=train, train_labels=ytrain,
-        test_images=test, test_labels=ytest, classes=listing["classes"],
-        mean=CIFAR_MEAN if small else IMAGENET_MEAN, std=CIFAR_STD if small else IMAGENET_STD,
-        image_size=image_size, version=listing["version"],
+        name="imagefolder",
+        kind="cifar" if small else "imagenet",
+        train_images=train,
+        train_labels=ytrain,
+        test_images=test,
+        test_labels=ytest,
+        classes=listing["classes"],
+        mean=CIFAR_MEAN if small else IMAGENET_MEAN,
+        std=CIFAR_STD if small else IMAGENET_STD,
+        image_size=image_size,
+        version=listing["version"],
         options={"root": str(listing["root"]), "image_size": image_size, "in_memory": in_memory},
         profile="cifar" if image_size <= SMALL_IMAGES else "imagenet",
     )
 
 
-DATASETS.add("imagefolder", load_imagefolder, download=None, spec_version=imagefolder_version, path_options=("root",),
-             description="your own images in class folders: ROOT/train/<class>/*, ROOT/test/<class>/* (or val/)")
+DATASETS.add(
+    "imagefolder",
+    load_imagefolder,
+    download=None,
+    spec_version=imagefolder_version,
+    path_options=("root",),
+    description="your own images in class folders: ROOT/train/<class>/*, ROOT/test/<class>/* (or val/)",
+)

@@ -74,8 +74,14 @@ def shrink_to_canvas(image: torch.Tensor, canvas: int) -> torch.Tensor:
         return image
     scale = canvas / max(h, w)
     size = (max(1, min(canvas, round(h * scale))), max(1, min(canvas, round(w * scale))))
-    return torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True,
-                                           align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
+    return (
+        torch.nn.functional.interpolate(
+            image[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False
+        )[0]
+        .round()
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
 
 
 def fit_canvas(image: torch.Tensor, canvas: int) -> tuple[torch.Tensor, int, int]:
@@ -118,16 +124,22 @@ def nvjpeg_decodable(data: bytes | memoryview) -> bool:
         if marker == 0xEE and bytes(segment[:5]) == b"Adobe" and len(segment) >= 12:  # APP14: colour transform
             adobe_transform = segment[11]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn (not DHT, JPG, DAC)
-            return marker in (0xC0, 0xC1) and len(segment) >= 6 and segment[0] == 8 and segment[5] == 3 \
+            return (
+                marker in (0xC0, 0xC1)
+                and len(segment) >= 6
+                and segment[0] == 8
+                and segment[5] == 3
                 and adobe_transform != 0
+            )
         if marker in (0xDA, 0xD9):  # a scan (or the end) before any frame header
             return False
         i += 2 + length
     return False
 
 
-def random_resized_boxes_per_image(heights: torch.Tensor, widths: torch.Tensor, generator: torch.Generator,
-                                   attempts: int = 10) -> torch.Tensor:
+def random_resized_boxes_per_image(
+    heights: torch.Tensor, widths: torch.Tensor, generator: torch.Generator, attempts: int = 10
+) -> torch.Tensor:
     """torchvision RandomResizedCrop.get_params with each image's own (h, w): (top, left, height, width) float (n, 4).
 
     scale (0.08, 1), ratio (3/4, 4/3), 10 attempts, then the centre-crop fallback (torchvision defaults), drawn
@@ -156,8 +168,13 @@ def random_resized_boxes_per_image(heights: torch.Tensor, widths: torch.Tensor, 
     return torch.stack([top, left, ch, cw], dim=1)
 
 
-def random_resized_crop_flip(canvases: torch.Tensor, heights: torch.Tensor, widths: torch.Tensor,
-                             generator: torch.Generator, size: int = EVAL_CROP) -> torch.Tensor:
+def random_resized_crop_flip(
+    canvases: torch.Tensor,
+    heights: torch.Tensor,
+    widths: torch.Tensor,
+    generator: torch.Generator,
+    size: int = EVAL_CROP,
+) -> torch.Tensor:
     """RandomResizedCrop(size) + RandomHorizontalFlip for a batch of uint8 canvases, each crop inside its own image.
 
     Runs on the canvases' device (the generator's device must match); bilinear without antialiasing, sampled from
@@ -195,13 +212,17 @@ class _CanvasFiles(torch.utils.data.Dataset):
         return image, h, w, label
 
 
-def _collate_canvases(items: list[tuple[torch.Tensor, int, int, int]]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _collate_canvases(
+    items: list[tuple[torch.Tensor, int, int, int]],
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
     """PIL-decoded canvases: one stacked uint8 batch, heights, widths, labels."""
     data, heights, widths, labels = _collate_raw(items)
     return torch.stack(data), heights, widths, labels
 
 
-def _collate_raw(items: list[tuple[torch.Tensor, int, int, int]]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _collate_raw(
+    items: list[tuple[torch.Tensor, int, int, int]],
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
     """GPU decoding: payloads stay a list (file bytes of their own length, or PIL-decoded images of their own size)."""
     sizes = torch.tensor([[item[1], item[2]] for item in items], dtype=torch.int64).reshape(-1, 2)
     labels = torch.tensor([item[3] for item in items], dtype=torch.int64)
@@ -219,10 +240,21 @@ class ImageNetLoader:
     or ``auto`` (cuda when ``device`` is CUDA and every file is named as a JPEG).
     """
 
-    def __init__(self, folder: LazyImageFolder, batch_size: int, *, device: str | torch.device = "cpu",
-                 augment_generator: torch.Generator | None = None, shuffle_generator: torch.Generator | None = None,
-                 num_workers: int | None = None, canvas: int = TRAIN_CANVAS, size: int = EVAL_CROP,
-                 decode: str = "cpu", prefetch_factor: int = 4, drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        folder: LazyImageFolder,
+        batch_size: int,
+        *,
+        device: str | torch.device = "cpu",
+        augment_generator: torch.Generator | None = None,
+        shuffle_generator: torch.Generator | None = None,
+        num_workers: int | None = None,
+        canvas: int = TRAIN_CANVAS,
+        size: int = EVAL_CROP,
+        decode: str = "cpu",
+        prefetch_factor: int = 4,
+        drop_last: bool = False,
+    ) -> None:
         if batch_size < 1:
             raise UserError(f"ImageNetLoader batch_size: got {batch_size!r}; allowed: an integer >= 1")
         if decode not in ("cpu", "cuda", "auto"):
@@ -232,8 +264,10 @@ class ImageNetLoader:
         if decode == "auto":
             decode = "cuda" if self.device.type == "cuda" and jpeg_only else "cpu"
         if decode == "cuda" and (self.device.type != "cuda" or not jpeg_only):
-            raise UserError(f"ImageNetLoader decode: got 'cuda' for device {self.device} "
-                            f"({'JPEG files' if jpeg_only else 'not all files are JPEGs'}); allowed: cpu, auto")
+            raise UserError(
+                f"ImageNetLoader decode: got 'cuda' for device {self.device} "
+                f"({'JPEG files' if jpeg_only else 'not all files are JPEGs'}); allowed: cpu, auto"
+            )
         self.folder, self.batch_size, self.canvas, self.size, self.decode = folder, batch_size, canvas, size, decode
         self.augment_generator = augment_generator or torch.Generator(device=self.device).manual_seed(0)
         self.shuffle_generator, self.drop_last = shuffle_generator, drop_last
@@ -259,8 +293,11 @@ class ImageNetLoader:
             raw = self.decode == "cuda"
             dataset = _CanvasFiles(self.folder.files, self.folder.labels, self.canvas, raw=raw)
             self._loader = torch.utils.data.DataLoader(
-                dataset, batch_sampler=_EpochBatches(self), num_workers=self.num_workers,
-                collate_fn=_collate_raw if raw else _collate_canvases, pin_memory=self.device.type == "cuda",
+                dataset,
+                batch_sampler=_EpochBatches(self),
+                num_workers=self.num_workers,
+                collate_fn=_collate_raw if raw else _collate_canvases,
+                pin_memory=self.device.type == "cuda",
                 prefetch_factor=self.prefetch_factor if self.num_workers else None,
                 persistent_workers=self.num_workers > 0,  # no worker start-up per epoch (or after a warm-up pass)
             )
@@ -287,13 +324,16 @@ class ImageNetLoader:
         if raw:
             with warnings.catch_warnings():  # torchvision >= 0.29 deprecates its codecs in favour of torchcodec
                 warnings.simplefilter("ignore", DeprecationWarning)
-                images = torchvision.io.decode_jpeg([items[i] for i in raw], mode=torchvision.io.ImageReadMode.RGB,
-                                                    device=self.device)
+                images = torchvision.io.decode_jpeg(
+                    [items[i] for i in raw], mode=torchvision.io.ImageReadMode.RGB, device=self.device
+                )
             decoded = dict(zip(raw, images))
         canvases = torch.empty((len(items), 3, self.canvas, self.canvas), dtype=torch.uint8, device=self.device)
         sizes = []
         for i, item in enumerate(items):
-            image = shrink_to_canvas(decoded[i], self.canvas) if i in decoded else item.to(self.device, non_blocking=True)
+            image = (
+                shrink_to_canvas(decoded[i], self.canvas) if i in decoded else item.to(self.device, non_blocking=True)
+            )
             h, w = image.shape[-2:]
             canvases[i, :, :h, :w] = image  # the margin is never read (taps are clamped to the image)
             sizes.append((h, w))
@@ -327,8 +367,14 @@ class _EvalFiles(torch.utils.data.Dataset):
         return center_crop(resize_short_side(decode_image(self.files[i]), self.resize), self.crop).contiguous()
 
 
-def eval_batches(files: Sequence[Path], batch_size: int, *, num_workers: int | None = None, resize: int = EVAL_RESIZE,
-                 crop: int = EVAL_CROP) -> Iterator[torch.Tensor]:
+def eval_batches(
+    files: Sequence[Path],
+    batch_size: int,
+    *,
+    num_workers: int | None = None,
+    resize: int = EVAL_RESIZE,
+    crop: int = EVAL_CROP,
+) -> Iterator[torch.Tensor]:
     """The reference eval view of ``files`` in order, as uint8 N×3×crop×crop batches decoded by ``num_workers``
     DataLoader workers (default: every CPU core; one batch or ``num_workers=0``: in this process)."""
     files = list(files)
@@ -371,7 +417,9 @@ class LazyImageFolder:
         """Parallel-decoding training batches over these files (see `ImageNetLoader` for the options)."""
         return ImageNetLoader(self, batch_size, **options)
 
-    def eval_batches(self, batch_size: int, *, stop: int | None = None, num_workers: int | None = None) -> Iterator[torch.Tensor]:
+    def eval_batches(
+        self, batch_size: int, *, stop: int | None = None, num_workers: int | None = None
+    ) -> Iterator[torch.Tensor]:
         """``batch`` (the reference eval view) of the first ``stop`` files in order, decoded in parallel
         (``eval_batches``): what evaluation and the per-epoch test error read."""
         return eval_batches(self.files[:stop], batch_size, num_workers=num_workers)
@@ -417,7 +465,9 @@ def load_imagenet(root: Path) -> ImageDataset:
     classes = sorted(e.name for e in os.scandir(train_dir) if e.is_dir())
     stray = sorted(set(e.name for e in os.scandir(val_dir) if e.is_dir()) - set(classes))
     if not classes or stray:
-        detail = f"val has classes missing from train: {', '.join(stray[:5])}" if stray else "train has no class folders"
+        detail = (
+            f"val has classes missing from train: {', '.join(stray[:5])}" if stray else "train has no class folders"
+        )
         raise UserError(f"{base} is not an ImageFolder layout: {detail}")
     train_files, train_labels = _list_split(train_dir, classes)
     val_files, val_labels = _list_split(val_dir, classes)
@@ -440,7 +490,10 @@ def load_imagenet(root: Path) -> ImageDataset:
 
 
 DATASETS.add(
-    "imagenet", load_imagenet, description="ImageNet ImageFolder (manual download), decoded lazily", download=None,
+    "imagenet",
+    load_imagenet,
+    description="ImageNet ImageFolder (manual download), decoded lazily",
+    download=None,
     image_size=EVAL_CROP,
     spec_version="imagenet-ilsvrc2012-folder",
 )

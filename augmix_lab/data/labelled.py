@@ -59,14 +59,18 @@ def quota_problem(labels: torch.Tensor, num_classes: int, spec: Any) -> str | No
     empty = [c for c in range(num_classes) if counts[c] > 0 and want[c] == 0]
     if empty:
         c, smallest = empty[0], int(counts[counts > 0].min())
-        return (f"fraction {spec.fraction:g} leaves class {c} ({int(counts[c])} training images) with no labelled "
-                f"image ({len(empty)} class(es) in all); allowed: a fraction >= {0.5 / smallest:.3g} (every class "
-                "keeps one) or per_class")
+        return (
+            f"fraction {spec.fraction:g} leaves class {c} ({int(counts[c])} training images) with no labelled "
+            f"image ({len(empty)} class(es) in all); allowed: a fraction >= {0.5 / smallest:.3g} (every class "
+            "keeps one) or per_class"
+        )
     short = [c for c in range(num_classes) if want[c] > counts[c]]
     if short:
         c = short[0]
-        return (f"per_class {spec.per_class} exceeds class {c}'s {int(counts[c])} training images; allowed: "
-                f"1..{int(counts[counts > 0].min())}")
+        return (
+            f"per_class {spec.per_class} exceeds class {c}'s {int(counts[c])} training images; allowed: "
+            f"1..{int(counts[counts > 0].min())}"
+        )
     return None
 
 
@@ -81,8 +85,9 @@ def labelled_positions(labels: torch.Tensor, num_classes: int, spec: Any, seed: 
     want = quotas(torch.bincount(labels.to(torch.int64), minlength=num_classes), spec)
     # rank of each permuted image within its class: a stable sort by class keeps the permutation order inside a class
     order = torch.sort(by_class, stable=True).indices
-    starts = torch.cumsum(torch.bincount(by_class, minlength=num_classes), 0) - torch.bincount(by_class,
-                                                                                               minlength=num_classes)
+    starts = torch.cumsum(torch.bincount(by_class, minlength=num_classes), 0) - torch.bincount(
+        by_class, minlength=num_classes
+    )
     rank = torch.empty_like(order)
     rank[order] = torch.arange(len(order)) - starts[by_class[order]]
     keep = rank < want[by_class]
@@ -98,8 +103,9 @@ def training_labels(dataset: Any) -> tuple[torch.Tensor, int] | None:
     there yet (the preflight names the missing input)."""
     from augmix_lab.data.base import DATASETS, load_dataset
 
-    cache_key = repr((dataset.name, sorted(dataset.options.items()), dataset.root, dataset.train_subset,
-                      dataset.holdout))
+    cache_key = repr(
+        (dataset.name, sorted(dataset.options.items()), dataset.root, dataset.train_subset, dataset.holdout)
+    )
     if cache_key not in _LABELS_CACHE:
         cheap = DATASETS.meta(dataset.name).get("train_labels") if dataset.name in DATASETS else None
         try:
@@ -111,9 +117,9 @@ def training_labels(dataset: Any) -> tuple[torch.Tensor, int] | None:
         except UserError:
             _LABELS_CACHE[cache_key] = None
             return None
-        labels = labels[:dataset.train_subset] if dataset.train_subset is not None else labels
+        labels = labels[: dataset.train_subset] if dataset.train_subset is not None else labels
         if dataset.holdout is not None and 1 <= dataset.holdout < len(labels):
-            labels = labels[:len(labels) - dataset.holdout]
+            labels = labels[: len(labels) - dataset.holdout]
         _LABELS_CACHE[cache_key] = (labels, int(num_classes))
     return _LABELS_CACHE[cache_key]
 
@@ -128,8 +134,12 @@ def split_labelled(ds: Any, spec: Any, trial_seed: int) -> tuple[Any, Unlabelled
     mask[positions] = False
     pool_positions = torch.nonzero(mask).flatten()
     version = f"{ds.version}|labelled[{spec_text(spec, seed)}]"
-    labelled = dataclasses.replace(ds, train_images=_take(ds.train_images, positions, ds.train_labels),
-                                   train_labels=ds.train_labels[positions], version=version)
+    labelled = dataclasses.replace(
+        ds,
+        train_images=_take(ds.train_images, positions, ds.train_labels),
+        train_labels=ds.train_labels[positions],
+        version=version,
+    )
     return labelled, UnlabelledPool(_take(ds.train_images, pool_positions), pool_positions, f"{version}|pool")
 
 

@@ -62,7 +62,9 @@ def _box(x: torch.Tensor, y: torch.Tensor, half_w: torch.Tensor, half_h: torch.T
     return outside + torch.maximum(qx, qy).clamp(max=0)
 
 
-def _folded_star(x: torch.Tensor, y: torch.Tensor, points: int, outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+def _folded_star(
+    x: torch.Tensor, y: torch.Tensor, points: int, outer: torch.Tensor, inner: torch.Tensor
+) -> torch.Tensor:
     """Exact SDF of a star polygon (a regular polygon when inner = outer·cos(π/points)) by folding into one sector."""
     sector = 2 * math.pi / points
     theta = torch.remainder(torch.atan2(y, x), sector) - sector / 2
@@ -223,7 +225,10 @@ def _read_cache(cache: Path) -> dict[str, torch.Tensor] | None:
         return None
     try:
         with np.load(cache, allow_pickle=False) as npz:
-            return {key: torch.from_numpy(npz[key]) for key in ("train_images", "train_labels", "test_images", "test_labels")}
+            return {
+                key: torch.from_numpy(npz[key])
+                for key in ("train_images", "train_labels", "test_images", "test_labels")
+            }
     except (OSError, ValueError, KeyError):
         return None  # unreadable or partial cache: regenerate
 
@@ -240,6 +245,11 @@ def _write_cache(cache: Path, arrays: dict[str, torch.Tensor]) -> None:
 
 
 DATASETS.add(
-    "shapes", load_shapes, description="generated 10-class 32×32 shapes (offline)", download=None,
-    spec_version=shapes_version, image_size=IMAGE_SIZE, train_labels=shapes_train_labels,
+    "shapes",
+    load_shapes,
+    description="generated 10-class 32×32 shapes (offline)",
+    download=None,
+    spec_version=shapes_version,
+    image_size=IMAGE_SIZE,
+    train_labels=shapes_train_labels,
 )

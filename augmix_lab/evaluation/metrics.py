@@ -58,7 +58,9 @@ def _check_complete(values: Mapping[str, float], baseline: Mapping[str, object],
         raise UserError(f"{what}: needs all of {', '.join(baseline)}; missing {', '.join(missing)}")
 
 
-def corruption_errors_imagenet(errors: Mapping[str, float], baseline: Mapping[str, float] = ALEXNET_ERR) -> dict[str, float]:
+def corruption_errors_imagenet(
+    errors: Mapping[str, float], baseline: Mapping[str, float] = ALEXNET_ERR
+) -> dict[str, float]:
     """ImageNet CE_c = 100 * (mean_s E_{s,c}) / (mean_s E^AlexNet_{s,c}) per corruption, aligned BY NAME.
 
     ``errors``: corruption -> mean error over severities in percent; ``baseline``: corruption -> fraction (0-1).
@@ -73,8 +75,12 @@ def mce(errors: Mapping[str, float], baseline: Mapping[str, float] = ALEXNET_ERR
     return float(np.mean(list(corruption_errors_imagenet(errors, baseline).values())))
 
 
-def relative_mce(errors: Mapping[str, float], clean_error: float, baseline: Mapping[str, float] = ALEXNET_ERR,
-                 baseline_clean: float = ALEXNET_CLEAN_ERR) -> float:
+def relative_mce(
+    errors: Mapping[str, float],
+    clean_error: float,
+    baseline: Mapping[str, float] = ALEXNET_ERR,
+    baseline_clean: float = ALEXNET_CLEAN_ERR,
+) -> float:
     """Relative mCE (percent), Hendrycks & Dietterich 2019 Sec. 3:
 
     relCE_c = sum_s (E_{s,c} - E_clean) / sum_s (E^AlexNet_{s,c} - E^AlexNet_clean)
@@ -227,7 +233,9 @@ def negative_log_likelihood(logits, labels) -> float:
     return float(-np.mean(logp[np.arange(len(y)), y]))
 
 
-def classification_scores(logits, labels, *, calibration: bool = True, rms_reference_quirk: bool = False) -> dict[str, float]:
+def classification_scores(
+    logits, labels, *, calibration: bool = True, rms_reference_quirk: bool = False
+) -> dict[str, float]:
     """error, rms_calib_error, ece (percent), nll, brier for one set of logits: one row of the evaluation table."""
     z, y = _np(logits), _np(labels)
     out = {"error": error_rate(z, y), "n": int(len(y))}

@@ -62,8 +62,9 @@ def _c_source(dataset, cfg, root: Path, names: tuple[str, ...], kind: str = "C")
     return resolve_c_source(dataset.name, cfg.source, names, root, folder=dataset.kind != "cifar", kind=kind)
 
 
-def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor,
-             kind: str = "C") -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
+def _c_cells(
+    dataset, cfg, eval_cfg, root: Path, source: str, names, severities, profile: str, predictor, kind: str = "C"
+) -> Iterator[tuple[str, int, np.ndarray, np.ndarray]]:
     """(corruption, severity, logits, labels) per evaluated cell of the -C (``kind="C"``) or C-bar benchmark."""
     from augmix_lab.corruptions.generate import corrupted_batches
 
@@ -72,9 +73,16 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
         for s in severities:
             if source == "on_the_fly":  # a tensor, or a lazy folder streamed as its eval view (never all at once)
                 logit_parts, label_parts = [], []
-                for batch, lab in corrupted_batches(dataset.test_images, torch.as_tensor(dataset.test_labels), name, s,
-                                                    seed=eval_cfg.seed, batch_size=eval_cfg.batch_size,
-                                                    profile=profile, device=predictor.device):
+                for batch, lab in corrupted_batches(
+                    dataset.test_images,
+                    torch.as_tensor(dataset.test_labels),
+                    name,
+                    s,
+                    seed=eval_cfg.seed,
+                    batch_size=eval_cfg.batch_size,
+                    profile=profile,
+                    device=predictor.device,
+                ):
                     logit_parts.append(predictor.logits(batch).cpu().numpy())
                     label_parts.append(np.asarray(lab))
                 yield name, s, np.concatenate(logit_parts), np.concatenate(label_parts)
@@ -83,8 +91,12 @@ def _c_cells(dataset, cfg, eval_cfg, root: Path, source: str, names, severities,
                 folder = released.folder_c_dir(root, dataset.name, name, s, kind, level)
                 paths, labels = released.list_folder_images(folder, class_to_idx)
                 step = eval_cfg.batch_size
-                logits = np.concatenate([predictor(as_uint8_batch(released.decode_images(paths[i : i + step])))
-                                         for i in range(0, len(paths), step)])
+                logits = np.concatenate(
+                    [
+                        predictor(as_uint8_batch(released.decode_images(paths[i : i + step])))
+                        for i in range(0, len(paths), step)
+                    ]
+                )
                 yield name, s, logits, labels
             else:
                 base = released.released_dir if source == "released" else released.generated_dir
@@ -125,14 +137,22 @@ def _video_logits(videos: Any, predictor) -> Iterator[np.ndarray]:
     first = released.load_video(videos[0]) if isinstance(videos[0], (str, Path)) else np.asarray(videos[0])
     per_chunk = max(1, predictor.batch_size // first.shape[0])
     for start in range(0, len(videos), per_chunk):
-        chunk = [released.load_video(v) if isinstance(v, (str, Path)) else np.asarray(v)
-                 for v in videos[start : start + per_chunk]]
+        chunk = [
+            released.load_video(v) if isinstance(v, (str, Path)) else np.asarray(v)
+            for v in videos[start : start + per_chunk]
+        ]
         frames = np.concatenate(chunk)
         yield predictor(frames).reshape(len(chunk), chunk[0].shape[0], -1)
 
 
-def _c_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, recorder: PredictionRecorder,
-            ) -> list[dict]:
+def _c_rows(
+    dataset,
+    eval_cfg,
+    root: Path,
+    profile: str,
+    predictor: Scorer,
+    recorder: PredictionRecorder,
+) -> list[dict]:
     """One tidy row per -C cell (``eval.corruptions``); each cell's class ids go to ``recorder``."""
     ccfg = eval_cfg.corruptions
     names = check_corruption_names(ccfg.names, "eval.corruptions.names")
@@ -141,16 +161,30 @@ def _c_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, reco
         raise UserError(f"eval.corruptions.severities: {bad} not allowed; allowed are 1..5")
     source = _c_source(dataset, ccfg, root, names)
     rows = []
-    for name, s, logits, labels in _c_cells(dataset, ccfg, eval_cfg, root, source, names, ccfg.severities, profile,
-                                            predictor):
+    for name, s, logits, labels in _c_cells(
+        dataset, ccfg, eval_cfg, root, source, names, ccfg.severities, profile, predictor
+    ):
         recorder.add_c(name, s, logits, labels)
-        rows.append(_row("C", name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
-                         c_cell_source(dataset.name, name, source, root)))
+        rows.append(
+            _row(
+                "C",
+                name,
+                s,
+                M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
+                c_cell_source(dataset.name, name, source, root),
+            )
+        )
     return rows
 
 
-def _c_bar_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, recorder: PredictionRecorder,
-                ) -> list[dict]:
+def _c_bar_rows(
+    dataset,
+    eval_cfg,
+    root: Path,
+    profile: str,
+    predictor: Scorer,
+    recorder: PredictionRecorder,
+) -> list[dict]:
     """One tidy row of benchmark "C-bar" per CIFAR-10-C-bar / ImageNet-C-bar cell (``eval.c_bar``, Mintun et al.
     2021); each cell's class ids go to ``recorder`` as ``c_bar.<corruption>.<severity>``."""
     bcfg = eval_cfg.c_bar
@@ -160,11 +194,13 @@ def _c_bar_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer, 
         raise UserError(f"eval.c_bar.severities: {bad} not allowed; allowed are 1..5")
     source = _c_source(dataset, bcfg, root, names, kind=CBAR)
     rows = []
-    for name, s, logits, labels in _c_cells(dataset, bcfg, eval_cfg, root, source, names, bcfg.severities, profile,
-                                            predictor, kind=CBAR):
+    for name, s, logits, labels in _c_cells(
+        dataset, bcfg, eval_cfg, root, source, names, bcfg.severities, profile, predictor, kind=CBAR
+    ):
         recorder.add(cbar_cell(name, s), logits, labels)
-        rows.append(_row(CBAR, name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration),
-                         source))
+        rows.append(
+            _row(CBAR, name, s, M.classification_scores(logits, labels, calibration=eval_cfg.calibration), source)
+        )
     return rows
 
 
@@ -176,17 +212,27 @@ def _p_rows(dataset, eval_cfg, root: Path, profile: str, predictor: Scorer) -> l
     for name, videos, source in _p_videos(dataset, pcfg, eval_cfg, root, pnames, profile, predictor.device):
         logits = np.concatenate(list(_video_logits(videos, predictor)))
         noise = PERTURBATIONS.get(name).noise
-        scores = {"flip_prob": M.flip_probability(logits, noise=noise),
-                  "t5d": M.top5_distance(logits, noise=noise), "n": len(logits)}
+        scores = {
+            "flip_prob": M.flip_probability(logits, noise=noise),
+            "t5d": M.top5_distance(logits, noise=noise),
+            "n": len(logits),
+        }
         rows.append(_row("P", name, 0, scores, source))
     return rows
 
 
 # ---- entry point -----------------------------------------------------------------------------------------------------
-def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torch.device | None = None,
-                   data_root: str | Path | None = None, *, alexnet_flip_probs: Mapping[str, float] | None = None,
-                   alexnet_t5d: Mapping[str, float] | None = None,
-                   autocast_dtype: torch.dtype | None = None) -> Scorecard:
+def evaluate_model(
+    model: torch.nn.Module,
+    dataset,
+    eval_cfg,
+    device: str | torch.device | None = None,
+    data_root: str | Path | None = None,
+    *,
+    alexnet_flip_probs: Mapping[str, float] | None = None,
+    alexnet_t5d: Mapping[str, float] | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> Scorecard:
     """Score ``model`` on ``dataset``'s clean test set, -C and -P benchmarks as configured by ``eval_cfg`` (EvalConfig).
 
     ``alexnet_flip_probs`` / ``alexnet_t5d`` (perturbation -> AlexNet value) enable ``mfr`` / ``mt5d``; no AlexNet
@@ -201,8 +247,9 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     root = resolve_data_root(data_root)
     was_training = model.training
     model.eval().to(dev)
-    predictor = Scorer(model, dataset.mean, dataset.std, dev, autocast_dtype=autocast_dtype,
-                       batch_size=eval_cfg.batch_size)  # the one scorer (evaluation/scoring.py)
+    predictor = Scorer(
+        model, dataset.mean, dataset.std, dev, autocast_dtype=autocast_dtype, batch_size=eval_cfg.batch_size
+    )  # the one scorer (evaluation/scoring.py)
     profile = profile_for(dataset)
     rows: list[dict] = []
     arrays: dict[str, np.ndarray] = {}
@@ -229,5 +276,4 @@ def evaluate_model(model: torch.nn.Module, dataset, eval_cfg, device: str | torc
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     # the summary is derived from the tidy rows by the metric registry (evaluation/registry.py), never by hand
     ctx = SummaryContext(dataset_kind=dataset.kind, alexnet_flip_probs=alexnet_flip_probs, alexnet_t5d=alexnet_t5d)
-    return Scorecard(summary=summarize_table(table, ctx), table=table, arrays=arrays,
-                     predictions=recorder.arrays())
+    return Scorecard(summary=summarize_table(table, ctx), table=table, arrays=arrays, predictions=recorder.arrays())

@@ -37,9 +37,17 @@ class Scorer:
     as on CUDA); a training model is scored in the format it trains in, so scoring never changes its layout.
     """
 
-    def __init__(self, model: torch.nn.Module, mean: Any, std: Any, device: torch.device, *,
-                 autocast_dtype: torch.dtype | None = None, batch_size: int = 500,
-                 memory_format: torch.memory_format = torch.channels_last) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        mean: Any,
+        std: Any,
+        device: torch.device,
+        *,
+        autocast_dtype: torch.dtype | None = None,
+        batch_size: int = 500,
+        memory_format: torch.memory_format = torch.channels_last,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model.to(memory_format=memory_format)

@@ -38,15 +38,19 @@ def create_model(name: str, num_classes: int, pretrained: str | None = None, nor
     if norm not in NORMS:
         raise UserError(f"norm {norm!r}: allowed: {', '.join(NORMS)}")
     if norm == "dubin" and pretrained is not None:  # DuBIN's layers start fresh: the weights' BatchNorm would be lost
-        raise UserError("field 'norm': dubin replaces every BatchNorm layer, so it cannot keep 'pretrained' weights; "
-                        "use norm: bn with pretrained weights")
+        raise UserError(
+            "field 'norm': dubin replaces every BatchNorm layer, so it cannot keep 'pretrained' weights; "
+            "use norm: bn with pretrained weights"
+        )
     if is_timm(name):
         model = create_timm_model(name, int(num_classes), pretrained)
     else:
         factory = MODELS.get(name)
         if pretrained is not None:
-            raise UserError(f"field 'pretrained': loads local weights of timm models ('timm:<arch>'), not of {name!r}; "
-                            "for a registered model's weights use init: {checkpoint: PATH}")
+            raise UserError(
+                f"field 'pretrained': loads local weights of timm models ('timm:<arch>'), not of {name!r}; "
+                "for a registered model's weights use init: {checkpoint: PATH}"
+            )
         model = factory(int(num_classes))
     return to_dubin(model, name) if norm == "dubin" else model
 

@@ -98,9 +98,13 @@ class DenseNet(nn.Module):
 
 @register_model("densenet_bc_100_12", family="densenet", input="32 px", reference="AugMix paper Sec. 4.1")
 def densenet_bc_100_12(num_classes: int) -> nn.Module:
-    return DenseNet(growth=12, depth=100, reduction=0.5, num_classes=num_classes, bottleneck=True)  # paper: BC, k=12, d=100
+    return DenseNet(
+        growth=12, depth=100, reduction=0.5, num_classes=num_classes, bottleneck=True
+    )  # paper: BC, k=12, d=100
 
 
 @register_model("densenet_40_12", family="densenet", input="32 px", reference="augmix cifar.py densenet()")
 def densenet_40_12(num_classes: int) -> nn.Module:
-    return DenseNet(growth=12, depth=40, reduction=1.0, num_classes=num_classes, bottleneck=False)  # reference densenet()
+    return DenseNet(
+        growth=12, depth=40, reduction=1.0, num_classes=num_classes, bottleneck=False
+    )  # reference densenet()

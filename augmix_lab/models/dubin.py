@@ -76,7 +76,7 @@ def ibn_names(arch: str, bn_names: list[str]) -> set[str]:
     if arch in IBN_LAYERS:
         pattern = re.compile(IBN_LAYERS[arch])
         return {n for n in bn_names if pattern.match(n)}
-    keep = bn_names[1:max(1, (3 * len(bn_names)) // 4)]
+    keep = bn_names[1 : max(1, (3 * len(bn_names)) // 4)]
     return set(keep)
 
 

@@ -23,4 +23,6 @@ def resnet18_cifar(num_classes: int) -> nn.Module:
 
 @register_model("resnet50", family="resnet", input="224 px", reference="augmix imagenet.py: models.resnet50()")
 def resnet50(num_classes: int) -> nn.Module:
-    return torchvision.models.resnet50(weights=None, num_classes=num_classes)  # random init, as the paper trains from scratch
+    return torchvision.models.resnet50(
+        weights=None, num_classes=num_classes
+    )  # random init, as the paper trains from scratch

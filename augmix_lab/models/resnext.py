@@ -75,6 +75,8 @@ class CifarResNeXt(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))  # reference: AvgPool2d(8) at 32 px
 
 
-@register_model("resnext29_32x4d", family="resnext", input="32 px", reference="augmix resnext29(cardinality=4, base_width=32)")
+@register_model(
+    "resnext29_32x4d", family="resnext", input="32 px", reference="augmix resnext29(cardinality=4, base_width=32)"
+)
 def resnext29_32x4d(num_classes: int) -> nn.Module:
     return CifarResNeXt(depth=29, cardinality=4, base_width=32, num_classes=num_classes)  # reference resnext29 defaults

@@ -33,15 +33,16 @@ def is_timm(name: str) -> bool:
 
 
 def timm_arch(name: str) -> str:
-    return name[len(TIMM_PREFIX):].strip()
+    return name[len(TIMM_PREFIX) :].strip()
 
 
 def require_timm() -> Any:
     try:
         import timm
     except ImportError:
-        raise UserError("timm models need the optional extra: pip install 'augmix-lab[timm]' (pins in "
-                        "constraints.txt)") from None
+        raise UserError(
+            "timm models need the optional extra: pip install 'augmix-lab[timm]' (pins in constraints.txt)"
+        ) from None
     return timm
 
 
@@ -52,15 +53,19 @@ def check_timm_model(name: str) -> None:
     if not arch or not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3)
         hint = f" Did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
-        raise UserError(f"unknown timm architecture {arch!r}.{hint} Allowed: any name of timm.list_models() "
-                        f"({len(timm.list_models())} in timm {timm.__version__}), as 'timm:<name>'")
+        raise UserError(
+            f"unknown timm architecture {arch!r}.{hint} Allowed: any name of timm.list_models() "
+            f"({len(timm.list_models())} in timm {timm.__version__}), as 'timm:<name>'"
+        )
 
 
 def _folder_config(folder: Path) -> dict[str, Any]:
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
-        raise UserError(f"field 'pretrained': folder {str(folder)!r} has no config.json; allowed: a weights file, or "
-                        "a folder with config.json and weights (timm's local-dir layout)")
+        raise UserError(
+            f"field 'pretrained': folder {str(folder)!r} has no config.json; allowed: a weights file, or "
+            "a folder with config.json and weights (timm's local-dir layout)"
+        )
     try:
         return json.loads(cfg_file.read_text())
     except json.JSONDecodeError as exc:
@@ -75,8 +80,10 @@ def pretrained_config(name: str, pretrained: str | None) -> dict[str, Any]:
         cfg = _folder_config(Path(pretrained))
         base = cfg.get("architecture", "").split(".")[0]
         if base != arch.split(".")[0]:
-            raise UserError(f"field 'pretrained': {pretrained} holds weights of architecture {base!r}, but the model "
-                            f"is {name!r}; allowed: weights of the same architecture")
+            raise UserError(
+                f"field 'pretrained': {pretrained} holds weights of architecture {base!r}, but the model "
+                f"is {name!r}; allowed: weights of the same architecture"
+            )
         return dict(cfg.get("pretrained_cfg") or {}, num_classes=cfg.get("num_classes"))
     found = timm.models.get_pretrained_cfg(arch)
     return found.to_dict() if found is not None else {}
@@ -134,7 +141,12 @@ def create_timm_model(name: str, num_classes: int, pretrained: str | None = None
     if not path.is_file():
         raise UserError(f"field 'pretrained': no such file or folder {str(path)!r}")
     cfg = pretrained_config(name, None)
-    overlay: dict[str, Any] = {"file": str(path), "source": "", "url": "", "hf_hub_id": None}  # only the file, never a download
+    overlay: dict[str, Any] = {
+        "file": str(path),
+        "source": "",
+        "url": "",
+        "hf_hub_id": None,
+    }  # only the file, never a download
     classes = _file_classes(path, cfg.get("classifier"))
     if classes is not None:
         overlay["num_classes"] = classes
@@ -142,8 +154,9 @@ def create_timm_model(name: str, num_classes: int, pretrained: str | None = None
         return timm.create_model(arch, pretrained=True, num_classes=num_classes, pretrained_cfg_overlay=overlay)
     except (RuntimeError, KeyError) as exc:
         detail = " ".join(str(exc).split())[:400]
-        raise UserError(f"field 'pretrained': {path} does not fit {name!r}: {detail}; allowed: weights of the same "
-                        "architecture") from None
+        raise UserError(
+            f"field 'pretrained': {path} does not fit {name!r}: {detail}; allowed: weights of the same architecture"
+        ) from None
 
 
 def resize_inputs(model: nn.Module, size: int, interpolation: str = "bilinear") -> nn.Module:

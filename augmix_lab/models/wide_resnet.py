@@ -56,7 +56,9 @@ class WideResNet(nn.Module):
 
     @staticmethod
     def _group(n: int, in_ch: int, out_ch: int, stride: int, drop_rate: float) -> nn.Sequential:
-        blocks = [_BasicBlock(in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, drop_rate) for i in range(n)]
+        blocks = [
+            _BasicBlock(in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, drop_rate) for i in range(n)
+        ]
         return nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +67,8 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))  # reference: avg_pool2d(8) at 32 px
 
 
-@register_model("wrn40_2", family="wide_resnet", input="32 px", reference="augmix cifar.py --layers 40 --widen-factor 2")
+@register_model(
+    "wrn40_2", family="wide_resnet", input="32 px", reference="augmix cifar.py --layers 40 --widen-factor 2"
+)
 def wrn40_2(num_classes: int) -> nn.Module:
     return WideResNet(depth=40, num_classes=num_classes, widen_factor=2, drop_rate=0.0)  # reference cifar.py defaults

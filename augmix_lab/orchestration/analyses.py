@@ -24,8 +24,9 @@ AFFINITY_BATCH = 500  # images per augmentation draw and forward
 
 
 # ---- measurements ----------------------------------------------------------------------------------------------------
-def augmentation_accuracies(scorer: Any, images: torch.Tensor, labels: torch.Tensor, augmentation: Any, *,
-                            seed: int = 0) -> tuple[float, float]:
+def augmentation_accuracies(
+    scorer: Any, images: torch.Tensor, labels: torch.Tensor, augmentation: Any, *, seed: int = 0
+) -> tuple[float, float]:
     """(clean accuracy, augmented accuracy) as fractions of ``scorer`` (an ``evaluation.Scorer``) on uint8 held-out
     ``images``; ``augmentation`` is an ``augment.create_augmentation`` object (jsd arity 1: ``views[0]`` is the
     augmented, normalised image). Soft targets (mixup, cutmix) count against their dominant class."""
@@ -33,7 +34,7 @@ def augmentation_accuracies(scorer: Any, images: torch.Tensor, labels: torch.Ten
     clean = aug = 0
     with torch.no_grad():
         for i in range(0, len(images), scorer.batch_size):
-            xb, yb = images[i:i + scorer.batch_size], labels[i:i + scorer.batch_size]
+            xb, yb = images[i : i + scorer.batch_size], labels[i : i + scorer.batch_size]
             clean += int((scorer.logits(xb).argmax(1) == yb.to(scorer.device)).sum())
             out = augmentation(xb, yb, gen)
             target = out.targets if out.targets.ndim == 1 else out.targets.argmax(1)
@@ -99,18 +100,41 @@ def _affinity_rows(plan: Any, base: Any, uri: str, data_root: str | None) -> lis
     rows = []
     for t in plan.trials:
         cfg = t.config
-        if t.key not in plan.complete or (cfg.dataset.name, cfg.model, t.seed) != \
-                (base.config.dataset.name, base.config.model, base.seed):
+        if t.key not in plan.complete or (cfg.dataset.name, cfg.model, t.seed) != (
+            base.config.dataset.name,
+            base.config.model,
+            base.seed,
+        ):
             continue
         spec = MethodSpec.parse(cfg.method)
-        aug = create_augmentation(spec.augmentation, augmentation_options(cfg, spec), jsd_arity=1,
-                                  num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
-                                  image_size=ds.image_size)
+        aug = create_augmentation(
+            spec.augmentation,
+            augmentation_options(cfg, spec),
+            jsd_arity=1,
+            num_classes=ds.num_classes,
+            mean=ds.mean,
+            std=ds.std,
+            kind=ds.kind,
+            image_size=ds.image_size,
+        )
         clean_acc, aug_acc = augmentation_accuracies(scorer, images, labels, aug, seed=t.seed)
-        rows.append({"dataset": cfg.dataset.name, "model": cfg.model, "variant": t.variant, "label": trial_label(t),
-                     "method": cfg.method, "seed": t.seed, "run_id": plan.complete[t.key], "heldout": heldout,
-                     "n_images": len(labels), "clean_acc": clean_acc, "augmented_acc": aug_acc,
-                     "train_loss": _final_train_loss(uri, plan.complete[t.key]), "baseline_train_loss": base_loss})
+        rows.append(
+            {
+                "dataset": cfg.dataset.name,
+                "model": cfg.model,
+                "variant": t.variant,
+                "label": trial_label(t),
+                "method": cfg.method,
+                "seed": t.seed,
+                "run_id": plan.complete[t.key],
+                "heldout": heldout,
+                "n_images": len(labels),
+                "clean_acc": clean_acc,
+                "augmented_acc": aug_acc,
+                "train_loss": _final_train_loss(uri, plan.complete[t.key]),
+                "baseline_train_loss": base_loss,
+            }
+        )
     return rows
 
 
@@ -118,12 +142,18 @@ def compute_affinity_diversity(plan: Any, uri: str, data_root: str | None = None
     """The affinity/diversity table of a study plan's finished trials (None: no baseline variant or no finished
     baseline run). Each variant trial is paired with the baseline run of the same dataset, model and seed."""
     baseline = plan.study.spec.baseline
-    bases = {(t.config.dataset.name, t.config.model, t.seed): t for t in plan.trials
-             if t.key in plan.complete and t.variant == baseline}
+    bases = {
+        (t.config.dataset.name, t.config.model, t.seed): t
+        for t in plan.trials
+        if t.key in plan.complete and t.variant == baseline
+    }
     if not baseline or not bases:
         return None
-    rows = [r for _, base in sorted(bases.items(), key=lambda kv: str(kv[0]))
-            for r in _affinity_rows(plan, base, uri, data_root)]
+    rows = [
+        r
+        for _, base in sorted(bases.items(), key=lambda kv: str(kv[0]))
+        for r in _affinity_rows(plan, base, uri, data_root)
+    ]
     return affinity_diversity_table(rows)
 
 
@@ -162,8 +192,7 @@ STUDY_ANALYSES: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 
-def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | None = None,
-                       console: Any = None) -> bool:
+def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None) -> bool:
     """Compute and log every study-level analysis that is not stored for the same finished runs (re-running a study
     never recomputes what is up to date). A failure is reported, never fatal to the study; False when one failed."""
     ok = True
@@ -177,8 +206,7 @@ def run_study_analyses(plan: Any, uri: str, parent_id: str, data_root: str | Non
     return ok
 
 
-def analyze_study(study_path: str, *, out: str | None = None, data_root: str | None = None,
-                  console: Any = None) -> int:
+def analyze_study(study_path: str, *, out: str | None = None, data_root: str | None = None, console: Any = None) -> int:
     """``augmix-lab analyze STUDY.yaml``: the study-level analyses of its finished trials, from their stored
     checkpoints (no training). Exit 0 when every analysis succeeded, 1 otherwise; bad input raises ``UserError``."""
     from augmix_lab.console import make_console
@@ -193,6 +221,7 @@ def analyze_study(study_path: str, *, out: str | None = None, data_root: str | N
         lookup_store(plan, uri)
         plan.complete.update(plan.reevaluate)  # finished runs evaluated with other settings still have their checkpoint
         ok = run_study_analyses(plan, uri, parent_id, data_root, console)
-        tracker.finish_study(parent_id, "FINISHED" if not plan.todo else "FAILED",
-                             None if not plan.todo else "trials missing")
+        tracker.finish_study(
+            parent_id, "FINISHED" if not plan.todo else "FAILED", None if not plan.todo else "trials missing"
+        )
     return 0 if ok else 1

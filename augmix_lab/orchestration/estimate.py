@@ -135,12 +135,21 @@ def _eval_passes(cfg: TrialConfig) -> int:
     passes = 1 if cfg.eval.clean else 0
     if cfg.eval.corruptions.enabled:
         names = cfg.eval.corruptions.names
-        passes += (len(names) if names is not None else BENCHMARK_CORRUPTION_COUNT) * len(cfg.eval.corruptions.severities)
+        passes += (len(names) if names is not None else BENCHMARK_CORRUPTION_COUNT) * len(
+            cfg.eval.corruptions.severities
+        )
     return passes
 
 
-def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int = 16, steps: int = REPEATS,
-                 device: str = "cpu") -> tuple[float, float]:
+def measure_step(
+    cfg: TrialConfig,
+    num_classes: int,
+    image_size: int,
+    kind: str,
+    batch: int = 16,
+    steps: int = REPEATS,
+    device: str = "cpu",
+) -> tuple[float, float]:
     """(train seconds per image, forward seconds per image) measured on random images of the dataset's size.
 
     Times the trainer's own step (``training.build_train_step``) without its training hooks, scaled by the hooks'
@@ -156,8 +165,18 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     images = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=g, device=dev)
     labels = torch.randint(0, num_classes, (batch,), generator=g, device=dev)
     model = trial_model(cfg, num_classes, weights=False).to(dev)  # timing: random weights do
-    step = build_train_step(cfg, model, num_classes=num_classes, mean=(0.5,) * 3, std=(0.5,) * 3, kind=kind,
-                            image_size=image_size, device=dev, generators={"augment": g}, with_hooks=False)
+    step = build_train_step(
+        cfg,
+        model,
+        num_classes=num_classes,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        kind=kind,
+        image_size=image_size,
+        device=dev,
+        generators={"augment": g},
+        with_hooks=False,
+    )
 
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.train.threads or threads)  # time it as the trial will run
@@ -189,8 +208,15 @@ def measure_step(cfg: TrialConfig, num_classes: int, image_size: int, kind: str,
     return StepCost(train_s, eval_s, spread)
 
 
-def measure_step_cached(cfg: TrialConfig, num_classes: int, image_size: int, kind: str, batch: int,
-                        device: str = "cpu", logged_s: float | None = None) -> tuple[tuple[float, float], str | None]:
+def measure_step_cached(
+    cfg: TrialConfig,
+    num_classes: int,
+    image_size: int,
+    kind: str,
+    batch: int,
+    device: str = "cpu",
+    logged_s: float | None = None,
+) -> tuple[tuple[float, float], str | None]:
     """``measure_step`` through the step-cost cache (``step_cache.py``): measured once per configuration and machine.
 
     Returns the cost and, when it was not cached, why (``None`` when it was cached or read from the cache).
@@ -199,17 +225,31 @@ def measure_step_cached(cfg: TrialConfig, num_classes: int, image_size: int, kin
     """
     from augmix_lab.orchestration import step_cache
 
-    key = step_cache.step_cost_key(cfg, classes=num_classes, image_size=image_size, kind=kind, batch=batch, device=device)
+    key = step_cache.step_cost_key(
+        cfg, classes=num_classes, image_size=image_size, kind=kind, batch=batch, device=device
+    )
     hit = step_cache.lookup(key)
-    recheck = (hit is not None and logged_s is not None and _off(hit[0], logged_s, LOGGED_FACTOR)
-               and not step_cache.checked_against(key, logged_s))
+    recheck = (
+        hit is not None
+        and logged_s is not None
+        and _off(hit[0], logged_s, LOGGED_FACTOR)
+        and not step_cache.checked_against(key, logged_s)
+    )
     if hit is not None and not recheck:
         return hit, None
     threads = cfg.train.threads or torch.get_num_threads()
     with LoadProbe() as probe:
         value = measure_step(cfg, num_classes, image_size, kind, batch=batch, device=device)
-    info: dict[str, Any] = dict(model=cfg.model, method=cfg.method, batch=batch, image_size=image_size, device=device,
-                threads=threads, jsd_arity=cfg.jsd.arity, classes=num_classes)
+    info: dict[str, Any] = dict(
+        model=cfg.model,
+        method=cfg.method,
+        batch=batch,
+        image_size=image_size,
+        device=device,
+        threads=threads,
+        jsd_arity=cfg.jsd.arity,
+        classes=num_classes,
+    )
     why = distrust(value, probe, threads, device, step_cache.neighbours(key, info))
     if why is None:
         logged: dict[str, Any] = {"logged_s": logged_s} if logged_s is not None else {}
@@ -223,8 +263,9 @@ def _off(a: float, b: float, factor: float) -> bool:
     return a > factor * b or b > factor * a
 
 
-def distrust(value: tuple[float, float], probe: LoadProbe, threads: int, device: str,
-             neighbours: list[float]) -> str | None:
+def distrust(
+    value: tuple[float, float], probe: LoadProbe, threads: int, device: str, neighbours: list[float]
+) -> str | None:
     """Why a fresh measurement must not be cached, or None: under load, noisy, or far off its neighbours."""
     import os
     import statistics
@@ -235,21 +276,38 @@ def distrust(value: tuple[float, float], probe: LoadProbe, threads: int, device:
     if spread > NOISY_SPREAD:
         return f"noisy: its repeats' median was {spread:.1f}x their best"
     if neighbours and _off(value[0], statistics.median(neighbours), NEIGHBOUR_FACTOR):
-        return (f"{value[0] / statistics.median(neighbours):.2g}x the cached cost of the same model, method and batch "
-                f"on other data")
+        return (
+            f"{value[0] / statistics.median(neighbours):.2g}x the cached cost of the same model, method and batch "
+            f"on other data"
+        )
     return None
 
 
 def _signature(cfg: TrialConfig, data_root: str | None) -> tuple[Any, ...]:
     """What one step-cost measurement stands for: trials alike in all of it cost the same per image."""
     _, _, classes, size = dataset_sizes(cfg, data_root)
-    return (cfg.dataset.name, cfg.model, cfg.method, cfg.jsd.arity,
-            json.dumps(cfg.method_options(), sort_keys=True, default=str), classes, size,
-            min(32, cfg.train.batch_size), cfg.train.threads, cfg.train.amp, cfg.device)
+    return (
+        cfg.dataset.name,
+        cfg.model,
+        cfg.method,
+        cfg.jsd.arity,
+        json.dumps(cfg.method_options(), sort_keys=True, default=str),
+        classes,
+        size,
+        min(32, cfg.train.batch_size),
+        cfg.train.threads,
+        cfg.train.amp,
+        cfg.device,
+    )
 
 
-def estimate_trials(trials: list[Trial], data_root: str | None = None, logged: dict[str, float] | None = None,
-                    budget_s: float | None = None, context: list[Trial] | None = None) -> dict[str, Estimate]:
+def estimate_trials(
+    trials: list[Trial],
+    data_root: str | None = None,
+    logged: dict[str, float] | None = None,
+    budget_s: float | None = None,
+    context: list[Trial] | None = None,
+) -> dict[str, Estimate]:
     """One measured estimate per trial key; trials sharing model/method/arity/dataset share one measurement.
 
     ``logged``: trial key -> that trial's logged seconds per training image, for the keys of ``context`` (default
@@ -277,9 +335,14 @@ def estimate_trials(trials: list[Trial], data_root: str | None = None, logged: d
             if budget_s is not None and time.perf_counter() - started > budget_s:
                 continue
             seen = logged_by_sig.get(sig)
-            measured[sig] = measure_step_cached(cfg, classes, size, kind,
-                                                batch=4 if size > 64 else min(32, cfg.train.batch_size),
-                                                logged_s=statistics.median(seen) if seen else None)
+            measured[sig] = measure_step_cached(
+                cfg,
+                classes,
+                size,
+                kind,
+                batch=4 if size > 64 else min(32, cfg.train.batch_size),
+                logged_s=statistics.median(seen) if seen else None,
+            )
         (train_s, eval_s), note = measured[sig]
         n_train, train_s = _semi_supervised(cfg, n_train, classes, train_s)
         test_images = min(n_test, EPOCH_TEST_LIMIT) if cfg.eval.clean else 0
@@ -291,8 +354,10 @@ def _semi_supervised(cfg: Any, n_train: int, classes: int, train_s: float) -> tu
     """(images per epoch, seconds per image) of a trial with ``dataset.labelled`` / a teacher."""
     labelled = cfg.dataset.labelled
     if labelled is not None:  # an epoch is a pass over the labelled images
-        n_train = min(n_train, round(labelled.fraction * n_train) if labelled.fraction is not None
-                      else labelled.per_class * classes)
+        n_train = min(
+            n_train,
+            round(labelled.fraction * n_train) if labelled.fraction is not None else labelled.per_class * classes,
+        )
     if cfg.teacher.is_set():  # a student's batch also holds ratio x as many pseudo-labelled images
         train_s *= 1 + cfg.teacher.ratio
     return n_train, train_s

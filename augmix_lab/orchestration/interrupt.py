@@ -37,8 +37,10 @@ class _Interrupt:
     def handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal handler signature
         if self.graceful and not self.requested:
             self.requested = True
-            self.say("stopping the study: the running trials end and are recorded as interrupted "
-                     "(Ctrl-C again to stop at once)")
+            self.say(
+                "stopping the study: the running trials end and are recorded as interrupted "
+                "(Ctrl-C again to stop at once)"
+            )
             return
         self.requested = True
         raise StudyInterrupted(RESUME_HINT)

@@ -73,8 +73,14 @@ def read_holder(out_dir: str | os.PathLike[str]) -> Holder | None:
     """The holder the lock file names (it stays after the driver ends: check ``Holder.alive``), or None."""
     try:
         data = json.loads(lock_path(out_dir).read_text() or "{}")
-        return Holder(str(data["host"]), int(data["pid"]), str(data.get("started", "?")), str(data.get("command", "")),
-                      data.get("proc_start"), bool(data.get("released")))
+        return Holder(
+            str(data["host"]),
+            int(data["pid"]),
+            str(data.get("started", "?")),
+            str(data.get("command", "")),
+            data.get("proc_start"),
+            bool(data.get("released")),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -101,8 +107,9 @@ class DriverLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UserError(f"{self.path}: cannot create the study's lock file ({exc.strerror}); is "
-                            f"{self.path.parent} writable?") from None
+            raise UserError(
+                f"{self.path}: cannot create the study's lock file ({exc.strerror}); is {self.path.parent} writable?"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -110,11 +117,15 @@ class DriverLock:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 holder = read_holder(self.path.parent)
                 who = holder.describe() if holder is not None else "another process (the lock file names none yet)"
-                raise UserError(f"{self.path.parent}: another `augmix-lab run` drives this study: {who}; wait for it "
-                                f"to end or stop it (Ctrl-C), then run again. `augmix-lab status` is safe meanwhile") from None
+                raise UserError(
+                    f"{self.path.parent}: another `augmix-lab run` drives this study: {who}; wait for it "
+                    f"to end or stop it (Ctrl-C), then run again. `augmix-lab status` is safe meanwhile"
+                ) from None
             if exc.errno in _UNSUPPORTED:
-                self.warn(f"warning: {self.path}: this filesystem has no file locks ({exc.strerror}); make sure only "
-                          "one `augmix-lab run` uses this study directory at a time")
+                self.warn(
+                    f"warning: {self.path}: this filesystem has no file locks ({exc.strerror}); make sure only "
+                    "one `augmix-lab run` uses this study directory at a time"
+                )
                 return self
             raise
         self._fd = fd
@@ -124,8 +135,14 @@ class DriverLock:
     def _write_holder(self, fd: int, **extra: Any) -> None:
         """Record this driver in the locked file (the lock, not the content, is what excludes others)."""
         pid = os.getpid()
-        data = {"host": socket.gethostname(), "pid": pid, "proc_start": process_start(pid),
-                "started": self._started, "command": " ".join(sys.argv[:3])[:200], **extra}
+        data = {
+            "host": socket.gethostname(),
+            "pid": pid,
+            "proc_start": process_start(pid),
+            "started": self._started,
+            "command": " ".join(sys.argv[:3])[:200],
+            **extra,
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(data) + "\n").encode(), 0)
 

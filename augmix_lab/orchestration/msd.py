@@ -20,8 +20,25 @@ import torch
 
 from augmix_lab.tracking.tags import MSD_ARTIFACT
 
-COLUMNS = ["dataset", "model", "seed", "baseline_run_id", "variant", "label", "method", "run_ids", "benchmark",
-           "corruption", "severity", "msd", "mmd", "samples", "images", "corruption_samples", "config"]
+COLUMNS = [
+    "dataset",
+    "model",
+    "seed",
+    "baseline_run_id",
+    "variant",
+    "label",
+    "method",
+    "run_ids",
+    "benchmark",
+    "corruption",
+    "severity",
+    "msd",
+    "mmd",
+    "samples",
+    "images",
+    "corruption_samples",
+    "config",
+]
 
 
 def _label(t: Any) -> str:
@@ -35,8 +52,9 @@ def _augmentation_key(cfg: Any) -> str:
     from augmix_lab.training.step import augmentation_options
 
     spec = MethodSpec.parse(cfg.method)
-    return json.dumps({"method": spec.augmentation, "params": augmentation_options(cfg, spec)}, sort_keys=True,
-                      default=str)
+    return json.dumps(
+        {"method": spec.augmentation, "params": augmentation_options(cfg, spec)}, sort_keys=True, default=str
+    )
 
 
 def corruption_cells(cfg: Any, spec: Any, profile: str) -> list[tuple[str, str, int]]:
@@ -53,8 +71,12 @@ def corruption_cells(cfg: Any, spec: Any, profile: str) -> list[tuple[str, str, 
     for suite, block in (("c", cfg.eval.corruptions), ("c_bar", cfg.eval.c_bar)):
         if not block.enabled:
             continue
-        names = check_corruption_names(block.names, f"eval.{'corruptions' if suite == 'c' else 'c_bar'}.names",
-                                       suite=suite, profile=profile if suite == "c_bar" else None)
+        names = check_corruption_names(
+            block.names,
+            f"eval.{'corruptions' if suite == 'c' else 'c_bar'}.names",
+            suite=suite,
+            profile=profile if suite == "c_bar" else None,
+        )
         cells += [(SUITES[suite], n, s) for n in names for s in (spec.severities or block.severities)]
     return cells
 
@@ -69,8 +91,9 @@ def fixed_images(ds: Any, n: int, seed: int, device: torch.device) -> torch.Tens
     return torch.stack([images[int(i)] for i in idx]).to(device)  # lazy folders: decode the chosen ones
 
 
-def measure(model: torch.nn.Module, ds: Any, cells: list[tuple[str, str, int]], augmentations: dict[str, Any],
-            spec: Any) -> dict[tuple[str, str, str, int], tuple[float, float]]:
+def measure(
+    model: torch.nn.Module, ds: Any, cells: list[tuple[str, str, int]], augmentations: dict[str, Any], spec: Any
+) -> dict[tuple[str, str, str, int], tuple[float, float]]:
     """(augmentation key, benchmark, corruption, severity) -> (msd, mmd) for one baseline model."""
     from augmix_lab.analysis.msd import (
         PenultimateFeatures,
@@ -93,17 +116,23 @@ def measure(model: torch.nn.Module, ds: Any, cells: list[tuple[str, str, int]], 
 
     centres = {}
     for bench, name, s in cells:
+
         def group(batch: torch.Tensor, g: torch.Generator, name: str = name, s: int = s) -> torch.Tensor:
             return corrupt_shared(batch, name, s, g, profile, group=len(images))
+
         chunk = max(1, spec.batch_size // len(images))
-        centres[(bench, name, s)] = corruption_centre(extract, images, group, norm, spec.corruption_samples,
-                                                      stable_seed(spec.seed, "msd", name, s), chunk=chunk)
+        centres[(bench, name, s)] = corruption_centre(
+            extract, images, group, norm, spec.corruption_samples, stable_seed(spec.seed, "msd", name, s), chunk=chunk
+        )
     out: dict[tuple[str, str, str, int], tuple[float, float]] = {}
     for key, aug in augmentations.items():
+
         def augment(batch: torch.Tensor, g: torch.Generator, aug: Any = aug) -> torch.Tensor:
             return aug(batch, labels.expand(batch.shape[0]).to(batch.device), g).views[0]
-        feats = augmentation_features(extract, images, augment, spec.samples, stable_seed(spec.seed, "msd-aug", key),
-                                      chunk=spec.batch_size)
+
+        feats = augmentation_features(
+            extract, images, augment, spec.samples, stable_seed(spec.seed, "msd-aug", key), chunk=spec.batch_size
+        )
         for (bench, name, s), centre in centres.items():
             out[(key, bench, name, s)] = (minimal_sample_distance(feats, centre), mean_distance(feats, centre))
     return out
@@ -136,9 +165,17 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
                 key = _augmentation_key(t.config)
                 if key not in augs:
                     options = json.loads(key)
-                    augs[key] = create_augmentation(options["method"], options["params"], jsd_arity=1,
-                                                    num_classes=ds.num_classes, mean=ds.mean, std=ds.std,
-                                                    kind=ds.kind, image_size=ds.image_size, crop_flip=False)
+                    augs[key] = create_augmentation(
+                        options["method"],
+                        options["params"],
+                        jsd_arity=1,
+                        num_classes=ds.num_classes,
+                        mean=ds.mean,
+                        std=ds.std,
+                        kind=ds.kind,
+                        image_size=ds.image_size,
+                        crop_flip=False,
+                    )
             distances = measure(model, ds, cells, augs, spec)
             labels: dict[tuple[str, str, str], list[str]] = {}
             for t in group:
@@ -147,12 +184,27 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
                 method = json.loads(key)["method"]
                 for bench, name, s in cells:
                     msd, mmd = distances[(key, bench, name, s)]
-                    rows.append({"dataset": dataset, "model": model_name, "seed": base.seed,
-                                 "baseline_run_id": plan.complete[base.key], "variant": variant, "label": label,
-                                 "method": method, "run_ids": ";".join(sorted(run_ids)), "benchmark": bench,
-                                 "corruption": name, "severity": s, "msd": msd, "mmd": mmd, "samples": spec.samples,
-                                 "images": spec.images, "corruption_samples": spec.corruption_samples,
-                                 "config": spec.fingerprint()})
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "model": model_name,
+                            "seed": base.seed,
+                            "baseline_run_id": plan.complete[base.key],
+                            "variant": variant,
+                            "label": label,
+                            "method": method,
+                            "run_ids": ";".join(sorted(run_ids)),
+                            "benchmark": bench,
+                            "corruption": name,
+                            "severity": s,
+                            "msd": msd,
+                            "mmd": mmd,
+                            "samples": spec.samples,
+                            "images": spec.images,
+                            "corruption_samples": spec.corruption_samples,
+                            "config": spec.fingerprint(),
+                        }
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -164,8 +216,9 @@ def _up_to_date(uri: str, parent_id: str, plan: Any) -> bool:
     if table is None or not len(table) or "config" not in table or "run_ids" not in table:
         return False
     stored = {r for ids in table["run_ids"].astype(str) for r in ids.split(";")}
-    return set(table["config"].astype(str)) == {plan.study.spec.analyses.msd.fingerprint()} and \
-        stored == set(plan.complete.values()) - _unmeasured(plan)
+    return set(table["config"].astype(str)) == {plan.study.spec.analyses.msd.fingerprint()} and stored == set(
+        plan.complete.values()
+    ) - _unmeasured(plan)
 
 
 def _unmeasured(plan: Any) -> set[str]:
@@ -176,8 +229,13 @@ def _unmeasured(plan: Any) -> set[str]:
     return {plan.complete[t.key] for t in done if (t.config.dataset.name, t.config.model) not in measured}
 
 
-def log_msd(plan: Any, uri: str, parent_id: str, data_root: str | None = None, console: Any = None,
-            ) -> pd.DataFrame | None:
+def log_msd(
+    plan: Any,
+    uri: str,
+    parent_id: str,
+    data_root: str | None = None,
+    console: Any = None,
+) -> pd.DataFrame | None:
     """Compute and log the MSD table unless disabled or already stored for the same runs and settings (one of the
     driver's ``STUDY_ANALYSES``: a failure raises, and the driver reports it without failing the study)."""
     from augmix_lab.tracking import TrialLogger

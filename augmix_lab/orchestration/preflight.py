@@ -61,8 +61,9 @@ def _benchmark_problems(cfg: TrialConfig, root: Path) -> list[str]:
     if c.enabled and c.source in ("released", "generated"):
         checks.append(("C", c.source, tuple(c.names or BENCHMARK_CORRUPTIONS)))
     if b.enabled and b.source in ("released", "generated"):
-        checks.append(("C-bar", b.source, tuple(b.names or corruption_names(suite="c_bar",
-                                                                             profile=profile_for_name(ds)))))
+        checks.append(
+            ("C-bar", b.source, tuple(b.names or corruption_names(suite="c_bar", profile=profile_for_name(ds))))
+        )
     if p.enabled and p.source in ("released", "generated"):
         checks.append(("P", p.source, tuple(p.names or TEST_PERTURBATIONS)))
     for kind, source, names in checks:
@@ -78,14 +79,18 @@ def _benchmark_problems(cfg: TrialConfig, root: Path) -> list[str]:
             how = f"augmix-lab data make-{kind.lower()} --dataset {ds} --data-root {root}"
         field = {"C": "corruptions", "C-bar": "c_bar", "P": "perturbations"}[kind]
         if absent:
-            problems.append(f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
-                            f"{' ...' if len(absent) > 4 else ''}; get it with: {how}")
+            problems.append(
+                f"{directory} (eval.{field}.source {source!r}) lacks {', '.join(absent[:4])}"
+                f"{' ...' if len(absent) > 4 else ''}; get it with: {how}"
+            )
             continue
         arrays = [directory / f"{n}.npy" for n in ("labels", *names) if (directory / f"{n}.npy").is_file()]
         damaged = [f"{p} ({why})" for p in arrays if (why := npy_problem(p))]
         if damaged:
-            problems.append(f"{damaged[0]}{f' and {len(damaged) - 1} more' if len(damaged) > 1 else ''} "
-                            f"(eval.{field}.source {source!r}); get it again with: {how}")
+            problems.append(
+                f"{damaged[0]}{f' and {len(damaged) - 1} more' if len(damaged) > 1 else ''} "
+                f"(eval.{field}.source {source!r}); get it again with: {how}"
+            )
     return problems
 
 
@@ -119,8 +124,14 @@ def missing_inputs(configs: Iterable[TrialConfig], data_root: str | None = None)
             problem = _dataset_problem(cfg, root)
             if problem:
                 problems.append(problem)
-        ev_key = ("eval", cfg.dataset.name, cfg.eval.corruptions.model_dump_json(), cfg.eval.c_bar.model_dump_json(),
-                  cfg.eval.perturbations.model_dump_json(), str(root))
+        ev_key = (
+            "eval",
+            cfg.dataset.name,
+            cfg.eval.corruptions.model_dump_json(),
+            cfg.eval.c_bar.model_dump_json(),
+            cfg.eval.perturbations.model_dump_json(),
+            str(root),
+        )
         if ev_key not in seen:
             seen.add(ev_key)
             problems += [p for p in _benchmark_problems(cfg, root) if p not in problems]

@@ -71,9 +71,17 @@ class TrialState:
 class StudyProgress(tune.Callback):
     """Counts trial outcomes from Tune's driver-side hooks; shows per-trial epoch / test error / ETA and a study ETA."""
 
-    def __init__(self, total: int, labels: dict[str, str], console: Console | None = None,
-                 epochs: dict[str, int] | None = None, live: bool | None = None, every: int = PIPED_EVERY,
-                 costs: dict[str, tuple[float, float]] | None = None, slots: int | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        labels: dict[str, str],
+        console: Console | None = None,
+        epochs: dict[str, int] | None = None,
+        live: bool | None = None,
+        every: int = PIPED_EVERY,
+        costs: dict[str, tuple[float, float]] | None = None,
+        slots: int | None = None,
+    ) -> None:
         self.total = total
         self.labels = labels
         self.epochs = dict(epochs or {})
@@ -91,8 +99,14 @@ class StudyProgress(tune.Callback):
         self.states: dict[str, TrialState] = {}
         self.started = time.monotonic()
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(), console=self.console, transient=False, disable=not self.live,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+            disable=not self.live,
         )
         self._task = self._progress.add_task("trials", total=total, status=self._status())
         self._tasks: dict[str, Any] = {}
@@ -137,8 +151,11 @@ class StudyProgress(tune.Callback):
         import statistics
 
         now = time.monotonic()
-        ratios = [mean / self.costs[k][0] for k, s in self.states.items()
-                  if self.costs.get(k, (0.0, 0.0))[0] > 0 and (mean := s.mean_epoch_s()) is not None]
+        ratios = [
+            mean / self.costs[k][0]
+            for k, s in self.states.items()
+            if self.costs.get(k, (0.0, 0.0))[0] > 0 and (mean := s.mean_epoch_s()) is not None
+        ]
         scale = statistics.median(ratios) if ratios else 1.0
         eval_scale = statistics.median(self.eval_ratios) if self.eval_ratios else scale
         overhead = statistics.median(self.overheads) if self.overheads else 0.0
@@ -164,8 +181,10 @@ class StudyProgress(tune.Callback):
         return max(free) if free else 0.0
 
     def _status(self) -> str:
-        return (f"running {len(self.running)}  done {len(self.done)}  failed {len(self.failed)}  "
-                f"study ETA {format_eta(self.study_eta_s())}")
+        return (
+            f"running {len(self.running)}  done {len(self.done)}  failed {len(self.failed)}  "
+            f"study ETA {format_eta(self.study_eta_s())}"
+        )
 
     def _key(self, trial: Any) -> str:
         return str(trial.config.get("trial_key"))
@@ -196,8 +215,9 @@ class StudyProgress(tune.Callback):
         state = self._state(key)
         state.started, state.last_report = time.monotonic(), None
         if self.live and key not in self._tasks:
-            self._tasks[key] = self._progress.add_task(f"  {state.label}", total=state.epochs, completed=state.epoch,
-                                                       status="starting")
+            self._tasks[key] = self._progress.add_task(
+                f"  {state.label}", total=state.epochs, completed=state.epoch, status="starting"
+            )
         self._refresh()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -225,8 +245,12 @@ class StudyProgress(tune.Callback):
             task = self._tasks.get(key)
             if task is not None:
                 err = f"{state.test_error:.2f}%" if state.test_error is not None else "-"
-                self._progress.update(task, completed=state.epoch, total=state.epochs,
-                                      status=f"test_error {err}  ETA {format_eta(state.eta_s())}")
+                self._progress.update(
+                    task,
+                    completed=state.epoch,
+                    total=state.epochs,
+                    status=f"test_error {err}  ETA {format_eta(state.eta_s())}",
+                )
         elif state.epoch % self.every == 0 or state.epoch == 1 or state.epoch == state.epochs:
             self._print(f"progress {state.line()}  (study ETA {format_eta(self.study_eta_s())})")
         self._refresh()

@@ -27,12 +27,14 @@ def student_set_key(cfg: Any) -> str:
 def with_labels_file(trial: Trial, path: Path) -> Trial:
     """The student with its pseudo-label set's path (not part of its key, like ``init.checkpoint``)."""
     cfg = trial.config
-    return dataclasses.replace(trial, config=cfg.model_copy(update={"teacher": cfg.teacher.model_copy(
-        update={"labels_file": str(path)})}))
+    return dataclasses.replace(
+        trial, config=cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update={"labels_file": str(path)})})
+    )
 
 
-def label_pool(config: dict[str, Any], checkpoint: str, data_root: str | None, meta: dict[str, Any],
-               threads: int = 1) -> Any:
+def label_pool(
+    config: dict[str, Any], checkpoint: str, data_root: str | None, meta: dict[str, Any], threads: int = 1
+) -> Any:
     """The teacher's pseudo-label set for the student ``config`` (a Ray task, or called inline)."""
     import torch
 
@@ -51,13 +53,15 @@ def _make(plan: Any, student: Trial, checkpoint: Path, data_root: str | None, me
     res = plan.study.spec.resources
     if not ray.is_initialized():
         return label_pool(config, str(checkpoint), data_root, meta, int(res.cpus_per_trial))
-    task = ray.remote(label_pool).options(num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial,
-                                          max_retries=res.retries)
+    task = ray.remote(label_pool).options(
+        num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial, max_retries=res.retries
+    )
     return ray.get(task.remote(config, str(checkpoint), data_root, meta, int(res.cpus_per_trial)))
 
 
-def ensure_pseudo_labels(plan: Any, student: Trial, uri: str, runs: dict[str, str], data_root: str | None,
-                         console: Any) -> Path:
+def ensure_pseudo_labels(
+    plan: Any, student: Trial, uri: str, runs: dict[str, str], data_root: str | None, console: Any
+) -> Path:
     """The student's pseudo-label set on this disk: reused when stored (here or on the teacher's run), else made by
     the teacher once and stored in both places."""
     from augmix_lab.orchestration.trainable import final_checkpoint
@@ -83,15 +87,18 @@ def ensure_pseudo_labels(plan: Any, student: Trial, uri: str, runs: dict[str, st
     if teacher_run is not None:
         TrialLogger(uri, teacher_run).log_file(path, SET_DIR)
     stats = made.meta
-    console.print(f"[cyan]PSEUDO-LABELS[/cyan] {labels.get(teacher_key, teacher_key)}: kept {made.kept} of "
-                  f"{stats['pool_size']} pool images ({len(made.indices)} with copies), "
-                  f"{stats.get(PSEUDO_LABEL_ACCURACY, float('nan')):.1f} % correct against the withheld labels "
-                  f"[{key}]")
+    console.print(
+        f"[cyan]PSEUDO-LABELS[/cyan] {labels.get(teacher_key, teacher_key)}: kept {made.kept} of "
+        f"{stats['pool_size']} pool images ({len(made.indices)} with copies), "
+        f"{stats.get(PSEUDO_LABEL_ACCURACY, float('nan')):.1f} % correct against the withheld labels "
+        f"[{key}]"
+    )
     return path
 
 
-def link_runs(plan: Any, todo: list[Trial], uri: str, runs: dict[str, str], run_ids: dict[str, str],
-              launch: str) -> None:
+def link_runs(
+    plan: Any, todo: list[Trial], uri: str, runs: dict[str, str], run_ids: dict[str, str], launch: str
+) -> None:
     """Tag each self-training student's run with its teacher (key, run), round and set key, and each two-stage
     child's run with its parent's run: the lineage the MLflow UI and the report follow."""
     from augmix_lab.tracking import TRACKING_TAGS, TrialLogger
@@ -100,8 +107,13 @@ def link_runs(plan: Any, todo: list[Trial], uri: str, runs: dict[str, str], run_
         tags: dict[str, str] = {}
         cfg = t.config
         if cfg.teacher.is_set() and cfg.teacher.parent_key is not None:
-            tags.update({TRACKING_TAGS.teacher_key: cfg.teacher.parent_key, TRACKING_TAGS.round: str(cfg.teacher.round),
-                         TRACKING_TAGS.pseudo_labels: student_set_key(cfg)})
+            tags.update(
+                {
+                    TRACKING_TAGS.teacher_key: cfg.teacher.parent_key,
+                    TRACKING_TAGS.round: str(cfg.teacher.round),
+                    TRACKING_TAGS.pseudo_labels: student_set_key(cfg),
+                }
+            )
             if cfg.teacher.parent_key in runs:
                 tags[TRACKING_TAGS.teacher_run] = runs[cfg.teacher.parent_key]
         if cfg.init.parent_key is not None and cfg.init.parent_key in runs:

@@ -59,8 +59,15 @@ def start_local(out_dir: Path, runtime_env: dict[str, Any] | None = None) -> Non
     temp_dir = short_temp_dir(out_dir)
     for attempt in range(1, _START_ATTEMPTS + 1):
         try:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=True, runtime_env=runtime_env)
+            ray.init(
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                _temp_dir=temp_dir,
+                log_to_driver=False,
+                logging_level="ERROR",
+                configure_logging=True,
+                runtime_env=runtime_env,
+            )
             break
         except Exception:  # noqa: BLE001 - Ray raises a bare Exception on a start-up timeout
             ray.shutdown()

@@ -18,9 +18,17 @@ from augmix_lab.evaluation.registry import headline_text
 from augmix_lab.orchestration.plan import StudyPlan
 
 
-def reevaluate_trial(config: dict[str, Any], key: str, eval_key: str, run_id: str, uri: str, out_dir: str,
-                     data_root: str | None, cpus_per_trial: float = 1.0,
-                     plugins: list[dict[str, Any]] | None = None) -> dict:
+def reevaluate_trial(
+    config: dict[str, Any],
+    key: str,
+    eval_key: str,
+    run_id: str,
+    uri: str,
+    out_dir: str,
+    data_root: str | None,
+    cpus_per_trial: float = 1.0,
+    plugins: list[dict[str, Any]] | None = None,
+) -> dict:
     """Score one stored checkpoint with the trial's current settings and log it into the trial's run (a Ray task)."""
     import torch
 
@@ -53,14 +61,26 @@ def submit(plan: StudyPlan, uri: str, data_root: str | None) -> dict[Any, str]:
     import ray
 
     res = plan.study.spec.resources
-    task = ray.remote(reevaluate_trial).options(num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial,
-                                                max_retries=res.retries)
+    task = ray.remote(reevaluate_trial).options(
+        num_cpus=res.cpus_per_trial, num_gpus=res.gpus_per_trial, max_retries=res.retries
+    )
     by_key = {t.key: t for t in plan.trials}
     refs = {}
     for key, run_id in plan.reevaluate.items():
         t = by_key[key]
-        refs[task.remote(t.config.model_dump(mode="json"), key, t.eval_key, run_id, uri, str(plan.out_dir),
-                         data_root, res.cpus_per_trial, [p.to_dict() for p in plan.study.plugins])] = key
+        refs[
+            task.remote(
+                t.config.model_dump(mode="json"),
+                key,
+                t.eval_key,
+                run_id,
+                uri,
+                str(plan.out_dir),
+                data_root,
+                res.cpus_per_trial,
+                [p.to_dict() for p in plan.study.plugins],
+            )
+        ] = key
     return refs
 
 

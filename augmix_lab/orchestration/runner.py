@@ -48,10 +48,16 @@ def create_runs(plan: StudyPlan, tracker: Any, parent_id: str, launch: str) -> d
     for t in plan.todo:
         convention = input_convention(t.config.model, t.config.pretrained)  # pretrained weights' input convention
         run_ids[t.key], _status = tracker.trial_run(
-            parent_id, t.key, study=plan.study.name, variant=t.variant, seed=t.seed, axes=t.axes,
+            parent_id,
+            t.key,
+            study=plan.study.name,
+            variant=t.variant,
+            seed=t.seed,
+            axes=t.axes,
             params={**t.config.training_dict(), **({"input": convention} if convention else {})},
             config_yaml=yaml.safe_dump(t.config.model_dump(mode="json"), sort_keys=False),
-            eval_key=t.eval_key, launch=launch,
+            eval_key=t.eval_key,
+            launch=launch,
         )
     return run_ids
 
@@ -74,16 +80,28 @@ def open_study(plan: StudyPlan) -> tuple[str, Any, str]:
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     with store_errors(uri):
         tracker = StudyTracker(uri, experiment_for(plan.study), artifact_location)
-    parent_id = tracker.start_study(plan.study.name, plan.study.hash, plan.study.text,
-                                    tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve()),
-                                          **override_tags(plan.study)},
-                                    baseline=plan.study.spec.baseline or "")
+    parent_id = tracker.start_study(
+        plan.study.name,
+        plan.study.hash,
+        plan.study.text,
+        tags={TRACKING_TAGS.study_file: str(plan.study.path.resolve()), **override_tags(plan.study)},
+        baseline=plan.study.spec.baseline or "",
+    )
     tracker.log_plugins(parent_id, plan.study.plugins)  # tag + source files: the plugin code the trials ran
     return uri, tracker, parent_id
 
 
-def train_missing(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: str, *,
-                  max_concurrent: int | None, data_root: str | None, console: Console) -> list[str]:
+def train_missing(
+    plan: StudyPlan,
+    uri: str,
+    tracker: Any,
+    parent_id: str,
+    launch: str,
+    *,
+    max_concurrent: int | None,
+    data_root: str | None,
+    console: Console,
+) -> list[str]:
     """Train ``plan.todo`` on Ray Tune (Ray is up); moves the finished ones to ``plan.complete``. Returns failed keys.
 
     ``launch`` is this invocation's claim on the runs it hands out (tracking "one owner per run").
@@ -112,9 +130,18 @@ def warm_compiled_kernels(plan: StudyPlan, console: Console) -> None:
     console.print(f"compiled CPU kernels ready in {seconds:.1f} s (numba cache {jit.kernel_cache_dir()})")
 
 
-def run_study(study_path: str | Path, *, out: str | None = None, address: str | None = None,
-              max_concurrent: int | None = None, dry_run: bool = False, data_root: str | None = None,
-              console: Console | None = None, overrides: tuple[str, ...] = (), smoke: bool = False) -> int:
+def run_study(
+    study_path: str | Path,
+    *,
+    out: str | None = None,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    dry_run: bool = False,
+    data_root: str | None = None,
+    console: Console | None = None,
+    overrides: tuple[str, ...] = (),
+    smoke: bool = False,
+) -> int:
     """``augmix-lab run``. Exit code: 0 all trials complete, 1 any failed; bad input raises ``UserError`` (exit 2);
     Ctrl-C raises ``StudyInterrupted`` (exit 130) after recording the interrupted trials."""
     from augmix_lab.corruptions.sources import warn_source_fallbacks
@@ -141,28 +168,42 @@ def run_study(study_path: str | Path, *, out: str | None = None, address: str | 
         return drive(plan, address=address, max_concurrent=max_concurrent, data_root=data_root, console=console)
 
 
-def drive(plan: StudyPlan, *, address: str | None, max_concurrent: int | None, data_root: str | None,
-          console: Console) -> int:
+def drive(
+    plan: StudyPlan, *, address: str | None, max_concurrent: int | None, data_root: str | None, console: Console
+) -> int:
     """The driver's work once it holds the study: store, Ray, re-evaluation, training, soups, analyses; however it
     ends (done, a failed trial, Ctrl-C, a crash) the parent run and every trial run it handed out say so."""
     uri, tracker, parent_id = open_study(plan)
     launch = uuid.uuid4().hex
     try:
         lookup_store(plan, uri)
-        console.print(f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} to "
-                      f"re-evaluate, {len(plan.todo)} to train  (store {uri})")
+        console.print(
+            f"{len(plan.trials)} trials: {len(plan.complete)} complete, {len(plan.reevaluate)} to "
+            f"re-evaluate, {len(plan.todo)} to train  (store {uri})"
+        )
         write_manifest(plan.out_dir, plan.study, plan.trials, plan.states())
 
         # one Ray session for both: re-scorings run as Ray tasks on the workers, then the Tuner trains the rest
         needs_ray = bool(plan.reevaluate or plan.todo)
         if needs_ray:
             warm_compiled_kernels(plan, console)
-        with ray_session(address or plan.study.spec.resources.address, plan.out_dir, plan.study.plugins) if needs_ray \
-                else nullcontext():
+        with (
+            ray_session(address or plan.study.spec.resources.address, plan.out_dir, plan.study.plugins)
+            if needs_ray
+            else nullcontext()
+        ):
             failed = reevaluate(plan, uri, console, data_root) if plan.reevaluate else []
             if plan.todo:
-                failed += train_missing(plan, uri, tracker, parent_id, launch, max_concurrent=max_concurrent,
-                                        data_root=data_root, console=console)
+                failed += train_missing(
+                    plan,
+                    uri,
+                    tracker,
+                    parent_id,
+                    launch,
+                    max_concurrent=max_concurrent,
+                    data_root=data_root,
+                    console=console,
+                )
         states = plan.states()
         states.update({k: "failed" for k in failed})
         write_manifest(plan.out_dir, plan.study, plan.trials, states)
@@ -170,19 +211,29 @@ def drive(plan: StudyPlan, *, address: str | None, max_concurrent: int | None, d
         if plan.study.spec.soups.enabled:  # model soups of the finished trials, built in the driver
             ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
         run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity, MSD)
-        reason = None if ok else (f"{len(failed)} of {len(plan.trials)} trials failed" if failed else
-                                  f"{len(plan.trials) - len(plan.complete)} of {len(plan.trials)} trials unfinished")
+        reason = (
+            None
+            if ok
+            else (
+                f"{len(failed)} of {len(plan.trials)} trials failed"
+                if failed
+                else f"{len(plan.trials) - len(plan.complete)} of {len(plan.trials)} trials unfinished"
+            )
+        )
         tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED", reason)
     except BaseException as exc:
         end_early(plan, uri, tracker, parent_id, launch, exc, console)
         raise
-    console.print(f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
-                  f"-> {plan.out_dir}")
+    console.print(
+        f"study {plan.study.name}: {len(plan.complete)}/{len(plan.trials)} complete, {len(failed)} failed "
+        f"-> {plan.out_dir}"
+    )
     return 0 if ok else 1
 
 
-def end_early(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: str, exc: BaseException,
-              console: Console) -> None:
+def end_early(
+    plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: str, exc: BaseException, console: Console
+) -> None:
     """The driver stops before the end (Ctrl-C or a crash): record it in the store, then raise what the CLI shows.
 
     Trials that had started end KILLED (``augmix_lab.stopped``: ``interrupted`` or ``driver_failed``), trials that
@@ -211,12 +262,16 @@ def end_early(plan: StudyPlan, uri: str, tracker: Any, parent_id: str, launch: s
             plan.complete.update(tracker.completed_trials([t.key for t in plan.todo]))  # finished before the stop
             write_manifest(plan.out_dir, plan.study, plan.trials, plan.states())
         except Exception as store_exc:  # noqa: BLE001 - the store may be what failed (a full disk)
-            console.print(f"[yellow]warning[/yellow]: could not record the study's end in {uri}: "
-                          f"{type(store_exc).__name__}: {(str(store_exc).splitlines() or [''])[0]}")
+            console.print(
+                f"[yellow]warning[/yellow]: could not record the study's end in {uri}: "
+                f"{type(store_exc).__name__}: {(str(store_exc).splitlines() or [''])[0]}"
+            )
             settled = {"stopped": [], "queued": []}
     if interrupted:
-        console.print(f"{len(settled['stopped'])} running trial(s) recorded as interrupted, "
-                      f"{len(settled['queued'])} not started; {len(plan.complete)}/{len(plan.trials)} complete")
+        console.print(
+            f"{len(settled['stopped'])} running trial(s) recorded as interrupted, "
+            f"{len(settled['queued'])} not started; {len(plan.complete)}/{len(plan.trials)} complete"
+        )
         raise StudyInterrupted(RESUME_HINT) from None
     if isinstance(exc, DiskFull):
         raise exc from None

@@ -52,7 +52,8 @@ def smoke_config(cfg: TrialConfig) -> TrialConfig:
         from augmix_lab.corruptions.registry import corruption_names
 
         b["names"] = list(b["names"] or corruption_names(suite="c_bar", profile=profile_for_name(ds["name"])))[
-            :SMOKE_CORRUPTIONS]
+            :SMOKE_CORRUPTIONS
+        ]
         b["severities"] = b["severities"][-1:]
     p["names"] = list(p["names"] or TEST_PERTURBATIONS)[:SMOKE_PERTURBATIONS]
     p["max_videos"] = min(p["max_videos"] or SMOKE_VIDEOS, SMOKE_VIDEOS)
@@ -80,11 +81,12 @@ def smoke_trials(trials: list[Trial]) -> list[Trial]:
         for part in ("init", "teacher"):
             block = getattr(cfg, part)
             if block.parent_key is not None:
-                cfg = cfg.model_copy(update={part: block.model_copy(update={"parent_key": smoke_key[block.parent_key]})})
+                cfg = cfg.model_copy(
+                    update={part: block.model_copy(update={"parent_key": smoke_key[block.parent_key]})}
+                )
         key = cfg.fingerprint(dataset_version(cfg.dataset))
         smoke_key[t.key] = key
-        out.append(Trial(key=key, variant=t.variant, seed=t.seed, axes=t.axes, config=cfg,
-                         eval_key=eval_key(cfg.eval)))
+        out.append(Trial(key=key, variant=t.variant, seed=t.seed, axes=t.axes, config=cfg, eval_key=eval_key(cfg.eval)))
     return out
 
 
@@ -92,15 +94,19 @@ def smoke_plan(plan: StudyPlan, data_root: str | None = None, console: Console |
     """The smoke version of ``plan``: inputs checked (UserError listing every missing one), trials shrunk, own store."""
     check_inputs([t.config for t in plan.trials], data_root, what=f"{plan.study.path} (--smoke)")
     spec = plan.study.spec
-    smoke_spec = spec.model_copy(update={
-        "tracking": spec.tracking.model_copy(update={"uri": None}),  # never the study's (possibly shared) store
-        "resources": spec.resources.model_copy(update={"storage_path": None, "scheduler": "none"}),
-    })
+    smoke_spec = spec.model_copy(
+        update={
+            "tracking": spec.tracking.model_copy(update={"uri": None}),  # never the study's (possibly shared) store
+            "resources": spec.resources.model_copy(update={"storage_path": None, "scheduler": "none"}),
+        }
+    )
     study: Any = dataclasses.replace(plan.study, spec=smoke_spec)
     trials = smoke_trials(plan.trials)
     out_dir = plan.out_dir / SMOKE_DIR
     if console is not None:
-        console.print(f"[bold]smoke[/bold] {len(plan.trials)} trials -> {len(trials)} smoke trials (seeds collapsed; "
-                      f"1 epoch of {SMOKE_STEPS} steps, {SMOKE_TEST_IMAGES} test images, {SMOKE_CORRUPTIONS} "
-                      f"corruption cells) into {out_dir}")
+        console.print(
+            f"[bold]smoke[/bold] {len(plan.trials)} trials -> {len(trials)} smoke trials (seeds collapsed; "
+            f"1 epoch of {SMOKE_STEPS} steps, {SMOKE_TEST_IMAGES} test images, {SMOKE_CORRUPTIONS} "
+            f"corruption cells) into {out_dir}"
+        )
     return StudyPlan(study=study, trials=trials, out_dir=out_dir)

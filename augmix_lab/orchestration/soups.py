@@ -57,8 +57,10 @@ def _load_members(ingredients: Sequence[SoupIngredient], version: str) -> list[A
     for ing in ingredients:
         state = load_final(ing.checkpoint)
         if state.get("fingerprint") != ing.config.fingerprint(version) or state.get("data_version") != version:
-            raise UserError(f"{ing.checkpoint}: belongs to trial {state.get('fingerprint')} on data "
-                            f"{state.get('data_version')!r}, not to soup member {ing.key} on {version!r}")
+            raise UserError(
+                f"{ing.checkpoint}: belongs to trial {state.get('fingerprint')} on data "
+                f"{state.get('data_version')!r}, not to soup member {ing.key} on {version!r}"
+            )
         members.append(SoupMember(name=ing.key, state_dict=state["model"], init=ing.init, arch=ing.config.model))
     return members
 
@@ -67,8 +69,9 @@ class SoupBench:
     """One group's model, data and scorer: ``score(state_dict)`` loads weights, re-estimates BatchNorm on the training
     images and returns the held-out accuracy (fraction), the one way every member, candidate and soup is scored."""
 
-    def __init__(self, cfg: TrialConfig, *, heldout_n: int | None, bn_images: int | None,
-                 data_root: str | Path | None) -> None:
+    def __init__(
+        self, cfg: TrialConfig, *, heldout_n: int | None, bn_images: int | None, data_root: str | Path | None
+    ) -> None:
         from augmix_lab.data.trial import load_trial_data
         from augmix_lab.device import resolve_device
         from augmix_lab.training.trainer import trial_model, trial_scorer
@@ -95,9 +98,15 @@ class SoupBench:
         return self.scorer.accuracy(self.h_images, self.h_labels)
 
 
-def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, heldout_n: int | None = None,
-                bn_images: int | None = None, data_root: str | Path | None = None,
-                evaluate: bool = True) -> list[BuiltSoup]:
+def build_soups(
+    ingredients: Sequence[SoupIngredient],
+    kinds: Sequence[str],
+    *,
+    heldout_n: int | None = None,
+    bn_images: int | None = None,
+    data_root: str | Path | None = None,
+    evaluate: bool = True,
+) -> list[BuiltSoup]:
     """The requested soups (``analysis.soups.SOUP_KINDS``) of one group, each BN-re-estimated and (optionally)
     evaluated like a trial."""
     from augmix_lab.analysis.soups import SOUP_KINDS, check_compatible
@@ -105,8 +114,10 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
     if not ingredients:
         raise UserError("soups: no members to average")
     if ingredients[0].config.dataset.holdout is None:
-        raise UserError(f"field 'dataset.holdout': soup member {ingredients[0].label or ingredients[0].key} has no "
-                        "held-out split of the training data; allowed: dataset.holdout: N")
+        raise UserError(
+            f"field 'dataset.holdout': soup member {ingredients[0].label or ingredients[0].key} has no "
+            "held-out split of the training data; allowed: dataset.holdout: N"
+        )
     recipes = {kind: SOUP_KINDS.get(kind) for kind in kinds}  # an unknown kind fails before any loading
     bench = SoupBench(ingredients[0].config, heldout_n=heldout_n, bn_images=bn_images, data_root=data_root)
     members = _load_members(ingredients, bench.ds.version)
@@ -118,9 +129,17 @@ def build_soups(ingredients: Sequence[SoupIngredient], kinds: Sequence[str], *, 
         bench.load(soup.state_dict)
         final_sd = {k: v.detach().clone().cpu() for k, v in bench.model.state_dict().items()}  # re-estimated BN
         scorecard = _evaluate(bench) if evaluate else None
-        out.append(BuiltSoup(kind=kind, members=soup.members, heldout_accuracy=soup.accuracy,
-                             member_heldout=dict(member_acc), history=soup.history, state_dict=final_sd,
-                             scorecard=scorecard))
+        out.append(
+            BuiltSoup(
+                kind=kind,
+                members=soup.members,
+                heldout_accuracy=soup.accuracy,
+                member_heldout=dict(member_acc),
+                history=soup.history,
+                state_dict=final_sd,
+                scorecard=scorecard,
+            )
+        )
     return out
 
 
@@ -130,8 +149,14 @@ def _evaluate(bench: SoupBench) -> Any:
 
     cfg = bench.cfg
     bench.model.eval()
-    return evaluate_model(bench.model, bench.ds, cfg.eval, device=bench.device, data_root=bench.data_root,
-                          autocast_dtype=amp_dtype(cfg, bench.device))
+    return evaluate_model(
+        bench.model,
+        bench.ds,
+        cfg.eval,
+        device=bench.device,
+        data_root=bench.data_root,
+        autocast_dtype=amp_dtype(cfg, bench.device),
+    )
 
 
 # ---- driver ----------------------------------------------------------------------------------------------------------
@@ -159,23 +184,50 @@ def run_soups(plan: Any, uri: str, tracker: Any, parent_id: str, console: Any, d
     return ok
 
 
-def _build_group(plan: Any, group: Any, kinds: list[str], runs: dict[str, str], uri: str, tracker: Any,
-                 parent_id: str, console: Any, data_root: str | None) -> bool:
+def _build_group(
+    plan: Any,
+    group: Any,
+    kinds: list[str],
+    runs: dict[str, str],
+    uri: str,
+    tracker: Any,
+    parent_id: str,
+    console: Any,
+    data_root: str | None,
+) -> bool:
     """Build, save and log one group's missing soups; a failure fails that group's soup runs only."""
     from augmix_lab.orchestration.trainable import final_checkpoint
     from augmix_lab.tracking.soups import fail_soup, start_soup_run
 
     spec: SoupsSpec = plan.study.spec.soups
     candidates = [t.key for t in group.members]
-    soup_runs = {k: start_soup_run(uri, tracker.experiment_id, parent_id, study=plan.study.name,
-                                   soup_key=group.soup_key(k, spec), kind=k, group=group.name, init=group.init,
-                                   candidates=candidates, eval_key=group.members[0].eval_key) for k in kinds}
+    soup_runs = {
+        k: start_soup_run(
+            uri,
+            tracker.experiment_id,
+            parent_id,
+            study=plan.study.name,
+            soup_key=group.soup_key(k, spec),
+            kind=k,
+            group=group.name,
+            init=group.init,
+            candidates=candidates,
+            eval_key=group.members[0].eval_key,
+        )
+        for k in kinds
+    }
     try:
-        ingredients = [SoupIngredient(key=t.key, config=t.config, init=init_identity(t), label=t.label,
-                                      checkpoint=final_checkpoint(plan.out_dir, t.key, uri, runs[t.key]))
-                       for t in group.members]
-        built = build_soups(ingredients, kinds, heldout_n=spec.heldout.n, bn_images=spec.bn_images,
-                            data_root=data_root)
+        ingredients = [
+            SoupIngredient(
+                key=t.key,
+                config=t.config,
+                init=init_identity(t),
+                label=t.label,
+                checkpoint=final_checkpoint(plan.out_dir, t.key, uri, runs[t.key]),
+            )
+            for t in group.members
+        ]
+        built = build_soups(ingredients, kinds, heldout_n=spec.heldout.n, bn_images=spec.bn_images, data_root=data_root)
     except Exception as exc:  # noqa: BLE001 - one bad group must not stop the others
         for run_id in soup_runs.values():
             fail_soup(uri, run_id, f"{type(exc).__name__}: {exc}")
@@ -191,21 +243,34 @@ def _log_soup(plan: Any, group: Any, soup: BuiltSoup, run_id: str, uri: str, con
     from augmix_lab.training.checkpoint import CHECKPOINT_FORMAT, save_atomic
 
     key = group.soup_key(soup.kind, plan.study.spec.soups)
-    ckpt = save_atomic({"format": CHECKPOINT_FORMAT, "model": soup.state_dict, "kind": soup.kind,
-                        "members": soup.members}, plan.out_dir / "soups" / key / "soup.pt")
-    log_soup(uri, run_id, members=soup.members, member_heldout=soup.member_heldout,
-             heldout_accuracy=soup.heldout_accuracy, history=soup.history, summary=soup.scorecard.summary,
-             table=soup.scorecard.table, checkpoint=ckpt)
+    ckpt = save_atomic(
+        {"format": CHECKPOINT_FORMAT, "model": soup.state_dict, "kind": soup.kind, "members": soup.members},
+        plan.out_dir / "soups" / key / "soup.pt",
+    )
+    log_soup(
+        uri,
+        run_id,
+        members=soup.members,
+        member_heldout=soup.member_heldout,
+        heldout_accuracy=soup.heldout_accuracy,
+        history=soup.history,
+        summary=soup.scorecard.summary,
+        table=soup.scorecard.table,
+        checkpoint=ckpt,
+    )
     labels = {t.key: t.label for t in group.members}
     best = max(soup.member_heldout.values())
-    console.print(f"[green]SOUP[/green] {soup.kind} {group.name}: {len(soup.members)}/{len(group.members)} "
-                  f"members ({', '.join(labels[k] for k in soup.members)}), held-out acc "
-                  f"{soup.heldout_accuracy:.4f} (best member {best:.4f}), "
-                  f"{headline_text(soup.scorecard.summary, sep=', ')}")
+    console.print(
+        f"[green]SOUP[/green] {soup.kind} {group.name}: {len(soup.members)}/{len(group.members)} "
+        f"members ({', '.join(labels[k] for k in soup.members)}), held-out acc "
+        f"{soup.heldout_accuracy:.4f} (best member {best:.4f}), "
+        f"{headline_text(soup.scorecard.summary, sep=', ')}"
+    )
 
 
-def build_study_soups(study_path: str, *, out: str | None = None, data_root: str | None = None,
-                      console: Any = None) -> int:
+def build_study_soups(
+    study_path: str, *, out: str | None = None, data_root: str | None = None, console: Any = None
+) -> int:
     """``augmix-lab soup STUDY.yaml``: exit 0 when every soup of the study exists afterwards, 1 otherwise; bad input
     raises ``UserError``."""
     from augmix_lab.console import make_console

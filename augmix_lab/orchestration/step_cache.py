@@ -36,12 +36,24 @@ def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str,
     """Content key of one measurement: what the timed step builds and runs, and where."""
     v1 = cfg.v1_dict()  # the method's options in the layout older cache entries were keyed by
     payload = {
-        "v": CACHE_VERSION, "torch": torch.__version__, "device": device, "hardware": device_name(device),
-        "threads": cfg.train.threads or torch.get_num_threads(), "model": cfg.model, "method": cfg.method,
-        "jsd_arity": cfg.jsd.arity, "augmix": v1["augmix"], "method_params": v1["method_params"],
-        "adversarial": v1["adversarial"], "amp": cfg.train.amp,
-        "channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "classes": classes,
-        "image_size": image_size, "kind": kind, "batch": batch,
+        "v": CACHE_VERSION,
+        "torch": torch.__version__,
+        "device": device,
+        "hardware": device_name(device),
+        "threads": cfg.train.threads or torch.get_num_threads(),
+        "model": cfg.model,
+        "method": cfg.method,
+        "jsd_arity": cfg.jsd.arity,
+        "augmix": v1["augmix"],
+        "method_params": v1["method_params"],
+        "adversarial": v1["adversarial"],
+        "amp": cfg.train.amp,
+        "channels_last": cfg.train.channels_last,
+        "compile": cfg.train.compile,
+        "classes": classes,
+        "image_size": image_size,
+        "kind": kind,
+        "batch": batch,
     }
     if cfg.norm != "bn":
         payload["norm"] = cfg.norm  # absent for the default, so cached measurements keep their keys
@@ -101,6 +113,12 @@ def store(key: str, value: tuple[float, float], path: Path | None = None, **info
     path = path or cache_path()
     data = _read(path)
     device = str(info.get("device", "cpu"))
-    data[key] = {"train_s_per_image": value[0], "eval_s_per_image": value[1], "entry_version": _ENTRY_VERSION,
-                 "hardware": device_name(device), "torch": torch.__version__, **info}
+    data[key] = {
+        "train_s_per_image": value[0],
+        "eval_s_per_image": value[1],
+        "entry_version": _ENTRY_VERSION,
+        "hardware": device_name(device),
+        "torch": torch.__version__,
+        **info,
+    }
     write_cache_json(path, data)

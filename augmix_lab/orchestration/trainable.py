@@ -246,8 +246,9 @@ def _import_plugins(plugins: list[dict[str, Any]] | None, logger: Any) -> bool:
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:
     from ray import tune
 
-    numeric: dict[str, Any] = {k: float(v) for k, v in metrics.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numeric: dict[str, Any] = {
+        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     if isinstance(metrics.get(NOTE_KEY), str):
         numeric[NOTE_KEY] = metrics[NOTE_KEY]  # a warning for the driver to print
     if checkpoint_dir is not None and checkpoint_dir.is_dir():
@@ -256,8 +257,9 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None
         tune.report(numeric)
 
 
-def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracking_uri: str,
-                             workdir: Path) -> TrialConfig:
+def _fetch_parent_checkpoint(
+    cfg: TrialConfig, parent_run_id: str | None, tracking_uri: str, workdir: Path
+) -> TrialConfig:
     """A child trial on a node without the driver's disk: the parent's final.pt from its MLflow run, kept locally.
 
     The driver resolved ``init.checkpoint`` to a path on its own disk; the trial's key depends on the parent's key,
@@ -272,8 +274,7 @@ def _fetch_parent_checkpoint(cfg: TrialConfig, parent_run_id: str | None, tracki
     return cfg.model_copy(update={"init": init.model_copy(update={"checkpoint": str(got)})})
 
 
-def _fetch_pseudo_labels(cfg: TrialConfig, teacher_run_id: str | None, tracking_uri: str,
-                         workdir: Path) -> TrialConfig:
+def _fetch_pseudo_labels(cfg: TrialConfig, teacher_run_id: str | None, tracking_uri: str, workdir: Path) -> TrialConfig:
     """A student on a node without the driver's disk: its pseudo-label set from the teacher's MLflow run."""
     path = cfg.teacher.labels_file
     if path is None or Path(path).is_file() or not teacher_run_id:
@@ -328,10 +329,14 @@ def train_trial(
     logger.last_logged_epoch()  # log_epoch skips what the run holds already (a resumed trial, a re-packed retry)
     monitor = start_system_metrics(tracking_uri, spec["run_id"])  # MLflow's sampler; None where unavailable
     try:
-        callbacks = _callbacks(logger, cfg, key, _chain(inject_oom_hook(inject_oom, key, workdir),
-                                                        inject_crash_hook(inject_crash, key)))
-        result, oom = run_releasing_oom(lambda: run_trial(cfg, workdir, callbacks=callbacks, data_root=data_root,
-                                                          resume_sources=resume_sources(logger)))
+        callbacks = _callbacks(
+            logger, cfg, key, _chain(inject_oom_hook(inject_oom, key, workdir), inject_crash_hook(inject_crash, key))
+        )
+        result, oom = run_releasing_oom(
+            lambda: run_trial(
+                cfg, workdir, callbacks=callbacks, data_root=data_root, resume_sources=resume_sources(logger)
+            )
+        )
     except TrialSuperseded:
         return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
     except (TrialFailed, UserError) as exc:
@@ -396,8 +401,13 @@ def _callbacks(logger: Any, cfg: TrialConfig, key: str, on_batch_end: Any) -> An
         logger.log_scorecard(scorecard.summary, scorecard.table, scorecard.arrays, scorecard.predictions)
         logger.log_datasets(dataset_records(cfg, scorecard.table))
 
-    return TrialCallbacks(on_epoch_end=on_epoch_end, on_evaluated=on_evaluated, on_batch_end=on_batch_end,
-                          on_epoch_metrics=on_epoch_metrics, on_resume=on_resume)
+    return TrialCallbacks(
+        on_epoch_end=on_epoch_end,
+        on_evaluated=on_evaluated,
+        on_batch_end=on_batch_end,
+        on_epoch_metrics=on_epoch_metrics,
+        on_resume=on_resume,
+    )
 
 
 def _after_oom(logger: Any, oom: str, gpus_per_trial: float) -> None:
@@ -407,8 +417,9 @@ def _after_oom(logger: Any, oom: str, gpus_per_trial: float) -> None:
         _report({OOM_METRIC: 1})
         return
     kind, _, message = oom.partition(": ")
-    logger.set_status("FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger "
-                                f"GPU share to re-pack to: {message}")
+    logger.set_status(
+        "FAILED", f"{kind} at gpus_per_trial={gpus_per_trial:g}, no larger GPU share to re-pack to: {message}"
+    )
     _report({FAILED_METRIC: 1})
 
 

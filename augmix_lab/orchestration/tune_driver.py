@@ -29,9 +29,14 @@ def scheduler(plan: StudyPlan) -> Any:
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(metric=res.asha.metric, mode=res.asha.mode, time_attr="training_iteration",
-                         max_t=max(1, max(t.config.epochs for t in plan.todo)) + 1,  # +1: the final evaluated report
-                         grace_period=res.asha.grace_period, reduction_factor=res.asha.reduction_factor)
+    return ASHAScheduler(
+        metric=res.asha.metric,
+        mode=res.asha.mode,
+        time_attr="training_iteration",
+        max_t=max(1, max(t.config.epochs for t in plan.todo)) + 1,  # +1: the final evaluated report
+        grace_period=res.asha.grace_period,
+        reduction_factor=res.asha.reduction_factor,
+    )
 
 
 def next_gpu_fraction(fraction: float) -> float | None:
@@ -41,8 +46,9 @@ def next_gpu_fraction(fraction: float) -> float | None:
     return min(1.0, 2.0 * fraction)
 
 
-def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, data_root: str | None,
-                   keys: list[str], gpus: float) -> Any:
+def make_trainable(
+    plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, data_root: str | None, keys: list[str], gpus: float
+) -> Any:
     """The function trainable with the round's trials' configs, run ids and launch id bound in (Ray ships it once)."""
     from ray import tune
 
@@ -51,19 +57,39 @@ def make_trainable(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: s
     res = plan.study.spec.resources
     by_key = {t.key: t for t in plan.todo}
     runs = {**plan.complete, **plan.reevaluate, **run_ids}  # a child's parent may be a finished trial
-    payload = {k: {"config": by_key[k].config.model_dump(mode="json"), "run_id": run_ids[k], "launch": launch,
-                   "parent_run_id": runs.get(by_key[k].config.init.parent_key or ""),
-                   "teacher_run_id": runs.get(by_key[k].config.teacher.parent_key or "")} for k in keys}
-    trainable = tune.with_parameters(train_trial, trials=payload, tracking_uri=uri, out_dir=str(plan.out_dir),
-                                     data_root=data_root, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=gpus,
-                                     inject_oom=os.environ.get(INJECT_OOM_ENV),
-                                     inject_crash=os.environ.get(INJECT_CRASH_ENV),
-                                     plugins=[p.to_dict() for p in plan.study.plugins])
+    payload = {
+        k: {
+            "config": by_key[k].config.model_dump(mode="json"),
+            "run_id": run_ids[k],
+            "launch": launch,
+            "parent_run_id": runs.get(by_key[k].config.init.parent_key or ""),
+            "teacher_run_id": runs.get(by_key[k].config.teacher.parent_key or ""),
+        }
+        for k in keys
+    }
+    trainable = tune.with_parameters(
+        train_trial,
+        trials=payload,
+        tracking_uri=uri,
+        out_dir=str(plan.out_dir),
+        data_root=data_root,
+        cpus_per_trial=res.cpus_per_trial,
+        gpus_per_trial=gpus,
+        inject_oom=os.environ.get(INJECT_OOM_ENV),
+        inject_crash=os.environ.get(INJECT_CRASH_ENV),
+        plugins=[p.to_dict() for p in plan.study.plugins],
+    )
     return tune.with_resources(trainable, {"cpu": res.cpus_per_trial, "gpu": gpus})
 
 
-def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: int | None,
-               keys: list[str] | None = None, round_no: int = 1) -> Any:
+def make_tuner(
+    plan: StudyPlan,
+    trainable: Any,
+    progress: Any,
+    max_concurrent: int | None,
+    keys: list[str] | None = None,
+    round_no: int = 1,
+) -> Any:
     from ray import tune
 
     from augmix_lab.orchestration.interrupt import interrupt_stopper
@@ -75,7 +101,8 @@ def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: i
         trainable,
         param_space={"trial_key": tune.grid_search(keys)},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent or res.max_concurrent_trials, scheduler=scheduler(plan),
+            max_concurrent_trials=max_concurrent or res.max_concurrent_trials,
+            scheduler=scheduler(plan),
             reuse_actors=True,  # no new worker process (torch import, ~5 s) per trial; trials share no state
             trial_name_creator=lambda trial: labels.get(trial.config["trial_key"], trial.trial_id),
             trial_dirname_creator=lambda trial: trial.config["trial_key"],
@@ -84,7 +111,9 @@ def make_tuner(plan: StudyPlan, trainable: Any, progress: Any, max_concurrent: i
             name=f"{plan.study.name}-{time.strftime('%Y%m%d-%H%M%S')}" + (f"-r{round_no}" if round_no > 1 else ""),
             storage_path=res.storage_path or str(ray_storage_dir(plan.out_dir)),
             failure_config=tune.FailureConfig(max_failures=res.retries),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1), callbacks=[progress], verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[progress],
+            verbose=0,
             stop=interrupt_stopper(),  # Ctrl-C ends every trial cleanly (orchestration/interrupt.py)
         ),
     )
@@ -111,8 +140,9 @@ def crash_reason(error: Any, attempts: int) -> str:
     return f"crashed in each of its {attempts} attempt(s) (resources.retries = {attempts - 1}): {one_line(error)}"
 
 
-def sort_results(grid: Any, uri: str, run_ids: dict[str, str], launch: str,
-                 retries: int = 0) -> tuple[list[str], list[str], list[str]]:
+def sort_results(
+    grid: Any, uri: str, run_ids: dict[str, str], launch: str, retries: int = 0
+) -> tuple[list[str], list[str], list[str]]:
     """(finished, failed, out-of-memory keys), each trial's run left true to the outcome.
 
     A trial whose retries are used up ends FAILED with Ray's last error when its worker could not say why (killed,
@@ -177,18 +207,32 @@ def concurrent_slots(plan: StudyPlan, gpus: float, max_concurrent: int | None) -
     return max(1, min(slots, cap) if cap else slots)
 
 
-def run_round(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
-              max_concurrent: int | None, data_root: str | None, keys: list[str],
-              gpus: float, round_no: int = 1, costs: dict[str, tuple[float, float]] | None = None
-              ) -> tuple[list[str], list[str], list[str]]:
+def run_round(
+    plan: StudyPlan,
+    uri: str,
+    run_ids: dict[str, str],
+    launch: str,
+    console: Console,
+    max_concurrent: int | None,
+    data_root: str | None,
+    keys: list[str],
+    gpus: float,
+    round_no: int = 1,
+    costs: dict[str, tuple[float, float]] | None = None,
+) -> tuple[list[str], list[str], list[str]]:
     """One Tuner over ``keys`` with ``gpus`` GPU each. Returns (finished, failed, out-of-memory keys)."""
     from augmix_lab.orchestration.interrupt import INTERRUPT, graceful
     from augmix_lab.orchestration.progress import StudyProgress
 
     todo = [t for t in plan.todo if t.key in keys]
-    progress = StudyProgress(len(keys), {t.key: t.label for t in todo}, console,
-                             epochs={t.key: t.config.epochs for t in todo}, costs=costs,
-                             slots=concurrent_slots(plan, gpus, max_concurrent))
+    progress = StudyProgress(
+        len(keys),
+        {t.key: t.label for t in todo},
+        console,
+        epochs={t.key: t.config.epochs for t in todo},
+        costs=costs,
+        slots=concurrent_slots(plan, gpus, max_concurrent),
+    )
     trainable = make_trainable(plan, uri, run_ids, launch, data_root, keys, gpus)
     tuner = make_tuner(plan, trainable, progress, max_concurrent, keys, round_no)
     with quiet_ray_logs(), progress, graceful():
@@ -198,20 +242,37 @@ def run_round(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, c
     return outcome
 
 
-def repack(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console, keys: list[str],
-           old: float, new: float) -> None:
+def repack(
+    plan: StudyPlan,
+    uri: str,
+    run_ids: dict[str, str],
+    launch: str,
+    console: Console,
+    keys: list[str],
+    old: float,
+    new: float,
+) -> None:
     """Record each out-of-memory trial's move to a larger GPU share in its run, and say so."""
     from augmix_lab.tracking import TrialLogger
 
     labels = {t.key: t.label for t in plan.todo}
     for key in keys:
         chain = TrialLogger(uri, run_ids[key], launch).record_repack(old, new)
-        console.print(f"[yellow]RE-PACKED[/yellow] {labels.get(key, key)}: CUDA out of memory at {old:g} GPU, "
-                      f"retrying with {new:g} GPU from its last checkpoint ({chain})")
+        console.print(
+            f"[yellow]RE-PACKED[/yellow] {labels.get(key, key)}: CUDA out of memory at {old:g} GPU, "
+            f"retrying with {new:g} GPU from its last checkpoint ({chain})"
+        )
 
 
-def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, console: Console,
-             max_concurrent: int | None, data_root: str | None) -> tuple[list[str], list[str]]:
+def run_tune(
+    plan: StudyPlan,
+    uri: str,
+    run_ids: dict[str, str],
+    launch: str,
+    console: Console,
+    max_concurrent: int | None,
+    data_root: str | None,
+) -> tuple[list[str], list[str]]:
     """Tuner rounds over the unfinished trials, re-packing out-of-memory ones. Returns (finished, failed) keys."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic reporter honours verbose=0: no tables, no banners
     # no per-trial CSV/JSON/TensorBoard result files: MLflow holds every result, and Tune leaves those files open when
@@ -223,8 +284,9 @@ def run_tune(plan: StudyPlan, uri: str, run_ids: dict[str, str], launch: str, co
     round_no = 1
     costs = trial_costs(plan, data_root)  # the study ETA's per-trial costs (method, model, batch)
     while keys:
-        done, bad, oom = run_round(plan, uri, run_ids, launch, console, max_concurrent, data_root, keys, gpus,
-                                   round_no, costs)
+        done, bad, oom = run_round(
+            plan, uri, run_ids, launch, console, max_concurrent, data_root, keys, gpus, round_no, costs
+        )
         finished += done
         failed += bad
         bigger = next_gpu_fraction(gpus)

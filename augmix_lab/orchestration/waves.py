@@ -23,8 +23,9 @@ from augmix_lab.tracking import TrialLogger
 
 def with_init_checkpoint(trial: Trial, checkpoint: Path) -> Trial:
     cfg = trial.config
-    return dataclasses.replace(trial, config=cfg.model_copy(update={"init": cfg.init.model_copy(
-        update={"checkpoint": str(checkpoint)})}))
+    return dataclasses.replace(
+        trial, config=cfg.model_copy(update={"init": cfg.init.model_copy(update={"checkpoint": str(checkpoint)})})
+    )
 
 
 class _ParentOutputMissing(RuntimeError):
@@ -33,8 +34,9 @@ class _ParentOutputMissing(RuntimeError):
         self.parent = parent
 
 
-def _with_parent_inputs(plan: Any, t: Trial, uri: str, runs: dict[str, str], data_root: str | None,
-                        console: Any) -> Trial:
+def _with_parent_inputs(
+    plan: Any, t: Trial, uri: str, runs: dict[str, str], data_root: str | None, console: Any
+) -> Trial:
     """The trial with its parents' outputs on this disk: the init parent's final.pt, the teacher's pseudo-labels."""
     from augmix_lab.orchestration.pseudo_labels import ensure_pseudo_labels, with_labels_file
     from augmix_lab.orchestration.trainable import final_checkpoint
@@ -67,9 +69,16 @@ def dependency_waves(todo: list[Trial], done: set[str]) -> list[list[Trial]]:
     return waves
 
 
-def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console: Any, max_concurrent: int | None,
-              data_root: str | None,
-              run_tune: Callable[..., tuple[list[str], list[str]]]) -> tuple[list[str], list[str]]:
+def run_waves(
+    plan: Any,
+    uri: str,
+    run_ids: dict[str, str],
+    launch: str,
+    console: Any,
+    max_concurrent: int | None,
+    data_root: str | None,
+    run_tune: Callable[..., tuple[list[str], list[str]]],
+) -> tuple[list[str], list[str]]:
     """``run_tune`` once per dependency wave over ``plan.todo``; returns (finished keys, failed keys) like run_tune."""
     from augmix_lab.orchestration.pseudo_labels import link_runs
 
@@ -97,8 +106,9 @@ def run_waves(plan: Any, uri: str, run_ids: dict[str, str], launch: str, console
 class _Waves:
     """The bookkeeping of ``run_waves``: what is done, what failed and why (a child's reason names its parent's)."""
 
-    def __init__(self, plan: Any, uri: str, run_ids: dict[str, str], launch: str, console: Any,
-                 data_root: str | None = None) -> None:
+    def __init__(
+        self, plan: Any, uri: str, run_ids: dict[str, str], launch: str, console: Any, data_root: str | None = None
+    ) -> None:
         self.plan, self.uri, self.run_ids, self.launch, self.console = plan, uri, run_ids, launch, console
         self.data_root = data_root
         self.done = set(plan.complete) | set(plan.reevaluate)  # trained already (re-evaluation never retrains)

@@ -90,7 +90,10 @@ def write_report(runs: StudyRuns, out_dir: Path, formats: Sequence[str] = FORMAT
     if "html" in formats:
         report.files.append(
             write_index(
-                out_dir, title=title, meta=meta, tables=table_files,
+                out_dir,
+                title=title,
+                meta=meta,
+                tables=table_files,
                 plots=[(p.caption, p.files["png"], p.files) for p in plots],
             )  # fmt: skip
         )
@@ -105,8 +108,6 @@ def _csv_value(v: object) -> object:
     return v
 
 
-def generate_report(
-    tracking_uri: str, experiment: str, out_dir: Path, formats: Sequence[str] = FORMATS
-) -> Report:
+def generate_report(tracking_uri: str, experiment: str, out_dir: Path, formats: Sequence[str] = FORMATS) -> Report:
     """Reads the experiment's runs from MLflow and writes the report under ``out_dir``."""
     return write_report(load_study_runs(tracking_uri, experiment), out_dir, formats)

@@ -22,9 +22,14 @@ REFERENCE_METHOD = "standard"  # costs are multiples of the Standard recipe's (t
 def cost_reference(res: Results, c: Condition) -> Condition | None:
     """The condition whose cost is 1×: a Standard-method condition of the same dataset, model and grid axes that
     logged its cost (the study's baseline first); None when the study has none."""
-    same = [d for d in res.conditions
-            if d.sweep is None and (d.dataset, d.model, d.grid_axes()) == (c.dataset, c.model, c.grid_axes())
-            and res.params[d].get("method") == REFERENCE_METHOD and TRAIN_DEVICE_S in res.per_seed.get(d, {})]
+    same = [
+        d
+        for d in res.conditions
+        if d.sweep is None
+        and (d.dataset, d.model, d.grid_axes()) == (c.dataset, c.model, c.grid_axes())
+        and res.params[d].get("method") == REFERENCE_METHOD
+        and TRAIN_DEVICE_S in res.per_seed.get(d, {})
+    ]
     same.sort(key=lambda d: (d.variant != res.runs.baseline, d.variant))
     return same[0] if same else None
 

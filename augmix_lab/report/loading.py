@@ -76,9 +76,7 @@ class TrialRecord:
         sweep = self.axes.get("sweep")
         if sweep == SWEEP_BASE:
             sweep = None
-        other = sorted(
-            (k, json.dumps(v, sort_keys=True)) for k, v in self.axes.items() if k not in _NON_LABEL_AXES
-        )
+        other = sorted((k, json.dumps(v, sort_keys=True)) for k, v in self.axes.items() if k not in _NON_LABEL_AXES)
         self.condition = Condition(
             dataset=self.params.get("dataset.name") or str(self.axes.get("dataset.name", "?")),
             model=self.params.get("model") or str(self.axes.get("model", "?")),
@@ -276,8 +274,9 @@ def soup_points(runs: StudyRuns) -> list[ExtraPoint]:
         dataset, model = (members[0].dataset, members[0].model) if members else ("?", "?")
         label = f"{s['kind']} soup" if s.get("kind") else str(s.get("run_id", "?"))[:8]
         label = f"{label} ({s['group']})" if s.get("group") else label
-        points.append(ExtraPoint(dataset, model, label, ROLE_SOUP, metrics[CLEAN_ERROR],
-                                 metrics[MEAN_CORRUPTION_ERROR]))
+        points.append(
+            ExtraPoint(dataset, model, label, ROLE_SOUP, metrics[CLEAN_ERROR], metrics[MEAN_CORRUPTION_ERROR])
+        )
     return sorted(points, key=lambda p: (p.dataset, p.model, p.role, p.label))
 
 
@@ -289,7 +288,9 @@ def benchmark_sources(table: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for bench in sorted({str(b) for b in table["benchmark"].dropna()} - {"clean"}):
         rows = table.loc[table["benchmark"].astype(str) == bench, "source"].dropna()
-        values = sorted({part for v in rows for part in str(v).split("+")})  # a cell may carry "on_the_fly+synthetic_frost"
+        values = sorted(
+            {part for v in rows for part in str(v).split("+")}
+        )  # a cell may carry "on_the_fly+synthetic_frost"
         if values:
             out[bench] = "+".join(values)
     return out
@@ -335,8 +336,9 @@ PREDICTIONS_DIR = "predictions"
 PREDICTIONS_NPZ = "predictions.npz"  # written by every evaluation (augmix_lab/evaluation/predictions.py)
 
 
-def _load_predictions(reader: StoreReader, trials: list[TrialRecord],
-                      c_out: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+def _load_predictions(
+    reader: StoreReader, trials: list[TrialRecord], c_out: dict[str, dict[str, np.ndarray]] | None = None
+) -> dict[str, np.ndarray]:
     """Per-image clean correctness from ``predictions/predictions.npz`` (class ids + labels), and each -C cell's into
     ``c_out``; older stores: ``predictions/clean.npy`` (bool, or int predictions + ``labels.npy``)."""
     from augmix_lab.evaluation.predictions import c_cells, correctness
@@ -363,5 +365,5 @@ def _load_predictions(reader: StoreReader, trials: list[TrialRecord],
         elif "labels.npy" in arrays:
             if preds.ndim == 2:  # scores / probabilities per class
                 preds = preds.argmax(axis=1)
-            out[t.run_id] = (preds.reshape(-1) == arrays["labels.npy"].reshape(-1))
+            out[t.run_id] = preds.reshape(-1) == arrays["labels.npy"].reshape(-1)
     return out

@@ -120,12 +120,30 @@ _T4 = {
 # Mintun, Kirillov & Xie, NeurIPS 2021 (facebookresearch/augmentation-corruption figs/table.png): -C error (plain mean
 # over corruptions x severities, not AlexNet-normalised), -C-bar error, and the error per C-bar corruption, percent.
 # Rows AA (full AutoAugment, not our autoaugment_star), SIN and ANT* have no method here and are not entered.
-CBAR_IMAGENET = ("blue_noise_sample", "plasma_noise", "checkerboard_cutout", "cocentric_sine_waves",
-                 "single_frequency_greyscale", "brownish_noise", "perlin_noise", "sparkles", "inverse_sparkles",
-                 "caustic_refraction")  # the table's column order: BSmpl Plsm Ckbd CSin SFrq Brwn Prln Sprk ISprk Rfrac
-CBAR_CIFAR = ("blue_noise_sample", "brownish_noise", "checkerboard_cutout", "circular_motion_blur",
-              "inverse_sparkles", "lines", "pinch_and_twirl", "ripple", "sparkles",
-              "transverse_chromatic_abberation")  # BSmpl Brwn Ckbd CBlur ISprk Line P&T Rppl Sprk TCA
+CBAR_IMAGENET = (
+    "blue_noise_sample",
+    "plasma_noise",
+    "checkerboard_cutout",
+    "cocentric_sine_waves",
+    "single_frequency_greyscale",
+    "brownish_noise",
+    "perlin_noise",
+    "sparkles",
+    "inverse_sparkles",
+    "caustic_refraction",
+)  # the table's column order: BSmpl Plsm Ckbd CSin SFrq Brwn Prln Sprk ISprk Rfrac
+CBAR_CIFAR = (
+    "blue_noise_sample",
+    "brownish_noise",
+    "checkerboard_cutout",
+    "circular_motion_blur",
+    "inverse_sparkles",
+    "lines",
+    "pinch_and_twirl",
+    "ripple",
+    "sparkles",
+    "transverse_chromatic_abberation",
+)  # BSmpl Brwn Ckbd CBlur ISprk Line P&T Rppl Sprk TCA
 _CBAR = {  # (dataset, model): method -> (-C error, -C-bar error, per-corruption C-bar errors in the column order)
     ("imagenet", "resnet50"): {
         "standard": (58.1, 57.7, (68.6, 71.7, 49.4, 84.7, 79.0, 37.5, 34.3, 32.4, 76.7, 42.8)),  # Baseline
@@ -226,8 +244,10 @@ class MethodPaperNumber:
 
 _PRIME = "PRIME (Modas et al., ECCV 2022): amodas/PRIME-augmentations README 'Results' (commit 0290f6b)"
 _AUGMAX = "AugMax (Wang et al., NeurIPS 2021) Tables 2-4: VITA-Group/AugMax images/results.PNG (commit 176acdb)"
-_PIXMIX = ("PixMix (Hendrycks et al., CVPR 2022) Table 1 as quoted by shared/papers/methods-benchmarks-facts.md "
-           "(not read in the paper here)")
+_PIXMIX = (
+    "PixMix (Hendrycks et al., CVPR 2022) Table 1 as quoted by shared/papers/methods-benchmarks-facts.md "
+    "(not read in the paper here)"
+)
 
 METHOD_PAPER_NUMBERS: tuple[MethodPaperNumber, ...] = (
     # PRIME README, "Results on CIFAR-10/100 with a ResNet-18": Clean / CC Acc / mCE (mCE = 100 - CC Acc)
@@ -256,8 +276,7 @@ METHOD_PAPER_NUMBERS: tuple[MethodPaperNumber, ...] = (
     MethodPaperNumber("augmax", "imagenet", "resnet18", CLEAN_ERROR, 32.38, _AUGMAX, jsd=True),
     # PixMix Table 1 [unverified here]: WRN-40-4, CIFAR-10-C mCE 9.5, CIFAR-100-C 30.5 (no JSD)
     MethodPaperNumber("pixmix", "cifar10", "wrn40_4", MEAN_CORRUPTION_ERROR, 9.5, _PIXMIX, jsd=False, verified=False),
-    MethodPaperNumber("pixmix", "cifar100", "wrn40_4", MEAN_CORRUPTION_ERROR, 30.5, _PIXMIX, jsd=False,
-                      verified=False),
+    MethodPaperNumber("pixmix", "cifar100", "wrn40_4", MEAN_CORRUPTION_ERROR, 30.5, _PIXMIX, jsd=False, verified=False),
     # Noise2Net: the official repository publishes weights but no -C number for Noise2Net alone (DeepAugment's
     # 60.4 ImageNet-C mCE in PRIME's README is EDSR + CAE), so none is entered.
 )
@@ -282,9 +301,11 @@ def method_paper_number(method: str, jsd: bool, dataset: str, model: str, metric
     """The number to print beside a result: the same dataset, model and JSD setting if published, else the same
     dataset and model, else the method's first published -C number of that metric (another setting, labelled)."""
     numbers = method_paper_numbers(method, metric)
-    for match in (lambda n: (n.dataset, n.model, n.jsd in (None, jsd)) == (dataset, model, True),
-                  lambda n: (n.dataset, n.model) == (dataset, model),
-                  lambda n: True):
+    for match in (
+        lambda n: (n.dataset, n.model, n.jsd in (None, jsd)) == (dataset, model, True),
+        lambda n: (n.dataset, n.model) == (dataset, model),
+        lambda n: True,
+    ):
         found = [n for n in numbers if match(n)]
         if found:
             return found[0]

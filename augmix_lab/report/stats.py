@@ -42,7 +42,6 @@ class SeedStats:
             return math.nan
         return float(sps.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1) * self.std / math.sqrt(self.n))
 
-
     @property
     def bar(self) -> float:
         """Plot error-bar half-width, as in the cells: the t-interval from 3 seeds, half the min–max range at 2."""

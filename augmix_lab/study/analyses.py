@@ -31,7 +31,9 @@ class MsdSpec(StrictModel):
     corruption_samples: int = Field(100, ge=1, description="corruption draws averaged for E_c f(c) (notebook: 100)")
     corruptions: list[str] | None = Field(None, description="-C / C-bar names; None = those the baseline evaluates")
     severities: list[int] | None = Field(None, description="None = the severities the baseline evaluates")
-    baseline_seeds: int | None = Field(1, ge=1, description="baseline models (lowest seeds) to measure with; None = all")
+    baseline_seeds: int | None = Field(
+        1, ge=1, description="baseline models (lowest seeds) to measure with; None = all"
+    )
     seed: int = Field(0, description="seed of the image choice and of every draw")
     batch_size: int = Field(500, ge=1, description="images per forward pass and augmentation draws per batch")
 
@@ -55,25 +57,39 @@ def check_analyses(study: Study, trials: list[Trial]) -> None:
     if not spec.enabled:
         return
     if not study.spec.baseline:
-        raise study.error([("analyses", "msd", "enabled")], "field 'analyses.msd.enabled': minimal sample distance "
-                          "needs a clean-trained baseline model; allowed: set 'baseline' to a variant (e.g. standard)")
+        raise study.error(
+            [("analyses", "msd", "enabled")],
+            "field 'analyses.msd.enabled': minimal sample distance "
+            "needs a clean-trained baseline model; allowed: set 'baseline' to a variant (e.g. standard)",
+        )
     from augmix_lab.corruptions.generate import profile_for_name
 
     profiles = {profile_for_name(t.config.dataset.name) for t in trials if t.variant == study.spec.baseline}
     for i, name in enumerate(spec.corruptions or []):
         if name not in CORRUPTIONS:
-            raise study.error([("analyses", "msd", "corruptions", i)],
-                              f"field 'analyses.msd.corruptions': {CORRUPTIONS.unknown_message(name)}")
+            raise study.error(
+                [("analyses", "msd", "corruptions", i)],
+                f"field 'analyses.msd.corruptions': {CORRUPTIONS.unknown_message(name)}",
+            )
         missing = sorted(profiles - set(CORRUPTIONS.get(name).severity))
         if missing:
-            raise study.error([("analyses", "msd", "corruptions", i)],
-                              f"field 'analyses.msd.corruptions': {name!r} has no {missing[0]} severities (the "
-                              f"baseline's dataset uses that profile); allowed: corruptions of that profile")
+            raise study.error(
+                [("analyses", "msd", "corruptions", i)],
+                f"field 'analyses.msd.corruptions': {name!r} has no {missing[0]} severities (the "
+                f"baseline's dataset uses that profile); allowed: corruptions of that profile",
+            )
     for i, s in enumerate(spec.severities or []):
         if s not in SEVERITIES:
-            raise study.error([("analyses", "msd", "severities", i)],
-                              f"field 'analyses.msd.severities': severity {s} out of range; allowed: 1..5")
-    if spec.corruptions is None and not any(t.config.eval.corruptions.enabled or t.config.eval.c_bar.enabled
-                                            for t in trials if t.variant == study.spec.baseline):
-        raise UserError(f"{study.path}: field 'analyses.msd.corruptions': the baseline evaluates no -C or C-bar "
-                        "corruption to measure against; allowed: a list of corruption names")
+            raise study.error(
+                [("analyses", "msd", "severities", i)],
+                f"field 'analyses.msd.severities': severity {s} out of range; allowed: 1..5",
+            )
+    if spec.corruptions is None and not any(
+        t.config.eval.corruptions.enabled or t.config.eval.c_bar.enabled
+        for t in trials
+        if t.variant == study.spec.baseline
+    ):
+        raise UserError(
+            f"{study.path}: field 'analyses.msd.corruptions': the baseline evaluates no -C or C-bar "
+            "corruption to measure against; allowed: a list of corruption names"
+        )

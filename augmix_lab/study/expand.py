@@ -109,20 +109,26 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     from augmix_lab.data import DATASETS
 
     cbar = functools.partial(check_corruption_names, suite="c_bar", profile=profile_for_name(cfg.dataset.name))
-    for dotted, check, names in (("eval.corruptions.names", check_corruption_names, cfg.eval.corruptions.names),
-                                 ("eval.c_bar.names", cbar, cfg.eval.c_bar.names),
-                                 ("eval.perturbations.names", check_perturbation_names, cfg.eval.perturbations.names)):
+    for dotted, check, names in (
+        ("eval.corruptions.names", check_corruption_names, cfg.eval.corruptions.names),
+        ("eval.c_bar.names", cbar, cfg.eval.c_bar.names),
+        ("eval.perturbations.names", check_perturbation_names, cfg.eval.perturbations.names),
+    ):
         try:
             check(names or None, f"field {dotted!r}")
         except UserError as e:
             raise UserError(f"{where(dotted)}: {e}") from None
-    for dotted, sub, kind in (("eval.corruptions.source", cfg.eval.corruptions, "C"),
-                              ("eval.c_bar.source", cfg.eval.c_bar, "C-bar"),
-                              ("eval.perturbations.source", cfg.eval.perturbations, "P")):
+    for dotted, sub, kind in (
+        ("eval.corruptions.source", cfg.eval.corruptions, "C"),
+        ("eval.c_bar.source", cfg.eval.c_bar, "C-bar"),
+        ("eval.perturbations.source", cfg.eval.perturbations, "P"),
+    ):
         if sub.enabled and sub.source == "released" and not has_released(cfg.dataset.name, kind):
-            raise UserError(f"{where(dotted)}: field '{dotted}': 'released' does not exist for dataset "
-                            f"{cfg.dataset.name!r} (no released {cfg.dataset.name}-{kind}); allowed: auto, generated, "
-                            f"on_the_fly")
+            raise UserError(
+                f"{where(dotted)}: field '{dotted}': 'released' does not exist for dataset "
+                f"{cfg.dataset.name!r} (no released {cfg.dataset.name}-{kind}); allowed: auto, generated, "
+                f"on_the_fly"
+            )
     fourier = cfg.eval.fourier
     size = DATASETS.meta(cfg.dataset.name).get("image_size") if cfg.dataset.name in DATASETS else None
     problem = fourier_grid_problem(size, size, fourier.stride) if fourier.enabled and size else None
@@ -131,8 +137,10 @@ def check_eval_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     for block in ("corruptions", "c_bar"):
         for s in getattr(cfg.eval, block).severities:
             if s not in SEVERITIES:  # -C (and C-bar) benchmarks have severities 1..5 (Hendrycks & Dietterich 2019)
-                raise UserError(f"{where(f'eval.{block}.severities')}: field 'eval.{block}.severities': "
-                                f"severity {s} out of range; allowed: 1..5")
+                raise UserError(
+                    f"{where(f'eval.{block}.severities')}: field 'eval.{block}.severities': "
+                    f"severity {s} out of range; allowed: 1..5"
+                )
 
 
 def check_model(cfg: TrialConfig, where: Callable[[str], str]) -> None:
@@ -147,18 +155,24 @@ def check_model(cfg: TrialConfig, where: Callable[[str], str]) -> None:
     except UserError as exc:
         raise UserError(f"{where('model')}: field 'model': {exc}") from None
     if cfg.pretrained is not None and not is_timm(cfg.model):
-        raise UserError(f"{where('pretrained')}: field 'pretrained': loads local weights of timm models "
-                        f"('timm:<arch>'), not of {cfg.model!r}; for a registered model use init: {{checkpoint: PATH}}")
+        raise UserError(
+            f"{where('pretrained')}: field 'pretrained': loads local weights of timm models "
+            f"('timm:<arch>'), not of {cfg.model!r}; for a registered model use init: {{checkpoint: PATH}}"
+        )
     if cfg.pretrained is not None and cfg.init.is_set():
         raise UserError(f"{where('pretrained')}: field 'pretrained': give one of pretrained or init, not both")
     if cfg.epochs == 0 and not cfg.evaluate_only:
-        raise UserError(f"{where('epochs')}: field 'epochs': 0 scores given weights without training (evaluate-only); "
-                        "set init: {checkpoint: PATH} or pretrained: PATH, or train with epochs >= 1")
+        raise UserError(
+            f"{where('epochs')}: field 'epochs': 0 scores given weights without training (evaluate-only); "
+            "set init: {checkpoint: PATH} or pretrained: PATH, or train with epochs >= 1"
+        )
     size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
     fixed = fixed_input_size(cfg.model) if is_timm(cfg.model) and cfg.pretrained is None else None
     if fixed is not None and size is not None and (cfg.resize or size) != fixed:
-        raise UserError(f"{where('model')}: field 'model': {cfg.model} only takes {fixed}x{fixed} inputs, dataset "
-                        f"{cfg.dataset.name!r} has {size}x{size} images; set resize: {fixed} (resizes every input)")
+        raise UserError(
+            f"{where('model')}: field 'model': {cfg.model} only takes {fixed}x{fixed} inputs, dataset "
+            f"{cfg.dataset.name!r} has {size}x{size} images; set resize: {fixed} (resizes every input)"
+        )
 
 
 def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
@@ -175,8 +189,10 @@ def check_names(cfg: TrialConfig, where: Callable[[str], str]) -> None:
         allowed_options = dataset_options(cfg.dataset.name)
         for option in cfg.dataset.options:
             if option not in allowed_options:
-                raise UserError(f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
-                                f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}")
+                raise UserError(
+                    f"{where('dataset.options.' + option)}: field 'dataset.options.{option}': dataset "
+                    f"{cfg.dataset.name!r} has no option {option!r}; allowed: {', '.join(allowed_options) or 'none'}"
+                )
     check_eval_names(cfg, where)
     check_semi_supervised(cfg, where)
     if cfg.jsd.arity > 1 and not method_produces_views(cfg.method):
@@ -194,15 +210,21 @@ def check_semi_supervised(cfg: TrialConfig, where: Callable[[str], str]) -> None
 
     spec = MethodSpec.parse(cfg.method)
     labelled = cfg.dataset.labelled
-    for needed, dotted, why in ((cfg.teacher.is_set(), "teacher", "a self-training student"),
-                                (spec.needs_pool, "method", f"method {cfg.method!r}")):
+    for needed, dotted, why in (
+        (cfg.teacher.is_set(), "teacher", "a self-training student"),
+        (spec.needs_pool, "method", f"method {cfg.method!r}"),
+    ):
         if needed and labelled is None:
-            raise UserError(f"{where(dotted)}: field '{dotted}': {why} learns from the unlabelled pool; allowed: with "
-                            "dataset.labelled (e.g. {fraction: 0.1}), whose unlabelled rest is the pool")
+            raise UserError(
+                f"{where(dotted)}: field '{dotted}': {why} learns from the unlabelled pool; allowed: with "
+                "dataset.labelled (e.g. {fraction: 0.1}), whose unlabelled rest is the pool"
+            )
     if cfg.teacher.is_set() and spec.mixes_targets:
-        raise UserError(f"{where('method')}: field 'method': {cfg.method!r} mixes images across labels, which "
-                        "would blend labelled and pseudo-labelled losses; allowed for a student: a method without "
-                        "mixup/cutmix")
+        raise UserError(
+            f"{where('method')}: field 'method': {cfg.method!r} mixes images across labels, which "
+            "would blend labelled and pseudo-labelled losses; allowed for a student: a method without "
+            "mixup/cutmix"
+        )
     if labelled is None:
         return
     dotted = "dataset.labelled." + ("fraction" if labelled.fraction is not None else "per_class")
@@ -229,7 +251,11 @@ class _Point:
     def origin(self, study: Study, dotted: str) -> list[tuple[Any, ...]]:
         """Candidate YAML paths for a field, most specific source first."""
         loc = tuple(dotted.split("."))
-        out = [p for d, p in self.axis_paths.items() if dotted == d or dotted.startswith(d + ".") or d.startswith(dotted + ".")]
+        out = [
+            p
+            for d, p in self.axis_paths.items()
+            if dotted == d or dotted.startswith(d + ".") or d.startswith(dotted + ".")
+        ]
         spec = study.spec
         if self.variant_index is not None:
             override = normalize_partial({k: v for k, v in spec.variants[self.variant_index].items() if k != "name"})
@@ -271,19 +297,27 @@ def _yaml_loc(raw: dict[str, Any], loc: tuple[str, ...]) -> tuple[Any, ...]:
 
 def _check_axis_paths(study: Study, section: str, axes: dict[str, list[Any]]) -> None:
     if not axes:
-        raise study.error([(section,)], f"field '{section}': is empty; give at least one dotted path with a list of values, "
-                                        f"e.g. {section}: {{augmix.width: [1, 3]}}, or remove it")
+        raise study.error(
+            [(section,)],
+            f"field '{section}': is empty; give at least one dotted path with a list of values, "
+            f"e.g. {section}: {{augmix.width: [1, 3]}}, or remove it",
+        )
     for path, values in axes.items():
         if not values:
-            raise study.error([(section, path)], f"field '{section}.{path}': empty list of values; give at least one value")
+            raise study.error(
+                [(section, path)], f"field '{section}.{path}': empty list of values; give at least one value"
+            )
         if path in ("seed", "name", "variant"):
             raise study.error([(section, path)], f"field '{section}.{path}': use 'seeds' / 'variants' instead")
 
 
 def _build(study: Study, point: _Point) -> TrialConfig:
     if "plugins" in point.partial:  # the digests are the study's to fill in (from its top-level `plugins:` list)
-        raise study.error(point.origin(study, "plugins"), "field 'plugins': a trial's plugin digests are filled in by "
-                                                          "the study; list plugin files at the top level ('plugins:')")
+        raise study.error(
+            point.origin(study, "plugins"),
+            "field 'plugins': a trial's plugin digests are filled in by "
+            "the study; list plugin files at the top level ('plugins:')",
+        )
     try:
         cfg = TrialConfig.model_validate(point.partial)
     except ValidationError as exc:
@@ -329,19 +363,24 @@ def _variant_rows(study: Study) -> list[tuple[str, int | None, dict[str, Any]]]:
     for i, v in enumerate(spec.variants):
         name = v.get("name")
         if not isinstance(name, str) or not name:
-            raise study.error([("variants", i)], f"field 'variants.{i}.name': every variant needs a non-empty name (got {name!r})")
+            raise study.error(
+                [("variants", i)], f"field 'variants.{i}.name': every variant needs a non-empty name (got {name!r})"
+            )
         if name in names:
-            raise study.error([("variants", i, "name")], f"field 'variants.{i}.name': duplicate variant name {name!r} "
-                                                        f"(first used by variants.{names[name]})")
+            raise study.error(
+                [("variants", i, "name")],
+                f"field 'variants.{i}.name': duplicate variant name {name!r} (first used by variants.{names[name]})",
+            )
         names[name] = i
-    rows: list[tuple[str, int | None, dict[str, Any]]] = (
-        [(v["name"], i, deep_merge(base, normalize_partial({k: x for k, x in v.items() if k != "name"})))
-         for i, v in enumerate(spec.variants)]
-        or [("base", None, base)]
-    )
+    rows: list[tuple[str, int | None, dict[str, Any]]] = [
+        (v["name"], i, deep_merge(base, normalize_partial({k: x for k, x in v.items() if k != "name"})))
+        for i, v in enumerate(spec.variants)
+    ] or [("base", None, base)]
     if spec.baseline is not None and spec.baseline not in {n for n, _, _ in rows}:
-        raise study.error([("baseline",)], f"field 'baseline': unknown variant {spec.baseline!r}; "
-                                           f"allowed: {', '.join(n for n, _, _ in rows)}")
+        raise study.error(
+            [("baseline",)],
+            f"field 'baseline': unknown variant {spec.baseline!r}; allowed: {', '.join(n for n, _, _ in rows)}",
+        )
     return rows
 
 
@@ -351,8 +390,12 @@ def _axis_points(study: Study) -> tuple[list[list[tuple[str, int, Any]]], list[t
     grid_points: list[list[tuple[str, int, Any]]] = [[]]
     if spec.grid is not None:
         _check_axis_paths(study, "grid", spec.grid)
-        grid_points = [list(combo) for combo in itertools.product(
-            *[[(path, j, value) for j, value in enumerate(values)] for path, values in spec.grid.items()])]
+        grid_points = [
+            list(combo)
+            for combo in itertools.product(
+                *[[(path, j, value) for j, value in enumerate(values)] for path, values in spec.grid.items()]
+            )
+        ]
     sweep_points: list[tuple[str, int, Any] | None] = [None]
     if spec.sweep is not None:
         _check_axis_paths(study, "sweep", spec.sweep)
@@ -380,7 +423,9 @@ def _grid_points(study: Study, rows: list[tuple[str, int | None, dict[str, Any]]
                 axes[path] = value
                 axis_paths[path] = ("sweep", path, j)
         for seed in study.spec.seed_list():
-            points.append(_Point(vname, vi, seed, set_dotted(deep_merge(partial, {}), "seed", seed), dict(axes), axis_paths))
+            points.append(
+                _Point(vname, vi, seed, set_dotted(deep_merge(partial, {}), "seed", seed), dict(axes), axis_paths)
+            )
     return points
 
 
@@ -390,15 +435,19 @@ def _include_points(study: Study, rows: list[tuple[str, int | None, dict[str, An
     for r, row in enumerate(study.spec.include):
         targets = [t for t in rows if row.get("variant") in (None, t[0])]
         if not targets:
-            raise study.error([("include", r, "variant")], f"field 'include.{r}.variant': unknown variant {row.get('variant')!r}; "
-                                                          f"allowed: {', '.join(n for n, _, _ in rows)}")
+            raise study.error(
+                [("include", r, "variant")],
+                f"field 'include.{r}.variant': unknown variant {row.get('variant')!r}; "
+                f"allowed: {', '.join(n for n, _, _ in rows)}",
+            )
         overrides = normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})
         flat = flatten(overrides)
         for vname, vi, vpartial in targets:
             for seed in study.spec.seed_list():
                 partial = set_dotted(deep_merge(vpartial, overrides), "seed", seed)
-                points.append(_Point(vname, vi, seed, partial, dict(flat),
-                                     {d: ("include", r, d.split(".")[0]) for d in flat}))
+                points.append(
+                    _Point(vname, vi, seed, partial, dict(flat), {d: ("include", r, d.split(".")[0]) for d in flat})
+                )
     return points
 
 
@@ -407,23 +456,30 @@ def _apply_excludes(study: Study, built: list[tuple[_Point, TrialConfig]]) -> li
     known = flatten(TrialConfig().v1_dict())
     for r, row in enumerate(study.spec.exclude):
         for key in flatten(normalize_partial({k: v for k, v in row.items() if k not in TRIAL_LABEL_KEYS})):
-            if v1_path(key) not in known and not key.startswith(("method_params.", "dataset.options.",
-                                                                 "dataset.labelled.", "teacher.")):
-                raise study.error([("exclude", r)], f"field 'exclude.{r}': unknown setting {key!r} (use dotted TrialConfig "
-                                                    f"paths such as dataset.name, model, method_params.augmix.width, or "
-                                                    f"'variant')")
+            if v1_path(key) not in known and not key.startswith(
+                ("method_params.", "dataset.options.", "dataset.labelled.", "teacher.")
+            ):
+                raise study.error(
+                    [("exclude", r)],
+                    f"field 'exclude.{r}': unknown setting {key!r} (use dotted TrialConfig "
+                    f"paths such as dataset.name, model, method_params.augmix.width, or "
+                    f"'variant')",
+                )
         built = [(p, c) for p, c in built if not _matches(row, p, flatten(c.v1_dict()))]
     return built
 
 
-def _keyed_trials(study: Study, built: list[tuple[_Point, TrialConfig]],
-                  version_of: Callable[[DatasetConfig], str]) -> list[Trial]:
+def _keyed_trials(
+    study: Study, built: list[tuple[_Point, TrialConfig]], version_of: Callable[[DatasetConfig], str]
+) -> list[Trial]:
     """One ``Trial`` per distinct training; two variants resolving to the same training are an error."""
     trials: list[Trial] = []
     seen: dict[str, Trial] = {}
     for point, cfg in built:
         key = cfg.fingerprint(version_of(cfg.dataset))
-        trial = Trial(key=key, variant=point.variant, seed=point.seed, axes=point.axes, config=cfg, eval_key=eval_key(cfg.eval))
+        trial = Trial(
+            key=key, variant=point.variant, seed=point.seed, axes=point.axes, config=cfg, eval_key=eval_key(cfg.eval)
+        )
         if key in seen:
             other = seen[key]
             if other.variant == trial.variant and other.eval_key == trial.eval_key:
@@ -465,5 +521,8 @@ def differing_params(trials: list[Trial]) -> list[str]:
     flats = [flatten(t.config.v1_dict()) for t in trials]
     keys = sorted(set().union(*flats)) if flats else []
     hidden = {"seed", "pretrained_sha256"}  # the weights' digest follows their path, which is shown
-    return [k for k in keys
-            if k not in hidden and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
+    return [
+        k
+        for k in keys
+        if k not in hidden and len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1
+    ]

@@ -40,8 +40,9 @@ def _with_teacher(cfg: TrialConfig, **update: Any) -> TrialConfig:
     return cfg.model_copy(update={"teacher": cfg.teacher.model_copy(update=update)})
 
 
-def expand_rounds(built: list[tuple[Any, TrialConfig]],
-                  with_axis: Callable[[Any, int], Any]) -> list[tuple[Any, TrialConfig]]:
+def expand_rounds(
+    built: list[tuple[Any, TrialConfig]], with_axis: Callable[[Any, int], Any]
+) -> list[tuple[Any, TrialConfig]]:
     """Each trial with ``teacher.rounds`` N > 1 becomes N trials, ``teacher.round`` 1..N, axis ``round`` = r
     (``with_axis(point, r)`` returns the point with that axis); round r's teacher is round r - 1."""
     out = []
@@ -54,8 +55,9 @@ def expand_rounds(built: list[tuple[Any, TrialConfig]],
     return out
 
 
-def resolve_inits(study: Study, built: list[tuple[Any, TrialConfig]],
-                  version_of: Callable[[DatasetConfig], str]) -> list[tuple[Any, TrialConfig]]:
+def resolve_inits(
+    study: Study, built: list[tuple[Any, TrialConfig]], version_of: Callable[[DatasetConfig], str]
+) -> list[tuple[Any, TrialConfig]]:
     """Fill ``init.parent_key`` / ``init.sha256`` and ``teacher.parent_key`` of every trial that has them; parents
     before children.
 
@@ -72,8 +74,9 @@ def resolve_inits(study: Study, built: list[tuple[Any, TrialConfig]],
 class _InitResolver:
     """Resolves the inits of ``built`` (memoised, depth first through parents, cycles detected)."""
 
-    def __init__(self, study: Study, built: list[tuple[Any, TrialConfig]],
-                 version_of: Callable[[DatasetConfig], str]) -> None:
+    def __init__(
+        self, study: Study, built: list[tuple[Any, TrialConfig]], version_of: Callable[[DatasetConfig], str]
+    ) -> None:
         self.study, self.built, self.version_of = study, built, version_of
         self.variants = sorted({p.variant for p, _ in built})
         self.out: list[TrialConfig | None] = [None] * len(built)
@@ -97,13 +100,20 @@ class _InitResolver:
             return cfg
         teacher = cfg.teacher
         if teacher.parent_key is not None or teacher.labels_file is not None:
-            raise self.error(i, "teacher", "parent_key and labels_file are filled in by the study and its driver; "
-                                           "allowed: from_variant and the labelling/loss options")
+            raise self.error(
+                i,
+                "teacher",
+                "parent_key and labels_file are filled in by the study and its driver; "
+                "allowed: from_variant and the labelling/loss options",
+            )
         if teacher.from_variant is None:
             raise self.error(i, "teacher", "a student needs teacher.from_variant (the variant that labels its pool)")
         if teacher.round > teacher.rounds:
-            raise self.error(i, "teacher.round", f"{teacher.round} is filled in by the study (rounds: "
-                                                 f"{teacher.rounds}); do not set it")
+            raise self.error(
+                i,
+                "teacher.round",
+                f"{teacher.round} is filled in by the study (rounds: {teacher.rounds}); do not set it",
+            )
         return _with_teacher(cfg, parent_key=self.parent_key(i, "teacher"))
 
     def _resolve_init(self, i: int) -> TrialConfig:
@@ -112,14 +122,19 @@ class _InitResolver:
         if init.from_variant is not None and init.checkpoint is not None:
             raise self.error(i, "init", "give one of from_variant or checkpoint, not both")
         if init.parent_key is not None or init.sha256 is not None:
-            raise self.error(i, "init", "parent_key and sha256 are filled in by the study; allowed: from_variant or "
-                                        "checkpoint")
+            raise self.error(
+                i, "init", "parent_key and sha256 are filled in by the study; allowed: from_variant or checkpoint"
+            )
         if init.checkpoint is not None:
             path = Path(init.checkpoint).expanduser()
             path = path if path.is_absolute() else (self.study.path.resolve().parent / path)
             if not path.is_file():
-                raise self.error(i, "init.checkpoint", f"no such file {str(path)!r}; allowed: an existing final.pt "
-                                                       "or state-dict file (relative to the study file)")
+                raise self.error(
+                    i,
+                    "init.checkpoint",
+                    f"no such file {str(path)!r}; allowed: an existing final.pt "
+                    "or state-dict file (relative to the study file)",
+                )
             return _with_init(cfg, checkpoint=str(path), sha256=file_sha256(path))
         if init.from_variant is not None:
             return _with_init(cfg, parent_key=self.parent_key(i, "init"))
@@ -134,39 +149,67 @@ class _InitResolver:
         name = cfg.init.from_variant if relation == "init" else cfg.teacher.from_variant
         dotted = f"{relation}.from_variant"
         if name not in self.variants:
-            raise self.error(i, dotted, f"unknown variant {name!r}; allowed: "
-                                        f"{', '.join(v for v in self.variants if v != point.variant)}")
+            raise self.error(
+                i,
+                dotted,
+                f"unknown variant {name!r}; allowed: {', '.join(v for v in self.variants if v != point.variant)}",
+            )
         if name == point.variant:
-            raise self.error(i, dotted, f"variant {name!r} cannot start from itself" if relation == "init" else
-                                        f"variant {name!r} cannot teach itself (use teacher.rounds for a chain)")
+            raise self.error(
+                i,
+                dotted,
+                f"variant {name!r} cannot start from itself"
+                if relation == "init"
+                else f"variant {name!r} cannot teach itself (use teacher.rounds for a chain)",
+            )
         same_data = cfg.init.same_data if relation == "init" else True
         want = (cfg.seed, *data_key(cfg)) if same_data else (cfg.seed,)
-        cands = [j for j, (q, c) in enumerate(self.built)
-                 if q.variant == name and ((c.seed, *data_key(c)) if same_data else (c.seed,)) == want
-                 and (c.teacher.round == c.teacher.rounds or not c.teacher.is_set())]  # a chain teaches from its end
+        cands = [
+            j
+            for j, (q, c) in enumerate(self.built)
+            if q.variant == name
+            and ((c.seed, *data_key(c)) if same_data else (c.seed,)) == want
+            and (c.teacher.round == c.teacher.rounds or not c.teacher.is_set())
+        ]  # a chain teaches from its end
         if relation == "init" or len(cands) > 1:
             cands = [j for j in cands if self.built[j][1].model == cfg.model]
         if relation == "teacher" and len(cands) > 1:  # a grid over both: the teacher at the student's grid point
             same_point = [j for j in cands if _axes(self.built[j][0]) == _axes(point)]
             cands = same_point or cands
         if not cands:
-            data = ("the same training data (dataset, options, train_subset, holdout, labelled) as "
-                    f"{point.variant!r}" if same_data else "any training data")
-            raise self.error(i, dotted, f"variant {name!r} has no trial with seed {cfg.seed}"
-                                        f"{f', model {cfg.model!r}' if relation == 'init' else ''} and {data}")
+            data = (
+                f"the same training data (dataset, options, train_subset, holdout, labelled) as {point.variant!r}"
+                if same_data
+                else "any training data"
+            )
+            raise self.error(
+                i,
+                dotted,
+                f"variant {name!r} has no trial with seed {cfg.seed}"
+                f"{f', model {cfg.model!r}' if relation == 'init' else ''} and {data}",
+            )
         if len(cands) > 1:
-            raise self.error(i, dotted, f"variant {name!r} has {len(cands)} trials with seed {cfg.seed} and this "
-                                        "dataset/model (a grid or sweep applies to it too); allowed: exactly one "
-                                        "parent, e.g. list the points as variants")
+            raise self.error(
+                i,
+                dotted,
+                f"variant {name!r} has {len(cands)} trials with seed {cfg.seed} and this "
+                "dataset/model (a grid or sweep applies to it too); allowed: exactly one "
+                "parent, e.g. list the points as variants",
+            )
         return cands[0]
 
     def previous_round(self, i: int) -> int:
         """Round r - 1 of this trial's chain (same variant, seed and other axes)."""
         point, cfg = self.built[i]
         want = cfg.teacher.round - 1
-        cands = [j for j, (q, c) in enumerate(self.built)
-                 if q.variant == point.variant and q.seed == point.seed and c.teacher.round == want
-                 and _axes(q) == _axes(point)]
+        cands = [
+            j
+            for j, (q, c) in enumerate(self.built)
+            if q.variant == point.variant
+            and q.seed == point.seed
+            and c.teacher.round == want
+            and _axes(q) == _axes(point)
+        ]
         if len(cands) != 1:  # pragma: no cover - expand_rounds makes exactly one per round
             raise self.error(i, "teacher.rounds", f"round {want} of variant {point.variant!r} not found")
         return cands[0]
@@ -174,8 +217,9 @@ class _InitResolver:
     def parent_key(self, i: int, relation: str) -> str:
         j = self.parent_index(i, relation)
         if j in self.visiting or j == i:
-            raise self.error(i, f"{relation}.from_variant", f"variants form a cycle through "
-                                                            f"{self.built[j][0].variant!r}")
+            raise self.error(
+                i, f"{relation}.from_variant", f"variants form a cycle through {self.built[j][0].variant!r}"
+            )
         if j not in self.keys:
             self.visiting.add(j)
             try:
@@ -206,8 +250,10 @@ def resolve_pretrained(study: Study, built: list[tuple[Any, TrialConfig]]) -> li
         path = Path(cfg.pretrained).expanduser()
         path = path if path.is_absolute() else study.path.resolve().parent / path
         if not path.exists():
-            raise UserError(f"{where}: field 'pretrained': no such file or folder {str(path)!r} (relative to the study "
-                            "file); allowed: a weights file or a folder with config.json and weights")
+            raise UserError(
+                f"{where}: field 'pretrained': no such file or folder {str(path)!r} (relative to the study "
+                "file); allowed: a weights file or a folder with config.json and weights"
+            )
         cfg = cfg.model_copy(update={"pretrained": str(path), "pretrained_sha256": tree_sha256(path)})
         try:
             convention = input_convention(cfg.model, cfg.pretrained)
@@ -217,9 +263,11 @@ def resolve_pretrained(study: Study, built: list[tuple[Any, TrialConfig]]) -> li
         size = planned_image_size(cfg.dataset.name, cfg.dataset.options)
         if want is not None and size is not None and (cfg.resize or size) != want:
             got = f"resize: {cfg.resize}" if cfg.resize else f"dataset {cfg.dataset.name!r} has {size}x{size} images"
-            raise UserError(f"{where}: field 'pretrained': the weights expect {want}x{want} inputs (their pretrained "
-                            f"config's input_size), but {got}; set resize: {want} (resizes every input) or use "
-                            f"data of that size")
+            raise UserError(
+                f"{where}: field 'pretrained': the weights expect {want}x{want} inputs (their pretrained "
+                f"config's input_size), but {got}; set resize: {want} (resizes every input) or use "
+                f"data of that size"
+            )
         out.append((point, cfg))
     return out
 

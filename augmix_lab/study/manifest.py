@@ -68,11 +68,20 @@ def write_manifest(out_dir: Path, study: Study, trials: list[Trial], states: dic
         "git_commit": _git_commit(),
         "packages": _versions(),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "plugins": {p.module: {"digest": p.digest, "path": p.path, "distribution": p.distribution}
-                    for p in study.plugins},
+        "plugins": {
+            p.module: {"digest": p.digest, "path": p.path, "distribution": p.distribution} for p in study.plugins
+        },
         "trials": [
-            {"key": t.key, "variant": t.variant, "seed": t.seed, "axes": t.axes, "eval_key": t.eval_key,
-             "label": t.label, "epochs": t.config.epochs, "state": states.get(t.key, "pending")}
+            {
+                "key": t.key,
+                "variant": t.variant,
+                "seed": t.seed,
+                "axes": t.axes,
+                "eval_key": t.eval_key,
+                "label": t.label,
+                "epochs": t.config.epochs,
+                "state": states.get(t.key, "pending"),
+            }
             for t in trials
         ],
     }
@@ -104,7 +113,12 @@ class Verdict:
         if self.previous_hash is None:
             return f"new study: {len(self.new)} trials"
         state = "unchanged" if self.previous_hash == study_hash else "edited"
-        parts = [f"study file {state}", f"{len(self.new)} new", f"{len(self.reused)} reused", f"{len(self.orphaned)} orphaned"]
+        parts = [
+            f"study file {state}",
+            f"{len(self.new)} new",
+            f"{len(self.reused)} reused",
+            f"{len(self.orphaned)} orphaned",
+        ]
         if self.eval_changed:
             parts.append(f"{len(self.eval_changed)} with changed evaluation settings (re-evaluated, not retrained)")
         text = ": ".join(parts[:1]) + ": " + ", ".join(parts[1:]) + " trials"

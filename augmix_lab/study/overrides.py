@@ -37,8 +37,10 @@ class Override:
         key, sep, raw = text.partition("=")
         key = key.strip()
         if not sep or not key or any(not p for p in key.split(".")):
-            raise UserError(f"--set {text}: expected KEY=VALUE with a dotted study key, e.g. --set base.epochs=2 "
-                            f"or --set grid.augmix.width=[1,3]")
+            raise UserError(
+                f"--set {text}: expected KEY=VALUE with a dotted study key, e.g. --set base.epochs=2 "
+                f"or --set grid.augmix.width=[1,3]"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
@@ -136,8 +138,9 @@ def _assign(data: dict[str, Any], path: tuple[Any, ...], value: Any, ov: Overrid
     cur[path[-1]] = copy.deepcopy(value)
 
 
-def apply_overrides(data: Any, overrides: Sequence[str | Override], file: str,
-                    lines: LineMap) -> tuple[dict[str, Any], OverrideLineMap]:
+def apply_overrides(
+    data: Any, overrides: Sequence[str | Override], file: str, lines: LineMap
+) -> tuple[dict[str, Any], OverrideLineMap]:
     """The study mapping with every override applied (in order), and a line map that names them in errors."""
     if not isinstance(data, dict):
         data = {}
@@ -159,6 +162,11 @@ def hash_suffix(overrides: Sequence[str]) -> str:
 
 def add_set_argument(parser: Any) -> None:
     """The repeatable ``--set KEY=VALUE`` option of ``run`` and ``plan``."""
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a study setting (repeatable): dotted key, YAML value, e.g. --set base.epochs=2 "
-                             "--set seeds=3 --set grid.augmix.width=[1,3]")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a study setting (repeatable): dotted key, YAML value, e.g. --set base.epochs=2 "
+        "--set seeds=3 --set grid.augmix.width=[1,3]",
+    )

@@ -49,7 +49,8 @@ class ResourcesSpec(StrictModel):
     max_concurrent_trials: int | None = Field(None, ge=1)
     address: str | None = Field(None, description="existing Ray cluster (HEAD:6379); None = local Ray")
     storage_path: str | None = Field(
-        None, description="Ray Tune storage: a path every node shares (NFS) or a URI (s3://, gs://); None = <study dir>/ray"
+        None,
+        description="Ray Tune storage: a path every node shares (NFS) or a URI (s3://, gs://); None = <study dir>/ray",
     )
     retries: int = Field(1, ge=0, description="Ray re-launches of a crashed trial (divergence is never retried)")
     scheduler: Literal["none", "asha"] = "none"
@@ -73,8 +74,11 @@ class StudySpec(StrictModel):
     baseline: str | None = None
     output_dir: str | None = None
     soups: SoupsSpec = Field(default_factory=SoupsSpec)  # model soups (study/soups.py)
-    plugins: list[str] = Field(default_factory=list, description="plugin .py files or package folders (relative to "
-                               "the study file) or module names, imported before validation (augmix_lab/plugins.py)")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="plugin .py files or package folders (relative to "
+        "the study file) or module names, imported before validation (augmix_lab/plugins.py)",
+    )
     analyses: AnalysesSpec = Field(default_factory=AnalysesSpec)  # study-level analyses (study/analyses.py)
 
     @field_validator("seeds")
@@ -236,7 +240,9 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] |
     return sorted(fields) if fields else None
 
 
-def describe_validation_error(err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None) -> str:
+def describe_validation_error(
+    err: Mapping[str, Any], model: type[BaseModel], loc: tuple[Any, ...] | None = None
+) -> str:
     """One pydantic error as 'field 'a.b': message (got X); allowed: ...'."""
     loc = tuple(err["loc"]) if loc is None else loc
     dotted = ".".join(str(p) for p in loc) or "<root>"
@@ -277,7 +283,9 @@ def read_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
 
         data, lines = apply_overrides(data, overrides, str(path), lines)
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a study file must be a mapping with at least 'name' and 'base' (got {type(data).__name__})")
+        raise UserError(
+            f"{path}: a study file must be a mapping with at least 'name' and 'base' (got {type(data).__name__})"
+        )
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
@@ -289,6 +297,7 @@ def read_study(path: str | Path, overrides: Sequence[str] = ()) -> Study:
     if not re.match(NAME_PATTERN, spec.name):  # pragma: no cover - the pattern constraint already enforces it
         raise UserError(f"{lines.where(('name',))}: invalid study name {spec.name!r}")
     # imported before the trials are expanded, so validation sees the names the plugins register
-    plugins = load_plugins(spec.plugins, path.resolve().parent,
-                           lambda i: f"{lines.where(('plugins', i))}: field 'plugins.{i}'")
+    plugins = load_plugins(
+        spec.plugins, path.resolve().parent, lambda i: f"{lines.where(('plugins', i))}: field 'plugins.{i}'"
+    )
     return Study(spec=spec, path=path, text=text, lines=lines, overrides=tuple(overrides), plugins=tuple(plugins))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from augmix_lab.study.expand import Trial
     from augmix_lab.study.schema import Study
 
+
 class SoupHeldoutSpec(StrictModel):
     n: int | None = Field(None, ge=1, description="score on the first n held-out images; None = all of dataset.holdout")
 
@@ -30,8 +31,11 @@ class SoupsSpec(StrictModel):
     """``soups: {enabled: true, kinds: [uniform, greedy], heldout: {n: 500}}``."""
 
     enabled: bool = Field(False, description="build the soups after the study's trials (augmix-lab soup: always)")
-    kinds: list[str] | None = Field(None, min_length=1, description="soup recipes of analysis.soups.SOUP_KINDS "
-                                    "(uniform, greedy); None = every registered kind")
+    kinds: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="soup recipes of analysis.soups.SOUP_KINDS (uniform, greedy); None = every registered kind",
+    )
     heldout: SoupHeldoutSpec = Field(default_factory=SoupHeldoutSpec)
     variants: list[str] | None = Field(None, description="members' variants; None = every trial that has an init")
     bn_images: int | None = Field(None, ge=1, description="training images to re-estimate BatchNorm on; None = all")
@@ -48,8 +52,13 @@ class SoupGroup:
 
     def soup_key(self, kind: str, spec: SoupsSpec) -> str:
         """Identity of one soup: kind, members, held-out and BatchNorm settings and evaluation settings."""
-        payload = {"kind": kind, "members": sorted(t.key for t in self.members), "heldout": spec.heldout.n,
-                   "bn_images": spec.bn_images, "eval": self.members[0].eval_key}
+        payload = {
+            "kind": kind,
+            "members": sorted(t.key for t in self.members),
+            "heldout": spec.heldout.n,
+            "bn_images": spec.bn_images,
+            "eval": self.members[0].eval_key,
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -74,7 +83,7 @@ def check_same_init(members: list[Trial]) -> None:
         inits.setdefault(init_identity(t), []).append(t.label)
     if len(inits) > 1:
         scratch = [lab for i, labs in inits.items() if i.startswith("scratch:") for lab in labs]
-        why = (f" ({', '.join(scratch)} trained from scratch: each has its own random init)" if scratch else "")
+        why = f" ({', '.join(scratch)} trained from scratch: each has its own random init)" if scratch else ""
         raise UserError(
             f"soups: members have different inits{why}; a soup averages models fine-tuned from one shared init "
             "(Wortsman et al. 2022: soups of independently trained networks fail); allowed: members that start from "
@@ -104,8 +113,9 @@ def soup_groups(trials: list[Trial], spec: SoupsSpec) -> list[SoupGroup]:
             continue
         c = g[0].config
         ident = init_identity(g[0])
-        out.append(SoupGroup(name=f"{c.dataset.name}-{c.model}-init{ident.split(':')[-1][:8]}", init=ident,
-                             members=tuple(g)))
+        out.append(
+            SoupGroup(name=f"{c.dataset.name}-{c.model}-init{ident.split(':')[-1][:8]}", init=ident, members=tuple(g))
+        )
     return out
 
 
@@ -122,27 +132,35 @@ def check_soups(study: Study, trials: list[Trial], force: bool = False) -> None:
     variants = {t.variant for t in trials}
     for i, v in enumerate(spec.variants or []):
         if v not in variants:
-            raise study.error([("soups", "variants", i)], f"field 'soups.variants': unknown variant {v!r}; allowed: "
-                                                          f"{', '.join(sorted(variants))}")
+            raise study.error(
+                [("soups", "variants", i)],
+                f"field 'soups.variants': unknown variant {v!r}; allowed: {', '.join(sorted(variants))}",
+            )
     try:
         groups = soup_groups(trials, spec)
     except UserError as exc:
         raise study.error([("soups", "variants"), ("soups",)], str(exc)) from None
     if not groups:
-        raise study.error([("soups", "enabled"), ("soups",)],
-                          f"field 'soups.enabled': no group of {spec.min_members}+ trials sharing one init (same "
-                          "dataset and model); allowed: a fine-tuning sweep whose variants start from one base model "
-                          "with init: {from_variant: NAME} (soups of from-scratch networks fail)")
+        raise study.error(
+            [("soups", "enabled"), ("soups",)],
+            f"field 'soups.enabled': no group of {spec.min_members}+ trials sharing one init (same "
+            "dataset and model); allowed: a fine-tuning sweep whose variants start from one base model "
+            "with init: {from_variant: NAME} (soups of from-scratch networks fail)",
+        )
     for g in groups:
         for t in g.members:
             holdout = t.config.dataset.holdout
             if holdout is None:
-                raise study.error([("base", "dataset"), ("soups",)],
-                                  f"field 'dataset.holdout': soups choose members on a held-out split of the training "
-                                  f"data, but trial {t.label} has none; allowed: dataset.holdout: N (the last N "
-                                  "training images, never trained on)")
+                raise study.error(
+                    [("base", "dataset"), ("soups",)],
+                    f"field 'dataset.holdout': soups choose members on a held-out split of the training "
+                    f"data, but trial {t.label} has none; allowed: dataset.holdout: N (the last N "
+                    "training images, never trained on)",
+                )
             if spec.heldout.n is not None and spec.heldout.n > holdout:
-                raise study.error([("soups", "heldout", "n")],
-                                  f"field 'soups.heldout.n': {spec.heldout.n} is more than dataset.holdout = "
-                                  f"{holdout}; "
-                                  f"allowed: 1..{holdout}")
+                raise study.error(
+                    [("soups", "heldout", "n")],
+                    f"field 'soups.heldout.n': {spec.heldout.n} is more than dataset.holdout = "
+                    f"{holdout}; "
+                    f"allowed: 1..{holdout}",
+                )

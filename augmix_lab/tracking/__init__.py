@@ -37,13 +37,19 @@ from typing import Any
 # name -> submodule; imported on first use, so ``status``'s plain-SQL reads (``sqlite_reader``) load neither MLflow
 # nor the metric registry's numpy/pandas
 _EXPORTS = {
-    "GPU_METRICS": "gpu", "gpu_epoch_stats": "gpu",
-    "FinishedTrial": "lookup", "finished_trials": "lookup",
+    "GPU_METRICS": "gpu",
+    "gpu_epoch_stats": "gpu",
+    "FinishedTrial": "lookup",
+    "finished_trials": "lookup",
     "flatten_config": "records",
-    "check_reachable": "store", "resolve_tracking": "store",
+    "check_reachable": "store",
+    "resolve_tracking": "store",
     "StudyTracker": "study",
-    "TRACKING_TAGS": "tags", "TrackingTags": "tags",
-    "TrialLogger": "trial", "TrialSuperseded": "trial", "metric_history": "trial",
+    "TRACKING_TAGS": "tags",
+    "TrackingTags": "tags",
+    "TrialLogger": "trial",
+    "TrialSuperseded": "trial",
+    "metric_history": "trial",
 }
 __all__ = sorted(_EXPORTS)
 

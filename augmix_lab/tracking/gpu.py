@@ -114,8 +114,11 @@ def _nvml_handle(device: int, nvml: Any, cuda: Any = None) -> Any:
     if entry.startswith(("GPU-", "MIG-")):
         handle = _try(nvml.nvmlDeviceGetHandleByUUID, entry)
         if handle is None and entry.startswith("GPU-"):  # CUDA accepts a unique UUID prefix; NVML wants it whole
-            matches = [h for h in (_try(nvml.nvmlDeviceGetHandleByIndex, i) for i in range(nvml.nvmlDeviceGetCount()))
-                       if h is not None and str(_try(nvml.nvmlDeviceGetUUID, h)).startswith(entry)]
+            matches = [
+                h
+                for h in (_try(nvml.nvmlDeviceGetHandleByIndex, i) for i in range(nvml.nvmlDeviceGetCount()))
+                if h is not None and str(_try(nvml.nvmlDeviceGetUUID, h)).startswith(entry)
+            ]
             handle = matches[0] if len(matches) == 1 else None
         return handle
     return None

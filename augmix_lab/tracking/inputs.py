@@ -41,14 +41,19 @@ class DatasetRecord:
     def to_mlflow(self) -> Any:
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        dataset = Dataset(name=self.name, digest=self.digest, source_type=SOURCE_TYPE,
-                          source=json.dumps(dict(self.source), sort_keys=True, default=str),
-                          profile=json.dumps(dict(self.profile), sort_keys=True, default=str) if self.profile else None)
+        dataset = Dataset(
+            name=self.name,
+            digest=self.digest,
+            source_type=SOURCE_TYPE,
+            source=json.dumps(dict(self.source), sort_keys=True, default=str),
+            profile=json.dumps(dict(self.profile), sort_keys=True, default=str) if self.profile else None,
+        )
         return DatasetInput(dataset=dataset, tags=[InputTag(key=TRACKING_TAGS.data_context, value=self.context)])
 
 
-def training_record(name: str, version: str, options: Mapping[str, Any] | None = None,
-                    origin: str | None = None) -> DatasetRecord:
+def training_record(
+    name: str, version: str, options: Mapping[str, Any] | None = None, origin: str | None = None
+) -> DatasetRecord:
     """The training set (its clean test split is scored too; MLflow keeps one input per dataset and run)."""
     source = {"dataset": name, "options": dict(options or {}), **({"origin": origin} if origin else {})}
     return DatasetRecord(name=name, version=version, context=CONTEXT_TRAIN, source=source)
@@ -66,9 +71,19 @@ def benchmark_records(name: str, version: str, table: Any) -> list[DatasetRecord
         cells = sorted({(str(c), int(s)) for c, s in zip(rows["corruption"], rows["severity"])})
         identity = json.dumps({"version": version, "benchmark": bench, "sources": sources, "cells": cells})
         images = int(rows["n"].fillna(0).sum()) if "n" in rows else None
-        profile = {"cells": len(cells), "corruptions": len({c for c, _ in cells}),
-                   "severities": sorted({s for _, s in cells}), **({"images": images} if images is not None else {})}
-        records.append(DatasetRecord(
-            name=f"{name}{_BENCHMARK_SUFFIX.get(bench, '-' + bench)}", version=identity, context=CONTEXT_EVAL,
-            source={"dataset": name, "benchmark": bench, "source": "+".join(sources) or "unknown"}, profile=profile))
+        profile = {
+            "cells": len(cells),
+            "corruptions": len({c for c, _ in cells}),
+            "severities": sorted({s for _, s in cells}),
+            **({"images": images} if images is not None else {}),
+        }
+        records.append(
+            DatasetRecord(
+                name=f"{name}{_BENCHMARK_SUFFIX.get(bench, '-' + bench)}",
+                version=identity,
+                context=CONTEXT_EVAL,
+                source={"dataset": name, "benchmark": bench, "source": "+".join(sources) or "unknown"},
+                profile=profile,
+            )
+        )
     return records

@@ -44,9 +44,15 @@ def search_runs(client: Any, experiment_ids: list[str], filter_string: str) -> l
     runs: list[Any] = []
     token = None
     while True:
-        page = call_with_retries(client.search_runs, experiment_ids, filter_string=filter_string,
-                                 run_view_type=ViewType.ACTIVE_ONLY, max_results=PAGE,
-                                 order_by=["attributes.start_time ASC"], page_token=token)
+        page = call_with_retries(
+            client.search_runs,
+            experiment_ids,
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=PAGE,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -59,8 +65,9 @@ def active_experiment_ids(client: Any) -> list[str]:
     ids: list[str] = []
     token = None
     while True:
-        page = call_with_retries(client.search_experiments, view_type=ViewType.ACTIVE_ONLY, max_results=PAGE,
-                                 page_token=token)
+        page = call_with_retries(
+            client.search_experiments, view_type=ViewType.ACTIVE_ONLY, max_results=PAGE, page_token=token
+        )
         ids += [e.experiment_id for e in page]
         token = page.token
         if not token:
@@ -73,8 +80,9 @@ def experiment_id(client: Any, name: str) -> str | None:
     return experiment.experiment_id if experiment is not None and experiment.lifecycle_stage == "active" else None
 
 
-def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[str] | None = None, *,
-                    client: Any = None) -> dict[str, FinishedTrial]:
+def finished_trials(
+    uri: str, experiment_name: str | None, trial_keys: Iterable[str] | None = None, *, client: Any = None
+) -> dict[str, FinishedTrial]:
     """``{trial_key: FinishedTrial}`` of FINISHED trial runs anywhere in the store (any experiment or study).
 
     A trial key identifies the training (config + data), so a new study that overlaps an old one reuses its
@@ -87,8 +95,9 @@ def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[
     home = experiment_id(client, experiment_name) if experiment_name else None
     runs: list[Any] = []
     for ids in chunks(active_experiment_ids(client), _EXPERIMENTS_PER_SEARCH):
-        runs += search_runs(client, list(ids),
-                            f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and attributes.status = 'FINISHED'")
+        runs += search_runs(
+            client, list(ids), f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and attributes.status = 'FINISHED'"
+        )
 
     def preference(run: Any) -> tuple[bool, int]:
         return run.info.experiment_id == home, run.info.end_time or 0
@@ -100,8 +109,7 @@ def finished_trials(uri: str, experiment_name: str | None, trial_keys: Iterable[
             continue
         if key not in best or preference(run) > preference(best[key]):
             best[key] = run
-    return {key: FinishedTrial(run.info.run_id, run.data.tags.get(TRACKING_TAGS.eval_key))
-            for key, run in best.items()}
+    return {key: FinishedTrial(run.info.run_id, run.data.tags.get(TRACKING_TAGS.eval_key)) for key, run in best.items()}
 
 
 def _study_trial_runs(client: Any, experiment_name: str, study: str) -> list[Any]:
@@ -109,8 +117,9 @@ def _study_trial_runs(client: Any, experiment_name: str, study: str) -> list[Any
     home = experiment_id(client, experiment_name)
     if home is None:
         return []
-    return search_runs(client, [home], f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and "
-                                       f"{tag_filter(TRACKING_TAGS.study, study)}")
+    return search_runs(
+        client, [home], f"{tag_filter(TRACKING_TAGS.role, ROLE_TRIAL)} and {tag_filter(TRACKING_TAGS.study, study)}"
+    )
 
 
 def logged_step_costs(uri: str, experiment_name: str, study: str, *, client: Any = None) -> dict[str, float]:
@@ -153,7 +162,13 @@ def trial_states(uri: str, experiment_name: str, study: str, *, client: Any = No
         if key is None:
             continue
         epoch = tags.get(TRACKING_TAGS.last_epoch, "")
-        states[key] = TrialState(run.info.run_id, run.info.status, tags.get(TRACKING_TAGS.error),
-                                 int(epoch) if epoch.isdigit() else None, run.info.start_time or 0,
-                                 tags.get(TRACKING_TAGS.stopped), tags.get(TRACKING_TAGS.note))
+        states[key] = TrialState(
+            run.info.run_id,
+            run.info.status,
+            tags.get(TRACKING_TAGS.error),
+            int(epoch) if epoch.isdigit() else None,
+            run.info.start_time or 0,
+            tags.get(TRACKING_TAGS.stopped),
+            tags.get(TRACKING_TAGS.note),
+        )
     return states

@@ -88,10 +88,12 @@ class StoreReader:
         import mlflow.artifacts
 
         with tempfile.TemporaryDirectory() as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=tmp,
-                                                             tracking_uri=self.uri))
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=folder, dst_path=tmp, tracking_uri=self.uri
+                )
+            )
             return {n: np.load(local / n, allow_pickle=False) for n in names if (local / n).is_file()}
-
 
     def npz(self, run_id: str, path: str) -> dict[str, np.ndarray] | None:
         """The arrays of one ``.npz`` artifact (no pickles), or None when it is missing or unreadable."""
@@ -105,5 +107,6 @@ class StoreReader:
 
 def _row(run: Any) -> RunRow:
     metrics = {k: float(v) for k, v in run.data.metrics.items() if v is not None and math.isfinite(float(v))}
-    return RunRow(run.info.run_id, run.info.status, run.info.start_time or 0, dict(run.data.tags),
-                  dict(run.data.params), metrics)
+    return RunRow(
+        run.info.run_id, run.info.status, run.info.start_time or 0, dict(run.data.tags), dict(run.data.params), metrics
+    )

@@ -50,7 +50,7 @@ def limit_params(flat: Mapping[str, str]) -> dict[str, str]:
     for key, value in flat.items():
         if len(key) > MAX_KEY_CHARS:
             digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-            key = f"{key[:MAX_KEY_CHARS - 14]}~{digest}"
+            key = f"{key[: MAX_KEY_CHARS - 14]}~{digest}"
         if len(value) > MAX_PARAM_VALUE_CHARS:
             value = f"<{len(value)} chars: see artifact trial_config.yaml>"
         limited[key] = value
@@ -63,7 +63,7 @@ def limit_tag(value: str) -> str:
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def to_float(key: str, value: Any) -> float:
@@ -110,10 +110,17 @@ def _gpu_names() -> list[str]:
 def _git_state(folder: Path) -> tuple[str | None, bool]:
     """(commit, has uncommitted changes to tracked files) of the repository holding ``folder``, or (None, False)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None, False
     return commit or None, bool(status)

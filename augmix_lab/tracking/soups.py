@@ -43,20 +43,45 @@ def finished_soups(uri: str, experiment: str, study: str) -> dict[str, str]:
     exp_id = experiment_id(client, experiment)
     if exp_id is None:
         return {}
-    return {r.data.tags[TRACKING_TAGS.soup_key]: r.info.run_id for r in _soup_runs(client, exp_id, study)
-            if r.info.status == "FINISHED" and TRACKING_TAGS.soup_key in r.data.tags}
+    return {
+        r.data.tags[TRACKING_TAGS.soup_key]: r.info.run_id
+        for r in _soup_runs(client, exp_id, study)
+        if r.info.status == "FINISHED" and TRACKING_TAGS.soup_key in r.data.tags
+    }
 
 
-def start_soup_run(uri: str, experiment_id: str, parent_id: str, *, study: str, soup_key: str, kind: str, group: str,
-                   init: str, candidates: Sequence[str], eval_key: str) -> str:
+def start_soup_run(
+    uri: str,
+    experiment_id: str,
+    parent_id: str,
+    *,
+    study: str,
+    soup_key: str,
+    kind: str,
+    group: str,
+    init: str,
+    candidates: Sequence[str],
+    eval_key: str,
+) -> str:
     """Create the soup's run (driver side, like trial runs); an unfinished run of the same soup is reused."""
     client = make_client(uri)
     t = TRACKING_TAGS
-    tags = {t.role: ROLE_SOUP, t.study: study, t.soup_key: soup_key, t.soup_kind: kind, t.soup_group: group,
-            t.soup_init: init, t.eval_key: eval_key, t.soup_candidates: limit_tag(json.dumps(list(candidates))),
-            t.parent_run_id: parent_id}
-    old = [r for r in _soup_runs(client, experiment_id, study) if r.data.tags.get(TRACKING_TAGS.soup_key) == soup_key
-           and r.info.status != "FINISHED"]
+    tags = {
+        t.role: ROLE_SOUP,
+        t.study: study,
+        t.soup_key: soup_key,
+        t.soup_kind: kind,
+        t.soup_group: group,
+        t.soup_init: init,
+        t.eval_key: eval_key,
+        t.soup_candidates: limit_tag(json.dumps(list(candidates))),
+        t.parent_run_id: parent_id,
+    }
+    old = [
+        r
+        for r in _soup_runs(client, experiment_id, study)
+        if r.data.tags.get(TRACKING_TAGS.soup_key) == soup_key and r.info.status != "FINISHED"
+    ]
     if old:
         run_id = old[-1].info.run_id
         call_with_retries(client.update_run, run_id, status="RUNNING")
@@ -67,21 +92,40 @@ def start_soup_run(uri: str, experiment_id: str, parent_id: str, *, study: str, 
     return run.info.run_id
 
 
-def log_soup(uri: str, run_id: str, *, members: Sequence[str], member_heldout: Mapping[str, float],
-             heldout_accuracy: float, history: Sequence[Mapping[str, Any]], summary: Mapping[str, float],
-             table: Any, checkpoint: str | Path | None = None) -> None:
+def log_soup(
+    uri: str,
+    run_id: str,
+    *,
+    members: Sequence[str],
+    member_heldout: Mapping[str, float],
+    heldout_accuracy: float,
+    history: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, float],
+    table: Any,
+    checkpoint: str | Path | None = None,
+) -> None:
     """Record a built soup: members, held-out accuracies, greedy history, scorecard; then mark the run FINISHED."""
     client = make_client(uri)
     accs = [float(member_heldout[k]) for k in member_heldout]
     call_with_retries(client.set_tag, run_id, TRACKING_TAGS.soup_members, limit_tag(json.dumps(list(members))))
     logger = TrialLogger(uri, run_id)
-    extra = {HELDOUT_ACCURACY: heldout_accuracy, SOUP_SIZE: len(members), SOUP_CANDIDATES: len(accs),
-             HELDOUT_ACCURACY_BEST_MEMBER: max(accs), HELDOUT_ACCURACY_MEMBERS_MEAN: sum(accs) / len(accs)}
+    extra = {
+        HELDOUT_ACCURACY: heldout_accuracy,
+        SOUP_SIZE: len(members),
+        SOUP_CANDIDATES: len(accs),
+        HELDOUT_ACCURACY_BEST_MEMBER: max(accs),
+        HELDOUT_ACCURACY_MEMBERS_MEAN: sum(accs) / len(accs),
+    }
     logger.log_scorecard({**summary, **extra}, table)
     call_with_retries(client.log_text, run_id, json.dumps([dict(h) for h in history], indent=1), HISTORY_ARTIFACT)
-    call_with_retries(client.log_text, run_id, json.dumps({"members": list(members),
-                                                           "member_heldout_accuracy": dict(member_heldout)},
-                                                          indent=1, sort_keys=True), MEMBERS_ARTIFACT)
+    call_with_retries(
+        client.log_text,
+        run_id,
+        json.dumps(
+            {"members": list(members), "member_heldout_accuracy": dict(member_heldout)}, indent=1, sort_keys=True
+        ),
+        MEMBERS_ARTIFACT,
+    )
     if checkpoint is not None:
         call_with_retries(client.log_artifact, run_id, str(checkpoint), SOUP_CHECKPOINT_DIR)
     logger.set_status("FINISHED")
@@ -106,15 +150,21 @@ def soup_results(uri: str, experiment: str, study: str | None = None) -> list[di
         tags = r.data.tags
         history = json.loads(_read_text(client, r.info.run_id, HISTORY_ARTIFACT) or "[]")
         members_doc = json.loads(_read_text(client, r.info.run_id, MEMBERS_ARTIFACT) or "{}")
-        out.append({
-            "run_id": r.info.run_id, "study": tags.get(TRACKING_TAGS.study),
-            "kind": tags.get(TRACKING_TAGS.soup_kind), "group": tags.get(TRACKING_TAGS.soup_group),
-            "init": tags.get(TRACKING_TAGS.soup_init), "soup_key": tags.get(TRACKING_TAGS.soup_key),
-            "members": json.loads(tags.get(TRACKING_TAGS.soup_members, "[]")),
-            "candidates": json.loads(tags.get(TRACKING_TAGS.soup_candidates, "[]")),
-            "member_heldout_accuracy": members_doc.get("member_heldout_accuracy", {}),
-            "history": history, "metrics": dict(r.data.metrics),
-        })
+        out.append(
+            {
+                "run_id": r.info.run_id,
+                "study": tags.get(TRACKING_TAGS.study),
+                "kind": tags.get(TRACKING_TAGS.soup_kind),
+                "group": tags.get(TRACKING_TAGS.soup_group),
+                "init": tags.get(TRACKING_TAGS.soup_init),
+                "soup_key": tags.get(TRACKING_TAGS.soup_key),
+                "members": json.loads(tags.get(TRACKING_TAGS.soup_members, "[]")),
+                "candidates": json.loads(tags.get(TRACKING_TAGS.soup_candidates, "[]")),
+                "member_heldout_accuracy": members_doc.get("member_heldout_accuracy", {}),
+                "history": history,
+                "metrics": dict(r.data.metrics),
+            }
+        )
     return out
 
 

@@ -16,8 +16,15 @@ from pathlib import Path
 from augmix_lab.tracking.lookup import FinishedTrial, TrialState
 from augmix_lab.tracking.tags import ROLE_TRIAL, TRACKING_TAGS
 
-_TAGS = (TRACKING_TAGS.trial_key, TRACKING_TAGS.eval_key, TRACKING_TAGS.error, TRACKING_TAGS.last_epoch,
-         TRACKING_TAGS.stopped, TRACKING_TAGS.note, TRACKING_TAGS.study)
+_TAGS = (
+    TRACKING_TAGS.trial_key,
+    TRACKING_TAGS.eval_key,
+    TRACKING_TAGS.error,
+    TRACKING_TAGS.last_epoch,
+    TRACKING_TAGS.stopped,
+    TRACKING_TAGS.note,
+    TRACKING_TAGS.study,
+)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -35,23 +42,27 @@ def _runs(conn: sqlite3.Connection, where: str, args: tuple) -> dict[str, dict]:
         f"FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
         f"WHERE r.lifecycle_stage = 'active' AND t.key IN ({marks}) AND r.run_uuid IN "
         f"(SELECT run_uuid FROM tags WHERE key = ? AND value = ?) AND {where}",
-        (*_TAGS, TRACKING_TAGS.role, ROLE_TRIAL, *args)).fetchall()
+        (*_TAGS, TRACKING_TAGS.role, ROLE_TRIAL, *args),
+    ).fetchall()
     runs: dict[str, dict] = {}
     for run_id, status, start, end, experiment, key, value in rows:
-        run = runs.setdefault(run_id, {"status": status, "start": start or 0, "end": end or 0,
-                                       "experiment": str(experiment)})
+        run = runs.setdefault(
+            run_id, {"status": status, "start": start or 0, "end": end or 0, "experiment": str(experiment)}
+        )
         run[key] = value
     return runs
 
 
 def _experiment(conn: sqlite3.Connection, name: str) -> str | None:
-    row = conn.execute("SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'", (name,)
+    ).fetchone()
     return None if row is None else str(row[0])
 
 
-def study_reads(path: Path, experiment_name: str, study: str, keys: Iterable[str]
-                ) -> tuple[dict[str, FinishedTrial], dict[str, TrialState]] | None:
+def study_reads(
+    path: Path, experiment_name: str, study: str, keys: Iterable[str]
+) -> tuple[dict[str, FinishedTrial], dict[str, TrialState]] | None:
     """``(finished_trials, trial_states)`` as ``lookup`` gives them, or None when the tables are not as expected."""
     wanted = set(keys)
     try:
@@ -59,8 +70,15 @@ def study_reads(path: Path, experiment_name: str, study: str, keys: Iterable[str
             home = _experiment(conn, experiment_name)
             active = "r.experiment_id IN (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active')"
             finished = _runs(conn, f"r.status = 'FINISHED' AND {active}", ())
-            mine = _runs(conn, "r.experiment_id = ? AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND "
-                               "value = ?)", (home, TRACKING_TAGS.study, study)) if home is not None else {}
+            mine = (
+                _runs(
+                    conn,
+                    "r.experiment_id = ? AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND value = ?)",
+                    (home, TRACKING_TAGS.study, study),
+                )
+                if home is not None
+                else {}
+            )
     except sqlite3.Error:
         return None
     best: dict[str, tuple[tuple[bool, int], str, dict]] = {}
@@ -78,7 +96,13 @@ def study_reads(path: Path, experiment_name: str, study: str, keys: Iterable[str
         if key is None:
             continue
         epoch = run.get(TRACKING_TAGS.last_epoch) or ""
-        states[key] = TrialState(run_id, run["status"], run.get(TRACKING_TAGS.error),
-                                 int(epoch) if epoch.isdigit() else None, run["start"],
-                                 run.get(TRACKING_TAGS.stopped), run.get(TRACKING_TAGS.note))
+        states[key] = TrialState(
+            run_id,
+            run["status"],
+            run.get(TRACKING_TAGS.error),
+            int(epoch) if epoch.isdigit() else None,
+            run["start"],
+            run.get(TRACKING_TAGS.stopped),
+            run.get(TRACKING_TAGS.note),
+        )
     return done, states

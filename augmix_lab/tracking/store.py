@@ -49,7 +49,7 @@ def sqlite_path(uri: str) -> Path:
     """The database file of a ``sqlite:///`` URI (three slashes + a relative path, four + an absolute one)."""
     if not uri.startswith("sqlite:///"):
         raise UserError(f"tracking URI {uri!r}: a SQLite URI looks like 'sqlite:////abs/path/mlflow.db'")
-    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    return Path(uri[len("sqlite:///") :].split("?", 1)[0])
 
 
 def resolve_tracking(study_uri: str | None, out_dir: str | os.PathLike[str]) -> tuple[str, str | None]:
@@ -103,14 +103,19 @@ def _check_server(uri: str, timeout_s: float) -> None:
     try:
         resp = requests.get(f"{base}/health", timeout=timeout_s)
         if resp.status_code != 200:  # older servers or a proxy in front: ask the REST API itself
-            resp = requests.get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                                timeout=timeout_s)
+            resp = requests.get(
+                f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=timeout_s
+            )
     except requests.RequestException as exc:
-        raise UserError(f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}); start it, or fix "
-                        f"'tracking.uri' / ${TRACKING_URI_ENV}") from None
+        raise UserError(
+            f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}); start it, or fix "
+            f"'tracking.uri' / ${TRACKING_URI_ENV}"
+        ) from None
     if resp.status_code != 200:
-        raise UserError(f"MLflow tracking server {uri} answered HTTP {resp.status_code}; is it an MLflow server "
-                        "(and are credentials set in MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN)?")
+        raise UserError(
+            f"MLflow tracking server {uri} answered HTTP {resp.status_code}; is it an MLflow server "
+            "(and are credentials set in MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN)?"
+        )
 
 
 def _check_sqlite(uri: str, timeout_s: float) -> None:
@@ -181,8 +186,13 @@ def sqlite_store_problem(path: Path, timeout_s: float = 5) -> str | None:
     return None
 
 
-_BROKEN_DB_TEXT = ("database disk image is malformed", "file is not a database", "database or disk is full",
-                   "unable to open database file", "no such table")
+_BROKEN_DB_TEXT = (
+    "database disk image is malformed",
+    "file is not a database",
+    "database or disk is full",
+    "unable to open database file",
+    "no such table",
+)
 
 
 @contextmanager
@@ -198,8 +208,10 @@ def store_errors(uri: str) -> Iterator[None]:
         found = next((t for t in _BROKEN_DB_TEXT if t in text.lower()), None)
         if not is_sqlite_uri(uri) or found is None or "disk is full" in found:
             raise
-        raise UserError(f"{sqlite_path(uri)}: an unreadable MLflow store ({found}); restore it from a backup or "
-                        "move it away to start a new one") from None
+        raise UserError(
+            f"{sqlite_path(uri)}: an unreadable MLflow store ({found}); restore it from a backup or "
+            "move it away to start a new one"
+        ) from None
 
 
 def _check_database(uri: str, timeout_s: float) -> None:

@@ -58,9 +58,12 @@ class StudyTracker:
         experiment = call_with_retries(self.client.get_experiment_by_name, self.experiment_name)
         if experiment is None:
             try:
-                return call_with_retries(self.client.create_experiment, self.experiment_name,
-                                         artifact_location=artifact_location,
-                                         tags={TRACKING_TAGS.experiment_kind: EXPERIMENT_KIND_TRAINING})
+                return call_with_retries(
+                    self.client.create_experiment,
+                    self.experiment_name,
+                    artifact_location=artifact_location,
+                    tags={TRACKING_TAGS.experiment_kind: EXPERIMENT_KIND_TRAINING},
+                )
             except MlflowException as exc:
                 if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                     raise
@@ -71,8 +74,12 @@ class StudyTracker:
                 f"('mlflow experiments restore --experiment-id {experiment.experiment_id}') or set tracking.experiment"
             )
         if TRACKING_TAGS.experiment_kind not in experiment.tags:  # older stores; a kind chosen in the UI is kept
-            call_with_retries(self.client.set_experiment_tag, experiment.experiment_id,
-                              TRACKING_TAGS.experiment_kind, EXPERIMENT_KIND_TRAINING)
+            call_with_retries(
+                self.client.set_experiment_tag,
+                experiment.experiment_id,
+                TRACKING_TAGS.experiment_kind,
+                EXPERIMENT_KIND_TRAINING,
+            )
         return experiment.experiment_id
 
     def _search(self, filter_string: str) -> list[Any]:
@@ -83,12 +90,21 @@ class StudyTracker:
 
         entries = [Param(k, v) for k, v in params.items()] + [RunTag(k, v) for k, v in tags.items()]
         for batch in chunks(entries, MAX_PARAMS_TAGS_PER_BATCH):
-            call_with_retries(self.client.log_batch, run_id,
-                              params=[e for e in batch if isinstance(e, Param)],
-                              tags=[e for e in batch if isinstance(e, RunTag)])
+            call_with_retries(
+                self.client.log_batch,
+                run_id,
+                params=[e for e in batch if isinstance(e, Param)],
+                tags=[e for e in batch if isinstance(e, RunTag)],
+            )
 
-    def start_study(self, study_name: str, study_hash: str, study_yaml_text: str,
-                    tags: Mapping[str, Any] | None = None, baseline: str | None = None) -> str:
+    def start_study(
+        self,
+        study_name: str,
+        study_hash: str,
+        study_yaml_text: str,
+        tags: Mapping[str, Any] | None = None,
+        baseline: str | None = None,
+    ) -> str:
         """The study's parent run id: the existing one for this study + experiment (re-runs continue it), or new.
 
         ``baseline``: the study's baseline variant, tagged ``augmix_lab.baseline``; ``""`` = the study has none (a
@@ -103,8 +119,9 @@ class StudyTracker:
             **({TRACKING_TAGS.baseline: limit_tag(baseline)} if baseline else {}),
             **({TRACKING_TAGS.baseline_tagged: "true"} if baseline is not None else {}),
         }
-        existing = self._search(f"{tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and "
-                                f"{tag_filter(TRACKING_TAGS.study, study_name)}")
+        existing = self._search(
+            f"{tag_filter(TRACKING_TAGS.role, ROLE_STUDY)} and {tag_filter(TRACKING_TAGS.study, study_name)}"
+        )
         if existing:
             run_id = existing[0].info.run_id
             call_with_retries(self.client.update_run, run_id, status="RUNNING")
@@ -138,9 +155,20 @@ class StudyTracker:
                 rel = Path(f).relative_to(p.root).parent.as_posix()
                 call_with_retries(self.client.log_artifact, run_id, f, folder if rel == "." else f"{folder}/{rel}")
 
-    def trial_run(self, parent_id: str, trial_key: str, *, study: str, variant: str, seed: int,
-                  axes: Mapping[str, Any], params: Mapping[str, Any], config_yaml: str,
-                  eval_key: str, launch: str | None = None) -> tuple[str, str]:
+    def trial_run(
+        self,
+        parent_id: str,
+        trial_key: str,
+        *,
+        study: str,
+        variant: str,
+        seed: int,
+        axes: Mapping[str, Any],
+        params: Mapping[str, Any],
+        config_yaml: str,
+        eval_key: str,
+        launch: str | None = None,
+    ) -> tuple[str, str]:
         """The run a trial logs into, as ``(run_id, "resumed" | "created")``.
 
         An unfinished run for ``trial_key`` under ``parent_id`` (RUNNING after a crash, FAILED, KILLED) is reused,
@@ -159,8 +187,9 @@ class StudyTracker:
             **({TRACKING_TAGS.launch: launch} if launch else {}),
         }
         flat = limit_params(flatten_config(params))
-        runs = self._search(f"{tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and "
-                            f"{tag_filter(TRACKING_TAGS.trial_key, trial_key)}")
+        runs = self._search(
+            f"{tag_filter(TRACKING_TAGS.parent_run_id, parent_id)} and {tag_filter(TRACKING_TAGS.trial_key, trial_key)}"
+        )
         unfinished = [r for r in runs if r.info.status != "FINISHED"]
         if unfinished:
             run = unfinished[-1]
@@ -169,8 +198,12 @@ class StudyTracker:
             flat = {k: v for k, v in flat.items() if k not in run.data.params}  # params are immutable in MLflow
         else:
             run_name = f"{variant}-seed{seed}-{trial_key[:8]}"
-            run = call_with_retries(self.client.create_run, self.experiment_id, run_name=run_name,
-                                    tags={TRACKING_TAGS.parent_run_id: parent_id, **tags})
+            run = call_with_retries(
+                self.client.create_run,
+                self.experiment_id,
+                run_name=run_name,
+                tags={TRACKING_TAGS.parent_run_id: parent_id, **tags},
+            )
             run_id, outcome = run.info.run_id, "created"
         self._log_params_and_tags(run_id, flat, tags)
         call_with_retries(self.client.log_text, run_id, config_yaml, TRIAL_CONFIG_ARTIFACT)
@@ -196,8 +229,11 @@ class StudyTracker:
             raise ValueError(f"status {status!r}: allowed {', '.join(TERMINAL_STATUSES)}")
         if reason:
             text = limit_tag(reason)
-            call_with_retries(self.client.log_batch, parent_id,
-                              tags=[RunTag(TRACKING_TAGS.error, text), RunTag(TRACKING_TAGS.note, text)])
+            call_with_retries(
+                self.client.log_batch,
+                parent_id,
+                tags=[RunTag(TRACKING_TAGS.error, text), RunTag(TRACKING_TAGS.note, text)],
+            )
         else:
             clear_failure(self.client, parent_id, call_with_retries(self.client.get_run, parent_id).data.tags)
         call_with_retries(self.client.set_terminated, parent_id, status=status)

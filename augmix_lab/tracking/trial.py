@@ -128,8 +128,13 @@ class TrialLogger:
         self._last_epoch = epoch
         return True
 
-    def log_scorecard(self, summary: Mapping[str, Any], table: Any, arrays: Mapping[str, Any] | None = None,
-                      predictions: Mapping[str, Any] | None = None) -> None:
+    def log_scorecard(
+        self,
+        summary: Mapping[str, Any],
+        table: Any,
+        arrays: Mapping[str, Any] | None = None,
+        predictions: Mapping[str, Any] | None = None,
+    ) -> None:
         """Final metrics (step 0, as few batches as possible) + ``scorecard/table.csv`` and ``summary.json``;
         ``arrays`` (artifact path ``folder/name.npy`` -> array, e.g. the Fourier heat map) go through ``log_arrays``,
         ``predictions`` (name -> per-image class ids) to one ``predictions/predictions.npz``."""
@@ -141,8 +146,9 @@ class TrialLogger:
         for batch in chunks(metrics, MAX_METRICS_PER_BATCH):
             self._log_batch(metrics=list(batch))
         finite = {k: (v if math.isfinite(v) else str(v)) for k, v in ((m.key, m.value) for m in metrics)}
-        call_with_retries(self.client.log_text, self.run_id, json.dumps(finite, indent=1, sort_keys=True),
-                          SCORECARD_SUMMARY)
+        call_with_retries(
+            self.client.log_text, self.run_id, json.dumps(finite, indent=1, sort_keys=True), SCORECARD_SUMMARY
+        )
         if table is not None:
             call_with_retries(self.client.log_text, self.run_id, table.to_csv(index=False), SCORECARD_TABLE)
         if arrays:
@@ -199,8 +205,7 @@ class TrialLogger:
                 local.parent.mkdir(parents=True, exist_ok=True)
                 np.save(local, np.asarray(array), allow_pickle=False)
                 folder = str(Path(path).parent)
-                call_with_retries(self.client.log_artifact, self.run_id, str(local),
-                                  None if folder == "." else folder)
+                call_with_retries(self.client.log_artifact, self.run_id, str(local), None if folder == "." else folder)
 
     def log_datasets(self, records: Sequence[Any]) -> None:
         """Log datasets (``tracking.inputs.DatasetRecord``) as run inputs; one already on the run is kept once."""
@@ -237,11 +242,17 @@ class TrialLogger:
         tags = call_with_retries(self.client.get_run, self.run_id).data.tags
         chain = tags.get(TRACKING_TAGS.repacks) or _fraction(old_fraction)
         chain = f"{chain}->{_fraction(new_fraction)}"
-        note = (f"CUDA out of memory at gpus_per_trial={_fraction(old_fraction)}; re-packed with "
-                f"{_fraction(new_fraction)} GPU, resuming from its last checkpoint (re-packs: {chain})")
-        self._log_batch(tags=[RunTag(TRACKING_TAGS.repacks, chain),
-                              RunTag(TRACKING_TAGS.gpu_fraction, _fraction(new_fraction)),
-                              RunTag(TRACKING_TAGS.note, limit_tag(note))])
+        note = (
+            f"CUDA out of memory at gpus_per_trial={_fraction(old_fraction)}; re-packed with "
+            f"{_fraction(new_fraction)} GPU, resuming from its last checkpoint (re-packs: {chain})"
+        )
+        self._log_batch(
+            tags=[
+                RunTag(TRACKING_TAGS.repacks, chain),
+                RunTag(TRACKING_TAGS.gpu_fraction, _fraction(new_fraction)),
+                RunTag(TRACKING_TAGS.note, limit_tag(note)),
+            ]
+        )
         return chain
 
     def log_checkpoint(self, path: str | os.PathLike[str], kind: str = "final") -> str:
@@ -313,7 +324,9 @@ class TrialLogger:
         not record anything, and its run would otherwise stay RUNNING with no reason. Returns True if it wrote.
         """
         run = call_with_retries(self.client.get_run, self.run_id)
-        if run.info.status in TERMINAL_STATUSES and (run.info.status != "FAILED" or TRACKING_TAGS.error in run.data.tags):
+        if run.info.status in TERMINAL_STATUSES and (
+            run.info.status != "FAILED" or TRACKING_TAGS.error in run.data.tags
+        ):
             return False
         self.set_status("FAILED", reason)
         return True

@@ -98,12 +98,27 @@ class AdversarialTraining(TrainingHook):
         assert isinstance(options, AdversarialParams)
         return 1.0 + options.iterations  # each PGD iteration is one more forward+backward
 
-    def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
-                       generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
+    def before_forward(
+        self,
+        model: nn.Module,
+        views: list[Tensor],
+        targets: Tensor,
+        generators: dict[str, torch.Generator],
+        autocast_dtype: torch.dtype | None,
+    ) -> list[Tensor]:
         opts, mean, std = self.options, self.mean, self.std
         assert isinstance(opts, AdversarialParams)
         images01 = views[0] * std + mean  # attack in [0,1] pixel space
-        adv = pgd_attack(model, images01, targets, mean=self.mean_values, std=self.std_values, epsilon=opts.epsilon,
-                         step_size=opts.step_size, iterations=opts.iterations, generator=generators["attack"],
-                         autocast_dtype=autocast_dtype)
+        adv = pgd_attack(
+            model,
+            images01,
+            targets,
+            mean=self.mean_values,
+            std=self.std_values,
+            epsilon=opts.epsilon,
+            step_size=opts.step_size,
+            iterations=opts.iterations,
+            generator=generators["attack"],
+            autocast_dtype=autocast_dtype,
+        )
         return [(adv - mean) / std, *views[1:]]

@@ -76,10 +76,20 @@ def augmax_mix(clean: Tensor, chains: Tensor, m: Tensor, q: Tensor) -> Tensor:
     return (1 - m) * clean + m * mix
 
 
-def augmax_attack(model: nn.Module, clean: Tensor, chains: Tensor, labels: Tensor, *, steps: int,
-                  step_size: float, attacker: str = "fat", tau: int = 1, mask_stopped: bool = False,
-                  generator: torch.Generator | None = None,
-                  autocast_dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def augmax_attack(
+    model: nn.Module,
+    clean: Tensor,
+    chains: Tensor,
+    labels: Tensor,
+    *,
+    steps: int,
+    step_size: float,
+    attacker: str = "fat",
+    tau: int = 1,
+    mask_stopped: bool = False,
+    generator: torch.Generator | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """attacks.py ``FriendlyAugMaxAttack.attack`` (``attacker="fat"``) / ``AugMaxAttack.attack`` (``"pgd"``),
     untargeted: returns the AugMax images and their m, q. The caller sets the model's mode and BN route."""
     n, k = clean.shape[0], chains.shape[0]
@@ -124,8 +134,14 @@ class AugMaxTraining(TrainingHook):
         opts = self.options
         assert isinstance(opts, AugMaxParams)
         # augmax.py aug(): AugMix's ops (augmentations.augmentations: no all_ops), depth, severity
-        self.augmix = AugmentAndMix(width=opts.width, depth=opts.depth, severity=opts.severity, all_ops=False,
-                                    mean=self.mean_values, std=self.std_values)
+        self.augmix = AugmentAndMix(
+            width=opts.width,
+            depth=opts.depth,
+            severity=opts.severity,
+            all_ops=False,
+            mean=self.mean_values,
+            std=self.std_values,
+        )
 
     @classmethod
     def cost_factor(cls, options: MethodParams) -> float:
@@ -135,8 +151,14 @@ class AugMaxTraining(TrainingHook):
     def jsd_weight(self) -> float | None:
         return float(self.options.consistency_weight)  # type: ignore[attr-defined]
 
-    def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
-                       generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
+    def before_forward(
+        self,
+        model: nn.Module,
+        views: list[Tensor],
+        targets: Tensor,
+        generators: dict[str, torch.Generator],
+        autocast_dtype: torch.dtype | None,
+    ) -> list[Tensor]:
         opts = self.options
         assert isinstance(opts, AugMaxParams)
         clean = views[0]
@@ -148,9 +170,19 @@ class AugMaxTraining(TrainingHook):
         augmix_view = self.augmix(base, gen)  # tuple 2 through AugMixModule: Dirichlet(1) / Beta(1, 1)
         labels = targets if targets.dtype == torch.int64 else targets.argmax(1)
         with attack_mode(model), routed(model, "A"):  # augmax_training_ddp.py: route 'A', ctx_noparamgrad_and_eval
-            adv, _, _ = augmax_attack(model, clean, chains_f, labels, steps=opts.steps, step_size=opts.step_size,
-                                      attacker=opts.attacker, tau=opts.tau, mask_stopped=opts.mask_stopped,
-                                      generator=generators["attack"], autocast_dtype=autocast_dtype)
+            adv, _, _ = augmax_attack(
+                model,
+                clean,
+                chains_f,
+                labels,
+                steps=opts.steps,
+                step_size=opts.step_size,
+                attacker=opts.attacker,
+                tau=opts.tau,
+                mask_stopped=opts.mask_stopped,
+                generator=generators["attack"],
+                autocast_dtype=autocast_dtype,
+            )
         return [clean, adv, augmix_view, *views[1:]]
 
     def forward_context(self, model: nn.Module, views: list[Tensor]) -> AbstractContextManager[Any]:

@@ -159,8 +159,12 @@ def final_model(state: dict[str, Any], num_classes: int, device: torch.device | 
     if int(state.get("num_classes", num_classes)) != num_classes:
         raise UserError(f"a {state['num_classes']}-class checkpoint cannot score a {num_classes}-class dataset")
     cfg = state["config"]
-    built_as = SimpleNamespace(model=str(cfg.get("model", "")), pretrained=cfg.get("pretrained"),
-                               resize=cfg.get("resize"), norm=str(cfg.get("norm", "bn")))
+    built_as = SimpleNamespace(
+        model=str(cfg.get("model", "")),
+        pretrained=cfg.get("pretrained"),
+        resize=cfg.get("resize"),
+        norm=str(cfg.get("norm", "bn")),
+    )
     model = trial_model(built_as, num_classes, weights=False)  # type: ignore[arg-type]  # the state holds the weights
     model.load_state_dict(state["model"])
     return model.to(device).eval()
@@ -174,8 +178,13 @@ def capture_rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     np_name, np_key, np_pos, np_has_gauss, np_gauss = np_state
     state: dict[str, Any] = {
         "python": [version, list(key), gauss],
-        "numpy": {"name": np_name, "key": torch.from_numpy(np_key.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "numpy": {
+            "name": np_name,
+            "key": torch.from_numpy(np_key.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
         "generators": {name: g.get_state() for name, g in generators.items()},
@@ -190,11 +199,14 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
     version, key, gauss = state["python"]
     random.setstate((version, tuple(key), gauss))
     npst = state["numpy"]
-    np.random.set_state((npst["name"], npst["key"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
-                         npst["cached_gaussian"]))
+    np.random.set_state(
+        (npst["name"], npst["key"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
-        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):  # fewer devices here: skip the rest
+        for index, cuda_state in enumerate(
+            state["cuda"][: torch.cuda.device_count()]
+        ):  # fewer devices here: skip the rest
             torch.cuda.set_rng_state(cuda_state, index)
     stored_devices = state.get("generator_devices", {})
     reseeded = []
@@ -209,10 +221,13 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
         g.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
         reseeded.append(name)
     if reseeded:
-        warnings.warn(f"resuming on {next(iter(generators.values())).device.type} from a checkpoint written on "
-                      f"another device kind: generator(s) {', '.join(reseeded)} reseeded from the checkpoint (the "
-                      "resumed run is reproducible, not the stream an uninterrupted run would have drawn)",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"resuming on {next(iter(generators.values())).device.type} from a checkpoint written on "
+            f"another device kind: generator(s) {', '.join(reseeded)} reseeded from the checkpoint (the "
+            "resumed run is reproducible, not the stream an uninterrupted run would have drawn)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return reseeded
 
 
@@ -269,12 +284,16 @@ def choose_resume(last: Path, fingerprint: str, fallbacks: Sequence[tuple[str, F
             skipped.append(f"the unreadable {last} ({_problem(exc)})")
         else:
             if state.get("fingerprint") != fingerprint:
-                raise UserError(f"{last} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
-                                f"{fingerprint}); use a fresh work directory")
+                raise UserError(
+                    f"{last} belongs to another trial (fingerprint {state.get('fingerprint')}, expected "
+                    f"{fingerprint}); use a fresh work directory"
+                )
             return ResumePoint(state, f"{last}")
     fetch_dir = aside_dir(last) / FETCH_DIR
-    candidates: list[tuple[str, Fetch]] = [("the previous local checkpoint", lambda _d: previous_path(last)),
-                                           *fallbacks]
+    candidates: list[tuple[str, Fetch]] = [
+        ("the previous local checkpoint", lambda _d: previous_path(last)),
+        *fallbacks,
+    ]
     best: ResumePoint | None = None
     try:
         for number, (name, fetch) in enumerate(candidates):

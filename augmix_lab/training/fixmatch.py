@@ -29,14 +29,21 @@ class FixMatchParams(MethodParams):
     """FixMatch's knobs (``method_params.fixmatch``); defaults are the paper's (Sec. 4: τ = 0.95, μ = 7, λ_u = 1),
     which are fixmatch.py's flags (--confidence 0.95, --uratio 7, --wu 1)."""
 
-    threshold: float = Field(0.95, ge=0, le=1, description="a number in [0, 1]: the confidence τ a weak-view "
-                                                           "prediction needs to become a pseudo-label")
+    threshold: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="a number in [0, 1]: the confidence τ a weak-view prediction needs to become a pseudo-label",
+    )
     mu: int = Field(7, ge=1, description="an integer >= 1: unlabelled images per labelled image in a step (μ)")
     lambda_u: float = Field(1.0, ge=0, description="a number >= 0: weight of the unlabelled loss (λ_u)")
     # paper Sec. 2.3 + fixmatch.py AugmentPoolCTACutOut: every strong policy is followed by Cutout at level 1
     # (libml/ctaugment.py: 1 + int(32 * 0.499) = 16 px on 32 px images, our cutout's default size)
-    strong: str = Field("randaugment+cutout", description="a registered augmentation method or 'a+b' (not mixup or "
-                                                          "cutmix): the strong view, e.g. randaugment+cutout, augmix")
+    strong: str = Field(
+        "randaugment+cutout",
+        description="a registered augmentation method or 'a+b' (not mixup or "
+        "cutmix): the strong view, e.g. randaugment+cutout, augmix",
+    )
 
     @field_validator("strong")
     @classmethod
@@ -44,8 +51,9 @@ class FixMatchParams(MethodParams):
         parts = split_method(value)
         for part in parts:
             if part not in AUGMENTATIONS:
-                raise ValueError(f"{part!r} is not a registered augmentation method "
-                                 f"({', '.join(AUGMENTATIONS.names())})")
+                raise ValueError(
+                    f"{part!r} is not a registered augmentation method ({', '.join(AUGMENTATIONS.names())})"
+                )
             if AUGMENTATIONS.get(part).mixes_targets or part == "none":
                 raise ValueError(f"{part!r} cannot be FixMatch's strong view (it mixes labels or drops the crop)")
         if sum(AUGMENTATIONS.get(p).produces_views for p in parts) > 1:
@@ -73,9 +81,16 @@ class FixMatch(TrainingHook):
         assert isinstance(opts, FixMatchParams)
         self.ctx = ctx
         parts = split_method(opts.strong)
-        self.strong = create_augmentation(opts.strong, params={p: options[p] for p in parts if p in options},
-                                          jsd_arity=1, num_classes=ctx.num_classes, mean=ctx.mean, std=ctx.std,
-                                          kind=ctx.kind, image_size=ctx.image_size)
+        self.strong = create_augmentation(
+            opts.strong,
+            params={p: options[p] for p in parts if p in options},
+            jsd_arity=1,
+            num_classes=ctx.num_classes,
+            mean=ctx.mean,
+            std=ctx.std,
+            kind=ctx.kind,
+            image_size=ctx.image_size,
+        )
 
     def pool_batch(self, labelled: int) -> int:
         assert isinstance(self.options, FixMatchParams)
@@ -83,8 +98,7 @@ class FixMatch(TrainingHook):
 
     def extra_views(self, pool: Tensor, generators: dict[str, torch.Generator]) -> list[Tensor]:
         g = generators["augment"]
-        weak = normalize(standard_crop_flip(pool, self.ctx.kind, self.ctx.image_size, g), self.ctx.mean,
-                         self.ctx.std)
+        weak = normalize(standard_crop_flip(pool, self.ctx.kind, self.ctx.image_size, g), self.ctx.mean, self.ctx.std)
         no_labels = torch.zeros(pool.shape[0], dtype=torch.int64, device=pool.device)  # the pool has none
         return [weak, self.strong(pool, no_labels, g).views[0]]
 

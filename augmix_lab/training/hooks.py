@@ -43,8 +43,14 @@ class TrainingHook(ParamsOwner):
     augmentation: ClassVar[str] = "standard"
     needs_pool: ClassVar[bool] = False  # trains on the unlabelled pool too (the trial needs dataset.labelled)
 
-    def __init__(self, name: str, params: Mapping[str, Any] | None, mean: Sequence[float], std: Sequence[float],
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+    ) -> None:
         self.name = name
         self.options = self.parse_params(name, params)
         self.mean_values, self.std_values = tuple(mean), tuple(std)
@@ -57,8 +63,14 @@ class TrainingHook(ParamsOwner):
         """Forward+backward passes per step relative to a plain step (the cost estimate multiplies by it)."""
         return 1.0
 
-    def before_forward(self, model: nn.Module, views: list[Tensor], targets: Tensor,
-                       generators: dict[str, torch.Generator], autocast_dtype: torch.dtype | None) -> list[Tensor]:
+    def before_forward(
+        self,
+        model: nn.Module,
+        views: list[Tensor],
+        targets: Tensor,
+        generators: dict[str, torch.Generator],
+        autocast_dtype: torch.dtype | None,
+    ) -> list[Tensor]:
         """The views the model trains on (default: unchanged); a hook may add views (the loss takes CE on the first
         and the JSD over all of them)."""
         return views

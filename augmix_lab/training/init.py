@@ -22,13 +22,15 @@ def read_init_state(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     """(model state dict, metadata) from a final.pt of this tool or a plain state-dict file; loads weights only."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or "
-                        "state-dict file")
+        raise UserError(
+            f"field 'init.checkpoint': no such file {str(p)!r}; allowed: an existing final.pt or state-dict file"
+        )
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)  # safe loading (docs/architecture.md)
     except Exception as exc:  # noqa: BLE001 - any unpickling problem means "not a weights file"
-        raise UserError(f"field 'init.checkpoint': {p} is not a readable weights file ({type(exc).__name__}: {exc})"
-                        ) from None
+        raise UserError(
+            f"field 'init.checkpoint': {p} is not a readable weights file ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(data, Mapping) and isinstance(data.get("model"), Mapping):
         return dict(data["model"]), {k: v for k, v in data.items() if k != "model"}
     if isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -46,19 +48,25 @@ def load_init_weights(model: nn.Module, init: Any, model_name: str = "") -> str 
     if not init.is_set():
         return None
     if init.checkpoint is None:
-        raise UserError(f"field 'init.from_variant': {init.from_variant!r}: the parent's final checkpoint was not "
-                        "resolved; run the trial through its study (augmix-lab run), which trains the parent first")
+        raise UserError(
+            f"field 'init.from_variant': {init.from_variant!r}: the parent's final checkpoint was not "
+            "resolved; run the trial through its study (augmix-lab run), which trains the parent first"
+        )
     state, meta = read_init_state(init.checkpoint)
     if init.parent_key is None and init.sha256 is not None and file_sha256(init.checkpoint) != init.sha256:
-        raise UserError(f"field 'init.checkpoint': {init.checkpoint} changed since the study was planned (sha256 "
-                        f"{file_sha256(init.checkpoint)[:12]}, expected {init.sha256[:12]}); re-run to re-plan")
+        raise UserError(
+            f"field 'init.checkpoint': {init.checkpoint} changed since the study was planned (sha256 "
+            f"{file_sha256(init.checkpoint)[:12]}, expected {init.sha256[:12]}); re-run to re-plan"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
         parent_model = (meta.get("config") or {}).get("model", "?") if isinstance(meta.get("config"), Mapping) else "?"
-        raise UserError(f"field 'init.checkpoint': {init.checkpoint} does not fit model {model_name!r} (it was "
-                        f"trained as {parent_model!r}): {detail[:400]}; allowed: weights of the same model and number "
-                        "of classes") from None
+        raise UserError(
+            f"field 'init.checkpoint': {init.checkpoint} does not fit model {model_name!r} (it was "
+            f"trained as {parent_model!r}): {detail[:400]}; allowed: weights of the same model and number "
+            "of classes"
+        ) from None
     return str(init.checkpoint)

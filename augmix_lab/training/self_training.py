@@ -54,8 +54,12 @@ def pool_identity(cfg: Any, data_version: str) -> dict[str, Any]:
     from augmix_lab.data.labelled import spec_text, split_seed
 
     d, spec = cfg.dataset, cfg.dataset.labelled
-    return {"data": data_version, "train_subset": d.train_subset, "holdout": d.holdout,
-            "labelled": spec_text(spec, split_seed(spec, cfg.seed)) if spec is not None else None}
+    return {
+        "data": data_version,
+        "train_subset": d.train_subset,
+        "holdout": d.holdout,
+        "labelled": spec_text(spec, split_seed(spec, cfg.seed)) if spec is not None else None,
+    }
 
 
 def set_key(teacher_key: str, pool: dict[str, Any], labelling: dict[str, Any]) -> str:
@@ -93,8 +97,13 @@ class PseudoLabelSet:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, indices=self.indices.numpy(), targets=self.targets.numpy(),
-                                    confidence=self.confidence.numpy(), meta=np.array(json.dumps(self.meta)))
+                np.savez_compressed(
+                    fh,
+                    indices=self.indices.numpy(),
+                    targets=self.targets.numpy(),
+                    confidence=self.confidence.numpy(),
+                    meta=np.array(json.dumps(self.meta)),
+                )
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -106,8 +115,12 @@ class PseudoLabelSet:
         try:
             with np.load(Path(path), allow_pickle=False) as npz:
                 meta = json.loads(str(npz["meta"]))
-                out = cls(torch.from_numpy(npz["indices"]), torch.from_numpy(npz["targets"]),
-                          torch.from_numpy(npz["confidence"]), meta)
+                out = cls(
+                    torch.from_numpy(npz["indices"]),
+                    torch.from_numpy(npz["targets"]),
+                    torch.from_numpy(npz["confidence"]),
+                    meta,
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"{path}: not a readable pseudo-label set ({type(exc).__name__}: {exc})") from None
         if meta.get("format") != SET_FORMAT:
@@ -123,8 +136,14 @@ class PseudoLabelSet:
 
 
 @torch.no_grad()
-def teacher_logits(model: nn.Module, images: Tensor, mean: tuple[float, ...], std: tuple[float, ...],
-                   device: torch.device, batch: int = LABEL_BATCH) -> Tensor:
+def teacher_logits(
+    model: nn.Module,
+    images: Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    batch: int = LABEL_BATCH,
+) -> Tensor:
     """The teacher's logits on the pool, unaugmented and in eval mode (float32, on the CPU), scored by the one
     ``evaluation.Scorer``."""
     from augmix_lab.evaluation.scoring import Scorer
@@ -132,8 +151,9 @@ def teacher_logits(model: nn.Module, images: Tensor, mean: tuple[float, ...], st
     return torch.from_numpy(Scorer(model.eval(), mean, std, device, batch_size=batch)(images))
 
 
-def select(confidence: Tensor, predicted: Tensor, num_classes: int, threshold: float, per_class: int | None,
-           upsample: bool) -> Tensor:
+def select(
+    confidence: Tensor, predicted: Tensor, num_classes: int, threshold: float, per_class: int | None, upsample: bool
+) -> Tensor:
     """Pool indices kept by the filter (see the module docstring), repeats included; sorted within each class by
     decreasing confidence (ties: pool order)."""
     above = confidence >= threshold
@@ -151,8 +171,9 @@ def select(confidence: Tensor, predicted: Tensor, num_classes: int, threshold: f
     return torch.cat(kept) if kept else torch.empty(0, dtype=torch.int64)
 
 
-def build_set(logits: Tensor, options: Any, withheld: Tensor | None = None,
-              meta: dict[str, Any] | None = None) -> PseudoLabelSet:
+def build_set(
+    logits: Tensor, options: Any, withheld: Tensor | None = None, meta: dict[str, Any] | None = None
+) -> PseudoLabelSet:
     """Filter, balance and turn the teacher's logits into targets (``options``: a ``TeacherConfig``)."""
     probs = torch.softmax(logits.float(), dim=1)
     confidence, predicted = probs.max(dim=1)
@@ -161,19 +182,27 @@ def build_set(logits: Tensor, options: Any, withheld: Tensor | None = None,
         targets = torch.softmax(logits[indices].float() / options.temperature, dim=1)
     else:
         targets = predicted[indices]
-    out = PseudoLabelSet(indices, targets, confidence[indices].float(),
-                         {"format": SET_FORMAT, "pool_size": len(logits), **(meta or {})})
+    out = PseudoLabelSet(
+        indices, targets, confidence[indices].float(), {"format": SET_FORMAT, "pool_size": len(logits), **(meta or {})}
+    )
     if withheld is not None:
         distinct = torch.unique(indices)
-        correct = (predicted[distinct] == withheld[distinct].to(predicted.dtype)).double().mean() if len(distinct) \
+        correct = (
+            (predicted[distinct] == withheld[distinct].to(predicted.dtype)).double().mean()
+            if len(distinct)
             else torch.tensor(float("nan"), dtype=torch.float64)
+        )
         out.meta[PSEUDO_LABEL_ACCURACY] = 100.0 * float(correct)
     out.meta[PSEUDO_LABELS_KEPT] = out.kept
     return out
 
 
-def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: str | os.PathLike[str] | None,
-                       meta: dict[str, Any] | None = None) -> PseudoLabelSet:
+def make_pseudo_labels(
+    cfg: Any,
+    checkpoint: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None,
+    meta: dict[str, Any] | None = None,
+) -> PseudoLabelSet:
     """The teacher's (``checkpoint``: its final.pt) pseudo-label set for the pool of the student ``cfg``."""
     from augmix_lab.data.labelled import withheld_labels
     from augmix_lab.data.trial import load_trial_split
@@ -187,29 +216,36 @@ def make_pseudo_labels(cfg: Any, checkpoint: str | os.PathLike[str], data_root: 
         raise UserError("field 'teacher': self-training needs in-memory images (a cifar-kind dataset)")
     state = load_final(Path(checkpoint))
     if state.get("data_version") != labelled.version:
-        raise UserError(f"{checkpoint}: the teacher was trained on data {state.get('data_version')!r}, the student's "
-                        f"labelled split is {labelled.version!r} (a teacher must share the student's split)")
+        raise UserError(
+            f"{checkpoint}: the teacher was trained on data {state.get('data_version')!r}, the student's "
+            f"labelled split is {labelled.version!r} (a teacher must share the student's split)"
+        )
     device = resolve_device(cfg.device)
     model = final_model(state, int(state["num_classes"]), device)  # built as the teacher's trial built it
     logits = teacher_logits(model, pool.images, labelled.mean, labelled.std, device)
-    return build_set(logits, cfg.teacher, withheld_labels(full, pool),
-                     {"pool_version": pool.version, **(meta or {})})
+    return build_set(logits, cfg.teacher, withheld_labels(full, pool), {"pool_version": pool.version, **(meta or {})})
 
 
 def load_student_set(cfg: Any, pool: Any) -> PseudoLabelSet:
     """The pseudo-label set the driver handed this student (``teacher.labels_file``), checked against its pool."""
     path = cfg.teacher.labels_file
     if not path or not Path(path).is_file():
-        raise UserError(f"field 'teacher.labels_file': no pseudo-label set at {path!r}; the study driver labels the "
-                        "pool with the teacher and sets it (run the study with 'augmix-lab run')")
+        raise UserError(
+            f"field 'teacher.labels_file': no pseudo-label set at {path!r}; the study driver labels the "
+            "pool with the teacher and sets it (run the study with 'augmix-lab run')"
+        )
     got = PseudoLabelSet.load(path)
     if got.meta.get("pool_version") != pool.version or got.meta.get("pool_size") != len(pool):
-        raise UserError(f"{path}: pseudo-labels for pool {got.meta.get('pool_version')!r} "
-                        f"({got.meta.get('pool_size')} images), but this student's pool is {pool.version!r} "
-                        f"({len(pool)} images)")
+        raise UserError(
+            f"{path}: pseudo-labels for pool {got.meta.get('pool_version')!r} "
+            f"({got.meta.get('pool_size')} images), but this student's pool is {pool.version!r} "
+            f"({len(pool)} images)"
+        )
     if len(got.indices) == 0:
-        raise UserError(f"{path}: the teacher's filter kept no pool image (teacher.threshold "
-                        f"{cfg.teacher.threshold:g}); lower the threshold")
+        raise UserError(
+            f"{path}: the teacher's filter kept no pool image (teacher.threshold "
+            f"{cfg.teacher.threshold:g}); lower the threshold"
+        )
     return got
 
 
@@ -218,10 +254,13 @@ def add_head_dropout(model: nn.Module, p: float) -> Any:
     only in training mode, so the teacher's labelling and evaluation see the plain model. Returns the hook handle."""
     heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not heads:
-        raise UserError(f"field 'teacher.dropout': {p} needs a model with a linear classifier; "
-                        f"{type(model).__name__} has none (allowed: 0)")
+        raise UserError(
+            f"field 'teacher.dropout': {p} needs a model with a linear classifier; "
+            f"{type(model).__name__} has none (allowed: 0)"
+        )
     return heads[-1].register_forward_pre_hook(
-        lambda m, args: (nn.functional.dropout(args[0], p, m.training), *args[1:]))
+        lambda m, args: (nn.functional.dropout(args[0], p, m.training), *args[1:])
+    )
 
 
 class IndexStream:
@@ -239,7 +278,7 @@ class IndexStream:
             if self.pos >= len(self.perm):
                 self.perm = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
                 self.perm, self.pos = self.perm.to(self.device), 0
-            got = self.perm[self.pos:self.pos + k]
+            got = self.perm[self.pos : self.pos + k]
             parts.append(got)
             self.pos += len(got)
             k -= len(got)

@@ -92,9 +92,16 @@ class TrainStep:
         else:
             self._forward_loss = self.forward_loss
 
-    def forward_loss(self, inputs: Tensor, targets: Tensor, num_views: int, labelled: int | None = None,
-                     pseudo_targets: Tensor | None = None, extra_sizes: Sequence[int] = (),
-                     extra_counts: Sequence[int] = ()) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def forward_loss(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        num_views: int,
+        labelled: int | None = None,
+        pseudo_targets: Tensor | None = None,
+        extra_sizes: Sequence[int] = (),
+        extra_counts: Sequence[int] = (),
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """(loss, clean-view logits, extras) of one forward over all views, then the hooks' extra views
         (``extra_sizes``: images per extra view; ``extra_counts``: extra views per hook, in hook order).
 
@@ -103,9 +110,10 @@ class TrainStep:
         with torch.autocast(self._device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             logits = self.model(inputs)
         logits = logits.float()
-        extra = list(torch.split(logits[logits.shape[0] - sum(extra_sizes):], list(extra_sizes))) if extra_sizes \
-            else []
-        logits_views = split_views(logits[:logits.shape[0] - sum(extra_sizes)], num_views)
+        extra = (
+            list(torch.split(logits[logits.shape[0] - sum(extra_sizes) :], list(extra_sizes))) if extra_sizes else []
+        )
+        logits_views = split_views(logits[: logits.shape[0] - sum(extra_sizes)], num_views)
         weight = self.jsd_weight if num_views > 1 else 0.0
         if pseudo_targets is None:
             loss = augmix_loss(logits_views, targets, weight, label_smoothing=self.label_smoothing)
@@ -117,7 +125,7 @@ class TrainStep:
         at = 0
         for hook, count in zip(self.hooks, extra_counts):
             if count:
-                hook_loss, values = hook.extra_loss(extra[at:at + count])
+                hook_loss, values = hook.extra_loss(extra[at : at + count])
                 loss, at = loss + hook_loss, at + count
                 extras.update(values)
         return loss, logits_views[0], extras
@@ -133,9 +141,12 @@ class TrainStep:
         views, targets = list(out.views), out.targets
         for hook in self.hooks:
             views = hook.before_forward(self.model, views, targets, self.generators, self.autocast_dtype)
-        per_hook = [hook.extra_views(pool.images, self.generators)  # pool views (FixMatch's weak + strong) join
-                    if pool is not None and pool.images is not None and hook.pool_batch(labelled) else []
-                    for hook in self.hooks]  # the same forward pass
+        per_hook = [
+            hook.extra_views(pool.images, self.generators)  # pool views (FixMatch's weak + strong) join
+            if pool is not None and pool.images is not None and hook.pool_batch(labelled)
+            else []
+            for hook in self.hooks
+        ]  # the same forward pass
         extra = [v for views_of in per_hook for v in views_of]
         inputs = torch.cat(views + extra) if len(views) + len(extra) > 1 else views[0]
         inputs = inputs.contiguous(memory_format=self.memory_format)
@@ -146,20 +157,37 @@ class TrainStep:
         with ExitStack() as contexts:  # e.g. AugMax's DuBIN routing of its rows
             for hook in self.hooks:
                 contexts.enter_context(hook.forward_context(self.model, views))
-            loss, logits, extras = self._forward_loss(inputs, targets, len(views), labelled, pseudo_targets,
-                                                      tuple(v.shape[0] for v in extra), tuple(map(len, per_hook)))
+            loss, logits, extras = self._forward_loss(
+                inputs,
+                targets,
+                len(views),
+                labelled,
+                pseudo_targets,
+                tuple(v.shape[0] for v in extra),
+                tuple(map(len, per_hook)),
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
-        return StepOutput(loss=loss.detach(), logits=logits[:labelled].detach(), targets=targets[:labelled],
-                          extras={k: v.detach() for k, v in extras.items()})
+        return StepOutput(
+            loss=loss.detach(),
+            logits=logits[:labelled].detach(),
+            targets=targets[:labelled],
+            extras={k: v.detach() for k, v in extras.items()},
+        )
 
 
-def create_hooks(cfg: Any, spec: MethodSpec, mean: Sequence[float], std: Sequence[float],
-                 device: torch.device, ctx: Context | None = None) -> list[TrainingHook]:
+def create_hooks(
+    cfg: Any,
+    spec: MethodSpec,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device,
+    ctx: Context | None = None,
+) -> list[TrainingHook]:
     options = cfg.method_options()
     hooks = [TRAINING_HOOKS.get(name)(name, options.get(name), mean, std, device) for name in spec.hooks]
     if ctx is not None:
@@ -189,11 +217,23 @@ def weight_decay(cfg: Any) -> float:
     return MethodSpec.parse(cfg.method).weight_decay(cfg.train.weight_decay)
 
 
-def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequence[float], std: Sequence[float],
-                     kind: str, image_size: int, device: torch.device,
-                     generators: dict[str, torch.Generator] | None = None,
-                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                     with_hooks: bool = True, crop_flip: bool = True, compile_backend: Any = None) -> TrainStep:
+def build_train_step(
+    cfg: Any,
+    model: nn.Module,
+    *,
+    num_classes: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    kind: str,
+    image_size: int,
+    device: torch.device,
+    generators: dict[str, torch.Generator] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    with_hooks: bool = True,
+    crop_flip: bool = True,
+    compile_backend: Any = None,
+) -> TrainStep:
     """The trial's step for ``cfg`` (a ``TrialConfig``): its augmentation, hooks, AMP, layout and compile settings.
 
     ``model`` must already be on ``device``; without ``optimizer`` an SGD with the trial's settings is made.
@@ -205,25 +245,51 @@ def build_train_step(cfg: Any, model: nn.Module, *, num_classes: int, mean: Sequ
 
     spec = MethodSpec.parse(cfg.method).check()
     augmentation = create_augmentation(
-        method=spec.augmentation, params=augmentation_options(cfg, spec), jsd_arity=cfg.jsd.arity,
-        num_classes=num_classes, mean=mean, std=std, kind=kind, image_size=image_size, crop_flip=crop_flip,
+        method=spec.augmentation,
+        params=augmentation_options(cfg, spec),
+        jsd_arity=cfg.jsd.arity,
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        kind=kind,
+        image_size=image_size,
+        crop_flip=crop_flip,
     )
     if optimizer is None:
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
-                                    nesterov=cfg.train.nesterov, weight_decay=weight_decay(cfg))
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.train.lr,
+            momentum=cfg.train.momentum,
+            nesterov=cfg.train.nesterov,
+            weight_decay=weight_decay(cfg),
+        )
     if generators is None:
-        generators = {name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
-                      for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}
-    ctx = Context(num_classes=int(num_classes), mean=tuple(float(m) for m in mean),
-                  std=tuple(float(x) for x in std), kind=kind, image_size=int(image_size))
+        generators = {
+            name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
+            for i, name in enumerate(("shuffle", "augment", "attack"), start=1)
+        }
+    ctx = Context(
+        num_classes=int(num_classes),
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(x) for x in std),
+        kind=kind,
+        image_size=int(image_size),
+    )
     hooks = create_hooks(cfg, spec, mean, std, device, ctx) if with_hooks else []
     prescribed = [w for w in (hook.jsd_weight() for hook in hooks) if w is not None]
     return TrainStep(
-        model=model, optimizer=optimizer, augmentation=augmentation, generators=generators,
-        hooks=hooks, jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
-        label_smoothing=cfg.train.label_smoothing, memory_format=memory_format_for(cfg.train.channels_last),
-        autocast_dtype=amp_dtype(cfg.train.amp, device), scheduler=scheduler,
-        compile=switch(cfg.train.compile, device), compile_backend=compile_backend,
+        model=model,
+        optimizer=optimizer,
+        augmentation=augmentation,
+        generators=generators,
+        hooks=hooks,
+        jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
+        label_smoothing=cfg.train.label_smoothing,
+        memory_format=memory_format_for(cfg.train.channels_last),
+        autocast_dtype=amp_dtype(cfg.train.amp, device),
+        scheduler=scheduler,
+        compile=switch(cfg.train.compile, device),
+        compile_backend=compile_backend,
         student_loss=student_loss(cfg, device),
     )
 

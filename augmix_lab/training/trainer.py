@@ -56,7 +56,9 @@ from augmix_lab.training.step import amp_dtype as _amp_dtype
 
 COSINE_FINAL_LR = 1e-6  # reference cifar.py: get_lr(step, total, 1, 1e-6 / lr)
 STEP_DECAY_FACTOR = 0.1  # reference imagenet.py: lr * 0.1 ** (epoch // (epochs // 3))
-EPOCH_TEST_LIMIT = 10_000  # per-epoch test_error uses the first 10k test images (all of CIFAR/shapes; 1/5 of ImageNet val)
+EPOCH_TEST_LIMIT = (
+    10_000  # per-epoch test_error uses the first 10k test images (all of CIFAR/shapes; 1/5 of ImageNet val)
+)
 EPOCH_TEST_BATCH = 500  # batch for the per-epoch clean test pass
 FINITE_CHECK_EVERY = 50  # steps between host reads of the device-side non-finite-loss flag (and at epoch end)
 
@@ -139,16 +141,25 @@ def seed_everything(seed: int) -> None:
 def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.Module:
     """The trial's model: a registered one or ``timm:<arch>`` (its local ``pretrained`` weights when ``weights``), its
     ``norm`` (bn | dubin), every input resized to ``cfg.resize`` when set (the pretrained config's interpolation)."""
-    model = create_model(cfg.model, num_classes, pretrained=cfg.pretrained if weights else None,
-                         norm=getattr(cfg, "norm", "bn"))  # AugMax's norm: dubin
+    model = create_model(
+        cfg.model, num_classes, pretrained=cfg.pretrained if weights else None, norm=getattr(cfg, "norm", "bn")
+    )  # AugMax's norm: dubin
     if cfg.resize is not None:
         convention = input_convention(cfg.model, cfg.pretrained) or {}
         resize_inputs(model, cfg.resize, convention.get("interpolation", "bilinear"))
     return model
 
 
-def lr_factor(step: int, *, total_steps: int, steps_per_epoch: int, epochs: int, warmup_steps: int, schedule: str,
-              final_ratio: float) -> float:
+def lr_factor(
+    step: int,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    epochs: int,
+    warmup_steps: int,
+    schedule: str,
+    final_ratio: float,
+) -> float:
     """Multiplier of the base lr at iteration ``step`` (0-based): linear warm-up, then cosine or step decay."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
@@ -177,14 +188,28 @@ def _hard_labels(targets: torch.Tensor) -> torch.Tensor:
     return targets if targets.dtype == torch.int64 else targets.argmax(1)
 
 
-def trial_scorer(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, *, batch_size: int | None = None,
-                 memory_format: torch.memory_format = torch.channels_last) -> Any:
+def trial_scorer(
+    model: nn.Module,
+    ds: Any,
+    cfg: TrialConfig,
+    device: torch.device,
+    *,
+    batch_size: int | None = None,
+    memory_format: torch.memory_format = torch.channels_last,
+) -> Any:
     """The trial's ``evaluation.Scorer``: its dataset's normalisation, the precision it trained in (its AMP dtype;
     ``amp: off``: float32), ``eval.batch_size`` unless given."""
     from augmix_lab.evaluation.scoring import Scorer
 
-    return Scorer(model, ds.mean, ds.std, device, autocast_dtype=amp_dtype(cfg, device),
-                  batch_size=batch_size or cfg.eval.batch_size, memory_format=memory_format)
+    return Scorer(
+        model,
+        ds.mean,
+        ds.std,
+        device,
+        autocast_dtype=amp_dtype(cfg, device),
+        batch_size=batch_size or cfg.eval.batch_size,
+        memory_format=memory_format,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the trial
@@ -212,9 +237,15 @@ class Trainer:
     """One trial in small steps: ``build()``, ``restore()``, ``train_epoch(e)``, ``save_last(e)``, ``save_final()``,
     ``evaluate()``; ``run()`` chains them (resume from ``last.pt``, train, checkpoint, evaluate)."""
 
-    def __init__(self, cfg: TrialConfig, workdir: str | Path, callbacks: TrialCallbacks | None = None,
-                 data_root: str | Path | None = None, check_every: int = FINITE_CHECK_EVERY,
-                 resume_sources: Sequence[tuple[str, Fetch]] = ()) -> None:
+    def __init__(
+        self,
+        cfg: TrialConfig,
+        workdir: str | Path,
+        callbacks: TrialCallbacks | None = None,
+        data_root: str | Path | None = None,
+        check_every: int = FINITE_CHECK_EVERY,
+        resume_sources: Sequence[tuple[str, Fetch]] = (),
+    ) -> None:
         self.cfg, self.workdir, self.data_root = cfg, Path(workdir), data_root
         self.resume_sources = tuple(resume_sources)  # copies to fall back on beyond last.pt's previous one
         self.resume_note: str | None = None
@@ -241,24 +272,34 @@ class Trainer:
         if cfg.evaluate_only and cfg.pretrained is not None:
             classes = pretrained_classes(cfg.model, cfg.pretrained)
             if classes is not None and classes != ds.num_classes:  # a fresh head would be scored: refuse
-                raise UserError(f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
-                                f"{cfg.dataset.name!r} has {ds.num_classes}; an evaluate-only trial (epochs: 0) needs "
-                                "weights for the dataset's classes (train with epochs >= 1 to fine-tune)")
+                raise UserError(
+                    f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
+                    f"{cfg.dataset.name!r} has {ds.num_classes}; an evaluate-only trial (epochs: 0) needs "
+                    "weights for the dataset's classes (train with epochs >= 1 to fine-tune)"
+                )
         model = trial_model(cfg, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         if cfg.teacher.is_set() and cfg.teacher.dropout:
             add_head_dropout(model, cfg.teacher.dropout)  # a noised student (Noisy Student); no weights added
         optimizer = torch.optim.SGD(
-            model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
+            model.parameters(),
+            lr=cfg.train.lr,
+            momentum=cfg.train.momentum,
+            nesterov=cfg.train.nesterov,
             weight_decay=weight_decay(cfg),
         )
         self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
         total_steps = max(1, cfg.epochs * self.steps_per_epoch)
         warmup_steps = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
-        schedule: dict[str, Any] = dict(total_steps=total_steps, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
-                        warmup_steps=warmup_steps, schedule=cfg.train.schedule,
-                        final_ratio=COSINE_FINAL_LR / cfg.train.lr)
+        schedule: dict[str, Any] = dict(
+            total_steps=total_steps,
+            steps_per_epoch=self.steps_per_epoch,
+            epochs=cfg.epochs,
+            warmup_steps=warmup_steps,
+            schedule=cfg.train.schedule,
+            final_ratio=COSINE_FINAL_LR / cfg.train.lr,
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
         # Separate streams so that, e.g., a change of augmentation never changes the batch order.
         self.generators = {
@@ -270,14 +311,24 @@ class Trainer:
             self.generators["pool"] = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 4)
         self.loader = self._imagenet_loader(ds, device)
         self.step: TrainStep = build_train_step(
-            cfg, model, num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
-            image_size=ds.image_size, device=device, generators=self.generators, optimizer=optimizer,
-            scheduler=scheduler, crop_flip=self.loader is None,
+            cfg,
+            model,
+            num_classes=ds.num_classes,
+            mean=ds.mean,
+            std=ds.std,
+            kind=ds.kind,
+            image_size=ds.image_size,
+            device=device,
+            generators=self.generators,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            crop_flip=self.loader is None,
         )
         self.autocast_dtype = self.step.autocast_dtype
         # the per-epoch test scores the model in the layout it trains in (scoring never changes it)
-        self.scorer = trial_scorer(model, ds, cfg, device, batch_size=EPOCH_TEST_BATCH,
-                                   memory_format=self.memory_format)
+        self.scorer = trial_scorer(
+            model, ds, cfg, device, batch_size=EPOCH_TEST_BATCH, memory_format=self.memory_format
+        )
         self.train_images = ds.train_images.to(device) if isinstance(ds.train_images, torch.Tensor) else ds.train_images
         self.train_labels = ds.train_labels.to(device)
         self._build_pool()
@@ -297,11 +348,15 @@ class Trainer:
             self.streams: dict[str, IndexStream] = {}
             return
         if self.pool is None or len(self.pool) == 0:
-            raise UserError("field 'dataset.labelled': a self-training student or FixMatch needs an unlabelled pool "
-                            "(dataset.labelled keeping fewer than all training images)")
+            raise UserError(
+                "field 'dataset.labelled': a self-training student or FixMatch needs an unlabelled pool "
+                "(dataset.labelled keeping fewer than all training images)"
+            )
         if not isinstance(self.pool.images, torch.Tensor):
-            raise UserError(f"dataset {cfg.dataset.name!r}: self-training and FixMatch need in-memory images "
-                            "(a cifar-kind dataset), not a lazy image folder")
+            raise UserError(
+                f"dataset {cfg.dataset.name!r}: self-training and FixMatch need in-memory images "
+                "(a cifar-kind dataset), not a lazy image folder"
+            )
         self.pool_images = self.pool.images.to(device)
         self.streams = {}
         if cfg.teacher.is_set():
@@ -340,9 +395,15 @@ class Trainer:
             return None
         if "none" in MethodSpec.parse(self.cfg.method).parts:
             return None
-        return ImageNetLoader(ds.train_images, self.cfg.train.batch_size, device=device, size=ds.image_size,
-                              augment_generator=self.generators["augment"],
-                              shuffle_generator=self.generators["shuffle"], decode="auto")
+        return ImageNetLoader(
+            ds.train_images,
+            self.cfg.train.batch_size,
+            device=device,
+            size=ds.image_size,
+            augment_generator=self.generators["augment"],
+            shuffle_generator=self.generators["shuffle"],
+            decode="auto",
+        )
 
     # -- save / restore --------------------------------------------------------------------------------------
 
@@ -374,22 +435,33 @@ class Trainer:
         assert step.scaler is not None  # set by the step's __post_init__
         return save_atomic(  # the previous one stays beside it: the fallback if this one is ever unreadable
             {
-                "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": epoch,
-                "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
-                "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
-                "rng": capture_rng_state(self.generators), "history": self.history,
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": self.fingerprint,
+                "epoch": epoch,
+                "model": self.model.state_dict(),
+                "optimizer": step.optimizer.state_dict(),
+                "scheduler": step.scheduler.state_dict(),
+                "scaler": step.scaler.state_dict(),
+                "rng": capture_rng_state(self.generators),
+                "history": self.history,
                 **({"streams": {name: st.state_dict() for name, st in self.streams.items()}} if self.streams else {}),
                 **({"student_loss": step.student_loss.state_dict()} if step.student_loss is not None else {}),
             },
-            self.last_path, keep_previous=True, copies=3,  # last, its previous copy, and final.pt's room
+            self.last_path,
+            keep_previous=True,
+            copies=3,  # last, its previous copy, and final.pt's room
         )
 
     def save_final(self) -> Path:
         return save_atomic(
             {
-                "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "epoch": self.cfg.epochs,
-                "model": self.model.state_dict(), "config": self.cfg.model_dump(mode="json"),
-                "data_version": self.ds.version, "num_classes": self.ds.num_classes,
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": self.fingerprint,
+                "epoch": self.cfg.epochs,
+                "model": self.model.state_dict(),
+                "config": self.cfg.model_dump(mode="json"),
+                "data_version": self.ds.version,
+                "num_classes": self.ds.num_classes,
             },
             self.final_path,
         )
@@ -408,9 +480,18 @@ class Trainer:
         guard = NonFiniteGuard(device)
         extras: dict[str, torch.Tensor] = {}
         seen = 0
-        batches = iter(self.loader) if self.loader is not None else iterate_batches(
-            self.train_images, self.train_labels, cfg.train.batch_size, shuffle=True,
-            generator=self.generators["shuffle"], drop_last=False)
+        batches = (
+            iter(self.loader)
+            if self.loader is not None
+            else iterate_batches(
+                self.train_images,
+                self.train_labels,
+                cfg.train.batch_size,
+                shuffle=True,
+                generator=self.generators["shuffle"],
+                drop_last=False,
+            )
+        )
         for batch_idx, (images, labels) in enumerate(batches, start=1):
             if batch_idx > self.steps_per_epoch:
                 break  # the lone trailing image (see _batches_per_epoch)
@@ -495,12 +576,19 @@ def run_trial(
     its previous one and ``resume_sources``), evaluate, return a ``TrialResult``."""
     return Trainer(cfg, workdir, callbacks=callbacks, data_root=data_root, resume_sources=resume_sources).run()
 
+
 def _evaluate(model: nn.Module, ds: Any, cfg: TrialConfig, device: torch.device, data_root: str | Path | None) -> Any:
     from augmix_lab.evaluation import evaluate_model
 
     model.eval()
-    return evaluate_model(model, ds, cfg.eval, device=device, data_root=cfg.dataset.root or data_root,
-                          autocast_dtype=amp_dtype(cfg, device))  # the precision it trained in; amp off: float32
+    return evaluate_model(
+        model,
+        ds,
+        cfg.eval,
+        device=device,
+        data_root=cfg.dataset.root or data_root,
+        autocast_dtype=amp_dtype(cfg, device),
+    )  # the precision it trained in; amp off: float32
 
 
 def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root: str | Path | None = None) -> Any:
@@ -520,17 +608,25 @@ def evaluate_checkpoint(cfg: TrialConfig, checkpoint_path: str | Path, data_root
     return _evaluate(final_model(state, ds.num_classes, device), ds, cfg, device, data_root)
 
 
-def checkpoint_predictor(path: Path | str, dataset: Any, device: str = "cpu",
-                         batch_size: int = 200) -> Callable[[np.ndarray], np.ndarray]:
+def checkpoint_predictor(
+    path: Path | str, dataset: Any, device: str = "cpu", batch_size: int = 200
+) -> Callable[[np.ndarray], np.ndarray]:
     """NHWC uint8 -> class ids with the model of a trial's ``final.pt`` (weights_only load), scored as its trial
     scores it (``evaluation.Scorer``: the same normalisation, the AMP dtype it trained in)."""
     from augmix_lab.evaluation.scoring import Scorer
 
     state = load_final(path)
     if int(state["num_classes"]) != dataset.num_classes:
-        raise UserError(f"{path}: a {state['num_classes']}-class model, but {dataset.name} has "
-                        f"{dataset.num_classes} classes")
+        raise UserError(
+            f"{path}: a {state['num_classes']}-class model, but {dataset.name} has {dataset.num_classes} classes"
+        )
     dev = resolve_device(device)
     amp = _amp_dtype(str(state["config"].get("train", {}).get("amp", "off")), dev)
-    return Scorer(final_model(state, dataset.num_classes, dev), dataset.mean, dataset.std, dev, autocast_dtype=amp,
-                  batch_size=batch_size).predict
+    return Scorer(
+        final_model(state, dataset.num_classes, dev),
+        dataset.mean,
+        dataset.std,
+        dev,
+        autocast_dtype=amp,
+        batch_size=batch_size,
+    ).predict

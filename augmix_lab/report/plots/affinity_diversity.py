@@ -32,6 +32,12 @@ def affinity_plots(res: Results, out_dir: Path) -> list[Plot]:
         ax.set_xlabel("Affinity")
         ax.set_ylabel("Diversity")
         ax.set_title(f"Affinity vs diversity — {dm[0]}, {dm[1]}")
-        plots.append(save_plot(fig, out_dir, safe_name(f"affinity_diversity_{dm[0]}_{dm[1]}"),
-                           f"Affinity vs diversity per augmentation, coloured by -C error ({dm[0]}, {dm[1]})"))
+        plots.append(
+            save_plot(
+                fig,
+                out_dir,
+                safe_name(f"affinity_diversity_{dm[0]}_{dm[1]}"),
+                f"Affinity vs diversity per augmentation, coloured by -C error ({dm[0]}, {dm[1]})",
+            )
+        )
     return plots

@@ -53,9 +53,17 @@ def cost_plots(res: Results, out_dir: Path) -> list[Plot]:
             xbar = cost.bar if math.isfinite(cost.bar) else 0.0
             xerr = np.array([[min(xbar, cost.mean * 0.999)], [xbar]])  # a log axis: the bar stays above zero
             style = style_of(styles[c.label])
-            ax.errorbar([cost.mean], [s.mean], xerr=xerr, yerr=error_extent([s.bar], [s.mean], metric), capsize=3,
-                        label=series_label(res, c, [metric], notes), linestyle="none",
-                        marker=style["marker"], color=style["color"])
+            ax.errorbar(
+                [cost.mean],
+                [s.mean],
+                xerr=xerr,
+                yerr=error_extent([s.bar], [s.mean], metric),
+                capsize=3,
+                label=series_label(res, c, [metric], notes),
+                linestyle="none",
+                marker=style["marker"],
+                color=style["color"],
+            )
             ax.annotate(c.label, (cost.mean, s.mean), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel(f"Training cost (device time, × {REFERENCE_METHOD})" if relative else "Training device time (s)")

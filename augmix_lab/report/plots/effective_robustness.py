@@ -20,7 +20,9 @@ def effective_robustness_plots(res: Results, out_dir: Path) -> list[Plot]:
     plots = []
     styles = style_indices(res)
     for d, fit in baseline_trends(res).items():
-        runs = [t for t in res.runs.finished if t.condition.dataset == d and CLEAN in t.metrics and SHIFTED in t.metrics]
+        runs = [
+            t for t in res.runs.finished if t.condition.dataset == d and CLEAN in t.metrics and SHIFTED in t.metrics
+        ]
         extra = [p for p in res.analysis.extra_points if p.dataset == d]
         if not runs and not extra:
             continue
@@ -31,12 +33,26 @@ def effective_robustness_plots(res: Results, out_dir: Path) -> list[Plot]:
         for t in runs:
             label = t.condition.label
             style = style_of(styles[label])
-            ax.plot([_clip(accuracy_of(t.metrics[CLEAN]))], [_clip(accuracy_of(t.metrics[SHIFTED]))], linestyle="none",
-                    marker=style["marker"], color=style["color"], label=None if label in seen else label)
+            ax.plot(
+                [_clip(accuracy_of(t.metrics[CLEAN]))],
+                [_clip(accuracy_of(t.metrics[SHIFTED]))],
+                linestyle="none",
+                marker=style["marker"],
+                color=style["color"],
+                label=None if label in seen else label,
+            )
             seen.add(label)
         for p in extra:
-            ax.plot([_clip(accuracy_of(p.clean_error))], [_clip(accuracy_of(p.c_error))], linestyle="none", marker="*",
-                    markersize=12, color="#D55E00", markeredgecolor="black", label=f"{p.label} ({p.role})")
+            ax.plot(
+                [_clip(accuracy_of(p.clean_error))],
+                [_clip(accuracy_of(p.c_error))],
+                linestyle="none",
+                marker="*",
+                markersize=12,
+                color="#D55E00",
+                markeredgecolor="black",
+                label=f"{p.label} ({p.role})",
+            )
         if isinstance(fit, TrendFit):
             lx, ly = fit.line(_clip(min(xs)), _clip(max(xs)))
             ax.plot(lx, ly, color="#000000", linestyle="--", linewidth=1, label=f"trend of '{res.runs.baseline}'")
@@ -48,8 +64,14 @@ def effective_robustness_plots(res: Results, out_dir: Path) -> list[Plot]:
         ax.set_ylabel("-C accuracy (logit scale)")
         ax.set_title(f"Effective robustness — {d}")
         ax.legend(fontsize=7)
-        plots.append(save_plot(fig, out_dir, safe_name(f"effective_robustness_{d}"),
-                           f"Clean vs -C accuracy of every run with the baseline trend ({d})"))
+        plots.append(
+            save_plot(
+                fig,
+                out_dir,
+                safe_name(f"effective_robustness_{d}"),
+                f"Clean vs -C accuracy of every run with the baseline trend ({d})",
+            )
+        )
     return plots
 
 

@@ -50,18 +50,26 @@ def fourier_plots(res: Results, out_dir: Path) -> list[Plot]:
             fy, fx = hm.freqs_y, hm.freqs_x
             sy = (fy[1] - fy[0]) if len(fy) > 1 else 1
             sx = (fx[1] - fx[0]) if len(fx) > 1 else 1
-            image = ax.imshow(100.0 * grid, origin="lower", cmap="viridis", vmin=0.0, vmax=vmax,
-                              extent=(fx[0] - sx / 2, fx[-1] + sx / 2, fy[0] - sy / 2, fy[-1] + sy / 2))
+            image = ax.imshow(
+                100.0 * grid,
+                origin="lower",
+                cmap="viridis",
+                vmin=0.0,
+                vmax=vmax,
+                extent=(fx[0] - sx / 2, fx[-1] + sx / 2, fy[0] - sy / 2, fy[-1] + sy / 2),
+            )
             ax.set_title(f"{c.label} (n={n})", fontsize=8)
             ax.set_xlabel("horizontal frequency", fontsize=7)
             ax.set_ylabel("vertical frequency", fontsize=7)
             ax.grid(False)
-        for ax in axes[len(conds):]:
+        for ax in axes[len(conds) :]:
             ax.set_visible(False)
         if image is not None:
             fig.colorbar(image, cax=cax, label="Error (%)")
         hm0 = maps[conds[0]][1]
-        caption = (f"Fourier heat maps ({dm[0]}, {dm[1]}): error under additive Fourier-basis noise of L2 norm "
-                   f"{hm0.norm:g} on {hm0.n_images} test images; low frequencies at the centre")
+        caption = (
+            f"Fourier heat maps ({dm[0]}, {dm[1]}): error under additive Fourier-basis noise of L2 norm "
+            f"{hm0.norm:g} on {hm0.n_images} test images; low frequencies at the centre"
+        )
         plots.append(save_plot(fig, out_dir, safe_name(f"fourier_heatmap_{dm[0]}_{dm[1]}"), caption))
     return plots

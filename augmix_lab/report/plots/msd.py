@@ -28,14 +28,31 @@ def msd_plots(res: Results, out_dir: Path) -> list[Plot]:
             for bench, marker in (("C", "o"), ("C-bar", "^")):
                 pts = g[(g["label"] == label) & (g["benchmark"] == bench)]
                 if len(pts):
-                    ax.scatter(pts["msd"], pts["error"], marker=marker, color=COLORS[i % len(COLORS)],
-                               edgecolors="black", linewidths=0.5, s=40, label=f"{label} ({bench})")
+                    ax.scatter(
+                        pts["msd"],
+                        pts["error"],
+                        marker=marker,
+                        color=COLORS[i % len(COLORS)],
+                        edgecolors="black",
+                        linewidths=0.5,
+                        s=40,
+                        label=f"{label} ({bench})",
+                    )
         ax.set_xlabel("Minimal sample distance")
         ax.set_ylabel("Error on the corruption (%)")
-        ax.set_title(f"MSD vs corruption error — {dataset}, {model} (Spearman ρ = {format_number(spearman(g), 2)}, "
-                     f"n = {len(g)})", fontsize=9)
+        ax.set_title(
+            f"MSD vs corruption error — {dataset}, {model} (Spearman ρ = {format_number(spearman(g), 2)}, "
+            f"n = {len(g)})",
+            fontsize=9,
+        )
         ax.legend(fontsize=7)
-        plots.append(save_plot(fig, out_dir, safe_name(f"msd_vs_error_{dataset}_{model}"),
-                               f"Minimal sample distance against the error on each corruption, per variant "
-                               f"({dataset}, {model}); circles -C, triangles C-bar"))
+        plots.append(
+            save_plot(
+                fig,
+                out_dir,
+                safe_name(f"msd_vs_error_{dataset}_{model}"),
+                f"Minimal sample distance against the error on each corruption, per variant "
+                f"({dataset}, {model}); circles -C, triangles C-bar",
+            )
+        )
     return plots

@@ -34,19 +34,26 @@ def self_training_plots(res: Results, out_dir: Path) -> list[Plot]:
             name = f"{c.variant} [{other}]" if other else c.variant
             s = res.stat(c, MEAN_CORRUPTION_ERROR)
             assert s is not None
-            series.setdefault((arm_of(res, c), name), []).append(
-                (labelled_fraction(res, c), s.mean, s.bar))
+            series.setdefault((arm_of(res, c), name), []).append((labelled_fraction(res, c), s.mean, s.bar))
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.subplots()
         fractions = sorted({100 * x for points in series.values() for x, _, _ in points})
         dodge = 0.012 * ((fractions[-1] - fractions[0]) or fractions[-1] or 1.0)  # series side by side, bars apart
-        for i, ((arm, name), points) in enumerate(sorted(series.items(), key=lambda kv: (ARMS.index(kv[0][0]),
-                                                                                         kv[0][1]))):
+        for i, ((arm, name), points) in enumerate(
+            sorted(series.items(), key=lambda kv: (ARMS.index(kv[0][0]), kv[0][1]))
+        ):
             xs, ys, bars = zip(*sorted(points))
             shift = (i - (len(series) - 1) / 2) * dodge
-            ax.errorbar([100 * x + shift for x in xs], ys, yerr=error_extent(bars, ys, MEAN_CORRUPTION_ERROR), capsize=3,
-                        color=COLORS[ARMS.index(arm) % len(COLORS)], marker=MARKERS[i % len(MARKERS)],
-                        linestyle="-" if len(xs) > 1 else "none", label=f"{name} ({arm})")
+            ax.errorbar(
+                [100 * x + shift for x in xs],
+                ys,
+                yerr=error_extent(bars, ys, MEAN_CORRUPTION_ERROR),
+                capsize=3,
+                color=COLORS[ARMS.index(arm) % len(COLORS)],
+                marker=MARKERS[i % len(MARKERS)],
+                linestyle="-" if len(xs) > 1 else "none",
+                label=f"{name} ({arm})",
+            )
         ax.set_xticks(fractions)
         ax.set_xlabel("Labelled fraction of the training split (%; series offset sideways to keep bars apart)")
         ax.set_ylabel(f"{metric_title(MEAN_CORRUPTION_ERROR)} (%)")
@@ -55,4 +62,3 @@ def self_training_plots(res: Results, out_dir: Path) -> list[Plot]:
         caption = f"-C error against the labelled fraction: supervised, pre-trained, self-trained ({dataset}, {model})"
         plots.append(save_plot(fig, out_dir, safe_name(f"self_training_{dataset}_{model}"), caption))
     return plots
-

@@ -80,8 +80,11 @@ def sensitivity_plots(res: Results, out_dir: Path) -> list[Plot]:
                 dataset, model, variant, grid = group
                 label = Condition(dataset, model, variant, grid).label
                 label += f" ({dataset}, {model})" if len({g[:2] for g in groups}) > 1 else ""
-                members = [c for c in res.conditions if c.sweep in (knob, None)
-                           and (c.dataset, c.model, c.variant, c.grid_axes()) == group]
+                members = [
+                    c
+                    for c in res.conditions
+                    if c.sweep in (knob, None) and (c.dataset, c.model, c.variant, c.grid_axes()) == group
+                ]
                 if any([res.source_mark(c, metric, notes) for c in members]):
                     label += f" {SOURCE_MARK}"
                 i = styles.get(label, styles.get(variant, 0))

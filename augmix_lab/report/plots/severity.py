@@ -45,9 +45,9 @@ def severity_plots(res: Results, out_dir: Path) -> list[Plot]:
                     points.append((0, s0.mean, s0.bar))
                 severity_keys = [m for m in res.per_seed[c] if m.startswith(prefix) and m[len(prefix) :].isdigit()]
                 for m in severity_keys:
-                        s = res.stat(c, m)
-                        assert s is not None
-                        points.append((int(m[len(prefix) :]), s.mean, s.bar))
+                    s = res.stat(c, m)
+                    assert s is not None
+                    points.append((int(m[len(prefix) :]), s.mean, s.bar))
                 if not points:
                     continue
                 xs, ys, es = zip(*sorted(points))

@@ -21,10 +21,16 @@ def soup_plots(res: Results, out_dir: Path) -> list[Plot]:
     marker)."""
     plots = []
     for (dataset, model, init), group, members, heldout in soup_groups(res):
-        pts = [(heldout[t.trial_key], t.metrics[MEAN_CORRUPTION_ERROR]) for t in members
-               if t.trial_key in heldout and MEAN_CORRUPTION_ERROR in t.metrics]
-        soup_pts = [(str(s.get("kind")), 100.0 * s["metrics"][HELDOUT], s["metrics"][MEAN_CORRUPTION_ERROR])
-                    for s in group if {HELDOUT, MEAN_CORRUPTION_ERROR} <= set(s.get("metrics", {}))]
+        pts = [
+            (heldout[t.trial_key], t.metrics[MEAN_CORRUPTION_ERROR])
+            for t in members
+            if t.trial_key in heldout and MEAN_CORRUPTION_ERROR in t.metrics
+        ]
+        soup_pts = [
+            (str(s.get("kind")), 100.0 * s["metrics"][HELDOUT], s["metrics"][MEAN_CORRUPTION_ERROR])
+            for s in group
+            if {HELDOUT, MEAN_CORRUPTION_ERROR} <= set(s.get("metrics", {}))
+        ]
         if not pts and not soup_pts:
             continue
         fig = Figure(figsize=(5.5, 4.0))
@@ -33,8 +39,16 @@ def soup_plots(res: Results, out_dir: Path) -> list[Plot]:
             arr = np.array(pts)
             ax.scatter(arr[:, 0], arr[:, 1], marker=MARKERS[0], color=COLORS[7], label="members", zorder=2)
         for i, (kind, acc, err) in enumerate(soup_pts):
-            ax.scatter([acc], [err], marker=_marker(kind, i), s=120,
-                       color=COLORS[(i + 1) % len(COLORS)], edgecolors="black", label=f"{kind} soup", zorder=3)
+            ax.scatter(
+                [acc],
+                [err],
+                marker=_marker(kind, i),
+                s=120,
+                color=COLORS[(i + 1) % len(COLORS)],
+                edgecolors="black",
+                label=f"{kind} soup",
+                zorder=3,
+            )
         ax.set_xlabel("Held-out accuracy (%)")
         ax.set_ylabel(f"{metric_title(MEAN_CORRUPTION_ERROR)} (%)")
         ax.set_title(f"Model soups — {dataset}, {model}")

@@ -103,7 +103,6 @@ def source_legend(ax: Any, notes: list[str]) -> None:
         ax.plot([], [], linestyle="none", label=note)
 
 
-
 def by_dataset_model(conds: Sequence[Condition]) -> dict[tuple[str, str], list[Condition]]:
     groups: dict[tuple[str, str], list[Condition]] = {}
     for c in conds:

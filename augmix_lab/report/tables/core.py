@@ -42,8 +42,9 @@ def summary_metrics(res: Results) -> list[str]:
     """The summary table's columns: registered metrics with a ``summary`` position that any run logged."""
     ranked = sorted((s for s in specs() if s.summary is not None), key=attrgetter("summary"))
     shown = [s.name for s in ranked if res.has(s.name)]
-    history = sorted((s for s in specs() if s.kind == "history" and s.sensitivity is not None),
-                     key=attrgetter("sensitivity"))
+    history = sorted(
+        (s for s in specs() if s.kind == "history" and s.sensitivity is not None), key=attrgetter("sensitivity")
+    )
     return shown or [s.name for s in history if res.has(s.name)][:1]  # no evaluation yet: the test error
 
 
@@ -205,7 +206,6 @@ class Results:
 def plain(conditions: Iterable[Condition]) -> list[Condition]:
     """Conditions that are not sweep points (sweeps have their own plots and summary rows)."""
     return [c for c in conditions if c.sweep is None]
-
 
 
 def tidy_statistics(res: Results) -> list[dict[str, object]]:

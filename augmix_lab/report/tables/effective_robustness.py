@@ -37,9 +37,14 @@ def baseline_trends(res: Results) -> dict[str, TrendFit | str]:
         if not res.runs.baseline or method is None:
             out[d] = "the study declares no baseline variant"
             continue
-        pts = [(t.metrics[CLEAN], t.metrics[SHIFTED]) for t in res.runs.finished
-               if t.condition.dataset == d and t.params.get("method") == method and CLEAN in t.metrics
-               and SHIFTED in t.metrics]
+        pts = [
+            (t.metrics[CLEAN], t.metrics[SHIFTED])
+            for t in res.runs.finished
+            if t.condition.dataset == d
+            and t.params.get("method") == method
+            and CLEAN in t.metrics
+            and SHIFTED in t.metrics
+        ]
         try:
             out[d] = fit_trend([accuracy_of(c) for c, _ in pts], [accuracy_of(s) for _, s in pts])
         except UserError as exc:
@@ -57,31 +62,58 @@ def effective_robustness_table(res: Results, built: Sequence[Table] = ()) -> Tab
     if not res.has(SHIFTED) or not res.has(CLEAN):
         return None
     trends = baseline_trends(res)
-    table = Table(ER_METRIC, "Effective robustness (Taori et al. 2020): -C accuracy above the baseline trend",
-                  ["Dataset", "Model", "Variant", "Role", "Clean acc. (%)", "-C acc. (%)", "Trend -C acc. (%)",
-                   "Eff. robustness (pp)"], [])
+    table = Table(
+        ER_METRIC,
+        "Effective robustness (Taori et al. 2020): -C accuracy above the baseline trend",
+        [
+            "Dataset",
+            "Model",
+            "Variant",
+            "Role",
+            "Clean acc. (%)",
+            "-C acc. (%)",
+            "Trend -C acc. (%)",
+            "Eff. robustness (pp)",
+        ],
+        [],
+    )
     for d, fit in trends.items():
         if isinstance(fit, TrendFit):
-            table.notes.append(f"{d}: logit(-C acc.) = {fit.slope:.3f} · logit(clean acc.) + {fit.intercept:.3f}, "
-                               f"least squares over {fit.n_points} run(s) trained with the baseline's method "
-                               f"'{baseline_method(res)}'.")
+            table.notes.append(
+                f"{d}: logit(-C acc.) = {fit.slope:.3f} · logit(clean acc.) + {fit.intercept:.3f}, "
+                f"least squares over {fit.n_points} run(s) trained with the baseline's method "
+                f"'{baseline_method(res)}'."
+            )
         else:
             table.notes.append(f"{d}: no trend, so no effective robustness: {fit}")
-    table.notes.append("Accuracies are means over seeds; effective robustness is per run, then mean ± 95 % CI "
-                       "over seeds, in percent points.")
+    table.notes.append(
+        "Accuracies are means over seeds; effective robustness is per run, then mean ± 95 % CI "
+        "over seeds, in percent points."
+    )
     for c in res.conditions:
-        pairs = [(t.metrics[CLEAN], t.metrics[SHIFTED]) for t in res.trials.get(c, [])
-                 if CLEAN in t.metrics and SHIFTED in t.metrics]
+        pairs = [
+            (t.metrics[CLEAN], t.metrics[SHIFTED])
+            for t in res.trials.get(c, [])
+            if CLEAN in t.metrics and SHIFTED in t.metrics
+        ]
         role = "baseline" if res.params.get(c, {}).get("method") == baseline_method(res) else "trial"
         table.rows.append(_er_row(c.dataset, c.model, c.label, role, pairs, trends.get(c.dataset), table))
     for p in res.analysis.extra_points:
-        table.rows.append(_er_row(p.dataset, p.model, p.label, p.role, [(p.clean_error, p.c_error)],
-                                  trends.get(p.dataset), table))
+        table.rows.append(
+            _er_row(p.dataset, p.model, p.label, p.role, [(p.clean_error, p.c_error)], trends.get(p.dataset), table)
+        )
     return table
 
 
-def _er_row(dataset: str, model: str, label: str, role: str, pairs: list[tuple[float, float]],
-            fit: TrendFit | str | None, table: Table) -> list[str]:
+def _er_row(
+    dataset: str,
+    model: str,
+    label: str,
+    role: str,
+    pairs: list[tuple[float, float]],
+    fit: TrendFit | str | None,
+    table: Table,
+) -> list[str]:
     clean = summarize([100.0 * accuracy_of(c) for c, _ in pairs])
     shifted = summarize([100.0 * accuracy_of(s) for _, s in pairs])
     if isinstance(fit, TrendFit) and pairs:

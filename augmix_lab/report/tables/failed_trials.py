@@ -24,4 +24,3 @@ def failed_table(res: Results, built: Sequence[Table] = ()) -> Table:
         seed = MISSING if t.seed is None else str(t.seed)
         table.rows.append([t.trial_key, c.dataset, c.model, c.label, seed, t.status, error])
     return table
-

@@ -30,10 +30,24 @@ def methods_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
         return None  # stores written before trials logged their cost
     conds = plain(res.conditions)
     metrics = [m for m in (CLEAN_ERROR, MEAN_CORRUPTION_ERROR, MCE) if any(m in res.per_seed[c] for c in conds)]
-    header = ["Dataset", "Model", "Variant", *(metric_title(m) for m in metrics),
-              f"Cost (× {REFERENCE_METHOD})", "Train img/s", "Train device s", "Paper -C (its setting)"]
-    table = Table("methods", "Methods: error, training cost (× Standard's, same study) and each paper's own -C "
-                  "number", header, [], res.legend(), key_names=("dataset", "model", "variant", "metric"))
+    header = [
+        "Dataset",
+        "Model",
+        "Variant",
+        *(metric_title(m) for m in metrics),
+        f"Cost (× {REFERENCE_METHOD})",
+        "Train img/s",
+        "Train device s",
+        "Paper -C (its setting)",
+    ]
+    table = Table(
+        "methods",
+        "Methods: error, training cost (× Standard's, same study) and each paper's own -C number",
+        header,
+        [],
+        res.legend(),
+        key_names=("dataset", "model", "variant", "metric"),
+    )
     sources: set[tuple[str, str]] = set()
     for c in conds:
         row = [c.dataset, c.model, c.label, *(res.cell(c, m, table.notes) for m in metrics)]
@@ -42,18 +56,19 @@ def methods_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
         ratio = cost_ratio(res, c)
         row.append(format_stat(ratio, mark="×"))
         ref = cost_reference(res, c)
-        table.put((c.dataset, c.model, c.label, COST_KEY), ratio, metric=COST_KEY,
-                  reference=ref.label if ref else "")
+        table.put((c.dataset, c.model, c.label, COST_KEY), ratio, metric=COST_KEY, reference=ref.label if ref else "")
         for m in (TRAIN_IMAGES_PER_S, TRAIN_DEVICE_S):
             s = res.stat(c, m)
             row.append(format_number(s.mean, 0) if s is not None else "—")
             table.put((c.dataset, c.model, c.label, m), s, metric=m)
         row.append(_paper_cell(res, c, table, sources))
         table.rows.append(row)
-    table.notes.append(f"Cost: training device time (the training loop's wall seconds on the trial's device) as a "
-                       f"multiple of the '{REFERENCE_METHOD}' method's in the same study, dataset, model and grid "
-                       "axes, paired by seed; — where the study has no such variant. Train img/s and device s are "
-                       "means over seeds (run totals).")
+    table.notes.append(
+        f"Cost: training device time (the training loop's wall seconds on the trial's device) as a "
+        f"multiple of the '{REFERENCE_METHOD}' method's in the same study, dataset, model and grid "
+        "axes, paired by seed; — where the study has no such variant. Train img/s and device s are "
+        "means over seeds (run totals)."
+    )
     for method, source in sorted(sources):
         table.notes.append(f"Paper -C for {method}: {source}.")
     if any(UNVERIFIED in row[-1] for row in table.rows):
@@ -76,8 +91,13 @@ def _paper_cell(res: Results, c: Condition, table: Table, sources: set[tuple[str
     key = (c.dataset, c.model, c.label, metric)
     if key in table.values:
         table.extras.setdefault(key, {}).update(
-            paper=number.value, paper_metric=number.metric, paper_model=number.model,
-            paper_dataset=number.dataset, paper_jsd=number.jsd, paper_verified=number.verified)
+            paper=number.value,
+            paper_metric=number.metric,
+            paper_model=number.model,
+            paper_dataset=number.dataset,
+            paper_jsd=number.jsd,
+            paper_verified=number.verified,
+        )
     same = (number.dataset, number.model) == (c.dataset, c.model)
     setting = "" if same else f" ({number.model}, {number.dataset})"
     mark = "" if number.verified else UNVERIFIED

@@ -80,8 +80,9 @@ def applies(res: Results) -> list[Condition]:
     """The plain conditions of every (dataset, model) that has a labelled split, a student, online pseudo-labelling
     or a pre-trained init (its supervised conditions stay as the reference)."""
     conds = [c for c in res.conditions if c.sweep is None]
-    groups = {(c.dataset, c.model) for c in conds
-              if LABELLED_FRACTION in res.per_seed[c] or arm_of(res, c) != SUPERVISED}
+    groups = {
+        (c.dataset, c.model) for c in conds if LABELLED_FRACTION in res.per_seed[c] or arm_of(res, c) != SUPERVISED
+    }
     return [c for c in conds if (c.dataset, c.model) in groups]
 
 
@@ -94,32 +95,52 @@ def self_training_table(res: Results, built: Sequence[Table] = ()) -> Table | No
     table = Table(
         "self_training",
         "Self-training: students, their teachers and pseudo-labels against supervised and pre-trained models",
-        ["Dataset", "Model", "Arm", "Variant", "Round", "Teacher", "Labelled", "Pseudo-labels kept",
-         f"{metric_title(PSEUDO_LABEL_ACCURACY)} (%)", *(metric_title(m) for m in METRICS),
-         f"Δ {metric_title(MEAN_CORRUPTION_ERROR)} vs {base}", "p (paired t)"],
-        [], res.legend() + [
+        [
+            "Dataset",
+            "Model",
+            "Arm",
+            "Variant",
+            "Round",
+            "Teacher",
+            "Labelled",
+            "Pseudo-labels kept",
+            f"{metric_title(PSEUDO_LABEL_ACCURACY)} (%)",
+            *(metric_title(m) for m in METRICS),
+            f"Δ {metric_title(MEAN_CORRUPTION_ERROR)} vs {base}",
+            "p (paired t)",
+        ],
+        [],
+        res.legend()
+        + [
             "Arm: self-trained = a teacher labelled the unlabelled pool once (Noisy Student); online = pseudo-labels "
             "made during training (FixMatch); pre-trained = init from another model's weights. Labelled = the share "
             "of the training split with labels. Pseudo-label accuracy = the kept labels' argmax against the labels "
-            "withheld from training, % of the distinct pool images kept."],  # the legend has the † note
+            "withheld from training, % of the distinct pool images kept."
+        ],  # the legend has the † note
         key_names=("dataset", "model", "variant", "metric"),
     )
     metric = MEAN_CORRUPTION_ERROR
-    for c in sorted(conds, key=lambda c: (c.dataset, c.model, ARMS.index(arm_of(res, c)),
-                                          c.variant, c.axes)):
+    for c in sorted(conds, key=lambda c: (c.dataset, c.model, ARMS.index(arm_of(res, c)), c.variant, c.axes)):
         arm = arm_of(res, c)
         student = arm == SELF_TRAINED
         kept = res.stat(c, PSEUDO_LABELS_KEPT)
         comp = res.compare(c, metric)
-        table.rows.append([
-            c.dataset, c.model, arm, c.label, str(c.axis_value(ROUND_AXIS) or 1) if student else MISSING,
-            teacher_label(res, c) if student else MISSING, format_number(100 * labelled_fraction(res, c), 1) + " %",
-            format_number(kept.mean, 0) if kept is not None else MISSING,
-            res.cell(c, PSEUDO_LABEL_ACCURACY) if student else MISSING,
-            *(res.cell(c, m, table.notes) for m in METRICS),
-            format_stat(comp.diff, mark=DAGGER if comp.significant else "") if comp is not None else MISSING,
-            format_p(comp.p_value, comp.diff.n) if comp is not None else MISSING,
-        ])
+        table.rows.append(
+            [
+                c.dataset,
+                c.model,
+                arm,
+                c.label,
+                str(c.axis_value(ROUND_AXIS) or 1) if student else MISSING,
+                teacher_label(res, c) if student else MISSING,
+                format_number(100 * labelled_fraction(res, c), 1) + " %",
+                format_number(kept.mean, 0) if kept is not None else MISSING,
+                res.cell(c, PSEUDO_LABEL_ACCURACY) if student else MISSING,
+                *(res.cell(c, m, table.notes) for m in METRICS),
+                format_stat(comp.diff, mark=DAGGER if comp.significant else "") if comp is not None else MISSING,
+                format_p(comp.p_value, comp.diff.n) if comp is not None else MISSING,
+            ]
+        )
         for m in (*METRICS, PSEUDO_LABEL_ACCURACY, PSEUDO_LABELS_KEPT, LABELLED_FRACTION):
             table.put((c.dataset, c.model, c.label, m), res.stat(c, m), arm=arm, **res.tidy_extra(c, m))
     return table

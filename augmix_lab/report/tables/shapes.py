@@ -69,4 +69,3 @@ def metric_columns_table(
         for m in metrics:
             table.put((c.dataset, c.model, c.label, m), res.stat(c, m), **res.tidy_extra(c, m))
     return table
-

@@ -29,8 +29,9 @@ def _soups_of(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | Non
     return list(getattr(_runs_of(source), "soups", None) or [])
 
 
-def soup_groups(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | None = None
-                ) -> list[tuple[tuple[str, str, str], list[dict[str, Any]], list[TrialRecord], dict[str, float]]]:
+def soup_groups(
+    source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | None = None
+) -> list[tuple[tuple[str, str, str], list[dict[str, Any]], list[TrialRecord], dict[str, float]]]:
     """``[((dataset, model, init), soups, candidate trial records, {trial_key: held-out acc %})]`` in stable order."""
     runs = _runs_of(source)
     by_key = {t.trial_key: t for t in runs.finished}
@@ -40,7 +41,9 @@ def soup_groups(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | N
         dataset = cands[0].condition.dataset if cands else "?"
         model = cands[0].condition.model if cands else "?"
         groups.setdefault((dataset, model, str(s.get("init") or s.get("group") or "?")), []).append(s)
-    order: dict[Any, int] = {k: i for i, k in enumerate(soup_kinds())}  # the soup-kind registry's order (analysis/soups.py)
+    order: dict[Any, int] = {
+        k: i for i, k in enumerate(soup_kinds())
+    }  # the soup-kind registry's order (analysis/soups.py)
     out = []
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda s: (order.get(s.get("kind"), len(order)), str(s.get("kind"))))
@@ -76,8 +79,12 @@ def soup_table(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | No
     runs = _runs_of(source)
     by_key = {t.trial_key: t for t in runs.finished}
     columns = [s.name for s in headline_specs()]  # when any row has them: clean, -C, mCE, then calibration
-    present = {m for _, group, members, _ in groups for m in columns
-               if any(m in s.get("metrics", {}) for s in group) or any(m in t.metrics for t in members)}
+    present = {
+        m
+        for _, group, members, _ in groups
+        for m in columns
+        if any(m in s.get("metrics", {}) for s in group) or any(m in t.metrics for t in members)
+    }
     metrics = [m for m in columns if m in present]
     header = ["Dataset", "Model", "Init", "Row", "Members", "Held-out acc. (%)", *(metric_title(m) for m in metrics)]
     table = Table("soups", "Model soups: soups vs best single member and members' mean", header, [])
@@ -88,28 +95,41 @@ def soup_table(source: Results | StudyRuns, soups: Sequence[dict[str, Any]] | No
             kind, keys = str(s.get("kind")), list(s.get("members") or [])
             n_cand = len(s.get("candidates") or keys)
             row_name = f"{kind} soup ({len(keys)}/{n_cand})" if kind == "greedy" else f"{kind} soup ({len(keys)})"
-            vals = {HELDOUT: 100.0 * s["metrics"][HELDOUT] if HELDOUT in s.get("metrics", {}) else math.nan,
-                    **{m: s.get("metrics", {}).get(m, math.nan) for m in metrics}}
-            table.rows.append([*lead, row_name, _names(keys, by_key), *(format_number(vals[m])
-                                                                        for m in (HELDOUT, *metrics))])
+            vals = {
+                HELDOUT: 100.0 * s["metrics"][HELDOUT] if HELDOUT in s.get("metrics", {}) else math.nan,
+                **{m: s.get("metrics", {}).get(m, math.nan) for m in metrics},
+            }
+            table.rows.append(
+                [*lead, row_name, _names(keys, by_key), *(format_number(vals[m]) for m in (HELDOUT, *metrics))]
+            )
             for m, v in vals.items():
                 table.values[(dataset, model, init, row_name, m)] = summarize([v])
         scored = [t for t in members if t.trial_key in heldout]
         if scored:
             best = max(scored, key=lambda t: (heldout[t.trial_key], t.trial_key))
             vals = {HELDOUT: heldout[best.trial_key], **{m: best.metrics.get(m, math.nan) for m in metrics}}
-            table.rows.append([*lead, "best single member", _label(best),
-                               *(format_number(vals[m]) for m in (HELDOUT, *metrics))])
+            table.rows.append(
+                [*lead, "best single member", _label(best), *(format_number(vals[m]) for m in (HELDOUT, *metrics))]
+            )
             for m, v in vals.items():
                 table.values[(dataset, model, init, "best single member", m)] = summarize([v])
         if members:
             cells = []
             for m in (HELDOUT, *metrics):
-                st = summarize([heldout.get(t.trial_key, math.nan) if m == HELDOUT else t.metrics.get(m, math.nan)
-                                for t in members])
+                st = summarize(
+                    [
+                        heldout.get(t.trial_key, math.nan) if m == HELDOUT else t.metrics.get(m, math.nan)
+                        for t in members
+                    ]
+                )
                 table.values[(dataset, model, init, "members' mean", m)] = st
-                cells.append(MISSING if st.n == 0 else format_number(st.mean) if st.n == 1
-                             else f"{format_number(st.mean)} ± {format_number(st.std)} (n={st.n})")
+                cells.append(
+                    MISSING
+                    if st.n == 0
+                    else format_number(st.mean)
+                    if st.n == 1
+                    else f"{format_number(st.mean)} ± {format_number(st.std)} (n={st.n})"
+                )
             table.rows.append([*lead, "members' mean", _names([t.trial_key for t in members], by_key), *cells])
     table.notes += [
         "Soups average the weights of fine-tuned models that share one init (Wortsman et al., ICML 2022): uniform = "

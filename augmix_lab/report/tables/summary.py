@@ -24,4 +24,3 @@ def summary_table(res: Results, built: Sequence[Table] = ()) -> Table:
         for m in metrics:
             table.put((c.dataset, c.model, c.label, m), res.stat(c, m), **res.tidy_extra(c, m))
     return table
-

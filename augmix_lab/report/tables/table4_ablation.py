@@ -42,4 +42,3 @@ def ablation_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
                 table.put((model, label, d), res.stat(c, metric), **res.tidy_extra(c, metric))
         table.rows.append(row)
     return table
-

@@ -36,4 +36,3 @@ def baseline_table(res: Results, built: Sequence[Table] = ()) -> Table | None:
             src = res.source(c, m)
             table.put((c.dataset, c.model, c.label, m), comp.diff, p=comp.p_value, source=src[1] if src else "released")
     return table if table.rows else None
-

@@ -40,7 +40,7 @@ def paper_comparison_table(res: Results, built: Sequence[Table] = ()) -> Table |
                 )  # fmt: skip
                 table.put((paper_table, c.dataset, c.model, c.label, m), s, paper=ref, diff_vs_paper=s.mean - ref)
     if skipped:
-        table.notes.append(f"Left out: -C/-P numbers not computed on the released benchmark files ({SOURCE_MARK} "
-                           "in the other tables).")
+        table.notes.append(
+            f"Left out: -C/-P numbers not computed on the released benchmark files ({SOURCE_MARK} in the other tables)."
+        )
     return table if table.rows else None
-
