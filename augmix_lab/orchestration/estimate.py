@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,20 @@ def _eval_passes(cfg: TrialConfig) -> int:
     return passes
 
 
+def _timed(run: Callable[[], Any], repeats: int, device: torch.device, warmup: int) -> list[float]:
+    """Wall seconds of each of ``repeats`` calls of ``run`` after ``warmup`` untimed ones (CUDA: synchronised)."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def measure_step(
     cfg: TrialConfig,
     num_classes: int,
@@ -182,26 +197,13 @@ def measure_step(
     torch.set_num_threads(cfg.train.threads or threads)  # time it as the trial will run
     try:
         model.train()
-        for _ in range(2):  # warm-up: allocator, kernel selection
-            step(images, labels)
-        times = []
-        for _ in range(max(1, steps)):
-            t0 = time.perf_counter()
-            step(images, labels)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            times.append(time.perf_counter() - t0)
+        times = _timed(lambda: step(images, labels), max(1, steps), dev, warmup=2)  # warm-up: allocator, kernels
         best = min(times)  # the best of the repeats: interference only ever slows a step down
         train_s = best / batch * hooks_cost_factor(cfg)
         spread = sorted(times)[len(times) // 2] / max(best, 1e-12)
         model.eval()
         scorer = Scorer(model, (0.5,) * 3, (0.5,) * 3, dev, autocast_dtype=step.autocast_dtype)  # as evaluation scores
-        scorer(images)  # warm-up; logits read back to the host, as evaluation reads them
-        forward = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            scorer(images)
-            forward.append(time.perf_counter() - t0)
+        forward = _timed(lambda: scorer(images), 3, dev, warmup=1)  # logits read back, as evaluation reads them
         eval_s = min(forward) / batch  # the best of the repeats, as for the training step
     finally:
         torch.set_num_threads(threads)

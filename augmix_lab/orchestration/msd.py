@@ -138,10 +138,24 @@ def measure(
     return out
 
 
+def _augmentations(group: list[Any], ds: Any) -> dict[str, Any]:
+    """One augmentation (jsd arity 1, no crop/flip) per distinct augmentation setting of the trials in ``group``."""
+    from augmix_lab.augment import create_augmentation
+
+    augs: dict[str, Any] = {}
+    for t in group:
+        key = _augmentation_key(t.config)
+        if key not in augs:
+            options = json.loads(key)
+            augs[key] = create_augmentation(options["method"], options["params"], jsd_arity=1,
+                                            num_classes=ds.num_classes, mean=ds.mean, std=ds.std, kind=ds.kind,
+                                            image_size=ds.image_size, crop_flip=False)  # fmt: skip
+    return augs
+
+
 def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFrame | None:
     """The MSD table of a study plan's finished trials (None: disabled, no baseline or no finished baseline run).
     Each variant is measured with the baseline model of its dataset and model (the lowest ``baseline_seeds`` seeds)."""
-    from augmix_lab.augment import create_augmentation
     from augmix_lab.corruptions.generate import profile_for
     from augmix_lab.orchestration.analyses import trial_model
 
@@ -160,23 +174,7 @@ def compute_msd(plan: Any, uri: str, data_root: str | None = None) -> pd.DataFra
             model, data = trial_model(base, plan.complete[base.key], uri, plan.out_dir, data_root)
             ds = data.dataset
             cells = corruption_cells(base.config, spec, profile_for(ds))
-            augs: dict[str, Any] = {}
-            for t in group:
-                key = _augmentation_key(t.config)
-                if key not in augs:
-                    options = json.loads(key)
-                    augs[key] = create_augmentation(
-                        options["method"],
-                        options["params"],
-                        jsd_arity=1,
-                        num_classes=ds.num_classes,
-                        mean=ds.mean,
-                        std=ds.std,
-                        kind=ds.kind,
-                        image_size=ds.image_size,
-                        crop_flip=False,
-                    )
-            distances = measure(model, ds, cells, augs, spec)
+            distances = measure(model, ds, cells, _augmentations(group, ds), spec)
             labels: dict[tuple[str, str, str], list[str]] = {}
             for t in group:
                 labels.setdefault((_augmentation_key(t.config), t.variant, _label(t)), []).append(plan.complete[t.key])

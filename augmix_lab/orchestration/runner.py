@@ -211,16 +211,7 @@ def drive(
         if plan.study.spec.soups.enabled:  # model soups of the finished trials, built in the driver
             ok = run_soups(plan, uri, tracker, parent_id, console, data_root) and ok
         run_study_analyses(plan, uri, parent_id, data_root, console)  # study-level analyses (affinity/diversity, MSD)
-        reason = (
-            None
-            if ok
-            else (
-                f"{len(failed)} of {len(plan.trials)} trials failed"
-                if failed
-                else f"{len(plan.trials) - len(plan.complete)} of {len(plan.trials)} trials unfinished"
-            )
-        )
-        tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED", reason)
+        tracker.finish_study(parent_id, "FINISHED" if ok else "FAILED", None if ok else _why_failed(plan, failed))
     except BaseException as exc:
         end_early(plan, uri, tracker, parent_id, launch, exc, console)
         raise
@@ -229,6 +220,13 @@ def drive(
         f"-> {plan.out_dir}"
     )
     return 0 if ok else 1
+
+
+def _why_failed(plan: StudyPlan, failed: list[str]) -> str:
+    """The parent run's reason when a study ends unfinished."""
+    if failed:
+        return f"{len(failed)} of {len(plan.trials)} trials failed"
+    return f"{len(plan.trials) - len(plan.complete)} of {len(plan.trials)} trials unfinished"
 
 
 def end_early(

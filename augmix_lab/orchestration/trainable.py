@@ -339,18 +339,9 @@ def train_trial(
         )
     except TrialSuperseded:
         return  # a newer `augmix-lab run` owns this trial now (this worker outlived a killed driver): write nothing
-    except (TrialFailed, UserError) as exc:
-        # deterministic (divergence, a config the trainer rejects): record it and end normally, so Ray does not
-        # spend retries on it
-        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
-        _report({FAILED_METRIC: 1})
-        return
     except Exception as exc:
-        if is_disk_full(exc):  # e.g. the checkpoint upload into the store's artifacts: retrying cannot help
-            logger.set_status("FAILED", f"DiskFull: {DiskFull(disk_of(exc, workdir), _checkpoint_room(workdir))}")
-            _report({FAILED_METRIC: 1})
-            return
-        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
+        if _record_failure(logger, exc, workdir):
+            return  # deterministic: ends normally, so Ray spends no retries on it
         raise  # a crash may be transient (node lost, OOM): Ray retries it up to resources.retries times
     finally:
         stop_system_metrics(monitor)  # flushes the last samples before the run's status changes
@@ -358,6 +349,20 @@ def train_trial(
         _after_oom(logger, oom, gpus_per_trial)
     else:
         _finish(logger, result)
+
+
+def _record_failure(logger: Any, exc: Exception, workdir: Path) -> bool:
+    """Record a failed trial on its run; True when the failure is deterministic (divergence, a config the trainer
+    rejects, a full disk - e.g. the checkpoint upload into the store's artifacts) and reported to Tune as failed."""
+    if isinstance(exc, (TrialFailed, UserError)):
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}")
+    elif is_disk_full(exc):
+        logger.set_status("FAILED", f"DiskFull: {DiskFull(disk_of(exc, workdir), _checkpoint_room(workdir))}")
+    else:
+        logger.set_status("FAILED", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}")
+        return False
+    _report({FAILED_METRIC: 1})
+    return True
 
 
 def _trial_config(spec: dict[str, Any], cpus_per_trial: float) -> TrialConfig:

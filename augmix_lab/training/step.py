@@ -217,6 +217,18 @@ def weight_decay(cfg: Any) -> float:
     return MethodSpec.parse(cfg.method).weight_decay(cfg.train.weight_decay)
 
 
+def trial_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer:
+    """The trial's SGD (reference cifar.py: momentum, Nesterov, weight decay as the method prescribes)."""
+    return torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+                           nesterov=cfg.train.nesterov, weight_decay=weight_decay(cfg))  # fmt: skip
+
+
+def trial_generators(cfg: Any, device: torch.device) -> dict[str, torch.Generator]:
+    """The trial's separate random streams, so that e.g. a change of augmentation never changes the batch order."""
+    return {name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
+            for i, name in enumerate(("shuffle", "augment", "attack"), start=1)}  # fmt: skip
+
+
 def build_train_step(
     cfg: Any,
     model: nn.Module,
@@ -255,33 +267,15 @@ def build_train_step(
         image_size=image_size,
         crop_flip=crop_flip,
     )
-    if optimizer is None:
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=cfg.train.lr,
-            momentum=cfg.train.momentum,
-            nesterov=cfg.train.nesterov,
-            weight_decay=weight_decay(cfg),
-        )
-    if generators is None:
-        generators = {
-            name: torch.Generator(device=device).manual_seed(cfg.seed * 1000 + i)
-            for i, name in enumerate(("shuffle", "augment", "attack"), start=1)
-        }
-    ctx = Context(
-        num_classes=int(num_classes),
-        mean=tuple(float(m) for m in mean),
-        std=tuple(float(x) for x in std),
-        kind=kind,
-        image_size=int(image_size),
-    )
+    ctx = Context(num_classes=int(num_classes), mean=tuple(map(float, mean)), std=tuple(map(float, std)), kind=kind,
+                  image_size=int(image_size))  # fmt: skip
     hooks = create_hooks(cfg, spec, mean, std, device, ctx) if with_hooks else []
     prescribed = [w for w in (hook.jsd_weight() for hook in hooks) if w is not None]
     return TrainStep(
         model=model,
-        optimizer=optimizer,
+        optimizer=optimizer or trial_optimizer(cfg, model),
         augmentation=augmentation,
-        generators=generators,
+        generators=generators or trial_generators(cfg, device),
         hooks=hooks,
         jsd_weight=prescribed[0] if prescribed else cfg.jsd.weight,
         label_smoothing=cfg.train.label_smoothing,

@@ -51,7 +51,14 @@ from augmix_lab.training.checkpoint import (
 )
 from augmix_lab.training.init import load_init_weights
 from augmix_lab.training.self_training import IndexStream, PseudoLabelSet, add_head_dropout, load_student_set
-from augmix_lab.training.step import PoolBatch, TrainStep, build_train_step, memory_format_for, weight_decay
+from augmix_lab.training.step import (
+    PoolBatch,
+    TrainStep,
+    build_train_step,
+    memory_format_for,
+    trial_generators,
+    trial_optimizer,
+)
 from augmix_lab.training.step import amp_dtype as _amp_dtype
 
 COSINE_FINAL_LR = 1e-6  # reference cifar.py: get_lr(step, total, 1, 1e-6 / lr)
@@ -148,6 +155,20 @@ def trial_model(cfg: TrialConfig, num_classes: int, weights: bool = True) -> nn.
         convention = input_convention(cfg.model, cfg.pretrained) or {}
         resize_inputs(model, cfg.resize, convention.get("interpolation", "bilinear"))
     return model
+
+
+def _check_evaluated_weights(cfg: TrialConfig, num_classes: int) -> None:
+    """An evaluate-only trial's pretrained weights must classify the dataset's classes (a fresh head would be
+    scored)."""
+    if not (cfg.evaluate_only and cfg.pretrained is not None):
+        return
+    classes = pretrained_classes(cfg.model, cfg.pretrained)
+    if classes is not None and classes != num_classes:
+        raise UserError(
+            f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
+            f"{cfg.dataset.name!r} has {num_classes}; an evaluate-only trial (epochs: 0) needs "
+            "weights for the dataset's classes (train with epochs >= 1 to fine-tune)"
+        )
 
 
 def lr_factor(
@@ -269,44 +290,16 @@ class Trainer:
         self.pool = data.pool
         self.fingerprint = cfg.fingerprint(ds.version)
         self.memory_format = memory_format_for(cfg.train.channels_last)
-        if cfg.evaluate_only and cfg.pretrained is not None:
-            classes = pretrained_classes(cfg.model, cfg.pretrained)
-            if classes is not None and classes != ds.num_classes:  # a fresh head would be scored: refuse
-                raise UserError(
-                    f"field 'pretrained': {cfg.pretrained} classifies {classes} classes, dataset "
-                    f"{cfg.dataset.name!r} has {ds.num_classes}; an evaluate-only trial (epochs: 0) needs "
-                    "weights for the dataset's classes (train with epochs >= 1 to fine-tune)"
-                )
+        _check_evaluated_weights(cfg, ds.num_classes)
         model = trial_model(cfg, ds.num_classes).to(device=device, memory_format=self.memory_format)
         self.model = model
         load_init_weights(model, cfg.init, cfg.model)  # two-stage: parent's weights, fresh optimizer (training/init.py)
         if cfg.teacher.is_set() and cfg.teacher.dropout:
             add_head_dropout(model, cfg.teacher.dropout)  # a noised student (Noisy Student); no weights added
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=cfg.train.lr,
-            momentum=cfg.train.momentum,
-            nesterov=cfg.train.nesterov,
-            weight_decay=weight_decay(cfg),
-        )
+        optimizer = trial_optimizer(cfg, model)
         self.steps_per_epoch = _batches_per_epoch(len(ds.train_labels), cfg.train.batch_size)
-        total_steps = max(1, cfg.epochs * self.steps_per_epoch)
-        warmup_steps = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
-        schedule: dict[str, Any] = dict(
-            total_steps=total_steps,
-            steps_per_epoch=self.steps_per_epoch,
-            epochs=cfg.epochs,
-            warmup_steps=warmup_steps,
-            schedule=cfg.train.schedule,
-            final_ratio=COSINE_FINAL_LR / cfg.train.lr,
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
-        # Separate streams so that, e.g., a change of augmentation never changes the batch order.
-        self.generators = {
-            "shuffle": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 1),
-            "augment": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2),
-            "attack": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 3),
-        }
+        scheduler = self._scheduler(optimizer)
+        self.generators = trial_generators(cfg, device)  # separate streams (training.step)
         if cfg.dataset.labelled is not None:  # the pool's order (only trials with a pool: older checkpoints load)
             self.generators["pool"] = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 4)
         self.loader = self._imagenet_loader(ds, device)
@@ -333,6 +326,19 @@ class Trainer:
         self.train_labels = ds.train_labels.to(device)
         self._build_pool()
         return self
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        """The per-iteration schedule: linear warm-up, then cosine or step decay (``lr_factor``)."""
+        cfg = self.cfg
+        schedule: dict[str, Any] = dict(
+            total_steps=max(1, cfg.epochs * self.steps_per_epoch),
+            steps_per_epoch=self.steps_per_epoch,
+            epochs=cfg.epochs,
+            warmup_steps=int(round(cfg.train.warmup_epochs * self.steps_per_epoch)),
+            schedule=cfg.train.schedule,
+            final_ratio=COSINE_FINAL_LR / cfg.train.lr,
+        )
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, **schedule))
 
     def _build_pool(self) -> None:
         """The unlabelled pool's streams: the teacher's pseudo-labels (a self-training student) and/or the plain pool
