@@ -34,7 +34,6 @@ def test_ruff_format_check_is_clean() -> None:
     assert proc.returncode == 0, _report(proc) + "\nrun `ruff format augmix_lab`"
 
 
-@pytest.mark.slow  # about 20-30 s without a cache (heavy third-party packages are skipped: pyproject [tool.mypy])
 def test_mypy_is_clean() -> None:
     proc = _run("mypy", timeout=600)  # files = ["augmix_lab"] in pyproject.toml
     assert proc.returncode == 0, _report(proc)

@@ -20,7 +20,6 @@ from augmix_lab.report.stats import MISSING
 
 from test_report_store import FAILURE, FilledStudy, fill_study
 
-pytestmark = pytest.mark.slow  # one shared store (~10 s to fill) and two full reports
 
 # 3+ seeds: "mean ± ci (n=k)"; 2 seeds: "mean [min–max] (n=2, range)" (issue 14); 1 seed: "mean (n=1)"
 NUMBER = re.compile(

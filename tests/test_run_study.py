@@ -21,7 +21,7 @@ from augmix_lab.cli.main import main
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "studies" / "smoke.yaml"
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.integration  # the end-to-end core: in the default run
 
 
 def trial_runs(out_dir: Path) -> list:
