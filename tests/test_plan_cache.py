@@ -59,6 +59,18 @@ def test_cache_key_names_what_the_timing_depends_on() -> None:
     assert step_cache.step_cost_key(cfg, **{**key, "image_size": 64}) != base
 
 
+def test_a_cost_timed_with_the_torch_engine_is_not_reused_for_the_compiled_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmix_lab import jit
+    from augmix_lab.config import TrialConfig
+
+    cfg = TrialConfig(model="small_cnn", method="augmix")
+    key = dict(classes=10, image_size=32, kind="cifar", batch=16, device="cpu")
+    monkeypatch.setattr(jit, "available", lambda: True)
+    compiled = step_cache.step_cost_key(cfg, **key)
+    monkeypatch.setattr(jit, "available", lambda: False)  # no numba: the torch engine runs the ops
+    assert step_cache.step_cost_key(cfg, **key) != compiled
+
+
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"k": {"train_s_per_image": "x"}}', ""])
 def test_corrupted_cache_is_ignored_and_rewritten(content: str) -> None:
     path = step_cache.cache_path()

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from augmix_lab import jit
 from augmix_lab.config import TrialConfig
 from augmix_lab.device import hardware_name as device_name  # the hardware the timing holds for
 from augmix_lab.paths import (
@@ -55,6 +56,8 @@ def step_cost_key(cfg: TrialConfig, *, classes: int, image_size: int, kind: str,
         "kind": kind,
         "batch": batch,
     }
+    if str(device).startswith("cpu") and jit.available():
+        payload["cpu_engine"] = "compiled"  # numba's kernels time differently from the torch engine's (issue 28)
     if cfg.norm != "bn":
         payload["norm"] = cfg.norm  # absent for the default, so cached measurements keep their keys
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
