@@ -166,15 +166,20 @@ def _stored_run_ids(uri: str, parent_id: str) -> set[str] | None:
 
 def log_affinity_diversity(plan: Any, uri: str, parent_id: str, data_root: str | None, console: Any) -> Any:
     """Compute and log the affinity/diversity table unless the parent run holds it for the same finished runs."""
-    from augmix_lab.tracking import TrialLogger
-
     if _stored_run_ids(uri, parent_id) == set(plan.complete.values()) or not plan.study.spec.baseline:
         return None
-    table = compute_affinity_diversity(plan, uri, data_root)
+    return store_table(compute_affinity_diversity(plan, uri, data_root), uri, parent_id, AFFINITY_ARTIFACT,
+                       "affinity/diversity", console)  # fmt: skip
+
+
+def store_table(table: Any, uri: str, parent_id: str, artifact: str, title: str, console: Any) -> Any:
+    """Log a study-level analysis table (when it has rows) on the study's parent run, saying so; returns it."""
+    from augmix_lab.tracking import TrialLogger
+
     if table is not None and len(table):
-        TrialLogger(uri, parent_id).log_table(table, AFFINITY_ARTIFACT)
+        TrialLogger(uri, parent_id).log_table(table, artifact)
         if console is not None:
-            console.print(f"affinity/diversity: {len(table)} row(s) -> {AFFINITY_ARTIFACT} on the study run")
+            console.print(f"{title}: {len(table)} row(s) -> {artifact} on the study run")
     return table
 
 

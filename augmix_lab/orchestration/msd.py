@@ -236,13 +236,9 @@ def log_msd(
 ) -> pd.DataFrame | None:
     """Compute and log the MSD table unless disabled or already stored for the same runs and settings (one of the
     driver's ``STUDY_ANALYSES``: a failure raises, and the driver reports it without failing the study)."""
-    from augmix_lab.tracking import TrialLogger
+    from augmix_lab.orchestration.analyses import store_table
 
     if not plan.study.spec.analyses.msd.enabled or _up_to_date(uri, parent_id, plan):
         return None
-    table = compute_msd(plan, uri, data_root)
-    if table is not None and len(table):
-        TrialLogger(uri, parent_id).log_table(table, MSD_ARTIFACT)
-        if console is not None:
-            console.print(f"minimal sample distance: {len(table)} row(s) -> {MSD_ARTIFACT} on the study run")
-    return table
+    return store_table(compute_msd(plan, uri, data_root), uri, parent_id, MSD_ARTIFACT, "minimal sample distance",
+                       console)  # fmt: skip
